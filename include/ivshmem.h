@@ -1,0 +1,264 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libivshmem: use PCI BARs and IVSHMEM devices from user space.
+ *
+ * Layers (each usable on its own):
+ *   1. PCI:      enumerate devices, config space, BAR info, map BARs, MSI-X
+ *                eventfds, bind to vfio-pci.  Works for any PCI device.
+ *   2. Endpoint: one IVSHMEM "endpoint" API that is the same in a guest (PCI
+ *                device), on the host (a file, or a peer of an ivshmem server)
+ *                and through the ivshmem broker daemon: shared memory, own peer
+ *                ID, doorbells (ring), interrupts (one pollable fd per vector).
+ *   3. Channel:  message queues inside the shared memory (see ivshmem_chan_*).
+ *
+ * Conventions
+ *   - Every handle is opaque.  Destructors accept NULL and return NULL.
+ *   - Functions return 0 (or a non-negative count) on success and a negative
+ *     errno value on failure.  Output parameters are untouched on failure.
+ *   - The library never prints, never exits, and opens every fd O_CLOEXEC.
+ *   - Handles are not thread-safe: use one handle per thread, or lock.
+ *   - Stability: pre-1.0; the API may change between minor versions.
+ */
+#ifndef IVSHMEM_H
+#define IVSHMEM_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(IVSHMEM_BUILDING) && defined(__GNUC__)
+#define IVSHMEM_API __attribute__((visibility("default")))
+#else
+#define IVSHMEM_API
+#endif
+
+#define IVSHMEM_VENDOR_ID 0x1af4
+#define IVSHMEM_DEVICE_ID 0x1110
+
+/* BAR indices of the IVSHMEM device. */
+#define IVSHMEM_BAR_REGS 0 /* registers, 256 bytes */
+#define IVSHMEM_BAR_MSIX 1 /* MSI-X table (doorbell device only) */
+#define IVSHMEM_BAR_SHM 2  /* shared memory */
+
+/* Register offsets in BAR0 (QEMU docs/specs/ivshmem-spec.rst). */
+#define IVSHMEM_REG_INTR_MASK 0
+#define IVSHMEM_REG_INTR_STATUS 4
+#define IVSHMEM_REG_IV_POSITION 8
+#define IVSHMEM_REG_DOORBELL 12
+
+#define IVSHMEM_MAX_PEERS 65536 /* peer IDs are 16 bits */
+#define IVSHMEM_MAX_VECTORS 64  /* QEMU's limit; its doorbell uses the low 8 bits */
+
+const char *ivshmem_version(void) IVSHMEM_API;
+
+/* ------------------------------------------------------------------------ */
+/* Utilities shared by tools and applications                               */
+/* ------------------------------------------------------------------------ */
+
+/* Parse "4096", "0x1000", "4K", "16M", "1G" (binary multiples).
+ * Returns 0, -EINVAL (not a number), or -ERANGE (overflows 64 bits). */
+int ivshmem_parse_size(const char *s, uint64_t *out) IVSHMEM_API;
+
+/* ------------------------------------------------------------------------ */
+/* PCI layer                                                                 */
+/* ------------------------------------------------------------------------ */
+
+typedef struct ivshmem_pci_dev ivshmem_pci_dev;
+
+#define IVSHMEM_PCI_ADDR_LEN 16 /* "dddd:bb:dd.f" + NUL */
+
+struct ivshmem_pci_info {
+	char addr[IVSHMEM_PCI_ADDR_LEN]; /* canonical "0000:00:04.0" */
+	uint16_t vendor, device;
+	uint16_t subsystem_vendor, subsystem_device;
+	uint32_t class_code; /* 24 bits */
+	uint8_t revision;
+	char driver[64];  /* bound driver, "" if none */
+	int iommu_group;  /* -1 if none */
+};
+
+/* Canonicalise a PCI address ("4.0", "00:04.0", "0000:00:04.0") into out
+ * (IVSHMEM_PCI_ADDR_LEN bytes).  Returns 0 or -EINVAL. */
+int ivshmem_pci_addr_parse(const char *s, char out[IVSHMEM_PCI_ADDR_LEN]) IVSHMEM_API;
+
+/* Enumerate PCI devices under sysfs_root (NULL = "/sys"), keeping those whose
+ * vendor/device match (0xffff = any).  Fills up to max entries sorted by
+ * address; returns the total number of matches (may exceed max) or -errno. */
+int ivshmem_pci_scan(const char *sysfs_root, uint16_t vendor, uint16_t device,
+		     struct ivshmem_pci_info *out, size_t max) IVSHMEM_API;
+
+/* Read one device's identity.  -ENOENT if there is no such device. */
+int ivshmem_pci_lookup(const char *sysfs_root, const char *addr,
+		       struct ivshmem_pci_info *out) IVSHMEM_API;
+
+enum ivshmem_backend {
+	IVSHMEM_BACKEND_AUTO = 0, /* vfio if bound to vfio-pci, else sysfs */
+	IVSHMEM_BACKEND_VFIO,
+	IVSHMEM_BACKEND_SYSFS,
+	IVSHMEM_BACKEND_FILE, /* a shared-memory file presented as BAR2 */
+};
+const char *ivshmem_backend_name(enum ivshmem_backend b) IVSHMEM_API;
+/* "vfio", "sysfs", "file", "auto" -> value; -EINVAL otherwise. */
+int ivshmem_backend_parse(const char *s) IVSHMEM_API;
+
+enum ivshmem_cache {
+	IVSHMEM_CACHE_DEFAULT = 0, /* backend's best: wc if prefetchable, else uc */
+	IVSHMEM_CACHE_UC,	   /* uncached */
+	IVSHMEM_CACHE_WC,	   /* write-combining */
+	IVSHMEM_CACHE_WB,	   /* write-back (cached) */
+};
+const char *ivshmem_cache_name(enum ivshmem_cache c) IVSHMEM_API;
+int ivshmem_cache_parse(const char *s) IVSHMEM_API;
+
+/* Open a PCI device with a backend.  For IVSHMEM_BACKEND_FILE, addr is a file
+ * path and the device has a single memory BAR (2) covering the file.
+ * Errors: -ENOENT (no such device/file), -EACCES/-EPERM (needs root),
+ * -ENODEV (backend not usable for this device, e.g. not bound to vfio-pci),
+ * -ENOTSUP (no resource files on this platform). */
+int ivshmem_pci_open(const char *sysfs_root, const char *addr,
+		     enum ivshmem_backend backend, ivshmem_pci_dev **out) IVSHMEM_API;
+ivshmem_pci_dev *ivshmem_pci_close(ivshmem_pci_dev *dev) IVSHMEM_API;
+enum ivshmem_backend ivshmem_pci_backend(const ivshmem_pci_dev *dev) IVSHMEM_API;
+const char *ivshmem_pci_addr(const ivshmem_pci_dev *dev) IVSHMEM_API;
+
+/* Config space.  Returns bytes transferred or -errno (-ENOTSUP for file). */
+int ivshmem_pci_config_read(ivshmem_pci_dev *dev, unsigned off, void *buf, size_t len) IVSHMEM_API;
+int ivshmem_pci_config_write(ivshmem_pci_dev *dev, unsigned off, const void *buf, size_t len) IVSHMEM_API;
+
+#define IVSHMEM_BAR_F_PRESENT (1u << 0)
+#define IVSHMEM_BAR_F_IO (1u << 1) /* I/O port BAR, else memory */
+#define IVSHMEM_BAR_F_64BIT (1u << 2)
+#define IVSHMEM_BAR_F_PREFETCH (1u << 3)
+#define IVSHMEM_BAR_F_MMAP (1u << 4) /* this backend can map it */
+
+struct ivshmem_bar_info {
+	unsigned index;
+	uint32_t flags;
+	uint64_t size;
+	uint64_t bus_addr; /* 0 if unknown */
+};
+/* BAR 0..5.  A missing BAR gives 0 with flags == 0. -EINVAL for bad index. */
+int ivshmem_pci_bar_info(ivshmem_pci_dev *dev, unsigned bar, struct ivshmem_bar_info *out) IVSHMEM_API;
+
+#define IVSHMEM_PCI_ENABLE_MEMORY (1u << 0)
+#define IVSHMEM_PCI_ENABLE_BUSMASTER (1u << 1)
+/* Set Memory Space and/or Bus Master in the command register. */
+int ivshmem_pci_enable(ivshmem_pci_dev *dev, unsigned what) IVSHMEM_API;
+
+#define IVSHMEM_MAP_READONLY (1u << 0)
+/* Map [off, off+len) of a BAR.  len 0 = to the end of the BAR.  *got receives
+ * the cache mode obtained.  -ERANGE if outside the BAR, -ENOTSUP if the mode
+ * can't be had with this backend. */
+int ivshmem_pci_map(ivshmem_pci_dev *dev, unsigned bar, uint64_t off, size_t len,
+		    enum ivshmem_cache want, unsigned flags, void **addr,
+		    enum ivshmem_cache *got) IVSHMEM_API;
+int ivshmem_pci_unmap(ivshmem_pci_dev *dev, void *addr, size_t len) IVSHMEM_API;
+
+/* MSI-X: number of vectors the device has (0 if none). */
+int ivshmem_pci_msix_count(ivshmem_pci_dev *dev) IVSHMEM_API;
+/* Route vectors 0..n-1 to new eventfds (VFIO only, -ENOTSUP otherwise).
+ * fds[] receives n eventfds owned by dev (closed by ivshmem_pci_close). */
+int ivshmem_pci_msix_enable(ivshmem_pci_dev *dev, unsigned n, int *fds) IVSHMEM_API;
+
+/* Bind a device to driver (NULL = "vfio-pci") through driver_override.
+ * -ENOENT no device, -ENODEV driver module not loaded, -EPERM not root,
+ * -ENXIO device has no IOMMU group (vfio-pci needs one). */
+int ivshmem_pci_bind(const char *sysfs_root, const char *addr, const char *driver) IVSHMEM_API;
+
+/* ------------------------------------------------------------------------ */
+/* Endpoint layer                                                            */
+/* ------------------------------------------------------------------------ */
+
+typedef struct ivshmem_ep ivshmem_ep;
+
+#define IVSHMEM_OPEN_READONLY (1u << 0) /* map the shared memory read-only */
+#define IVSHMEM_OPEN_NO_IRQ (1u << 1)	/* don't set up interrupt delivery */
+
+struct ivshmem_open_opts {
+	enum ivshmem_backend backend; /* PCI endpoints */
+	enum ivshmem_cache cache;     /* PCI endpoints */
+	const char *sysfs_root;	      /* NULL = "/sys" */
+	unsigned flags;		      /* IVSHMEM_OPEN_* */
+	int ready_timeout_ms;	      /* wait for IVPosition / server; <0 = 5000 */
+};
+
+/* Open an endpoint.  spec is one of
+ *   "0000:00:04.0"   an IVSHMEM PCI device (backend vfio or sysfs)
+ *   "auto"           the only IVSHMEM PCI device (-ENODEV none, -EBUSY several)
+ *   "file:PATH"      an existing file (e.g. /dev/shm/NAME) as shared memory
+ *   "server:SOCKET"  a peer of an ivshmem server (QEMU's protocol)
+ *   "daemon:SOCKET"  a client of ivshmem daemon
+ * opts may be NULL.  Errors: -EINVAL bad spec, -ENOENT, -EACCES, -ENODEV
+ * (not an IVSHMEM device), -EPROTO (peer spoke garbage), -ETIMEDOUT. */
+int ivshmem_open(const char *spec, const struct ivshmem_open_opts *opts, ivshmem_ep **out) IVSHMEM_API;
+ivshmem_ep *ivshmem_close(ivshmem_ep *ep) IVSHMEM_API;
+
+/* "pci", "file", "server", "daemon". */
+const char *ivshmem_kind(const ivshmem_ep *ep) IVSHMEM_API;
+void *ivshmem_mem(const ivshmem_ep *ep) IVSHMEM_API;
+size_t ivshmem_mem_size(const ivshmem_ep *ep) IVSHMEM_API;
+int ivshmem_mem_readonly(const ivshmem_ep *ep) IVSHMEM_API;
+/* Own peer ID (0..65535), or -ENODATA when the endpoint has none (file,
+ * plain device). */
+int ivshmem_id(const ivshmem_ep *ep) IVSHMEM_API;
+/* Number of interrupt vectors this endpoint can receive (0 if none). */
+int ivshmem_vectors(const ivshmem_ep *ep) IVSHMEM_API;
+/* The PCI device behind a "pci" endpoint, NULL otherwise. */
+ivshmem_pci_dev *ivshmem_pci(const ivshmem_ep *ep) IVSHMEM_API;
+/* Cache mode of the shared-memory mapping. */
+enum ivshmem_cache ivshmem_mem_cache(const ivshmem_ep *ep) IVSHMEM_API;
+
+/* Ring a peer's doorbell.  -ENOTSUP if the endpoint can't ring, -EINVAL if
+ * peer/vector out of range, -ENOENT if the peer is known to be absent (a
+ * guest can't know: the device drops doorbells to missing peers). */
+int ivshmem_ring(ivshmem_ep *ep, unsigned peer, unsigned vector) IVSHMEM_API;
+
+/* Pollable fd (POLLIN) for a vector, or -ENOTSUP (cannot receive interrupts,
+ * e.g. sysfs backend: use vfio) / -EINVAL.  Owned by ep. */
+int ivshmem_vector_fd(ivshmem_ep *ep, unsigned vector) IVSHMEM_API;
+/* Consume pending interrupts of a vector: returns the count (0 if none). */
+int ivshmem_vector_ack(ivshmem_ep *ep, unsigned vector) IVSHMEM_API;
+/* Wait for an interrupt on a vector and consume it.  timeout_ms < 0 waits
+ * forever.  Returns the count (>= 1), -ETIMEDOUT, or -ECONNRESET if the
+ * endpoint's server/daemon went away. */
+int ivshmem_wait(ivshmem_ep *ep, unsigned vector, int timeout_ms) IVSHMEM_API;
+
+/* Peers (server and daemon endpoints). */
+struct ivshmem_peer {
+	uint16_t id;
+	uint16_t vectors;
+};
+/* Fill up to max peers (other than self); returns the number of peers, or
+ * -ENOTSUP if the endpoint doesn't know its peers. */
+int ivshmem_peers(ivshmem_ep *ep, struct ivshmem_peer *out, size_t max) IVSHMEM_API;
+
+enum ivshmem_event_type {
+	IVSHMEM_EVENT_PEER_JOIN = 1,
+	IVSHMEM_EVENT_PEER_LEAVE = 2,
+	IVSHMEM_EVENT_DISCONNECT = 3, /* server/daemon gone; doorbells still work */
+};
+struct ivshmem_event {
+	enum ivshmem_event_type type;
+	uint16_t peer;
+	uint16_t vectors;
+};
+/* Control fd to poll (POLLIN) for peer events, or -ENOTSUP. */
+int ivshmem_event_fd(ivshmem_ep *ep) IVSHMEM_API;
+/* Process the control fd without blocking; returns 1 and fills *ev when an
+ * event is available, 0 if none, -errno on a protocol error. */
+int ivshmem_next_event(ivshmem_ep *ep, struct ivshmem_event *ev) IVSHMEM_API;
+
+/* ------------------------------------------------------------------------ */
+/* Channels: see docs/channels.md                                            */
+/* ------------------------------------------------------------------------ */
+
+typedef struct ivshmem_chan ivshmem_chan;
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* IVSHMEM_H */

@@ -1,0 +1,231 @@
+/* SPDX-License-Identifier: MIT */
+/* Endpoint front: parse the spec, dispatch to the kind, and the operations
+ * that are the same for every kind (waiting on vector fds). */
+#include "endpoint/endpoint.h"
+
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+static const struct {
+	const char *prefix;
+	const struct ivs_ep_ops *ops;
+} kinds[] = {
+	{"file:", &ivs_ep_file_ops},
+	{"server:", &ivs_ep_server_ops},
+	{"daemon:", &ivs_ep_daemon_ops},
+	{"pci:", &ivs_ep_pci_ops},
+};
+
+int ivshmem_open(const char *spec, const struct ivshmem_open_opts *opts, ivshmem_ep **out)
+{
+	if (!spec || !out || !*spec)
+		return -EINVAL;
+	static const struct ivshmem_open_opts defaults = {.ready_timeout_ms = -1};
+	if (!opts)
+		opts = &defaults;
+	if ((unsigned)opts->backend > IVSHMEM_BACKEND_FILE || (unsigned)opts->cache > IVSHMEM_CACHE_WB ||
+	    (opts->flags & ~(IVSHMEM_OPEN_READONLY | IVSHMEM_OPEN_NO_IRQ)))
+		return -EINVAL;
+
+	const struct ivs_ep_ops *ops = &ivs_ep_pci_ops; /* bare address or "auto" */
+	const char *target = spec;
+	for (size_t i = 0; i < IVS_ARRAY_SIZE(kinds); i++) {
+		size_t n = strlen(kinds[i].prefix);
+		if (strncmp(spec, kinds[i].prefix, n) == 0) {
+			ops = kinds[i].ops;
+			target = spec + n;
+			break;
+		}
+	}
+	if (opts->backend == IVSHMEM_BACKEND_FILE && ops == &ivs_ep_pci_ops)
+		ops = &ivs_ep_file_ops;
+	if (!*target)
+		return -EINVAL;
+
+	ivshmem_ep *ep = calloc(1, sizeof(*ep));
+	if (!ep)
+		return -ENOMEM;
+	ep->ops = ops;
+	ep->id = -ENODATA;
+	ep->ctl_fd = -1;
+	ep->irq_error = -ENOTSUP;
+	ep->readonly = opts->flags & IVSHMEM_OPEN_READONLY;
+	int r = ops->open(ep, target, opts);
+	if (r < 0) {
+		ivshmem_close(ep);
+		return r;
+	}
+	*out = ep;
+	return 0;
+}
+
+ivshmem_ep *ivshmem_close(ivshmem_ep *ep)
+{
+	if (!ep)
+		return NULL;
+	if (ep->ops && ep->ops->close)
+		ep->ops->close(ep);
+	if (ep->mem && ep->map_size)
+		munmap(ep->mem, ep->map_size);
+	free(ep->events);
+	free(ep);
+	return NULL;
+}
+
+const char *ivshmem_kind(const ivshmem_ep *ep)
+{
+	return ep ? ep->ops->kind : "";
+}
+
+void *ivshmem_mem(const ivshmem_ep *ep)
+{
+	return ep ? ep->mem : NULL;
+}
+
+size_t ivshmem_mem_size(const ivshmem_ep *ep)
+{
+	return ep ? ep->mem_size : 0;
+}
+
+int ivshmem_mem_readonly(const ivshmem_ep *ep)
+{
+	return ep ? ep->readonly : -EINVAL;
+}
+
+enum ivshmem_cache ivshmem_mem_cache(const ivshmem_ep *ep)
+{
+	return ep ? ep->cache : IVSHMEM_CACHE_DEFAULT;
+}
+
+int ivshmem_id(const ivshmem_ep *ep)
+{
+	return ep ? ep->id : -EINVAL;
+}
+
+int ivshmem_vectors(const ivshmem_ep *ep)
+{
+	return ep ? (int)ep->nvectors : -EINVAL;
+}
+
+ivshmem_pci_dev *ivshmem_pci(const ivshmem_ep *ep)
+{
+	return ep ? ep->pci : NULL;
+}
+
+int ivshmem_ring(ivshmem_ep *ep, unsigned peer, unsigned vector)
+{
+	if (!ep)
+		return -EINVAL;
+	if (!ep->ops->ring)
+		return -ENOTSUP;
+	if (peer >= IVSHMEM_MAX_PEERS || vector >= IVSHMEM_MAX_VECTORS)
+		return -EINVAL;
+	return ep->ops->ring(ep, peer, vector);
+}
+
+int ivshmem_vector_fd(ivshmem_ep *ep, unsigned vector)
+{
+	if (!ep)
+		return -EINVAL;
+	if (!ep->vec_fds)
+		return ep->irq_error;
+	if (vector >= ep->nvectors)
+		return -EINVAL;
+	return ep->vec_fds[vector];
+}
+
+int ivshmem_vector_ack(ivshmem_ep *ep, unsigned vector)
+{
+	int fd = ivshmem_vector_fd(ep, vector);
+	if (fd < 0)
+		return fd;
+	int64_t n = ivs_eventfd_drain(fd);
+	return n < 0 ? (int)n : (int)n;
+}
+
+int ivshmem_wait(ivshmem_ep *ep, unsigned vector, int timeout_ms)
+{
+	int fd = ivshmem_vector_fd(ep, vector);
+	if (fd < 0)
+		return fd;
+	uint64_t deadline = timeout_ms < 0 ? 0 : ivs_now_ns() + (uint64_t)timeout_ms * 1000000ull;
+	for (;;) {
+		int n = ivshmem_vector_ack(ep, vector);
+		if (n != 0)
+			return n;
+		if (ep->disconnected && ep->disconnect_fatal)
+			return -ECONNRESET;
+		int rem = ivs_remaining_ms(deadline);
+		if (deadline && rem == 0)
+			return -ETIMEDOUT;
+		/* Also watch the control socket, so a vanished daemon ends the
+		 * wait instead of hanging it. */
+		struct pollfd p[2] = {{.fd = fd, .events = POLLIN}, {.fd = -1}};
+		if (ep->ctl_fd >= 0 && !ep->disconnected && ep->ops->pump)
+			p[1] = (struct pollfd){.fd = ep->ctl_fd, .events = POLLIN};
+		int r = poll(p, 2, rem);
+		if (r < 0 && errno != EINTR)
+			return -errno;
+		if (r > 0 && p[1].revents) {
+			r = ep->ops->pump(ep);
+			if (r < 0)
+				return r;
+		}
+	}
+}
+
+int ivs_ep_push_event(ivshmem_ep *ep, const struct ivshmem_event *ev)
+{
+	if (ep->ev_count == ep->ev_cap) {
+		size_t cap = ep->ev_cap ? ep->ev_cap * 2 : 16;
+		struct ivshmem_event *q = malloc(cap * sizeof(*q));
+		if (!q)
+			return -ENOMEM;
+		for (size_t i = 0; i < ep->ev_count; i++)
+			q[i] = ep->events[(ep->ev_head + i) % ep->ev_cap];
+		free(ep->events);
+		ep->events = q;
+		ep->ev_cap = cap;
+		ep->ev_head = 0;
+	}
+	ep->events[(ep->ev_head + ep->ev_count) % ep->ev_cap] = *ev;
+	ep->ev_count++;
+	return 0;
+}
+
+int ivshmem_peers(ivshmem_ep *ep, struct ivshmem_peer *out, size_t max)
+{
+	if (!ep || (!out && max))
+		return -EINVAL;
+	if (!ep->ops->peers)
+		return -ENOTSUP;
+	return ep->ops->peers(ep, out, max);
+}
+
+int ivshmem_event_fd(ivshmem_ep *ep)
+{
+	if (!ep)
+		return -EINVAL;
+	return ep->ops->pump && ep->ctl_fd >= 0 ? ep->ctl_fd : -ENOTSUP;
+}
+
+int ivshmem_next_event(ivshmem_ep *ep, struct ivshmem_event *ev)
+{
+	if (!ep || !ev)
+		return -EINVAL;
+	if (!ep->ops->pump)
+		return -ENOTSUP;
+	if (ep->ev_count == 0 && !ep->disconnected && ep->ctl_fd >= 0) {
+		int r = ep->ops->pump(ep);
+		if (r < 0 && ep->ev_count == 0)
+			return r;
+	}
+	if (ep->ev_count == 0)
+		return 0;
+	*ev = ep->events[ep->ev_head];
+	ep->ev_head = (ep->ev_head + 1) % ep->ev_cap;
+	ep->ev_count--;
+	return 1;
+}

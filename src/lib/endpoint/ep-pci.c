@@ -1,0 +1,193 @@
+/* SPDX-License-Identifier: MIT */
+/* The guest endpoint: an IVSHMEM PCI device (through the vfio or sysfs
+ * backend), and the host "file:" endpoint (the file backend, BAR2 only). */
+#include "device/ivshmem-dev.h"
+#include "endpoint/endpoint.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+struct pci_priv {
+	volatile uint32_t *regs; /* BAR0, NULL if not mapped */
+	size_t regs_len;
+	void *shm;
+	size_t shm_len;
+	int *fds; /* owned by the pci dev; copied pointer array */
+};
+
+static void pci_close(ivshmem_ep *ep)
+{
+	struct pci_priv *p = ep->priv;
+	if (p) {
+		if (p->regs)
+			ivshmem_pci_unmap(ep->pci, (void *)p->regs, p->regs_len);
+		if (p->shm)
+			ivshmem_pci_unmap(ep->pci, p->shm, p->shm_len);
+		free(p->fds);
+		free(p);
+	}
+	ep->priv = NULL;
+	ep->vec_fds = NULL;
+	ep->mem = NULL;
+	ep->pci = ivshmem_pci_close(ep->pci);
+}
+
+static int map_shm(ivshmem_ep *ep, struct pci_priv *p, enum ivshmem_cache cache)
+{
+	struct ivshmem_bar_info bar;
+	int r = ivshmem_pci_bar_info(ep->pci, IVSHMEM_BAR_SHM, &bar);
+	if (r < 0)
+		return r;
+	if (!(bar.flags & IVSHMEM_BAR_F_PRESENT) || bar.size == 0)
+		return -ENODEV;
+	if (bar.size > SIZE_MAX)
+		return -EFBIG;
+	void *m;
+	enum ivshmem_cache got;
+	r = ivshmem_pci_map(ep->pci, IVSHMEM_BAR_SHM, 0, (size_t)bar.size, cache,
+			    ep->readonly ? IVSHMEM_MAP_READONLY : 0, &m, &got);
+	if (r < 0)
+		return r;
+	p->shm = m;
+	p->shm_len = (size_t)bar.size;
+	ep->mem = m;
+	ep->mem_size = (size_t)bar.size;
+	ep->cache = got;
+	return 0;
+}
+
+static int read_position(ivshmem_ep *ep, struct pci_priv *p, int timeout_ms)
+{
+	/* Revision 0 devices read -1 until the server has given an ID. */
+	uint64_t deadline = ivs_now_ns() + (uint64_t)(timeout_ms < 0 ? 5000 : timeout_ms) * 1000000ull;
+	for (;;) {
+		int32_t pos = (int32_t)p->regs[IVSHMEM_REG_IV_POSITION / 4];
+		if (pos >= 0 && pos < IVSHMEM_MAX_PEERS) {
+			ep->id = pos;
+			return 0;
+		}
+		if (ivs_now_ns() >= deadline)
+			return -ETIMEDOUT;
+		struct timespec ts = {0, 10 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
+}
+
+static int pci_open(ivshmem_ep *ep, const char *target, const struct ivshmem_open_opts *opts)
+{
+	char addr[IVSHMEM_PCI_ADDR_LEN];
+	int r = ivs_dev_resolve(opts->sysfs_root, target, addr);
+	if (r < 0)
+		return r;
+	struct ivshmem_pci_info info;
+	r = ivshmem_pci_lookup(opts->sysfs_root, addr, &info);
+	if (r < 0)
+		return r;
+	r = ivs_dev_check(&info);
+	if (r < 0)
+		return r;
+	enum ivshmem_backend be = opts->backend;
+	if (be == IVSHMEM_BACKEND_AUTO)
+		be = strcmp(info.driver, "vfio-pci") == 0 ? IVSHMEM_BACKEND_VFIO : IVSHMEM_BACKEND_SYSFS;
+	r = ivshmem_pci_open(opts->sysfs_root, addr, be, &ep->pci);
+	if (r < 0)
+		return r;
+	struct pci_priv *p = calloc(1, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	ep->priv = p;
+
+	/* The seed driver's Start(): memory space on.  Bus mastering only when
+	 * we want interrupts (MSI-X writes are DMA). */
+	r = ivshmem_pci_enable(ep->pci, IVSHMEM_PCI_ENABLE_MEMORY);
+	if (r < 0 && r != -ENOTSUP)
+		return r;
+	r = map_shm(ep, p, opts->cache);
+	if (r < 0)
+		return r;
+
+	struct ivshmem_bar_info bar0, bar1;
+	r = ivshmem_pci_bar_info(ep->pci, IVSHMEM_BAR_REGS, &bar0);
+	if (r < 0)
+		return r;
+	r = ivshmem_pci_bar_info(ep->pci, IVSHMEM_BAR_MSIX, &bar1);
+	if (r < 0)
+		return r;
+	if ((bar0.flags & IVSHMEM_BAR_F_PRESENT) && bar0.size >= 16) {
+		void *m;
+		size_t len = bar0.size > 4096 ? 4096 : (size_t)bar0.size;
+		r = ivshmem_pci_map(ep->pci, IVSHMEM_BAR_REGS, 0, len, IVSHMEM_CACHE_UC, 0, &m, NULL);
+		if (r < 0)
+			return r;
+		p->regs = m;
+		p->regs_len = len;
+	}
+	/* Only the doorbell device (BAR1 = MSI-X) has a peer ID and vectors. */
+	int nvec = ivshmem_pci_msix_count(ep->pci);
+	if (nvec < 0)
+		nvec = 0;
+	if (p->regs && (bar1.flags & IVSHMEM_BAR_F_PRESENT)) {
+		r = read_position(ep, p, opts->ready_timeout_ms);
+		if (r < 0)
+			return r;
+	}
+	ep->nvectors = (unsigned)IVS_MIN(nvec, IVSHMEM_MAX_VECTORS);
+	if (ep->nvectors == 0 || (opts->flags & IVSHMEM_OPEN_NO_IRQ))
+		return 0;
+	if (ivshmem_pci_backend(ep->pci) != IVSHMEM_BACKEND_VFIO) {
+		ep->irq_error = -ENOTSUP; /* sysfs can ring but not receive */
+		return 0;
+	}
+	/* MSI-X messages are memory writes by the device: without Bus Master
+	 * they are never delivered. */
+	r = ivshmem_pci_enable(ep->pci, IVSHMEM_PCI_ENABLE_BUSMASTER);
+	if (r < 0)
+		return r;
+	p->fds = calloc(ep->nvectors, sizeof(int));
+	if (!p->fds)
+		return -ENOMEM;
+	r = ivshmem_pci_msix_enable(ep->pci, ep->nvectors, p->fds);
+	if (r < 0)
+		return r;
+	ep->vec_fds = p->fds;
+	return 0;
+}
+
+static int pci_ring(ivshmem_ep *ep, unsigned peer, unsigned vector)
+{
+	struct pci_priv *p = ep->priv;
+	if (!p->regs || ep->id < 0)
+		return -ENOTSUP; /* plain device: no doorbell */
+	/* QEMU uses the low 8 bits of the vector field (docs/server.md). */
+	if (vector > 0xff)
+		return -EINVAL;
+	p->regs[IVSHMEM_REG_DOORBELL / 4] = ivs_doorbell_value(peer, vector);
+	return 0;
+}
+
+const struct ivs_ep_ops ivs_ep_pci_ops = {
+	.kind = "pci",
+	.open = pci_open,
+	.close = pci_close,
+	.ring = pci_ring,
+};
+
+static int file_open(ivshmem_ep *ep, const char *target, const struct ivshmem_open_opts *opts)
+{
+	int r = ivshmem_pci_open(NULL, target, IVSHMEM_BACKEND_FILE, &ep->pci);
+	if (r < 0)
+		return r;
+	struct pci_priv *p = calloc(1, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	ep->priv = p;
+	ep->irq_error = -ENOTSUP; /* a bare file has no doorbells */
+	return map_shm(ep, p, opts->cache);
+}
+
+const struct ivs_ep_ops ivs_ep_file_ops = {
+	.kind = "file",
+	.open = file_open,
+	.close = pci_close,
+};

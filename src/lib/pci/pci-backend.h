@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: MIT */
+/* The PCI access backends (vfio, sysfs, file) behind one ops table, in the
+ * manner of pciutils' access methods.  pci.c dispatches; each backend file
+ * fills in a struct ivs_pci_ops. */
+#ifndef IVS_PCI_BACKEND_H
+#define IVS_PCI_BACKEND_H
+
+#include "util/util.h"
+
+struct ivs_pci_ops {
+	const char *name;
+	enum ivshmem_backend id;
+	/* Set up dev->priv.  dev->addr / dev->path / dev->sysfs_root are set. */
+	int (*open)(ivshmem_pci_dev *dev);
+	void (*close)(ivshmem_pci_dev *dev);
+	int (*config_read)(ivshmem_pci_dev *dev, unsigned off, void *buf, size_t len);
+	int (*config_write)(ivshmem_pci_dev *dev, unsigned off, const void *buf, size_t len);
+	int (*bar_info)(ivshmem_pci_dev *dev, unsigned bar, struct ivshmem_bar_info *out);
+	/* off/len already checked against bar_info; len > 0. */
+	int (*map)(ivshmem_pci_dev *dev, unsigned bar, uint64_t off, size_t len,
+		   enum ivshmem_cache want, unsigned flags, void **addr, enum ivshmem_cache *got);
+	int (*msix_count)(ivshmem_pci_dev *dev);
+	int (*msix_enable)(ivshmem_pci_dev *dev, unsigned n, int *fds);
+};
+
+struct ivshmem_pci_dev {
+	const struct ivs_pci_ops *ops;
+	char addr[IVSHMEM_PCI_ADDR_LEN]; /* "" for the file backend */
+	char *path;			 /* file backend: the file */
+	char *sysfs_root;		 /* "/sys" or a test tree */
+	void *priv;
+};
+
+extern const struct ivs_pci_ops ivs_pci_vfio_ops;
+extern const struct ivs_pci_ops ivs_pci_sysfs_ops;
+extern const struct ivs_pci_ops ivs_pci_file_ops;
+
+/* sysfs helpers shared by backends: path of a device attribute. */
+int ivs_sysfs_dev_path(const ivshmem_pci_dev *dev, char *buf, size_t size, const char *attr);
+int ivs_sysfs_path(const char *root, const char *addr, char *buf, size_t size, const char *attr);
+/* Parse the sysfs "resource" file: start/end/flags of BAR 0..5. */
+int ivs_sysfs_resources(const char *root, const char *addr, struct ivshmem_bar_info bars[6]);
+
+/* PCI config space constants. */
+#define IVS_PCI_COMMAND 0x04
+#define IVS_PCI_COMMAND_MEMORY 0x2
+#define IVS_PCI_COMMAND_MASTER 0x4
+#define IVS_PCI_STATUS 0x06
+#define IVS_PCI_STATUS_CAP_LIST 0x10
+#define IVS_PCI_CAP_PTR 0x34
+#define IVS_PCI_CAP_ID_MSIX 0x11
+
+#endif

@@ -1,0 +1,171 @@
+/* SPDX-License-Identifier: MIT */
+/* The sysfs backend: BARs through /sys/bus/pci/devices/ADDR/resourceN (and
+ * resourceN_wc for write-combining), config space through .../config.
+ * resourceN files support mmap only; some platforms have none at all.
+ * No interrupts: receiving MSI-X needs the vfio backend. */
+#include "pci/pci-backend.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct sysfs_priv {
+	int cfg_fd;
+	bool cfg_writable;
+	struct ivshmem_bar_info bars[6];
+};
+
+static int sysfs_open(ivshmem_pci_dev *dev)
+{
+	char path[512];
+	int r = ivs_sysfs_dev_path(dev, path, sizeof(path), NULL);
+	if (r < 0)
+		return r;
+	if (access(path, F_OK) < 0)
+		return -errno;
+	struct sysfs_priv *p = calloc(1, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	p->cfg_fd = -1;
+	r = ivs_sysfs_resources(dev->sysfs_root, dev->addr, p->bars);
+	if (r < 0) {
+		free(p);
+		return r;
+	}
+	/* A BAR is mappable here only if its resourceN file exists. */
+	bool any_file = false;
+	for (unsigned i = 0; i < 6; i++) {
+		char name[32];
+		snprintf(name, sizeof(name), "resource%u", i);
+		if (ivs_sysfs_dev_path(dev, path, sizeof(path), name) == 0 && access(path, F_OK) == 0) {
+			any_file = true;
+			if (!(p->bars[i].flags & IVSHMEM_BAR_F_IO))
+				p->bars[i].flags |= IVSHMEM_BAR_F_MMAP;
+		}
+	}
+	(void)any_file;
+	if (ivs_sysfs_dev_path(dev, path, sizeof(path), "config") == 0) {
+		p->cfg_fd = open(path, O_RDWR | O_CLOEXEC);
+		p->cfg_writable = p->cfg_fd >= 0;
+		if (p->cfg_fd < 0)
+			p->cfg_fd = open(path, O_RDONLY | O_CLOEXEC);
+	}
+	dev->priv = p;
+	return 0;
+}
+
+static void sysfs_close(ivshmem_pci_dev *dev)
+{
+	struct sysfs_priv *p = dev->priv;
+	if (!p)
+		return;
+	ivs_close(p->cfg_fd);
+	free(p);
+	dev->priv = NULL;
+}
+
+static int sysfs_config_read(ivshmem_pci_dev *dev, unsigned off, void *buf, size_t len)
+{
+	struct sysfs_priv *p = dev->priv;
+	if (p->cfg_fd < 0)
+		return -ENOENT;
+	/* Unprivileged readers see only the first 64 bytes: short reads are
+	 * reported as a count, the caller decides. */
+	ssize_t n = ivs_pread_all(p->cfg_fd, buf, len, off);
+	return n < 0 ? (int)n : (int)n;
+}
+
+static int sysfs_config_write(ivshmem_pci_dev *dev, unsigned off, const void *buf, size_t len)
+{
+	struct sysfs_priv *p = dev->priv;
+	if (p->cfg_fd < 0)
+		return -ENOENT;
+	if (!p->cfg_writable)
+		return -EACCES;
+	ssize_t n = ivs_pwrite_all(p->cfg_fd, buf, len, off);
+	return n < 0 ? (int)n : (int)n;
+}
+
+static int sysfs_bar_info(ivshmem_pci_dev *dev, unsigned bar, struct ivshmem_bar_info *out)
+{
+	struct sysfs_priv *p = dev->priv;
+	*out = p->bars[bar];
+	return 0;
+}
+
+static int open_resource(ivshmem_pci_dev *dev, unsigned bar, bool wc, bool ro)
+{
+	char name[32], path[512];
+	snprintf(name, sizeof(name), wc ? "resource%u_wc" : "resource%u", bar);
+	int r = ivs_sysfs_dev_path(dev, path, sizeof(path), name);
+	if (r < 0)
+		return r;
+	int fd = open(path, (ro ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
+static int sysfs_map(ivshmem_pci_dev *dev, unsigned bar, uint64_t off, size_t len,
+		     enum ivshmem_cache want, unsigned flags, void **addr, enum ivshmem_cache *got)
+{
+	struct sysfs_priv *p = dev->priv;
+	bool ro = flags & IVSHMEM_MAP_READONLY;
+	bool prefetch = p->bars[bar].flags & IVSHMEM_BAR_F_PREFETCH;
+	/* resourceN is mapped uncached; resourceN_wc write-combining (only
+	 * offered for prefetchable BARs).  sysfs cannot give write-back. */
+	if (want == IVSHMEM_CACHE_WB)
+		return -ENOTSUP;
+	bool wc = want == IVSHMEM_CACHE_WC || (want == IVSHMEM_CACHE_DEFAULT && prefetch);
+	int fd = open_resource(dev, bar, wc, ro);
+	if (fd == -ENOENT && wc && want == IVSHMEM_CACHE_DEFAULT) {
+		wc = false;
+		fd = open_resource(dev, bar, false, ro);
+	}
+	if (fd == -ENOENT && want == IVSHMEM_CACHE_WC)
+		return -ENOTSUP; /* no resourceN_wc: BAR not prefetchable */
+	if (fd < 0)
+		return fd;
+	uint64_t page = ivs_page_size();
+	uint64_t delta = off % page;
+	void *m = mmap(NULL, len + delta, ro ? PROT_READ : PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+		       (off_t)(off - delta));
+	int err = errno;
+	ivs_close(fd);
+	if (m == MAP_FAILED)
+		return -err;
+	*addr = (char *)m + delta;
+	*got = wc ? IVSHMEM_CACHE_WC : IVSHMEM_CACHE_UC;
+	return 0;
+}
+
+static int sysfs_msix_count(ivshmem_pci_dev *dev)
+{
+	/* Walk the capability list for MSI-X (needs a readable config). */
+	uint8_t cfg[256];
+	int n = sysfs_config_read(dev, 0, cfg, sizeof(cfg));
+	if (n < 0)
+		return n;
+	if (n < 64 || !(cfg[IVS_PCI_STATUS] & IVS_PCI_STATUS_CAP_LIST))
+		return 0;
+	unsigned pos = cfg[IVS_PCI_CAP_PTR] & ~3u;
+	for (int guard = 0; pos >= 0x40 && pos + 4 <= (unsigned)n && guard < 48; guard++) {
+		if (cfg[pos] == IVS_PCI_CAP_ID_MSIX)
+			return (int)((cfg[pos + 2] | (cfg[pos + 3] << 8)) & 0x7ff) + 1;
+		pos = cfg[pos + 1] & ~3u;
+	}
+	return 0;
+}
+
+const struct ivs_pci_ops ivs_pci_sysfs_ops = {
+	.name = "sysfs",
+	.id = IVSHMEM_BACKEND_SYSFS,
+	.open = sysfs_open,
+	.close = sysfs_close,
+	.config_read = sysfs_config_read,
+	.config_write = sysfs_config_write,
+	.bar_info = sysfs_bar_info,
+	.map = sysfs_map,
+	.msix_count = sysfs_msix_count,
+};

@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: MIT */
+/* Small internal helpers shared by every layer.  Internal names: ivs_*. */
+#ifndef IVS_UTIL_H
+#define IVS_UTIL_H
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "ivshmem.h"
+
+#define IVS_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define IVS_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define IVS_MAX(a, b) ((a) > (b) ? (a) : (b))
+
+/* Close fd if >= 0 and return -1, preserving errno: fd = ivs_close(fd); */
+int ivs_close(int fd);
+
+/* Read a whole small text file (sysfs attribute) into buf, NUL-terminated,
+ * trailing newline stripped.  Returns length or -errno. */
+ssize_t ivs_read_text(const char *path, char *buf, size_t size);
+/* Write a string to a file (sysfs attribute).  0 or -errno. */
+int ivs_write_text(const char *path, const char *s);
+/* Parse a sysfs hex attribute like "0x1af4". 0 or -errno. */
+int ivs_read_hex(const char *path, uint64_t *out);
+
+/* pread/pwrite the whole buffer, retrying on EINTR and short counts.
+ * Returns bytes done (short only at EOF) or -errno. */
+ssize_t ivs_pread_all(int fd, void *buf, size_t len, off_t off);
+ssize_t ivs_pwrite_all(int fd, const void *buf, size_t len, off_t off);
+/* write() the whole buffer; 0 or -errno. */
+int ivs_write_all(int fd, const void *buf, size_t len);
+
+/* Monotonic clock in nanoseconds / milliseconds. */
+uint64_t ivs_now_ns(void);
+/* Remaining ms until deadline_ns (monotonic), >= 0; -1 if deadline is 0
+ * (meaning "forever"). */
+int ivs_remaining_ms(uint64_t deadline_ns);
+
+/* poll() one fd for events with a timeout, retrying EINTR with the remaining
+ * time.  Returns revents (>0), 0 on timeout, -errno. */
+int ivs_poll1(int fd, short events, int timeout_ms);
+
+/* New eventfd (non-blocking, cloexec).  fd or -errno. */
+int ivs_eventfd(void);
+/* Read and return an eventfd's counter (0 if nothing pending). */
+int64_t ivs_eventfd_drain(int fd);
+/* Add 1 to an eventfd.  0 or -errno. */
+int ivs_eventfd_signal(int fd);
+
+/* System page size. */
+size_t ivs_page_size(void);
+
+/* snprintf that reports truncation as -ENAMETOOLONG; 0 on success. */
+int ivs_path(char *buf, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+#endif
