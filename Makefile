@@ -1,0 +1,29 @@
+# The two commands of the README:
+#   make demo   the main job, no VM, no root
+#   make check  build and run every test (installs what it lacks when root)
+BUILD ?= build
+
+.PHONY: all demo check deps clean install bench
+
+all: $(BUILD)/build.ninja
+	ninja -C $(BUILD)
+
+$(BUILD)/build.ninja:
+	@scripts/deps.sh build
+	meson setup $(BUILD) $(if $(CI),-Dwerror=true)
+
+demo: all
+	scripts/demo.sh $(BUILD)
+
+check:
+	scripts/check.sh
+
+bench: all
+	$(BUILD)/src/cli/ivshmem bench doorbell
+	$(BUILD)/src/cli/ivshmem bench chan
+
+install: all
+	meson install -C $(BUILD)
+
+clean:
+	rm -rf $(BUILD) build-asan

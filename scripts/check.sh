@@ -1,0 +1,43 @@
+#!/bin/sh
+# make check: install what is missing (as root), build twice (release with
+# -Werror in CI, and ASan+UBSan), run every suite, print "N passed, N failed".
+set -u
+cd "$(dirname "$0")/.."
+scripts/deps.sh check || exit 1
+
+werror=""
+[ -n "${CI:-}" ] && werror="-Dwerror=true"
+status=0
+
+setup() { # dir, extra args...
+	dir=$1; shift
+	if [ ! -f "$dir/build.ninja" ]; then
+		meson setup "$dir" "$@" >"$dir.setup.log" 2>&1 || { cat "$dir.setup.log"; return 1; }
+	else
+		meson configure "$dir" "$@" >/dev/null 2>&1 || true
+	fi
+	ninja -C "$dir" >"$dir.ninja.log" 2>&1 || { tail -50 "$dir.ninja.log"; return 1; }
+}
+
+echo "== build (release$([ -n "$werror" ] && echo ', -Werror'))"
+setup build $werror || status=1
+echo "== build (ASan+UBSan)"
+setup build-asan -Db_sanitize=address,undefined -Db_lundef=false $werror || status=1
+
+if [ $status -ne 0 ]; then
+	echo "build failed"
+	echo "0 passed, 1 failed"
+	exit 1
+fi
+
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+echo "== tests (release build: unit, host, fuzz, guest)"
+meson test -C build --print-errorlogs --num-processes 2 || status=1
+echo "== tests (ASan+UBSan build: unit, host, fuzz)"
+meson test -C build-asan --print-errorlogs --num-processes 2 --no-suite guest --no-suite bench || status=1
+
+python3 scripts/summarize.py build/meson-logs/testlog.json build-asan/meson-logs/testlog.json
+r=$?
+[ $r -ne 0 ] && status=1
+exit $status

@@ -1,0 +1,32 @@
+#!/bin/sh
+# Install what the build ("build") or the full test suite ("check") needs.
+# Only acts as root; otherwise names what is missing.
+set -e
+what=${1:-build}
+need=""
+have() { command -v "$1" >/dev/null 2>&1; }
+pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
+have meson || need="$need meson"
+have ninja || need="$need ninja-build"
+have cc || need="$need gcc"
+have pkg-config || need="$need pkg-config"
+if [ "$what" = check ]; then
+	have qemu-system-x86_64 || need="$need qemu-system-x86"
+	pkg busybox-static || need="$need busybox-static"
+	have cpio || need="$need cpio"
+	have xz || need="$need xz-utils"
+	have python3 || need="$need python3"
+	have clang || need="$need clang"
+	ls /usr/lib/llvm-14/lib/clang/14*/lib/linux/libclang_rt.fuzzer-x86_64.a >/dev/null 2>&1 || \
+		need="$need libclang-rt-14-dev"
+fi
+[ -z "$need" ] && exit 0
+if [ "$(id -u)" != 0 ]; then
+	echo "missing:$need; install them (apt-get install$need) or run as root" >&2
+	exit 1
+fi
+echo "installing:$need"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q >/dev/null || true
+# shellcheck disable=SC2086
+apt-get install -y -q --no-install-recommends $need >/dev/null

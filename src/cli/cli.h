@@ -1,0 +1,93 @@
+/* SPDX-License-Identifier: MIT */
+/* Shared pieces of the `ivshmem` command: the command table, option parsing,
+ * and error reporting.  The tool owns every message; the library only
+ * returns -errno. */
+#ifndef IVS_CLI_H
+#define IVS_CLI_H
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "ivshmem.h"
+
+struct cli_cmd {
+	const char *name;
+	int (*run)(int argc, char **argv); /* argv[0] is the command name */
+	const char *usage;
+	const char *summary;
+};
+
+/* The subcommands, one file each (cmd-NAME.c). */
+int cmd_list(int argc, char **argv);
+int cmd_info(int argc, char **argv);
+int cmd_read(int argc, char **argv);
+int cmd_write(int argc, char **argv);
+int cmd_ring(int argc, char **argv);
+int cmd_wait(int argc, char **argv);
+int cmd_bind(int argc, char **argv);
+int cmd_peers(int argc, char **argv);
+int cmd_server(int argc, char **argv);
+int cmd_daemon(int argc, char **argv);
+int cmd_chan(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
+
+/* Options every device command accepts. */
+struct cli_opts {
+	struct ivshmem_open_opts open;
+	bool json;
+};
+
+/* Long options shared by device commands: add CLI_COMMON_LONGOPTS to a
+ * getopt_long table and pass unknown codes to cli_common_opt(). */
+enum {
+	CLI_OPT_BACKEND = 0x1000,
+	CLI_OPT_CACHE,
+	CLI_OPT_SYSFS,
+	CLI_OPT_JSON,
+	CLI_OPT_READONLY,
+	CLI_OPT_FIRST_FREE,
+};
+#define CLI_COMMON_LONGOPTS                                                                        \
+	{"backend", required_argument, NULL, CLI_OPT_BACKEND},                                     \
+	{"cache", required_argument, NULL, CLI_OPT_CACHE},                                         \
+	{"sysfs-root", required_argument, NULL, CLI_OPT_SYSFS},                                    \
+	{"json", no_argument, NULL, CLI_OPT_JSON},                                                 \
+	{"read-only", no_argument, NULL, CLI_OPT_READONLY}
+
+void cli_opts_init(struct cli_opts *o);
+/* Handle a common option; returns 0, or 1 after printing an error. */
+int cli_common_opt(int c, const char *arg, struct cli_opts *o);
+
+extern const char *cli_prog; /* "ivshmem" */
+extern const struct cli_cmd *cli_current;
+
+/* Print "ivshmem: <msg>" on stderr; returns 1 (the exit status). */
+int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Usage error: message plus the command's usage line; returns 1. */
+int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Report an unknown option / missing argument from getopt; returns 1. */
+int cli_bad_option(char **argv);
+
+/* Parse a size/offset (decimal, 0x, K/M/G); prints the error, returns 0/1. */
+int cli_parse_u64(const char *what, const char *s, uint64_t *out);
+/* Parse an unsigned int in [0, max]; prints the error, returns 0/1. */
+int cli_parse_uint(const char *what, const char *s, unsigned max, unsigned *out);
+/* Parse SECONDS (may be fractional) into milliseconds; 0/1. */
+int cli_parse_seconds(const char *what, const char *s, int *ms);
+
+/* Open DEV as an endpoint, printing a one-line error that names the cause
+ * and the way out.  Returns 0 or 1. */
+int cli_open(const char *dev, const struct cli_opts *o, ivshmem_ep **ep);
+
+/* Describe a library error for DEV in an action ("ring", "map", ...). */
+int cli_lib_error(const char *dev, const char *action, int err);
+
+/* JSON string output with escaping. */
+void cli_json_str(FILE *f, const char *s);
+
+/* Write all bytes to stdout; 0 or 1 after an error message. */
+int cli_write_stdout(const void *buf, size_t len);
+
+#endif

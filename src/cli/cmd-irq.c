@@ -1,0 +1,109 @@
+/* SPDX-License-Identifier: MIT */
+/* ivshmem ring / wait: doorbells and interrupts. */
+#include <getopt.h>
+#include <string.h>
+
+#include "cli.h"
+
+enum { OPT_TIMEOUT = CLI_OPT_FIRST_FREE };
+
+int cmd_ring(int argc, char **argv)
+{
+	struct cli_opts o;
+	cli_opts_init(&o);
+	o.open.flags |= IVSHMEM_OPEN_NO_IRQ;
+	static const struct option longopts[] = {CLI_COMMON_LONGOPTS, {0}};
+	int c;
+	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1)
+		if (c == '?' ? cli_bad_option(argv) : cli_common_opt(c, optarg, &o))
+			return 1;
+	int nargs = argc - optind;
+	if (nargs < 2 || nargs > 3)
+		return cli_usage_error("expected DEV PEER [VECTOR]");
+	unsigned peer, vector = 0;
+	if (cli_parse_uint("peer", argv[optind + 1], IVSHMEM_MAX_PEERS - 1, &peer))
+		return 1;
+	if (nargs == 3 && cli_parse_uint("vector", argv[optind + 2], IVSHMEM_MAX_VECTORS - 1, &vector))
+		return 1;
+	const char *dev = argv[optind];
+	ivshmem_ep *ep;
+	if (cli_open(dev, &o, &ep))
+		return 1;
+	int r = ivshmem_ring(ep, peer, vector);
+	int rc = 0;
+	if (r == -ENOTSUP)
+		rc = cli_error("%s cannot ring doorbells (a plain device or a file has none; use "
+			       "ivshmem-doorbell or server:SOCKET)", dev);
+	else if (r == -ENOENT)
+		rc = cli_error("no peer %u on %s (see 'ivshmem peers %s')", peer, dev, dev);
+	else if (r == -EINVAL)
+		rc = cli_error("vector %u is out of range for peer %u", vector, peer);
+	else if (r < 0)
+		rc = cli_lib_error(dev, "ring", r);
+	ivshmem_close(ep);
+	return rc;
+}
+
+int cmd_wait(int argc, char **argv)
+{
+	struct cli_opts o;
+	cli_opts_init(&o);
+	int timeout_ms = -1;
+	static const struct option longopts[] = {
+		CLI_COMMON_LONGOPTS,
+		{"timeout", required_argument, NULL, OPT_TIMEOUT},
+		{0},
+	};
+	int c;
+	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		if (c == '?')
+			return cli_bad_option(argv);
+		if (c == OPT_TIMEOUT) {
+			if (cli_parse_seconds("timeout", optarg, &timeout_ms))
+				return 1;
+		} else if (cli_common_opt(c, optarg, &o)) {
+			return 1;
+		}
+	}
+	int nargs = argc - optind;
+	if (nargs < 1 || nargs > 2)
+		return cli_usage_error("expected DEV [VECTOR]");
+	unsigned vector = 0;
+	if (nargs == 2 && cli_parse_uint("vector", argv[optind + 1], IVSHMEM_MAX_VECTORS - 1, &vector))
+		return 1;
+	const char *dev = argv[optind];
+	ivshmem_ep *ep;
+	if (cli_open(dev, &o, &ep))
+		return 1;
+	int rc = 0;
+	int nvec = ivshmem_vectors(ep);
+	int fd = ivshmem_vector_fd(ep, vector);
+	if (fd == -ENOTSUP) {
+		ivshmem_pci_dev *pci = ivshmem_pci(ep);
+		if (pci && ivshmem_pci_backend(pci) == IVSHMEM_BACKEND_SYSFS && nvec > 0)
+			rc = cli_error("the sysfs backend cannot receive interrupts: run 'ivshmem bind %s' "
+				       "and use the vfio backend", dev);
+		else
+			rc = cli_error("%s has no interrupts (a plain device or a file): use "
+				       "ivshmem-doorbell or server:SOCKET", dev);
+		goto out;
+	}
+	if (fd == -EINVAL) {
+		rc = cli_error("vector %u is out of range: %s has %d vector(s)", vector, dev, nvec);
+		goto out;
+	}
+	int r = ivshmem_wait(ep, vector, timeout_ms);
+	if (r == -ETIMEDOUT) {
+		fprintf(stderr, "ivshmem: no interrupt on vector %u within the timeout\n", vector);
+		rc = 2;
+	} else if (r == -ECONNRESET) {
+		rc = cli_error("%s went away while waiting", dev);
+	} else if (r < 0) {
+		rc = cli_lib_error(dev, "wait", r);
+	} else {
+		printf("interrupt vector %u count %d\n", vector, r);
+	}
+out:
+	ivshmem_close(ep);
+	return rc;
+}

@@ -1,0 +1,230 @@
+/* SPDX-License-Identifier: MIT */
+/* Option parsing and error messages shared by the subcommands. */
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+void cli_opts_init(struct cli_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->open.ready_timeout_ms = -1;
+	o->open.sysfs_root = getenv("IVSHMEM_SYSFS_ROOT");
+}
+
+static void vmsg(const char *fmt, va_list ap)
+{
+	fprintf(stderr, "%s: ", cli_prog);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+}
+
+int cli_error(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vmsg(fmt, ap);
+	va_end(ap);
+	return 1;
+}
+
+int cli_usage_error(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fprintf(stderr, "%s: ", cli_prog);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	if (cli_current)
+		fprintf(stderr, " (usage: ivshmem %s)\n", cli_current->usage);
+	else
+		fputc('\n', stderr);
+	return 1;
+}
+
+int cli_bad_option(char **argv)
+{
+	extern int optind, optopt;
+	const char *arg = argv[optind - 1];
+	if (optopt && optopt < 0x1000 && (!arg || arg[0] != '-' || arg[1] == '-' || strlen(arg) > 2))
+		return cli_usage_error("option '-%c' is unknown or needs an argument", optopt);
+	return cli_usage_error("option '%s' is unknown or needs an argument", arg ? arg : "?");
+}
+
+int cli_common_opt(int c, const char *arg, struct cli_opts *o)
+{
+	int v;
+	switch (c) {
+	case CLI_OPT_BACKEND:
+		v = ivshmem_backend_parse(arg);
+		if (v < 0)
+			return cli_usage_error("unknown backend '%s': use vfio, sysfs or file", arg);
+		o->open.backend = (enum ivshmem_backend)v;
+		return 0;
+	case CLI_OPT_CACHE:
+		v = ivshmem_cache_parse(arg);
+		if (v < 0)
+			return cli_usage_error("unknown cache mode '%s': use uc, wc or wb", arg);
+		o->open.cache = (enum ivshmem_cache)v;
+		return 0;
+	case CLI_OPT_SYSFS:
+		o->open.sysfs_root = arg;
+		return 0;
+	case CLI_OPT_JSON:
+		o->json = true;
+		return 0;
+	case CLI_OPT_READONLY:
+		o->open.flags |= IVSHMEM_OPEN_READONLY;
+		return 0;
+	default:
+		return 1;
+	}
+}
+
+int cli_parse_u64(const char *what, const char *s, uint64_t *out)
+{
+	int r = ivshmem_parse_size(s, out);
+	if (r == -ERANGE)
+		return cli_usage_error("%s '%s' is too large", what, s);
+	if (r < 0)
+		return cli_usage_error("%s '%s' is not a number (use decimal, 0x hex, or K/M/G)", what, s);
+	return 0;
+}
+
+int cli_parse_uint(const char *what, const char *s, unsigned max, unsigned *out)
+{
+	uint64_t v;
+	if (ivshmem_parse_size(s, &v) < 0 || v > max)
+		return cli_usage_error("%s '%s' must be a number from 0 to %u", what, s, max);
+	*out = (unsigned)v;
+	return 0;
+}
+
+int cli_parse_seconds(const char *what, const char *s, int *ms)
+{
+	char *end;
+	errno = 0;
+	double d = strtod(s, &end);
+	if (errno || end == s || *end || !isfinite(d) || d < 0 || d > 86400.0 * 365)
+		return cli_usage_error("%s '%s' must be a number of seconds", what, s);
+	*ms = (int)(d * 1000.0 + 0.5);
+	return 0;
+}
+
+/* For a PCI target, find out precisely why it can't be opened. */
+static int explain_pci(const char *dev, const struct cli_opts *o, int err)
+{
+	const char *root = o->open.sysfs_root;
+	if (strcmp(dev, "auto") == 0) {
+		struct ivshmem_pci_info devs[16];
+		int n = ivshmem_pci_scan(root, IVSHMEM_VENDOR_ID, IVSHMEM_DEVICE_ID, devs, 16);
+		if (n == 0)
+			return cli_error("no IVSHMEM device (1af4:1110) found: give the VM one "
+					 "(-device ivshmem-plain or ivshmem-doorbell) or name a DEV");
+		if (n > 1) {
+			char list[512] = "";
+			for (int i = 0; i < n && i < 16; i++) {
+				strncat(list, i ? ", " : "", sizeof(list) - strlen(list) - 1);
+				strncat(list, devs[i].addr, sizeof(list) - strlen(list) - 1);
+			}
+			return cli_error("'auto' is ambiguous: %d IVSHMEM devices (%s); name one", n, list);
+		}
+	}
+	char addr[IVSHMEM_PCI_ADDR_LEN];
+	struct ivshmem_pci_info info;
+	if (strcmp(dev, "auto") != 0 && ivshmem_pci_addr_parse(dev, addr) < 0)
+		return cli_error("'%s' is not a device: use a PCI address (0000:00:04.0), auto, "
+				 "file:PATH, server:SOCKET or daemon:SOCKET", dev);
+	if (strcmp(dev, "auto") != 0) {
+		int r = ivshmem_pci_lookup(root, addr, &info);
+		if (r == -ENOENT)
+			return cli_error("no such PCI device %s (see 'ivshmem list')", addr);
+		if (r == 0 && (info.vendor != IVSHMEM_VENDOR_ID || info.device != IVSHMEM_DEVICE_ID))
+			return cli_error("%s is not an IVSHMEM device (it is %04x:%04x, want 1af4:1110)",
+					 addr, info.vendor, info.device);
+		if (r == 0 && o->open.backend == IVSHMEM_BACKEND_VFIO && strcmp(info.driver, "vfio-pci") != 0)
+			return cli_error("%s is not bound to vfio-pci (driver: %s): run 'ivshmem bind %s'",
+					 addr, info.driver[0] ? info.driver : "none", addr);
+	}
+	return cli_lib_error(dev, "open", err);
+}
+
+int cli_lib_error(const char *dev, const char *action, int err)
+{
+	switch (err) {
+	case -EACCES:
+	case -EPERM:
+		return cli_error("%s %s: permission denied: needs root, or access through "
+				 "'ivshmem daemon' (daemon:SOCKET)", action, dev);
+	case -ENOENT:
+		return cli_error("%s %s: no such file or device", action, dev);
+	case -ENOTSUP:
+		return cli_error("%s %s: not supported by this endpoint/backend", action, dev);
+	case -ENXIO:
+		return cli_error("%s %s: the device has no IOMMU group: boot with intel_iommu=on "
+				 "(or amd_iommu=on) for vfio", action, dev);
+	case -EBUSY:
+		return cli_error("%s %s: device busy: another process holds it (use one owner, e.g. "
+				 "'ivshmem daemon')", action, dev);
+	case -ETIMEDOUT:
+		return cli_error("%s %s: timed out waiting for the device/server to be ready", action, dev);
+	case -ECONNREFUSED:
+		return cli_error("%s %s: connection refused: is the server/daemon running?", action, dev);
+	case -EPROTO:
+	case -EBADMSG:
+		return cli_error("%s %s: protocol error: the other side sent malformed data", action, dev);
+	case -ENODATA:
+		return cli_error("%s %s: the file is empty: give it a size first (e.g. truncate -s 4M)",
+				 action, dev);
+	default:
+		return cli_error("%s %s: %s", action, dev, strerror(-err));
+	}
+}
+
+int cli_open(const char *dev, const struct cli_opts *o, ivshmem_ep **ep)
+{
+	int r = ivshmem_open(dev, &o->open, ep);
+	if (r == 0)
+		return 0;
+	bool pci = strncmp(dev, "file:", 5) && strncmp(dev, "server:", 7) &&
+		   strncmp(dev, "daemon:", 7) && o->open.backend != IVSHMEM_BACKEND_FILE;
+	if (pci && r != -EACCES && r != -EPERM)
+		return explain_pci(strncmp(dev, "pci:", 4) ? dev : dev + 4, o, r);
+	if (r == -EINVAL && !pci)
+		return cli_error("'%s': missing or invalid path after the prefix", dev);
+	return cli_lib_error(dev, "open", r);
+}
+
+void cli_json_str(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c == '"' || c == '\\')
+			fprintf(f, "\\%c", c);
+		else if (c < 0x20)
+			fprintf(f, "\\u%04x", c);
+		else
+			fputc(c, f);
+	}
+	fputc('"', f);
+}
+
+int cli_write_stdout(const void *buf, size_t len)
+{
+	const char *p = buf;
+	while (len) {
+		ssize_t n = write(STDOUT_FILENO, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return cli_error("writing to stdout: %s", strerror(errno));
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}

@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: MIT */
+/* `ivshmem`: git-style front end.  Each subcommand lives in cmd-*.c. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+
+static const struct cli_cmd commands[] = {
+	{"list", cmd_list, "list [--json]", "list IVSHMEM devices"},
+	{"info", cmd_info, "info DEV [--json]", "BARs, peer ID, vectors, backend, cache mode"},
+	{"read", cmd_read, "read DEV [--offset N] [--length N]", "shared memory to stdout"},
+	{"write", cmd_write, "write DEV [--offset N]", "stdin into the shared memory"},
+	{"ring", cmd_ring, "ring DEV PEER [VECTOR]", "ring a peer's doorbell"},
+	{"wait", cmd_wait, "wait DEV [VECTOR] [--timeout SECONDS]", "wait for an interrupt (exit 2 on timeout)"},
+	{"bind", cmd_bind, "bind DEV [DRIVER]", "bind a PCI device to vfio-pci (or DRIVER)"},
+	{"peers", cmd_peers, "peers DEV [--json]", "list the peers of a server: endpoint"},
+	{"server", cmd_server, "server [-S SOCKET] [-M NAME | -m DIR] [-l SIZE] [-n VECTORS] [-F] ...", "run an ivshmem server"},
+	{"daemon", cmd_daemon, "daemon DEV --socket PATH [policy...]", "broker a device to unprivileged clients"},
+	{"chan", cmd_chan, "chan create|send|recv|stat DEV NAME ...", "message channels in shared memory"},
+	{"bench", cmd_bench, "bench doorbell|chan [--json]", "measure against sockets, pipes, eventfd"},
+};
+
+const char *cli_prog = "ivshmem";
+const struct cli_cmd *cli_current;
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: ivshmem COMMAND [ARGS]\n\ncommands:\n");
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].summary);
+	fprintf(f, "\nDEV: a PCI address (0000:00:04.0), auto, file:PATH, server:SOCKET or daemon:SOCKET\n"
+		   "common options: --backend vfio|sysfs|file  --cache uc|wc|wb  --json\n"
+		   "sizes and offsets: decimal, 0x hex, K/M/G suffixes\n"
+		   "'ivshmem COMMAND --help' shows a command's usage.\n");
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return 1;
+	}
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+		usage(stdout);
+		return 0;
+	}
+	if (!strcmp(argv[1], "--version")) {
+		printf("ivshmem %s\n", ivshmem_version());
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		if (strcmp(argv[1], commands[i].name) == 0) {
+			cli_current = &commands[i];
+			for (int a = 2; a < argc; a++) {
+				if (!strcmp(argv[a], "--"))
+					break;
+				if (!strcmp(argv[a], "--help") || !strcmp(argv[a], "-h")) {
+					printf("usage: ivshmem %s\n", commands[i].usage);
+					return 0;
+				}
+			}
+			return commands[i].run(argc - 1, argv + 1);
+		}
+	}
+	return cli_error("unknown command '%s' (see 'ivshmem --help')", argv[1]);
+}
