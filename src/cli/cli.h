@@ -32,6 +32,10 @@ int cmd_server(int argc, char **argv);
 int cmd_daemon(int argc, char **argv);
 int cmd_chan(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+/* Benchmarks behind `ivshmem bench` (bench-NAME.c). */
+int bench_doorbell(int argc, char **argv);
+int bench_chan(int argc, char **argv);
+int bench_daemon(int argc, char **argv);
 
 /* Options every device command accepts. */
 struct cli_opts {

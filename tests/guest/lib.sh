@@ -225,8 +225,8 @@ guest_collect() {
 		_seen="$_seen$_c "
 		guest_collect_one "$_log" "$_pfx" "$_c"
 	done
-	# unexpected checks
-	sed -n 's/^GUEST-\(OK\|FAIL\) \([^: ]*\).*/\2/p' "$_log" | while read -r _c; do
+	# unexpected checks (no pipe into the loop: TAP counters must survive)
+	for _c in $(sed -n 's/^GUEST-\(OK\|FAIL\) \([^: ]*\).*/\2/p' "$_log"); do
 		case $_seen in *" $_c "*) continue ;; esac
 		_seen="$_seen$_c "
 		guest_collect_one "$_log" "$_pfx" "$_c"
