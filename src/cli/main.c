@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* `ivshmem`: git-style front end.  Each subcommand lives in cmd-*.c. */
+#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -37,10 +38,9 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
-	if (argc < 2) {
-		usage(stderr);
-		return 1;
-	}
+	opterr = 0; /* option errors are reported by cli_bad_option() */
+	if (argc < 2)
+		return cli_error("no command given (see 'ivshmem --help')");
 	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
 		usage(stdout);
 		return 0;

@@ -101,8 +101,14 @@ static int pci_open(ivshmem_ep *ep, const char *target, const struct ivshmem_ope
 	/* The seed driver's Start(): memory space on.  Bus mastering only when
 	 * we want interrupts (MSI-X writes are DMA). */
 	r = ivshmem_pci_enable(ep->pci, IVSHMEM_PCI_ENABLE_MEMORY);
-	if (r < 0 && r != -ENOTSUP)
-		return r;
+	if (r < 0) {
+		/* Not fatal if memory space is on already, or if the command
+		 * register can't be read at all (no config file). */
+		uint16_t cmd;
+		if (ivshmem_pci_config_read(ep->pci, 4, &cmd, sizeof(cmd)) == (int)sizeof(cmd) &&
+		    !(cmd & 0x2))
+			return r;
+	}
 	r = map_shm(ep, p, opts->cache);
 	if (r < 0)
 		return r;

@@ -1,0 +1,116 @@
+#!/bin/sh
+# CLI contract on the host (file: endpoints and fake sysfs trees): output,
+# exit codes, and bad input giving one clear stderr line and changing nothing.
+set -u
+IVSHMEM=${IVSHMEM:?path to the ivshmem binary}
+T=$(mktemp -d /tmp/ivshmem-cli.XXXXXX)
+trap 'rm -rf "$T"' EXIT
+n=0; failed=0
+ok() { n=$((n + 1)); echo "ok $n - $1"; }
+nok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; [ -n "${2:-}" ] && echo "#   $2"; }
+check() { # name, condition...
+	name=$1; shift
+	if "$@"; then ok "$name"; else nok "$name"; fi
+}
+# run CMD...: sets rc, out (stdout file), err (stderr text)
+run() { "$@" >"$T/out" 2>"$T/err" </dev/null; rc=$?; err=$(cat "$T/err"); }
+runin() { # stdin-file CMD...
+	in=$1; shift; "$@" >"$T/out" 2>"$T/err" <"$in"; rc=$?; err=$(cat "$T/err")
+}
+one_line_error() { [ "$rc" -eq 1 ] && [ "$(wc -l <"$T/err")" -eq 1 ] && grep -q "^ivshmem: " "$T/err"; }
+expect_error() { # name, pattern, CMD...
+	name=$1; pat=$2; shift 2
+	run "$@"
+	if one_line_error && grep -qi -- "$pat" "$T/err"; then ok "$name"; else nok "$name" "rc=$rc err=$err"; fi
+}
+
+# A 64 KiB region with a known pattern.
+R=$T/region
+head -c 65536 /dev/urandom >"$R"
+cp "$R" "$T/orig"
+
+run "$IVSHMEM" read "file:$R"
+check "read whole region" cmp -s "$T/out" "$R"
+run "$IVSHMEM" read "file:$R" --offset 0x100 --length 1K
+dd if="$R" of="$T/want" bs=256 skip=1 count=4 2>/dev/null
+check "read --offset 0x100 --length 1K" cmp -s "$T/out" "$T/want"
+run "$IVSHMEM" read "file:$R" --offset 64K
+check "read at the very end gives nothing" test "$rc" -eq 0 -a ! -s "$T/out"
+
+printf 'hello' >"$T/in"
+runin "$T/in" "$IVSHMEM" write "file:$R" --offset 4096
+run "$IVSHMEM" read "file:$R" --offset 4096 --length 5
+check "write then read back" test "$rc" -eq 0 -a "$(cat "$T/out")" = hello
+cp "$R" "$T/before"
+head -c 10 /dev/zero >"$T/in10"
+runin "$T/in10" "$IVSHMEM" write "file:$R" --offset 65530
+if one_line_error && grep -q "nothing was written" "$T/err" && cmp -s "$R" "$T/before"; then
+	ok "write past the end refused, memory untouched"
+else nok "write past the end refused, memory untouched" "rc=$rc err=$err"; fi
+head -c 6 /dev/zero >"$T/in6"
+runin "$T/in6" "$IVSHMEM" write "file:$R" --offset 65530
+check "write ending exactly at the end" test "$rc" -eq 0
+expect_error "offset beyond region" "outside" "$IVSHMEM" write "file:$R" --offset 1M
+expect_error "read range beyond region" "outside" "$IVSHMEM" read "file:$R" --offset 60K --length 8K
+
+run "$IVSHMEM" info "file:$R"
+check "info names backend and size" grep -q "backend: *file" "$T/out"
+check "info shows shm size" grep -q "65536" "$T/out"
+run "$IVSHMEM" info "file:$R" --json
+check "info --json parses" python3 -c "import json,sys; d=json.load(open('$T/out')); assert d['shm_size']==65536 and d['backend']=='file'"
+
+# Bad input: one line, exit 1, cause and way out.
+expect_error "no command" "no command" "$IVSHMEM"
+expect_error "unknown command" "unknown command" "$IVSHMEM" frobnicate
+expect_error "bad offset" "not a number" "$IVSHMEM" read "file:$R" --offset 12Q
+expect_error "negative offset" "not a number" "$IVSHMEM" read "file:$R" --offset -1
+expect_error "huge offset" "too large" "$IVSHMEM" read "file:$R" --offset 99999999999999999999
+expect_error "unknown option" "unknown" "$IVSHMEM" read "file:$R" --bogus
+expect_error "bad backend" "backend" "$IVSHMEM" info "file:$R" --backend nope
+expect_error "bad cache" "cache" "$IVSHMEM" info "file:$R" --cache xx
+expect_error "missing file" "no such" "$IVSHMEM" read "file:$T/nope"
+: >"$T/empty"
+expect_error "empty file" "empty" "$IVSHMEM" read "file:$T/empty"
+expect_error "directory" "directory" "$IVSHMEM" read "file:$T"
+expect_error "not a device" "not a device" "$IVSHMEM" read bogus
+expect_error "missing DEV" "expected" "$IVSHMEM" read
+expect_error "ring a file" "cannot ring" "$IVSHMEM" ring "file:$R" 1
+expect_error "wait on a file" "no interrupts" "$IVSHMEM" wait "file:$R"
+expect_error "ring bad peer" "peer" "$IVSHMEM" ring "file:$R" 70000
+expect_error "wait bad timeout" "seconds" "$IVSHMEM" wait "file:$R" --timeout soon
+expect_error "bind bad address" "not a PCI address" "$IVSHMEM" bind "zz:zz"
+expect_error "empty file: prefix" "path" "$IVSHMEM" read "file:"
+
+# Fake sysfs trees: list, auto, and a non-IVSHMEM device.
+S=$T/sys
+mkdev() { # addr vendor device revision bar2size
+	d=$S/bus/pci/devices/$1; mkdir -p "$d"
+	echo "$2" >"$d/vendor"; echo "$3" >"$d/device"; echo "$4" >"$d/revision"
+	echo 0x050000 >"$d/class"
+	{
+		echo "0x00000000fea00000 0x00000000fea000ff 0x0000000000040200"
+		echo "0x0000000000000000 0x0000000000000000 0x0000000000000000"
+		printf '0x0000000800000000 0x%016x 0x000000000014220c\n' $((0x800000000 + $5 - 1))
+		for i in 3 4 5; do echo "0x0000000000000000 0x0000000000000000 0x0000000000000000"; done
+	} >"$d/resource"
+	head -c 256 /dev/zero >"$d/resource0"
+	head -c "$5" /dev/zero >"$d/resource2"
+}
+mkdev 0000:00:04.0 0x1af4 0x1110 0x01 1048576
+mkdev 0000:00:05.0 0x8086 0x100e 0x03 4096
+run "$IVSHMEM" list --sysfs-root "$S"
+check "list shows the IVSHMEM device only" sh -c "grep -q '^0000:00:04.0 rev 1 shm 1048576' '$T/out' && ! grep -q 00:05.0 '$T/out'"
+run "$IVSHMEM" list --json --sysfs-root "$S"
+check "list --json" python3 -c "import json; d=json.load(open('$T/out')); assert d[0]['address']=='0000:00:04.0' and d[0]['shm_size']==1048576 and len(d)==1"
+run "$IVSHMEM" info auto --sysfs-root "$S" --backend sysfs
+check "info auto on a fake tree (sysfs backend)" grep -q "backend: *sysfs" "$T/out"
+expect_error "not an IVSHMEM device" "not an IVSHMEM device" "$IVSHMEM" info 00:05.0 --sysfs-root "$S"
+expect_error "no such PCI device" "no such PCI device" "$IVSHMEM" info 00:09.0 --sysfs-root "$S"
+expect_error "vfio backend, not bound" "ivshmem bind" "$IVSHMEM" info 00:04.0 --sysfs-root "$S" --backend vfio
+mkdev 0000:00:06.0 0x1af4 0x1110 0x01 4096
+expect_error "auto with two devices names them" "00:04.0, 0000:00:06.0" "$IVSHMEM" info auto --sysfs-root "$S"
+rm -rf "$S/bus/pci/devices/"*
+expect_error "auto with no device" "no IVSHMEM device" "$IVSHMEM" info auto --sysfs-root "$S"
+
+echo "1..$n"
+[ "$failed" -eq 0 ]
