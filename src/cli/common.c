@@ -16,7 +16,7 @@ void cli_opts_init(struct cli_opts *o)
 	o->open.sysfs_root = getenv("IVSHMEM_SYSFS_ROOT");
 }
 
-static void vmsg(const char *fmt, va_list ap)
+__attribute__((format(printf, 1, 0))) static void vmsg(const char *fmt, va_list ap)
 {
 	fprintf(stderr, "%s: ", cli_prog);
 	vfprintf(stderr, fmt, ap);

@@ -160,13 +160,24 @@ int ivshmem_pci_scan(const char *sysfs_root, uint16_t vendor, uint16_t device,
 			continue;
 		if (device != 0xffff && info.device != device)
 			continue;
-		if (count < max)
+		if (count < max) {
 			out[count] = info;
+		} else if (max) {
+			/* Full: keep the max lowest addresses, whatever the
+			 * directory order. */
+			size_t hi = 0;
+			for (size_t i = 1; i < max; i++)
+				if (strcmp(out[i].addr, out[hi].addr) > 0)
+					hi = i;
+			if (strcmp(info.addr, out[hi].addr) < 0)
+				out[hi] = info;
+		}
 		if (count < INT32_MAX)
 			count++;
 	}
 	closedir(d);
-	qsort(out, IVS_MIN(count, max), sizeof(*out), cmp_info);
+	if (count && max)
+		qsort(out, IVS_MIN(count, max), sizeof(*out), cmp_info);
 	return (int)count;
 }
 
