@@ -60,6 +60,8 @@ if [ ! -e "$dir/.unpacked" ]; then
 		command -v apt-get >/dev/null 2>&1 || die "apt-get not found"
 		log "downloading $pkg"
 		tmp=$(mktemp -d "$cache/.dl.XXXXXX")
+		# let apt's sandbox user write there (avoids an "unsandboxed" warning)
+		chown _apt "$tmp" 2>/dev/null || true
 		# apt-get download writes into the current directory.  As root it may
 		# warn that the download is unsandboxed; that's harmless.
 		if ! (cd "$tmp" && apt-get download -q "$pkg" >&2); then

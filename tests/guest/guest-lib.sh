@@ -9,13 +9,15 @@
 # NAME: no spaces, no colons.
 
 ok() { echo "GUEST-OK $1"; }
+# printable: one line of printable ASCII (anything else becomes '.')
+printable() { printf '%s' "$*" | tr -c ' -~' '.' | head -c 400; }
 fail() {
 	_n=$1; shift
-	echo "GUEST-FAIL $_n: $*"
+	echo "GUEST-FAIL $_n: $(printable "$*")"
 }
-# detail NAME FILE: FILE's first lines as GUEST-DETAIL lines
+# detail NAME FILE [N]: FILE's first N (15) lines as GUEST-DETAIL lines
 detail() {
-	head -n "${3:-15}" "$2" | while IFS= read -r _l; do echo "GUEST-DETAIL $1: $_l"; done
+	head -n "${3:-15}" "$2" | while IFS= read -r _l; do echo "GUEST-DETAIL $1: $(printable "$_l")"; done
 }
 
 # run NAME CMD...: run CMD, stdout to /tmp/NAME.out, stderr to /tmp/NAME.err,

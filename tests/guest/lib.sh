@@ -1,5 +1,5 @@
 # tests/guest/lib.sh: helpers for the guest test rig; sourced by run.sh.
-# POSIX sh + bash-isms are avoided where cheap, but run.sh runs it under bash.
+# Written for bash (run.sh); the guest side is guest-lib.sh (busybox sh).
 #
 # Groups of helpers:
 #   tap_*         TAP output on stdout (the only thing that goes to stdout)
@@ -10,6 +10,9 @@
 #   guest_collect turning GUEST-OK/GUEST-FAIL lines of a console log into TAP
 #   guest_capture extracting command output the guest printed as GUEST-CAP lines
 #   shm_*         host-side helpers on the shared-memory files in /dev/shm
+
+# directory of these scripts (guest-lib.sh is taken from here)
+RIG_DIR=${RIG_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]:-$0}")" && pwd)}
 
 # ---------------------------------------------------------------- TAP ----
 TAP_N=0
@@ -43,7 +46,7 @@ RIG_SKIP=
 rig_setup() {
 	_src=$1 _build=$2
 	RIG_QEMU=${IVSHMEM_QEMU:-$(command -v qemu-system-x86_64 || true)}
-	if [ -z "$RIG_QEMU" ]; then RIG_SKIP="qemu-system-x86_64 not found"; return 1; fi
+	if [ -z "$RIG_QEMU" ] || [ ! -x "$RIG_QEMU" ]; then RIG_SKIP="qemu-system-x86_64 not found"; return 1; fi
 	RIG_BUSYBOX=${IVSHMEM_BUSYBOX:-}
 	if [ -z "$RIG_BUSYBOX" ]; then
 		for _b in /bin/busybox /usr/bin/busybox; do
@@ -168,7 +171,8 @@ initrd_write_init() {
 	mount -t proc proc /proc
 	mount -t sysfs sysfs /sys
 	mount -t devtmpfs devtmpfs /dev
-	mount -t tmpfs tmpfs /tmp
+	# no tmpfs on /tmp: the rootfs is RAM already, and binaries copied from a
+	# build dir under /tmp live there
 	echo GUEST-BEGIN
 	if [ -f /lib/modules/load.list ]; then
 		while read -r m args; do
@@ -179,7 +183,7 @@ initrd_write_init() {
 			fi
 		done </lib/modules/load.list
 	fi
-	[ -f /test/env ] && . /test/env
+	[ -f /test/env ] && { set -a; . /test/env; set +a; }
 	cd /test && sh /test/main.sh
 	echo "GUEST-END rc=$?"
 	sync
@@ -202,7 +206,7 @@ guest_boot() {
 	g_log "boot ($RIG_ACCEL): $*"
 	_t0=$(date +%s)
 	timeout -k 5 "$_to" "$RIG_QEMU" -accel "$RIG_ACCEL" -m 512M -smp 1 \
-		-nographic -no-reboot -kernel "$RIG_VMLINUZ" -initrd "$_initrd" \
+		-nographic -no-reboot -nic none -kernel "$RIG_VMLINUZ" -initrd "$_initrd" \
 		-append "console=ttyS0 panic=-1 quiet $_append" "$@" \
 		</dev/null >"$_log" 2>&1
 	_rc=$?
@@ -226,14 +230,14 @@ guest_collect() {
 		guest_collect_one "$_log" "$_pfx" "$_c"
 	done
 	# unexpected checks (no pipe into the loop: TAP counters must survive)
-	for _c in $(sed -n 's/^GUEST-\(OK\|FAIL\) \([^: ]*\).*/\2/p' "$_log"); do
+	for _c in $(sed -n 's/^GUEST-\(OK\|FAIL\) \([^ ]*[^ :]\).*/\2/p' "$_log"); do
 		case $_seen in *" $_c "*) continue ;; esac
 		_seen="$_seen$_c "
 		guest_collect_one "$_log" "$_pfx" "$_c"
 	done
 }
 guest_collect_one() {
-	_l=$(grep -E "^GUEST-(OK|FAIL) $3(:|\$| )" "$1" | tail -n 1)
+	_l=$(grep -E "^GUEST-(OK|FAIL) $3(: |\$)" "$1" | tail -n 1)
 	case $_l in
 	GUEST-OK*) tap_ok "$2$3" ;;
 	GUEST-FAIL*)
