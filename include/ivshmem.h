@@ -177,6 +177,11 @@ typedef struct ivshmem_ep ivshmem_ep;
 
 #define IVSHMEM_OPEN_READONLY (1u << 0) /* map the shared memory read-only */
 #define IVSHMEM_OPEN_NO_IRQ (1u << 1)	/* don't set up interrupt delivery */
+/* PCI endpoints: don't map the shared memory (ivshmem_mem() is NULL, the size
+ * is still known).  For brokers that hand BAR2 to others through sysfs: once
+ * vfio-pci maps a BAR it claims it, and the kernel then refuses sysfs
+ * mappings of that BAR (CONFIG_IO_STRICT_DEVMEM). */
+#define IVSHMEM_OPEN_NO_MAP (1u << 2)
 
 struct ivshmem_open_opts {
 	enum ivshmem_backend backend; /* PCI endpoints */
@@ -257,6 +262,136 @@ int ivshmem_next_event(ivshmem_ep *ep, struct ivshmem_event *ev) IVSHMEM_API;
 /* ------------------------------------------------------------------------ */
 
 typedef struct ivshmem_chan ivshmem_chan;
+
+/* A channel is a named single-producer single-consumer queue of messages
+ * (0..max_msg bytes each) inside the shared memory.  The region starts with
+ * a self-describing header and a table of channels; peers find channels by
+ * name.  The other side is untrusted: a corrupt or malicious header gives
+ * -EPROTO, a corrupt queue -EBADMSG (sticky for the handle), never a crash,
+ * an access outside the region, or an endless wait.
+ *
+ * Several producers: give each its own channel ("log.0", "log.1", ...) and
+ * let the consumer serve them all (ivshmem_chan_arm + one vector, below).
+ *
+ * Liveness errors (see docs/channels.md):
+ *   -EPIPE       the peer detached (after the queue is drained, for recv)
+ *   -ECONNRESET  the peer restarted (new attach without detach): reported
+ *                once, nothing was done, the next call proceeds
+ *   -ESTALE      (sticky) this handle was taken over by a new attach of its
+ *                role, or the region was re-formatted: close it */
+
+/* Format the region: header + empty table.  Destroys every channel; open
+ * handles see -ESTALE.  -EROFS (read-only mapping), -ENOSPC (region
+ * smaller than 8 KiB). */
+int ivshmem_layout_init(ivshmem_ep *ep) IVSHMEM_API;
+
+/* Create channel `name` (1..31 bytes, no NUL) with a ring of `size` bytes
+ * (0 = 1 MiB, or the largest power of two <= a quarter of the region when
+ * that is smaller; rounded up to a power of two, at least 256) for messages of up
+ * to `max_msg` bytes (0 = min(64 KiB, ring/2 - 8); at most ring/2 - 8).  An
+ * all-zero region is formatted first.  Creating does not attach.
+ * Errors: -EEXIST, -ENOSPC (region or table full), -EINVAL, -EPROTO (the
+ * region holds something that is not a channel layout: see
+ * ivshmem_layout_init), -ETIMEDOUT (another creator holds the lock). */
+int ivshmem_chan_create(ivshmem_ep *ep, const char *name, size_t size, size_t max_msg) IVSHMEM_API;
+
+enum ivshmem_chan_role {
+	IVSHMEM_CHAN_MONITOR = 0,  /* attach to nothing: ivshmem_chan_stat only */
+	IVSHMEM_CHAN_PRODUCER = 1,
+	IVSHMEM_CHAN_CONSUMER = 2,
+};
+
+#define IVSHMEM_CHAN_EXCLUSIVE (1u << 0) /* -EBUSY if the role is attached,
+					    instead of taking it over */
+#define IVSHMEM_CHAN_NO_FUTEX (1u << 1)	 /* don't sleep/wake on a futex even
+					    when both sides share a host */
+
+struct ivshmem_chan_opts {
+	unsigned flags;	 /* IVSHMEM_CHAN_* */
+	unsigned vector; /* vector this side sleeps on (doorbell endpoints) */
+	int spin_us;	 /* spin before sleeping: 0 = default (20 us), < 0 = none */
+};
+
+/* Attach to channel `name` in a role (opts may be NULL).  A role already
+ * attached is taken over (the old handle gets -ESTALE): that is how a
+ * restarted process resumes.  The producer resumes at the published tail
+ * (an uncommitted reservation of a dead producer is dropped); the consumer
+ * at the released head (a message peeked but not released is delivered
+ * again).  Errors: -ENOENT (no such channel, or no layout), -EPROTO,
+ * -EBADMSG, -EBUSY (IVSHMEM_CHAN_EXCLUSIVE), -EROFS, -EINVAL, -ENOMEM. */
+int ivshmem_chan_open(ivshmem_ep *ep, const char *name, enum ivshmem_chan_role role,
+		      const struct ivshmem_chan_opts *opts, ivshmem_chan **out) IVSHMEM_API;
+/* Detach (the peer sees -EPIPE) and free.  Returns NULL.  The endpoint must
+ * outlive its channels. */
+ivshmem_chan *ivshmem_chan_close(ivshmem_chan *ch) IVSHMEM_API;
+
+/* timeout_ms: 0 = don't wait (-EAGAIN), < 0 = wait forever (still ends with
+ * -EPIPE/-ECONNRESET when the peer goes), > 0 = at most that long
+ * (-ETIMEDOUT).  Waiting spins briefly, then sleeps: on the doorbell vector
+ * when the peer can ring it, on a futex when both sides share a host,
+ * otherwise in a bounded sleep/poll loop. */
+
+/* Copy one message in.  Returns 0, -EMSGSIZE (len > max_msg), -EAGAIN,
+ * -ETIMEDOUT, -EPIPE (no consumer any more), -ECONNRESET, -EBADMSG, -EPERM
+ * (not the producer). */
+int ivshmem_chan_send(ivshmem_chan *ch, const void *buf, size_t len, int timeout_ms) IVSHMEM_API;
+/* Copy the next message out.  Returns its length, -EMSGSIZE (cap too small:
+ * the message stays queued; ivshmem_chan_peek tells its size), -EAGAIN,
+ * -ETIMEDOUT, -EPIPE (the producer detached and the queue is empty),
+ * -ECONNRESET, -EBADMSG, -EPERM (not the consumer). */
+ssize_t ivshmem_chan_recv(ivshmem_chan *ch, void *buf, size_t cap, int timeout_ms) IVSHMEM_API;
+
+/* Zero copy, producer: reserve room for up to len bytes, write them at
+ * *ptr, then commit the bytes actually written (<= len).  Errors as for
+ * send.  A new reserve or a close drops an uncommitted reservation;
+ * commit without a reservation, or with len above it, is -EINVAL. */
+int ivshmem_chan_reserve(ivshmem_chan *ch, size_t len, void **ptr, int timeout_ms) IVSHMEM_API;
+int ivshmem_chan_commit(ivshmem_chan *ch, size_t len) IVSHMEM_API;
+/* Zero copy, consumer: point *ptr at the next message (returns its length)
+ * and keep it until ivshmem_chan_release.  The bytes are in shared memory:
+ * a hostile producer may change them while you read; copy what you
+ * validate.  Errors as for recv.  Peeking again without release returns the
+ * same message. */
+ssize_t ivshmem_chan_peek(ivshmem_chan *ch, const void **ptr, int timeout_ms) IVSHMEM_API;
+int ivshmem_chan_release(ivshmem_chan *ch) IVSHMEM_API;
+
+/* Several channels on one vector: for each consumer channel, arm it (returns
+ * 1 if a message is already there: don't sleep; 0 when armed, the producer
+ * will ring), then sleep on ivshmem_chan_fd / ivshmem_wait, then recv with
+ * timeout 0.  ivshmem_chan_fd: the pollable fd this handle sleeps on, or
+ * -ENOTSUP (no doorbell from the peer: poll with a timeout). */
+int ivshmem_chan_arm(ivshmem_chan *ch) IVSHMEM_API;
+int ivshmem_chan_fd(ivshmem_chan *ch) IVSHMEM_API;
+
+#define IVSHMEM_CHAN_WAKE_NONE 0
+#define IVSHMEM_CHAN_WAKE_POLL 1     /* bounded sleep/poll loop */
+#define IVSHMEM_CHAN_WAKE_FUTEX 2    /* futex on the shared mapping */
+#define IVSHMEM_CHAN_WAKE_DOORBELL 3 /* the peer rings our vector */
+
+struct ivshmem_chan_stat {
+	char name[32];
+	int role;		/* enum ivshmem_chan_role of this handle */
+	uint64_t ring_size;	/* bytes */
+	uint32_t max_msg;
+	uint64_t used;		/* bytes queued (records incl. 8-byte headers) */
+	uint64_t queued;	/* messages queued */
+	uint64_t head, tail;	/* byte indices */
+	uint64_t sent, received; /* messages ever published / consumed */
+	int producer_attached, consumer_attached;
+	int producer_id, consumer_id; /* peer IDs, -1 unknown */
+	uint32_t producer_epoch, consumer_epoch;
+	uint64_t producer_rings, consumer_rings;   /* wakeups sent, shared totals */
+	uint64_t producer_sleeps, consumer_sleeps; /* shared totals */
+	/* This handle: */
+	uint64_t messages, bytes; /* sent or received */
+	uint64_t rings;		  /* doorbells / futex wakes sent */
+	uint64_t sleeps;	  /* times it slept waiting */
+	uint64_t spins;		  /* waits that ended while spinning */
+	int wake;		  /* IVSHMEM_CHAN_WAKE_* used to sleep */
+};
+/* Snapshot.  Shared values come from the (untrusted) peer: -EBADMSG if they
+ * are inconsistent. */
+int ivshmem_chan_stat(ivshmem_chan *ch, struct ivshmem_chan_stat *st) IVSHMEM_API;
 
 #ifdef __cplusplus
 }

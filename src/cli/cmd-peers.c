@@ -1,7 +1,65 @@
 /* SPDX-License-Identifier: MIT */
+/* ivshmem peers DEV: own ID, vectors and the other peers of a server
+ * (or daemon) endpoint. */
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "cli.h"
 
 int cmd_peers(int argc, char **argv)
 {
-	return cli_error("'peers' is not available in this build yet");
+	struct cli_opts o;
+	cli_opts_init(&o);
+	static const struct option longopts[] = {CLI_COMMON_LONGOPTS, {0}};
+	int c;
+	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1)
+		if (c == '?' ? cli_bad_option(argv) : cli_common_opt(c, optarg, &o))
+			return 1;
+	if (argc - optind != 1)
+		return cli_usage_error("expected DEV (e.g. server:/tmp/ivshmem_socket)");
+	const char *dev = argv[optind];
+	ivshmem_ep *ep;
+	if (cli_open(dev, &o, &ep))
+		return 1;
+	int rc = 0;
+	int n = ivshmem_peers(ep, NULL, 0);
+	struct ivshmem_peer *peers = NULL;
+	if (n == -ENOTSUP) {
+		rc = cli_error("%s does not know its peers (a device or a file): use server:SOCKET or "
+			       "daemon:SOCKET", dev);
+		goto out;
+	}
+	if (n < 0) {
+		rc = cli_lib_error(dev, "list peers of", n);
+		goto out;
+	}
+	peers = calloc((size_t)n + 1, sizeof(*peers));
+	if (!peers) {
+		rc = cli_error("out of memory");
+		goto out;
+	}
+	n = ivshmem_peers(ep, peers, (size_t)n);
+	if (n < 0) {
+		rc = cli_lib_error(dev, "list peers of", n);
+		goto out;
+	}
+	int id = ivshmem_id(ep), nvec = ivshmem_vectors(ep);
+	if (o.json) {
+		printf("{\"id\":%d,\"vectors\":%d,\"peers\":[", id, nvec);
+		for (int i = 0; i < n; i++)
+			printf("%s{\"id\":%u,\"vectors\":%u}", i ? "," : "", peers[i].id, peers[i].vectors);
+		printf("]}\n");
+	} else {
+		printf("self: id %d, %d vector%s\n", id, nvec, nvec == 1 ? "" : "s");
+		for (int i = 0; i < n; i++)
+			printf("peer %u: %u vector%s\n", peers[i].id, peers[i].vectors,
+			       peers[i].vectors == 1 ? "" : "s");
+		if (n == 0)
+			printf("no other peers\n");
+	}
+out:
+	free(peers);
+	ivshmem_close(ep);
+	return rc;
 }

@@ -91,6 +91,11 @@ int cmd_write(int argc, char **argv)
 	size_t size = ivshmem_mem_size(ep);
 	int rc = 0;
 	char *data = NULL;
+	if (ivshmem_mem_readonly(ep) == 1) {
+		rc = cli_error("%s is read-only (a read-only file, or the daemon's --read-only policy); "
+			       "nothing was written", dev);
+		goto out;
+	}
 	if (off > size) {
 		rc = cli_error("offset %llu is outside the region (%zu bytes)", (unsigned long long)off, size);
 		goto out;

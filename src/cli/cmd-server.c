@@ -1,7 +1,352 @@
 /* SPDX-License-Identifier: MIT */
+/* ivshmem server: QEMU's contrib/ivshmem-server, option-compatible.  The
+ * protocol lives in src/server/server.c; this file has the options, signals,
+ * pid file, daemonizing and the loop.  See docs/server.md. */
+#include <fcntl.h>
+#include <getopt.h>
+#include <grp.h>
+#include <poll.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../server/server.h"
 #include "cli.h"
+
+enum {
+	OPT_SOCKET_MODE = CLI_OPT_FIRST_FREE,
+	OPT_SOCKET_OWNER,
+	OPT_SOCKET_GROUP,
+	OPT_MAX_PEERS,
+	OPT_JSON_LOG,
+	OPT_IDS,
+};
+
+struct log_ctx {
+	bool verbose, json;
+};
+
+static void log_line(void *ctx, enum ivs_server_log_level level, const char *line)
+{
+	const struct log_ctx *l = ctx;
+	if (level == IVS_SERVER_LOG_DEBUG && !l->verbose)
+		return;
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	struct tm tm;
+	localtime_r(&ts.tv_sec, &tm);
+	char when[32];
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+	static const char *const names[] = {"info", "warning", "debug"};
+	if (l->json) {
+		fprintf(stderr, "{\"time\":\"%s.%03ld\",\"level\":\"%s\",\"msg\":", when, ts.tv_nsec / 1000000,
+			names[level]);
+		cli_json_str(stderr, line);
+		fputs("}\n", stderr);
+	} else {
+		fprintf(stderr, "%s.%03ld ivshmem-server: %s%s\n", when, ts.tv_nsec / 1000000,
+			level == IVS_SERVER_LOG_WARN ? "warning: " : "", line);
+	}
+	fflush(stderr);
+}
+
+static int parse_user(const char *s, uid_t *uid)
+{
+	struct passwd *pw = getpwnam(s);
+	if (pw) {
+		*uid = pw->pw_uid;
+		return 0;
+	}
+	char *end;
+	errno = 0;
+	unsigned long v = strtoul(s, &end, 10);
+	if (errno || end == s || *end || v >= (uid_t)-1)
+		return cli_usage_error("--socket-owner: no user '%s' (give a name or a numeric uid)", s);
+	*uid = (uid_t)v;
+	return 0;
+}
+
+static int parse_group(const char *s, gid_t *gid)
+{
+	struct group *gr = getgrnam(s);
+	if (gr) {
+		*gid = gr->gr_gid;
+		return 0;
+	}
+	char *end;
+	errno = 0;
+	unsigned long v = strtoul(s, &end, 10);
+	if (errno || end == s || *end || v >= (gid_t)-1)
+		return cli_usage_error("--socket-group: no group '%s' (give a name or a numeric gid)", s);
+	*gid = (gid_t)v;
+	return 0;
+}
+
+static int write_pid_file(const char *path)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return cli_error("pid file %s: %s: choose a writable path with -p", path, strerror(errno));
+	char buf[32];
+	int n = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
+	bool bad = write(fd, buf, (size_t)n) != n;
+	close(fd);
+	if (bad)
+		return cli_error("pid file %s: write failed", path);
+	return 0;
+}
+
+static int start_error(const struct ivs_server_opts *o, int r, bool init)
+{
+	const char *sock = o->socket_path ? o->socket_path : IVS_SERVER_DEFAULT_SOCKET;
+	if (init) {
+		const char *what = o->shm_dir ? o->shm_dir : o->shm_name ? o->shm_name : IVS_SERVER_DEFAULT_SHM;
+		if (r == -ENAMETOOLONG)
+			return cli_error("socket path %s is too long (at most 107 bytes): use a shorter -S", sock);
+		if (r == -EINVAL && !o->shm_dir)
+			return cli_error("'%s' is not a valid POSIX shm name: use a name without '/' (-M NAME)",
+					 what);
+		if (r == -EACCES || r == -EPERM)
+			return cli_error("shared memory %s: permission denied: use another -M name or -m DIR",
+					 what);
+		if (r == -ENOENT || r == -ENOTDIR)
+			return cli_error("shared memory directory %s does not exist: create it or fix -m", what);
+		if (r == -ENOSPC || r == -ENOMEM || r == -EFBIG)
+			return cli_error("shared memory %s: cannot allocate %llu bytes: use a smaller -l", what,
+					 (unsigned long long)o->size);
+		return cli_error("shared memory %s: %s", what, strerror(-r));
+	}
+	if (r == -EADDRINUSE)
+		return cli_error("a server is already running on %s: stop it or use another -S path", sock);
+	if (r == -EEXIST)
+		return cli_error("%s exists and is not a socket: remove it or use another -S path", sock);
+	if (r == -EACCES || r == -EPERM)
+		return cli_error("socket %s: permission denied: use a path in a writable directory (-S), or "
+				 "check --socket-owner/--socket-group", sock);
+	if (r == -ENOENT || r == -ENOTDIR)
+		return cli_error("socket %s: the directory does not exist: create it or fix -S", sock);
+	return cli_error("socket %s: %s", sock, strerror(-r));
+}
+
+/* Fork into the background once the server is listening.  Returns 0 in
+ * the daemon, exits in the parent (0 when the daemon reported ready). */
+static int daemonize(const char *pid_file)
+{
+	int pfd[2];
+	if (pipe2(pfd, O_CLOEXEC) < 0)
+		return cli_error("cannot daemonize: pipe: %s (use -F)", strerror(errno));
+	pid_t pid = fork();
+	if (pid < 0)
+		return cli_error("cannot daemonize: fork: %s (use -F)", strerror(errno));
+	if (pid > 0) {
+		close(pfd[1]);
+		char c = 1;
+		ssize_t n;
+		while ((n = read(pfd[0], &c, 1)) < 0 && errno == EINTR)
+			;
+		_exit(n == 1 && c == 0 ? 0 : 1);
+	}
+	close(pfd[0]);
+	setsid();
+	if (chdir("/") < 0) { /* never fails; keep the compiler quiet */
+	}
+	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (null >= 0) {
+		dup2(null, STDIN_FILENO);
+		dup2(null, STDOUT_FILENO); /* logs stay on stderr */
+		close(null);
+	}
+	char c = 0;
+	if (pid_file && write_pid_file(pid_file))
+		c = 1;
+	if (write(pfd[1], &c, 1) < 0) {
+	}
+	close(pfd[1]);
+	return c;
+}
 
 int cmd_server(int argc, char **argv)
 {
-	return cli_error("'server' is not available in this build yet");
+	struct ivs_server_opts o = {
+		.nvectors = 1,
+		.socket_mode = -1,
+		.socket_uid = (uid_t)-1,
+		.socket_gid = (gid_t)-1,
+	};
+	struct log_ctx lc = {0};
+	bool foreground = false;
+	const char *pid_file = NULL;
+	static const struct option longopts[] = {
+		{"socket", required_argument, NULL, 'S'},
+		{"shm", required_argument, NULL, 'M'},
+		{"shm-dir", required_argument, NULL, 'm'},
+		{"size", required_argument, NULL, 'l'},
+		{"vectors", required_argument, NULL, 'n'},
+		{"foreground", no_argument, NULL, 'F'},
+		{"pid-file", required_argument, NULL, 'p'},
+		{"verbose", no_argument, NULL, 'v'},
+		{"socket-mode", required_argument, NULL, OPT_SOCKET_MODE},
+		{"socket-owner", required_argument, NULL, OPT_SOCKET_OWNER},
+		{"socket-group", required_argument, NULL, OPT_SOCKET_GROUP},
+		{"max-peers", required_argument, NULL, OPT_MAX_PEERS},
+		{"json-log", no_argument, NULL, OPT_JSON_LOG},
+		{"ids", required_argument, NULL, OPT_IDS},
+		{0},
+	};
+	int c;
+	unsigned u;
+	char *end;
+	while ((c = getopt_long(argc, argv, "S:M:m:l:n:Fp:v", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'S':
+			o.socket_path = optarg;
+			break;
+		case 'M':
+			o.shm_name = optarg;
+			break;
+		case 'm':
+			o.shm_dir = optarg;
+			break;
+		case 'l':
+			if (cli_parse_u64("size", optarg, &o.size))
+				return 1;
+			if (o.size == 0 || (o.size & (o.size - 1)))
+				return cli_usage_error("size '%s' must be a power of two (QEMU maps it as a PCI "
+						       "BAR), e.g. 1M or 4M", optarg);
+			break;
+		case 'n':
+			if (cli_parse_uint("vectors", optarg, IVSHMEM_MAX_VECTORS, &o.nvectors))
+				return 1;
+			break;
+		case 'F':
+			foreground = true;
+			break;
+		case 'p':
+			pid_file = optarg;
+			break;
+		case 'v':
+			lc.verbose = true;
+			break;
+		case OPT_SOCKET_MODE:
+			errno = 0;
+			unsigned long m = strtoul(optarg, &end, 8);
+			if (errno || end == optarg || *end || m > 07777)
+				return cli_usage_error("--socket-mode '%s' must be octal, e.g. 0660", optarg);
+			o.socket_mode = (int)m;
+			break;
+		case OPT_SOCKET_OWNER:
+			if (parse_user(optarg, &o.socket_uid))
+				return 1;
+			break;
+		case OPT_SOCKET_GROUP:
+			if (parse_group(optarg, &o.socket_gid))
+				return 1;
+			break;
+		case OPT_MAX_PEERS:
+			if (cli_parse_uint("max-peers", optarg, IVSHMEM_MAX_PEERS, &u))
+				return 1;
+			if (u == 0)
+				return cli_usage_error("--max-peers must be from 1 to %u", IVSHMEM_MAX_PEERS);
+			o.max_peers = u;
+			break;
+		case OPT_IDS:
+			if (!strcmp(optarg, "next"))
+				o.ids = IVS_SERVER_IDS_NEXT;
+			else if (!strcmp(optarg, "lowest"))
+				o.ids = IVS_SERVER_IDS_LOWEST;
+			else
+				return cli_usage_error("--ids '%s': use next (QEMU-safe, default) or lowest", optarg);
+			break;
+		case OPT_JSON_LOG:
+			lc.json = true;
+			break;
+		default:
+			return cli_bad_option(argv);
+		}
+	}
+	if (optind != argc)
+		return cli_usage_error("unexpected argument '%s'", argv[optind]);
+	if (o.shm_dir && o.shm_name)
+		return cli_usage_error("-M and -m exclude each other: use a POSIX shm name or a directory");
+	o.log = log_line;
+	o.log_ctx = &lc;
+
+	/* No fd cap beyond the system's: peers cost 1 + vectors fds each. */
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	/* Signals through a signalfd: handled in the loop, never mid-send. */
+	sigset_t mask;
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	signal(SIGPIPE, SIG_IGN);
+	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
+		return cli_error("cannot block signals: %s", strerror(errno));
+	int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (sfd < 0)
+		return cli_error("signalfd: %s", strerror(errno));
+
+	struct ivs_server s;
+	int rc = 0;
+	int r = ivs_server_init(&s, &o);
+	if (r < 0) {
+		rc = start_error(&o, r, true);
+		goto out;
+	}
+	r = ivs_server_start(&s);
+	if (r < 0) {
+		rc = start_error(&o, r, false);
+		goto out;
+	}
+	if (!foreground) {
+		if (daemonize(pid_file)) {
+			rc = 1;
+			goto out;
+		}
+	} else if (pid_file && write_pid_file(pid_file)) {
+		rc = 1;
+		goto out;
+	}
+	for (;;) {
+		struct pollfd p[2] = {{.fd = ivs_server_fd(&s), .events = POLLIN}, {.fd = sfd, .events = POLLIN}};
+		if (poll(p, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			rc = cli_error("poll: %s", strerror(errno));
+			break;
+		}
+		if (p[1].revents) {
+			struct signalfd_siginfo si;
+			if (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+				char msg[64];
+				snprintf(msg, sizeof(msg), "%s: shutting down, %u peer%s", strsignal((int)si.ssi_signo),
+					 ivs_server_npeers(&s), ivs_server_npeers(&s) == 1 ? "" : "s");
+				log_line(&lc, IVS_SERVER_LOG_INFO, msg);
+				break;
+			}
+		}
+		if (p[0].revents) {
+			r = ivs_server_handle(&s, 0);
+			if (r < 0) {
+				rc = cli_error("server loop: %s", strerror(-r));
+				break;
+			}
+		}
+	}
+	if (pid_file)
+		unlink(pid_file);
+out:
+	ivs_server_close(&s);
+	close(sfd);
+	return rc;
 }

@@ -158,6 +158,9 @@ int cli_lib_error(const char *dev, const char *action, int err)
 	switch (err) {
 	case -EACCES:
 	case -EPERM:
+		if (strncmp(dev, "daemon:", 7) == 0)
+			return cli_error("%s %s: permission denied by the daemon's policy: ask its "
+					 "administrator for --allow-user/--allow-group", action, dev);
 		return cli_error("%s %s: permission denied: needs root, or access through "
 				 "'ivshmem daemon' (daemon:SOCKET)", action, dev);
 	case -ENOENT:

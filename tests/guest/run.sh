@@ -54,7 +54,7 @@ RIG_DIR=$(cd "$(dirname "$0")" && pwd)
 SRC_DIR=$(cd "$RIG_DIR/../.." && pwd)
 . "$RIG_DIR/lib.sh"
 
-SCENARIOS="sysfs vfio"
+SCENARIOS="sysfs vfio doorbell doorbell2 daemon"
 
 # ------------------------------------------------------------- args ----
 BUILD_DIR=build
@@ -94,20 +94,30 @@ g_log "kernel $RIG_VMLINUZ, accel $RIG_ACCEL, qemu $RIG_QEMU"
 tap_diag "guest kernel $RIG_KVER, accel $RIG_ACCEL"
 
 SHM_FILES=
-cleanup() { [ -n "$SHM_FILES" ] && rm -f $SHM_FILES; }
+BG_PIDS=
+cleanup() {
+	# background processes this script started (servers, host peers, VMs)
+	local p
+	for p in $BG_PIDS; do kill_tree "$p"; done
+	for p in $BG_PIDS; do wait "$p" 2>/dev/null; done
+	[ -n "$SHM_FILES" ] && rm -f $SHM_FILES
+	[ -n "${SOCK_FILES:-}" ] && rm -f $SOCK_FILES
+}
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # ------------------------------------------------------ scenario kit ----
 # scenario_initrd DIR GUEST_SCRIPT MODULE...: DIR/initrd tree and
 # DIR/initrd.cpio.gz with busybox, the CLI, the extra programs, the modules
-# and the guest script.  Write DIR/initrd/test/env before calling to pass
-# variables (it's packed here).  Extra files: put them in DIR/initrd first
+# and the guest script.  Write DIR/env before calling to pass variables
+# (packed as /test/env), and put extra files under DIR/rootfs/.  Extra files: put them in DIR/initrd first
 # (after initrd_new) - or add them and call initrd_pack again.
 scenario_initrd() {
 	_dir=$1 _script=$2; shift 2
 	initrd_new "$_dir/initrd.new"
 	[ -f "$_dir/env" ] && cp "$_dir/env" "$_dir/initrd.new/test/env"
+	# DIR/rootfs/: extra files (e.g. /etc/passwd), copied over the tree
+	[ -d "$_dir/rootfs" ] && cp -R "$_dir/rootfs/." "$_dir/initrd.new/"
 	initrd_add_bin "$_dir/initrd.new" "$CLI" ivshmem || return 1
 	for _b in $EXTRA_BINS; do initrd_add_bin "$_dir/initrd.new" "$_b" || return 1; done
 	initrd_add_modules "$_dir/initrd.new" "$@" || return 1
@@ -279,6 +289,423 @@ scenario_sysfs() {
 scenario_vfio() {
 	plain_scenario vfio vfio 1 "intel_iommu=on" "$VFIO_MODULES" \
 		-M q35,kernel-irqchip=split -device intel-iommu,intremap=on
+}
+
+# ---------------------------------------------------- doorbell kit ----
+# kill_tree PID: PID and its descendants (a background guest_boot is a
+# subshell running timeout running QEMU)
+kill_tree() {
+	local c
+	for c in $(ps -o pid= --ppid "$1" 2>/dev/null); do kill_tree "$c"; done
+	kill "$1" 2>/dev/null
+}
+# bg PID: remember a background process for the EXIT trap
+bg() { BG_PIDS="$BG_PIDS $1"; }
+# reap PID [GRACE]: wait up to GRACE (5) seconds for PID to end by itself,
+# then kill it; its status in $REAPED (or "killed")
+reap() {
+	local i=0 max=$((${2:-5} * 10))
+	while kill -0 "$1" 2>/dev/null && [ $i -lt $max ]; do sleep 0.1; i=$((i + 1)); done
+	if kill -0 "$1" 2>/dev/null; then
+		kill_tree "$1"; wait "$1" 2>/dev/null; REAPED=killed
+	else
+		wait "$1"; REAPED=$?
+	fi
+	BG_PIDS=$(echo " $BG_PIDS " | sed "s/ $1 / /")
+}
+
+# server_start DIR SERVER-ARGS...: `ivshmem server -F -v -S SOCK ARGS` in
+# the background, log in DIR/server.log; SERVER_SOCK, SERVER_PID.  Returns
+# once `ivshmem peers` gets an answer (bounded: 10 s).
+server_start() {
+	local dir=$1 i=0; shift
+	# a short path: sun_path holds 108 bytes, build dirs can be deep
+	SERVER_SOCK=/tmp/ivshmem-guest-$$-$(basename "$dir").sock
+	rm -f "$SERVER_SOCK"
+	"$CLI" server -F -v -S "$SERVER_SOCK" "$@" >"$dir/server.log" 2>&1 &
+	SERVER_PID=$!
+	bg $SERVER_PID
+	SOCK_FILES="${SOCK_FILES:-} $SERVER_SOCK"
+	while [ $i -lt 100 ]; do
+		[ -S "$SERVER_SOCK" ] && "$CLI" peers "server:$SERVER_SOCK" >/dev/null 2>&1 && return 0
+		kill -0 $SERVER_PID 2>/dev/null || break
+		sleep 0.1; i=$((i + 1))
+	done
+	return 1
+}
+# server_stop NAME SHMPATH: SIGTERM the server; ok if it exits 0 and leaves
+# neither its socket nor SHMPATH ("" if it has none) behind
+server_stop() {
+	local name=$1 shm=$2 left=
+	kill $SERVER_PID 2>/dev/null
+	reap $SERVER_PID 10
+	[ -e "$SERVER_SOCK" ] && left="$left $SERVER_SOCK"
+	[ -n "$shm" ] && [ -e "$shm" ] && left="$left $shm"
+	if [ "$REAPED" = 0 ] && [ -z "$left" ]; then
+		tap_ok "$name: host: server exits 0 on SIGTERM, socket and shm removed"
+	else
+		tap_not_ok "$name: host: server exits 0 on SIGTERM, socket and shm removed"
+		tap_diag "  status $REAPED, left behind:${left:- nothing}"
+		tail -n 5 "$WORK/$name/server.log" | sed 's/^/#   server: /'
+	fi
+	rm -f "$SERVER_SOCK"
+}
+# peer_ids SOCK: the IDs of the server's peers (without the one asking)
+peer_ids() {
+	"$CLI" peers "server:$1" --json 2>/dev/null | sed -n 's/.*"peers":\[//p' |
+		grep -o '"id":[0-9]*' | cut -d: -f2
+}
+# new_peer SOCK SECONDS WATCH_PID KNOWN...: wait (bounded) for a peer whose
+# ID is not in KNOWN and print it; gives up early when WATCH_PID (if not "")
+# is gone
+new_peer() {
+	local sock=$1 end=$(($(date +%s) + $2)) watch=$3 id; shift 3
+	while [ "$(date +%s)" -lt $end ]; do
+		for id in $(peer_ids "$sock"); do
+			case " $* " in *" $id "*) ;; *) echo "$id"; return 0 ;; esac
+		done
+		[ -n "$watch" ] && ! kill -0 "$watch" 2>/dev/null && return 1
+		sleep 0.2
+	done
+	return 1
+}
+# fail_all PREFIX REASON CHECK...: not ok for every CHECK
+fail_all() {
+	local pfx=$1 why=$2 c; shift 2
+	for c in "$@"; do tap_not_ok "$pfx$c # $why"; done
+}
+# modchecks MODULE...: the modprobe:NAME checks the guest must report
+modchecks() {
+	local m
+	for m in "$@"; do
+		case $m in
+		\?*) # optional: expected if this kernel has it
+			m=${m#?}
+			[ -n "$(find -L "$RIG_KDIR/lib/modules/$RIG_KVER/kernel" \
+				-name "$(echo "$m" | sed 's/[-_]/[-_]/g').ko*" 2>/dev/null | head -n 1)" ] &&
+				echo "modprobe:$m" ;;
+		*) echo "modprobe:$m" ;;
+		esac
+	done
+}
+# shm_field FILE OFFSET: 8 bytes of FILE at OFFSET, NULs dropped
+shm_field() { dd if="$1" bs=1 skip="$2" count=8 status=none | tr -d '\0'; }
+# json_field FILE KEY: a number from a flat JSON object (no python needed)
+json_field() { grep -o "\"$2\":[0-9]*" "$1" | head -n 1 | cut -d: -f2; }
+
+# phase_ringer NAME SHM PHASE_OFF ACK_OFF SOCK GUEST_ID VM_PID ERRFILE:
+# while VM_PID lives, every 0.3 s: read the guest's 8-byte phase field in
+# the shared-memory file SHM, copy it to ACK_OFF when it changes, then ring
+# GUEST_ID through server:SOCK as it says (PHASE-v0: vector 0, PHASE-v1:
+# vector 1, anything else: nothing).  Counts in RING_N0 RING_N1 RING_BAD.
+phase_ringer() {
+	local name=$1 shm=$2 phase_off=$3 ack_off=$4 sock=$5 gid=$6 vm=$7 err=$8 ph last= v
+	RING_N0=0 RING_N1=0 RING_BAD=0
+	while kill -0 $vm 2>/dev/null; do
+		ph=$(shm_field "$shm" $phase_off)
+		if [ "$ph" != "$last" ]; then
+			patch "$shm" $ack_off "$ph"; last=$ph
+			g_log "$name: guest asks for $ph (rings so far: v0 $RING_N0, v1 $RING_N1)"
+		fi
+		case $ph in PHASE-v0) v=0 ;; PHASE-v1) v=1 ;; *) v= ;; esac
+		if [ -n "$v" ] && [ -n "$gid" ]; then
+			if "$CLI" ring "server:$sock" "$gid" $v 2>>"$err"; then
+				[ $v = 0 ] && RING_N0=$((RING_N0 + 1)) || RING_N1=$((RING_N1 + 1))
+			else
+				RING_BAD=$((RING_BAD + 1))
+			fi
+		fi
+		sleep 0.3
+	done
+}
+
+DOORBELL_QEMU_MACHINE="-M q35,kernel-irqchip=split -device intel-iommu,intremap=on"
+
+# ------------------------------------------------ doorbell scenarios ----
+# One VM with an ivshmem-doorbell device (2 vectors) on `ivshmem server -M`;
+# two host peers wait (vector 0 and 1) from before boot; the host rings the
+# guest as the guest's phase field in the shared memory asks (see
+# guest-doorbell.sh), reading and acking it directly in /dev/shm/NAME.
+scenario_doorbell() {
+	local name=doorbell dir=$WORK/doorbell size=$((4 << 20)) rc t0
+	local script=$RIG_DIR/guest-doorbell.sh
+	local shmname=ivshmem-guest-$$-doorbell
+	local shm=/dev/shm/$shmname phase_off=4096 ack_off=4104
+	rm -rf "$dir"; mkdir -p "$dir"
+	rm -f "$shm"; SHM_FILES="$SHM_FILES $shm"
+	local checks="$(modchecks $VFIO_MODULES) $(checks_of "$script")"
+	local hchecks="host: server started"
+	if ! server_start "$dir" -M "$shmname" -l $size -n 2; then
+		fail_all "$name: " "server did not start" $hchecks $checks
+		tail -n 5 "$dir/server.log" | sed 's/^/#   server: /'
+		kill_tree $SERVER_PID; return
+	fi
+	tap_ok "$name: host: server started"
+	local sock=$SERVER_SOCK
+
+	# host peers waiting on vector 1 and vector 0, their IDs from the server
+	"$CLI" wait "server:$sock" 1 --timeout 150 >"$dir/hostwait1.out" 2>"$dir/hostwait1.err" &
+	local w1=$!; bg $w1
+	local hp1; hp1=$(new_peer "$sock" 10 $w1)
+	"$CLI" wait "server:$sock" 0 --timeout 150 >"$dir/hostwait0.out" 2>"$dir/hostwait0.err" &
+	local w0=$!; bg $w0
+	local hp0; hp0=$(new_peer "$sock" 10 $w0 $hp1)
+	if [ -n "$hp1" ] && [ -n "$hp0" ]; then
+		tap_ok "$name: host: two host peers connected (IDs $hp1 waits on vector 1, $hp0 on vector 0)"
+	else
+		tap_not_ok "$name: host: two host peers connected"
+		tap_diag "  IDs '$hp1' '$hp0'; peers: $("$CLI" peers "server:$sock" 2>&1 | tr '\n' ' ')"
+	fi
+
+	cat >"$dir/env" <<-EOF
+	HOST_PEER_V1=${hp1:-0}
+	HOST_PEER_V0=${hp0:-0}
+	VECTORS=2
+	SHM_SIZE=$size
+	PHASE_OFF=$phase_off
+	ACK_OFF=$ack_off
+	EOF
+	if ! scenario_initrd "$dir" "$script" $VFIO_MODULES; then
+		fail_all "$name: " "initramfs not built" $checks
+		server_stop $name "$shm"; return
+	fi
+	t0=$(date +%s)
+	guest_boot "$dir/console.log" "$GUEST_TIMEOUT" "$dir/initrd.cpio.gz" "intel_iommu=on" \
+		$DOORBELL_QEMU_MACHINE \
+		-chardev socket,path="$sock",id=ivs -device ivshmem-doorbell,chardev=ivs,vectors=2 &
+	local vm=$!; bg $vm
+	# QEMU connects to the server before the guest runs
+	local gid; gid=$(new_peer "$sock" 30 $vm $hp1 $hp0)
+	if [ -n "$gid" ]; then tap_ok "$name: host: QEMU connected to the server (peer $gid)"
+	else tap_not_ok "$name: host: QEMU connected to the server"; fi
+
+	# ring the guest as its phase field says, until the VM is gone
+	phase_ringer $name "$shm" $phase_off $ack_off "$sock" "$gid" $vm "$dir/ring.err"
+	reap $vm 1; rc=$REAPED
+	tap_diag "$name: guest ran $(($(date +%s) - t0)) s (qemu status $rc), log $dir/console.log;" \
+		"host rang vector 0 $RING_N0 times, vector 1 $RING_N1 times, $RING_BAD failed"
+	[ $RING_BAD -gt 0 ] && sed 's/^/#   ring: /' "$dir/ring.err" | sort | uniq -c | head -n 5
+	local before=$TAP_FAILED
+	guest_collect "$dir/console.log" "$name: " $checks
+
+	# ---- host side
+	guest_capture "$dir/console.log" info-json >"$dir/info.json"
+	local pos vec
+	pos=$(json_field "$dir/info.json" ivposition)
+	vec=$(json_field "$dir/info.json" vectors)
+	if [ -n "$gid" ] && [ "$pos" = "$gid" ]; then
+		tap_ok "$name: host: guest's ivposition is the ID the server gave QEMU ($gid)"
+	else
+		tap_not_ok "$name: host: guest's ivposition is the ID the server gave QEMU"
+		tap_diag "  guest says '$pos', server's peer list gave '$gid'"
+	fi
+	if [ "$vec" = 2 ]; then tap_ok "$name: host: guest's info --json shows 2 vectors"
+	else tap_not_ok "$name: host: guest's info --json shows 2 vectors"; tap_diag "  vectors '$vec'"; fi
+	json_valid "$dir/info.json" || tap_diag "  info --json is not valid JSON: $(head -c 300 "$dir/info.json")"
+
+	local w v
+	for w in 1 0; do
+		eval "reap \$w$w 3"
+		v=$([ $w = 1 ] && echo "vfio backend" || echo "sysfs backend")
+		if [ "$REAPED" = 0 ] && grep -qE "^interrupt vector $w count [1-9]" "$dir/hostwait$w.out"; then
+			tap_ok "$name: host: peer waiting on vector $w got the guest's doorbell ($v)"
+		else
+			tap_not_ok "$name: host: peer waiting on vector $w got the guest's doorbell ($v)"
+			tap_diag "  wait status $REAPED, out '$(cat "$dir/hostwait$w.out")', err '$(cat "$dir/hostwait$w.err")'"
+		fi
+	done
+
+	# the server outlived the guest (and its doorbell for peer 999); QEMU's
+	# peer left with the VM
+	local left
+	if kill -0 $SERVER_PID 2>/dev/null && left=$("$CLI" peers "server:$sock" --json 2>&1); then
+		tap_ok "$name: host: server still serves after the VM (and its ring to peer 999)"
+		if [ -n "$gid" ] && ! peer_ids "$sock" | grep -qx "$gid"; then
+			tap_ok "$name: host: QEMU's peer $gid is gone after the VM exited"
+		else
+			tap_not_ok "$name: host: QEMU's peer is gone after the VM exited"; tap_diag "  peers: $left"
+		fi
+	else
+		tap_not_ok "$name: host: server still serves after the VM (and its ring to peer 999)"
+		tap_not_ok "$name: host: QEMU's peer is gone after the VM exited # server gone"
+		tail -n 5 "$dir/server.log" | sed 's/^/#   server: /'
+	fi
+	server_stop $name "$shm"
+	if [ $TAP_FAILED -gt $before ]; then
+		tap_diag "$name: end of the console log:"
+		guest_tail "$dir/console.log" 30
+	fi
+}
+
+# Two VMs with doorbell devices on one server (-m DIR: an unlinked file,
+# the host reads it through server:SOCK); they ring each other both ways
+# (guest-doorbell2.sh).
+scenario_doorbell2() {
+	local name=doorbell2 dir=$WORK/doorbell2 size=$((4 << 20)) t0 r
+	local script=$RIG_DIR/guest-doorbell2.sh
+	local slot_a=8192 slot_b=8200 got_a=8208 got_b=8216
+	rm -rf "$dir"; mkdir -p "$dir/a" "$dir/b"
+	local checks="$(modchecks $VFIO_MODULES) $(checks_of "$script")"
+	if ! server_start "$dir" -m /dev/shm -l $size -n 2; then
+		fail_all "$name: " "server did not start" "host: server started" $checks $checks
+		kill_tree $SERVER_PID; return
+	fi
+	tap_ok "$name: host: server started"
+	local sock=$SERVER_SOCK
+	for r in a b; do
+		cat >"$dir/$r/env" <<-EOF
+		ROLE=$(echo $r | tr ab AB)
+		SLOT_A=$slot_a
+		SLOT_B=$slot_b
+		GOT_A=$got_a
+		GOT_B=$got_b
+		VECTORS=2
+		EOF
+		if ! scenario_initrd "$dir/$r" "$script" $VFIO_MODULES; then
+			fail_all "$name: " "initramfs not built" $checks $checks
+			server_stop $name ""; return
+		fi
+	done
+	t0=$(date +%s)
+	# one at a time, so that the host knows which peer ID is which VM
+	local vma vmb ida idb
+	guest_boot "$dir/a/console.log" "$GUEST_TIMEOUT" "$dir/a/initrd.cpio.gz" "intel_iommu=on" \
+		$DOORBELL_QEMU_MACHINE \
+		-chardev socket,path="$sock",id=ivs -device ivshmem-doorbell,chardev=ivs,vectors=2 &
+	vma=$!; bg $vma
+	ida=$(new_peer "$sock" 30 $vma)
+	guest_boot "$dir/b/console.log" "$GUEST_TIMEOUT" "$dir/b/initrd.cpio.gz" "intel_iommu=on" \
+		$DOORBELL_QEMU_MACHINE \
+		-chardev socket,path="$sock",id=ivs -device ivshmem-doorbell,chardev=ivs,vectors=2 &
+	vmb=$!; bg $vmb
+	idb=$(new_peer "$sock" 30 $vmb $ida)
+	if [ -n "$ida" ] && [ -n "$idb" ]; then tap_ok "$name: host: both QEMUs connected (A $ida, B $idb)"
+	else tap_not_ok "$name: host: both QEMUs connected"; tap_diag "  A '$ida', B '$idb'"; fi
+	local rca rcb
+	reap $vma $((GUEST_TIMEOUT + 10)); rca=$REAPED
+	reap $vmb $((GUEST_TIMEOUT + 10)); rcb=$REAPED
+	tap_diag "$name: guests ran $(($(date +%s) - t0)) s (qemu status A $rca, B $rcb), logs $dir/[ab]/console.log"
+	local before=$TAP_FAILED
+	guest_collect "$dir/a/console.log" "$name: A: " $checks
+	guest_collect "$dir/b/console.log" "$name: B: " $checks
+
+	# ---- host side: what the guests left in the shared memory
+	local f want got
+	for f in "A $slot_a ID=$(printf %05d "${ida:-99999}")" "B $slot_b ID=$(printf %05d "${idb:-99999}")" \
+		"A $got_a GOTIT--A" "B $got_b GOTIT--B"; do
+		set -- $f
+		got=$("$CLI" read "server:$sock" --offset $2 --length 8 2>"$dir/read.err" | tr -d '\0')
+		if [ "$got" = "$3" ]; then tap_ok "$name: host: $1 left '$3' at $2 (read through server:)"
+		else tap_not_ok "$name: host: $1 left '$3' at $2 (read through server:)"
+			tap_diag "  got '$got' $(cat "$dir/read.err")"; fi
+	done
+	server_stop $name ""
+	if [ $TAP_FAILED -gt $before ]; then
+		tap_diag "$name: end of A's console log:"; guest_tail "$dir/a/console.log" 20
+		tap_diag "$name: end of B's console log:"; guest_tail "$dir/b/console.log" 20
+	fi
+}
+
+# -------------------------------------------------- daemon scenario ----
+# `ivshmem daemon` inside the guest brokers the doorbell device (vfio-pci)
+# to unprivileged guest users (guest-daemon.sh); needs /bin/runas (built
+# from tests/guest/runas.c, passed with --bin).  The host prepares the
+# server's memory, waits for alice's doorbell, rings the guest on request.
+scenario_daemon() {
+	local name=daemon dir=$WORK/daemon size=$((4 << 20)) rc t0
+	local script=$RIG_DIR/guest-daemon.sh
+	local shmname=ivshmem-guest-$$-daemon
+	local shm=/dev/shm/$shmname phase_off=4096 ack_off=4104
+	local host_mark="HOST-MARK-$$" host_off=$((64 << 10))
+	local alice_mark="ALICE-WAS-HERE-$$" alice_off=$((128 << 10)) ro_off=$((192 << 10))
+	rm -rf "$dir"; mkdir -p "$dir/rootfs/etc"
+	rm -f "$shm"; SHM_FILES="$SHM_FILES $shm"
+	local checks="$(modchecks $VFIO_MODULES) $(checks_of "$script")"
+	local b runas=
+	for b in $EXTRA_BINS; do [ "$(basename "$b")" = runas ] && runas=$b; done
+	if [ -z "$runas" ] && [ -x "$BUILD_DIR/tests/guest/runas" ]; then runas=$BUILD_DIR/tests/guest/runas; fi
+	if [ -z "$runas" ]; then
+		fail_all "$name: " "no runas helper (build tests/guest/runas.c, pass --bin)" $checks
+		return
+	fi
+	if ! server_start "$dir" -M "$shmname" -l $size -n 2; then
+		fail_all "$name: " "server did not start" "host: server started" $checks
+		kill_tree $SERVER_PID; return
+	fi
+	tap_ok "$name: host: server started"
+	local sock=$SERVER_SOCK
+	patch "$shm" $host_off "$host_mark"
+	"$CLI" wait "server:$sock" 1 --timeout 150 >"$dir/hostwait1.out" 2>"$dir/hostwait1.err" &
+	local w1=$!; bg $w1
+	local hp1; hp1=$(new_peer "$sock" 10 $w1)
+	[ -n "$hp1" ] || tap_diag "$name: the host peer did not show up in 'ivshmem peers'"
+
+	cat >"$dir/rootfs/etc/passwd" <<-EOF
+	root:x:0:0:root:/root:/bin/sh
+	alice:x:1000:1000:allowed (group ivs):/tmp:/bin/sh
+	bob:x:1001:1001:not in ivs:/tmp:/bin/sh
+	EOF
+	cat >"$dir/rootfs/etc/group" <<-EOF
+	root:x:0:
+	alice:x:1000:
+	bob:x:1001:
+	ivs:x:2000:alice
+	EOF
+	cat >"$dir/env" <<-EOF
+	HOST_PEER_V1=${hp1:-0}
+	HOST_MARK=$host_mark
+	HOST_MARK_OFF=$host_off
+	ALICE_MARK=$alice_mark
+	ALICE_OFF=$alice_off
+	RO_OFF=$ro_off
+	PHASE_OFF=$phase_off
+	ACK_OFF=$ack_off
+	EOF
+	local saved_bins=$EXTRA_BINS
+	case " $EXTRA_BINS " in *" $runas "*) ;; *) EXTRA_BINS="$EXTRA_BINS $runas" ;; esac
+	if ! scenario_initrd "$dir" "$script" $VFIO_MODULES; then
+		EXTRA_BINS=$saved_bins
+		fail_all "$name: " "initramfs not built" $checks
+		server_stop $name "$shm"; return
+	fi
+	EXTRA_BINS=$saved_bins
+	t0=$(date +%s)
+	# iomem=relaxed: Debian's kernel has CONFIG_IO_STRICT_DEVMEM, under which
+	# the BAR vfio-pci claimed can't be mapped through sysfs, which is what
+	# the daemon hands out (docs/ivshmem-daemon.md, SECURITY)
+	guest_boot "$dir/console.log" "$GUEST_TIMEOUT" "$dir/initrd.cpio.gz" "intel_iommu=on ${DAEMON_APPEND-iomem=relaxed}" \
+		$DOORBELL_QEMU_MACHINE \
+		-chardev socket,path="$sock",id=ivs -device ivshmem-doorbell,chardev=ivs,vectors=2 &
+	local vm=$!; bg $vm
+	local gid; gid=$(new_peer "$sock" 30 $vm $hp1)
+	[ -n "$gid" ] || tap_diag "$name: QEMU did not show up in 'ivshmem peers'"
+	phase_ringer $name "$shm" $phase_off $ack_off "$sock" "$gid" $vm "$dir/ring.err"
+	reap $vm 1; rc=$REAPED
+	tap_diag "$name: guest ran $(($(date +%s) - t0)) s (qemu status $rc), log $dir/console.log;" \
+		"host rang vector 0 $RING_N0 times, $RING_BAD failed"
+	local before=$TAP_FAILED
+	guest_collect "$dir/console.log" "$name: " $checks
+
+	# ---- host side
+	reap $w1 3
+	if [ "$REAPED" = 0 ] && grep -qE "^interrupt vector 1 count [1-9]" "$dir/hostwait1.out"; then
+		tap_ok "$name: host: peer waiting on vector 1 got alice's doorbell (through the daemon)"
+	else
+		tap_not_ok "$name: host: peer waiting on vector 1 got alice's doorbell (through the daemon)"
+		tap_diag "  wait status $REAPED, out '$(cat "$dir/hostwait1.out")', err '$(cat "$dir/hostwait1.err")'"
+	fi
+	local got
+	got=$(dd if="$shm" bs=1 skip=$alice_off count=${#alice_mark} status=none | tr -d '\0')
+	if [ "$got" = "$alice_mark" ]; then tap_ok "$name: host: sees alice's write"
+	else tap_not_ok "$name: host: sees alice's write"; tap_diag "  got '$got'"; fi
+	got=$(shm_bytes "$shm" $ro_off 8)
+	if [ "$got" = 0000000000000000 ]; then tap_ok "$name: host: the read-only daemon's refused write left memory untouched"
+	else tap_not_ok "$name: host: the read-only daemon's refused write left memory untouched"; tap_diag "  got $got"; fi
+	server_stop $name "$shm"
+	if [ $TAP_FAILED -gt $before ]; then
+		tap_diag "$name: end of the console log:"
+		guest_tail "$dir/console.log" 40
+	fi
 }
 
 # ------------------------------------------------------------- main ----

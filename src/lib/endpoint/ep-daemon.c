@@ -1,12 +1,322 @@
 /* SPDX-License-Identifier: MIT */
+/* The "daemon:SOCKET" endpoint: a client of `ivshmem daemon`, which owns the
+ * device.  Memory comes as an fd from MAP, interrupts as one eventfd per
+ * vector from SUBSCRIBE, doorbells go through RING.  The socket is the
+ * control fd: when the daemon goes, the endpoint is disconnected for good
+ * (interrupts stop), so ivshmem_wait() returns -ECONNRESET. */
 #include "endpoint/endpoint.h"
+#include "proto/daemon-proto.h"
+
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+struct daemon_priv {
+	uint32_t seq;
+	int timeout_ms;
+	uint32_t grants;
+	int *fds; /* subscribed eventfds, nvectors entries */
+};
+
+static void set_disconnected(ivshmem_ep *ep)
+{
+	if (ep->disconnected)
+		return;
+	ep->disconnected = true;
+	struct ivshmem_event ev = {.type = IVSHMEM_EVENT_DISCONNECT};
+	ivs_ep_push_event(ep, &ev);
+}
+
+/* A notice (opcode EVENT) from the daemon. */
+static void handle_notice(ivshmem_ep *ep, const struct ivs_dp_resp *n)
+{
+	if (n->v[0] == IVSHMEM_EVENT_DISCONNECT) {
+		/* The daemon shuts down: the connection ends right after. */
+		set_disconnected(ep);
+		return;
+	}
+	if (n->v[0] != IVSHMEM_EVENT_PEER_JOIN && n->v[0] != IVSHMEM_EVENT_PEER_LEAVE)
+		return; /* newer daemon, unknown notice: ignore */
+	struct ivshmem_event ev = {
+		.type = (enum ivshmem_event_type)n->v[0],
+		.peer = (uint16_t)n->v[1],
+		.vectors = (uint16_t)n->v[2],
+	};
+	ivs_ep_push_event(ep, &ev);
+}
+
+/* Receive one message.  Returns 1 with *resp (and *fd) filled, 0 if nothing
+ * is pending (non-blocking), or -errno; EOF gives -ECONNRESET. */
+static int recv_one(ivshmem_ep *ep, struct ivs_dp_resp *resp, int *fd, int flags)
+{
+	uint8_t buf[IVS_DP_RESP_SIZE];
+	ssize_t n = ivs_dp_recv(ep->ctl_fd, buf, sizeof(buf), fd, flags);
+	if (n == -EAGAIN)
+		return 0;
+	if (n == 0 || n == -ECONNRESET || n == -EPIPE) {
+		set_disconnected(ep);
+		return -ECONNRESET;
+	}
+	if (n < 0 && n != -EMSGSIZE && n != -EBADMSG)
+		return (int)n;
+	int r = n < 0 ? -EPROTO : ivs_dp_resp_decode(buf, (size_t)n, resp);
+	if (r < 0) {
+		*fd = ivs_close(*fd);
+		return -EPROTO;
+	}
+	return 1;
+}
+
+/* Send a request and wait for its response, handling notices meanwhile.
+ * Returns the response status (0 or -errno) or a transport error; *fd
+ * receives an attached fd (the caller owns it) or -1. */
+static int call(ivshmem_ep *ep, struct ivs_dp_req *req, struct ivs_dp_resp *resp, int *fd)
+{
+	struct daemon_priv *p = ep->priv;
+	*fd = -1;
+	if (ep->disconnected)
+		return -ECONNRESET;
+	req->version = IVS_DP_VERSION;
+	req->seq = ++p->seq ? p->seq : ++p->seq; /* seq 0 is for notices */
+	uint8_t buf[IVS_DP_REQ_SIZE];
+	ivs_dp_req_encode(req, buf);
+	int r = ivs_dp_send(ep->ctl_fd, buf, sizeof(buf), -1, 0);
+	if (r == -EPIPE || r == -ECONNRESET) {
+		set_disconnected(ep);
+		return -ECONNRESET;
+	}
+	if (r < 0)
+		return r;
+	uint64_t deadline = ivs_now_ns() + (uint64_t)p->timeout_ms * 1000000ull;
+	for (;;) {
+		int got = -1;
+		r = recv_one(ep, resp, &got, MSG_DONTWAIT);
+		if (r < 0)
+			return r;
+		if (r == 0) {
+			int rem = ivs_remaining_ms(deadline);
+			if (rem == 0)
+				return -ETIMEDOUT;
+			r = ivs_poll1(ep->ctl_fd, POLLIN, rem);
+			if (r < 0)
+				return r;
+			continue;
+		}
+		if (resp->opcode == IVS_DP_EVENT && resp->seq == 0) {
+			ivs_close(got);
+			handle_notice(ep, resp);
+			if (ep->disconnected)
+				return -ECONNRESET;
+			continue;
+		}
+		if (resp->seq != req->seq || resp->opcode != req->opcode) {
+			ivs_close(got); /* stale answer to an abandoned request */
+			continue;
+		}
+		if (resp->status < 0) {
+			ivs_close(got);
+			return resp->status;
+		}
+		*fd = got;
+		return 0;
+	}
+}
+
+static int connect_unix(const char *path)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	strcpy(sa.sun_path, path);
+	int s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		return -errno;
+	if (connect(s, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		int r = -errno;
+		ivs_close(s);
+		return r;
+	}
+	return s;
+}
+
+static int map_memory(ivshmem_ep *ep)
+{
+	struct ivs_dp_req req = {.opcode = IVS_DP_MAP,
+				 .a0 = ep->readonly ? IVS_DP_MAP_SHM_RO : IVS_DP_MAP_SHM_RW};
+	struct ivs_dp_resp resp;
+	int fd;
+	int r = call(ep, &req, &resp, &fd);
+	if (r < 0)
+		return r;
+	if (fd < 0)
+		return -EPROTO;
+	uint64_t size = resp.v[0], off = resp.v[1];
+	size_t page = ivs_page_size();
+	if (size == 0 || size > SIZE_MAX - page || off % page || resp.v[2] > IVSHMEM_CACHE_WB) {
+		ivs_close(fd);
+		return -EPROTO;
+	}
+	void *m = mmap(NULL, (size_t)size, ep->readonly ? PROT_READ : PROT_READ | PROT_WRITE,
+		       MAP_SHARED, fd, (off_t)off);
+	r = m == MAP_FAILED ? -errno : 0;
+	ivs_close(fd); /* the mapping keeps the memory */
+	if (r < 0)
+		return r;
+	ep->mem = m;
+	ep->mem_size = (size_t)size;
+	ep->map_size = (size_t)size;
+	ep->cache = (enum ivshmem_cache)resp.v[2];
+	return 0;
+}
+
+static int subscribe_all(ivshmem_ep *ep)
+{
+	struct daemon_priv *p = ep->priv;
+	p->fds = malloc(ep->nvectors * sizeof(int));
+	if (!p->fds)
+		return -ENOMEM;
+	for (unsigned v = 0; v < ep->nvectors; v++)
+		p->fds[v] = -1;
+	for (unsigned v = 0; v < ep->nvectors; v++) {
+		struct ivs_dp_req req = {.opcode = IVS_DP_SUBSCRIBE, .a0 = v};
+		struct ivs_dp_resp resp;
+		int r = call(ep, &req, &resp, &p->fds[v]);
+		if (r < 0)
+			return r;
+		if (p->fds[v] < 0)
+			return -EPROTO;
+	}
+	ep->vec_fds = p->fds;
+	return 0;
+}
 
 static int daemon_open(ivshmem_ep *ep, const char *target, const struct ivshmem_open_opts *opts)
 {
-	return -ENOTSUP;
+	struct daemon_priv *p = calloc(1, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	ep->priv = p;
+	p->timeout_ms = opts->ready_timeout_ms < 0 ? 5000 : opts->ready_timeout_ms;
+	ep->disconnect_fatal = true;
+	int s = connect_unix(target);
+	if (s < 0)
+		return s;
+	ep->ctl_fd = s;
+
+	struct ivs_dp_req req = {
+		.opcode = IVS_DP_HELLO,
+		.a0 = IVS_DP_VERSION_MIN,
+		.a1 = IVS_DP_VERSION,
+		.a2 = ep->readonly ? IVS_DP_HELLO_READONLY : 0,
+	};
+	struct ivs_dp_resp resp;
+	int fd;
+	int r = call(ep, &req, &resp, &fd);
+	ivs_close(fd);
+	if (r < 0)
+		return r;
+	p->grants = (uint32_t)resp.v[0];
+	if ((p->grants & IVS_DP_GRANT_SHM_RO) && !(p->grants & IVS_DP_GRANT_SHM_RW))
+		ep->readonly = true; /* the daemon's policy: read-only clients */
+	if (resp.v[1] < IVSHMEM_MAX_PEERS)
+		ep->id = (int)resp.v[1];
+	else if (resp.v[1] != IVS_DP_NO_PEER_ID)
+		return -EPROTO;
+	if (resp.v[2] > IVSHMEM_MAX_VECTORS)
+		return -EPROTO;
+	ep->nvectors = (unsigned)resp.v[2];
+
+	r = map_memory(ep);
+	if (r < 0)
+		return r;
+	if (ep->nvectors == 0 || !(p->grants & IVS_DP_GRANT_IRQ)) {
+		ep->irq_error = -ENOTSUP;
+		return 0;
+	}
+	if (opts->flags & IVSHMEM_OPEN_NO_IRQ)
+		return 0;
+	return subscribe_all(ep);
+}
+
+static void daemon_close(ivshmem_ep *ep)
+{
+	struct daemon_priv *p = ep->priv;
+	if (p) {
+		if (p->fds)
+			for (unsigned v = 0; v < ep->nvectors; v++)
+				ivs_close(p->fds[v]);
+		free(p->fds);
+		free(p);
+	}
+	ep->priv = NULL;
+	ep->vec_fds = NULL;
+	ep->ctl_fd = ivs_close(ep->ctl_fd);
+}
+
+static int daemon_ring(ivshmem_ep *ep, unsigned peer, unsigned vector)
+{
+	struct ivs_dp_req req = {.opcode = IVS_DP_RING, .a0 = peer, .a1 = vector};
+	struct ivs_dp_resp resp;
+	int fd;
+	int r = call(ep, &req, &resp, &fd);
+	ivs_close(fd);
+	return r;
+}
+
+static int daemon_peers(ivshmem_ep *ep, struct ivshmem_peer *out, size_t max)
+{
+	size_t total = 0;
+	for (uint32_t first = 0;; first += IVS_DP_PEERS_PER_MSG) {
+		struct ivs_dp_req req = {.opcode = IVS_DP_PEERS, .a0 = first};
+		struct ivs_dp_resp resp;
+		int fd;
+		int r = call(ep, &req, &resp, &fd);
+		ivs_close(fd);
+		if (r < 0)
+			return r;
+		if (resp.v[0] > IVSHMEM_MAX_PEERS)
+			return -EPROTO;
+		total = (size_t)resp.v[0];
+		for (unsigned i = 0; i < IVS_DP_PEERS_PER_MSG && first + i < total; i++) {
+			uint64_t e = resp.v[1 + i];
+			if (!(e >> 32))
+				return -EPROTO;
+			if (first + i < max)
+				out[first + i] = (struct ivshmem_peer){(uint16_t)e, (uint16_t)(e >> 16)};
+		}
+		if (first + IVS_DP_PEERS_PER_MSG >= total || first + IVS_DP_PEERS_PER_MSG >= max)
+			break;
+	}
+	return (int)total;
+}
+
+static int daemon_pump(ivshmem_ep *ep)
+{
+	for (;;) {
+		struct ivs_dp_resp n;
+		int fd = -1;
+		int r = recv_one(ep, &n, &fd, MSG_DONTWAIT);
+		if (r == -ECONNRESET)
+			return 0; /* reported as an event */
+		if (r <= 0)
+			return r;
+		ivs_close(fd);
+		if (n.opcode == IVS_DP_EVENT && n.seq == 0)
+			handle_notice(ep, &n);
+		if (ep->disconnected)
+			return 0;
+	}
 }
 
 const struct ivs_ep_ops ivs_ep_daemon_ops = {
 	.kind = "daemon",
 	.open = daemon_open,
+	.close = daemon_close,
+	.ring = daemon_ring,
+	.peers = daemon_peers,
+	.pump = daemon_pump,
 };

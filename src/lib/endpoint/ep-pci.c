@@ -33,7 +33,7 @@ static void pci_close(ivshmem_ep *ep)
 	ep->pci = ivshmem_pci_close(ep->pci);
 }
 
-static int map_shm(ivshmem_ep *ep, struct pci_priv *p, enum ivshmem_cache cache)
+static int map_shm(ivshmem_ep *ep, struct pci_priv *p, enum ivshmem_cache cache, bool no_map)
 {
 	struct ivshmem_bar_info bar;
 	int r = ivshmem_pci_bar_info(ep->pci, IVSHMEM_BAR_SHM, &bar);
@@ -43,6 +43,10 @@ static int map_shm(ivshmem_ep *ep, struct pci_priv *p, enum ivshmem_cache cache)
 		return -ENODEV;
 	if (bar.size > SIZE_MAX)
 		return -EFBIG;
+	if (no_map) {
+		ep->mem_size = (size_t)bar.size;
+		return 0;
+	}
 	void *m;
 	enum ivshmem_cache got;
 	r = ivshmem_pci_map(ep->pci, IVSHMEM_BAR_SHM, 0, (size_t)bar.size, cache,
@@ -109,7 +113,7 @@ static int pci_open(ivshmem_ep *ep, const char *target, const struct ivshmem_ope
 		    !(cmd & 0x2))
 			return r;
 	}
-	r = map_shm(ep, p, opts->cache);
+	r = map_shm(ep, p, opts->cache, opts->flags & IVSHMEM_OPEN_NO_MAP);
 	if (r < 0)
 		return r;
 
@@ -189,7 +193,7 @@ static int file_open(ivshmem_ep *ep, const char *target, const struct ivshmem_op
 		return -ENOMEM;
 	ep->priv = p;
 	ep->irq_error = -ENOTSUP; /* a bare file has no doorbells */
-	return map_shm(ep, p, opts->cache);
+	return map_shm(ep, p, opts->cache, false);
 }
 
 const struct ivs_ep_ops ivs_ep_file_ops = {

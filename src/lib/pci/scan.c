@@ -201,6 +201,12 @@ int ivs_sysfs_resources(const char *root, const char *addr, struct ivshmem_bar_i
 			break;
 		}
 		bars[i].index = i;
+		if (end < start || (start == 0 && end == UINT64_MAX)) {
+			if (start != 0 || end != 0) {
+				r = -EINVAL; /* nonsense range (size would wrap) */
+				break;
+			}
+		}
 		if (end > start || (end == start && start != 0)) {
 			/* Linux IORESOURCE_* bits: IO 0x100, MEM 0x200,
 			 * PREFETCH 0x2000, MEM_64 0x100000. */

@@ -1,0 +1,679 @@
+/* SPDX-License-Identifier: MIT */
+/* ivshmemd: the event loop.  One epoll set holds the listening socket, the
+ * device's vector fds, the device's control fd (server peers) and one socket
+ * per client.  Each client gets its own eventfd per subscribed vector, so an
+ * interrupt reaches every subscriber; everything a client owns is released
+ * when its socket closes.  No request queues: a client that doesn't read its
+ * answers is dropped, so a client can't make the daemon grow. */
+#include "daemon.h"
+
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "endpoint/endpoint.h"
+#include "proto/daemon-proto.h"
+
+enum tag_kind { TAG_LISTEN, TAG_VECTOR, TAG_EPCTL, TAG_STOP, TAG_CLIENT };
+
+struct tag {
+	enum tag_kind kind;
+	unsigned vector;
+};
+
+struct client {
+	struct tag tag; /* first: epoll data points here */
+	int fd;
+	struct ivsd_cred cred;
+	bool ready; /* HELLO accepted */
+	bool ro;
+	uint32_t grants;
+	int subs[IVSHMEM_MAX_VECTORS]; /* eventfd per subscribed vector, -1 */
+	struct client *prev, *next;
+};
+
+struct ivsd {
+	struct ivsd_config cfg;
+	char *socket_path;
+	dev_t sock_dev;
+	ino_t sock_ino;
+	ivshmem_ep *ep;
+	int epfd, lfd;
+	struct tag listen_tag, ctl_tag, stop_tag;
+	struct tag vec_tags[IVSHMEM_MAX_VECTORS];
+	struct ivsd_region shm, regs;
+	int shm_err, regs_err;
+	struct client *clients;
+	unsigned nclients, nready;
+	bool stopping;
+};
+
+__attribute__((format(printf, 3, 4))) static void logf_(struct ivsd *d, enum ivsd_log_level l,
+							const char *fmt, ...)
+{
+	if (!d->cfg.log)
+		return;
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	d->cfg.log(d->cfg.log_ctx, l, msg);
+}
+
+int ivsd_default_socket(const char *dev, char *buf, size_t size)
+{
+	static const char *const prefixes[] = {"file:", "server:", "daemon:", "pci:"};
+	for (size_t i = 0; i < IVS_ARRAY_SIZE(prefixes); i++) {
+		size_t n = strlen(prefixes[i]);
+		if (strncmp(dev, prefixes[i], n) == 0) {
+			dev += n;
+			break;
+		}
+	}
+	const char *base = strrchr(dev, '/');
+	base = base ? base + 1 : dev;
+	if (!*base || !strcmp(base, ".") || !strcmp(base, ".."))
+		base = "ivshmem";
+	return ivs_path(buf, size, "/run/ivshmem/%s.sock", base);
+}
+
+/* ---- clients ------------------------------------------------------------ */
+
+static void drop_client(struct ivsd *d, struct client *c, const char *why)
+{
+	logf_(d, IVSD_LOG_DEBUG, "client pid %d uid %u: %s", (int)c->cred.pid, (unsigned)c->cred.uid,
+	      why);
+	epoll_ctl(d->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+	ivs_close(c->fd);
+	for (unsigned v = 0; v < IVSHMEM_MAX_VECTORS; v++)
+		ivs_close(c->subs[v]);
+	free(c->cred.groups);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		d->clients = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	if (c->ready)
+		d->nready--;
+	d->nclients--;
+	free(c);
+}
+
+/* Send a response (fd attached if >= 0).  A client whose socket is full is
+ * not reading: it is dropped by the caller (return < 0). */
+static int reply(struct client *c, const struct ivs_dp_req *req, int status, const uint64_t *v, int fd)
+{
+	struct ivs_dp_resp resp = {
+		.version = IVS_DP_VERSION,
+		.opcode = req->opcode,
+		.seq = req->seq,
+		.status = status,
+	};
+	if (v)
+		memcpy(resp.v, v, sizeof(resp.v));
+	uint8_t buf[IVS_DP_RESP_SIZE];
+	ivs_dp_resp_encode(&resp, buf);
+	return ivs_dp_send(c->fd, buf, sizeof(buf), status < 0 ? -1 : fd, MSG_DONTWAIT);
+}
+
+static int notify(struct client *c, const struct ivshmem_event *ev)
+{
+	struct ivs_dp_resp n = {
+		.version = IVS_DP_VERSION,
+		.opcode = IVS_DP_EVENT,
+		.v = {ev->type, ev->peer, ev->vectors},
+	};
+	uint8_t buf[IVS_DP_RESP_SIZE];
+	ivs_dp_resp_encode(&n, buf);
+	return ivs_dp_send(c->fd, buf, sizeof(buf), -1, MSG_DONTWAIT);
+}
+
+static uint32_t grants_for(struct ivsd *d)
+{
+	uint32_t g = 0;
+	if (d->shm.ro_fd >= 0)
+		g |= IVS_DP_GRANT_SHM_RO;
+	if (d->shm.rw_fd >= 0 && !d->cfg.policy.read_only)
+		g |= IVS_DP_GRANT_SHM_RW;
+	if (d->cfg.policy.allow_registers && d->regs.ro_fd >= 0)
+		g |= IVS_DP_GRANT_REGS;
+	if (d->ep->ops->ring)
+		g |= IVS_DP_GRANT_RING;
+	if (d->ep->vec_fds && d->ep->nvectors)
+		g |= IVS_DP_GRANT_IRQ;
+	if (d->cfg.policy.exclusive)
+		g |= IVS_DP_GRANT_EXCLUSIVE;
+	return g;
+}
+
+/* Returns < 0 when the client must be dropped after the answer. */
+static int do_hello(struct ivsd *d, struct client *c, const struct ivs_dp_req *req, int *status,
+		    uint64_t *v)
+{
+	if (c->ready) {
+		*status = -EALREADY;
+		return 0;
+	}
+	if (req->a0 > req->a1 || req->a2 & ~IVS_DP_HELLO_MASK) {
+		*status = -EINVAL;
+		return -1;
+	}
+	if (req->a0 > IVS_DP_VERSION || req->a1 < IVS_DP_VERSION_MIN) {
+		*status = -EPROTONOSUPPORT;
+		return -1;
+	}
+	if (ivsd_policy_check(&d->cfg.policy, &c->cred) < 0) {
+		logf_(d, IVSD_LOG_INFO, "refused pid %d uid %u gid %u: not allowed by the policy",
+		      (int)c->cred.pid, (unsigned)c->cred.uid, (unsigned)c->cred.gid);
+		*status = -EACCES;
+		return -1;
+	}
+	if (d->cfg.policy.exclusive && d->nready > 0) {
+		logf_(d, IVSD_LOG_INFO, "refused pid %d uid %u: exclusive, another client is connected",
+		      (int)c->cred.pid, (unsigned)c->cred.uid);
+		*status = -EBUSY;
+		return -1;
+	}
+	c->ready = true;
+	d->nready++;
+	c->ro = d->cfg.policy.read_only || (req->a2 & IVS_DP_HELLO_READONLY);
+	c->grants = grants_for(d);
+	v[0] = c->grants;
+	v[1] = d->ep->id >= 0 ? (uint64_t)d->ep->id : IVS_DP_NO_PEER_ID;
+	v[2] = d->ep->vec_fds ? d->ep->nvectors : 0;
+	v[3] = d->shm.size ? d->shm.size : d->ep->mem_size;
+	v[4] = d->regs.size;
+	v[5] = IVS_DP_VERSION;
+	logf_(d, IVSD_LOG_INFO, "client pid %d uid %u connected (%s)", (int)c->cred.pid,
+	      (unsigned)c->cred.uid, c->ro ? "read-only" : "read-write");
+	return 0;
+}
+
+static int do_map(struct ivsd *d, struct client *c, const struct ivs_dp_req *req, uint64_t *v, int *fd)
+{
+	const struct ivsd_region *r;
+	bool write;
+	switch (req->a0) {
+	case IVS_DP_MAP_SHM_RW:
+		if (c->ro)
+			return -EACCES;
+		r = &d->shm, write = true;
+		break;
+	case IVS_DP_MAP_SHM_RO:
+		r = &d->shm, write = false;
+		break;
+	case IVS_DP_MAP_REGS:
+		if (!d->cfg.policy.allow_registers)
+			return -EACCES;
+		r = &d->regs, write = !c->ro;
+		if (r->ro_fd < 0)
+			return d->regs_err ? d->regs_err : -ENODEV;
+		break;
+	default:
+		return -EINVAL;
+	}
+	*fd = write ? r->rw_fd : r->ro_fd;
+	if (*fd < 0)
+		return r == &d->shm && d->shm_err ? d->shm_err : -EACCES;
+	v[0] = r->size;
+	v[1] = r->off;
+	v[2] = r->cache;
+	return 0;
+}
+
+static int do_subscribe(struct ivsd *d, struct client *c, const struct ivs_dp_req *req, int *fd)
+{
+	if (!d->ep->vec_fds)
+		return d->ep->irq_error < 0 ? d->ep->irq_error : -ENOTSUP;
+	if (req->a0 >= d->ep->nvectors)
+		return -EINVAL;
+	if (c->subs[req->a0] < 0) {
+		int e = ivs_eventfd();
+		if (e < 0)
+			return e;
+		c->subs[req->a0] = e;
+	}
+	*fd = c->subs[req->a0];
+	return 0;
+}
+
+static int do_peers(struct ivsd *d, const struct ivs_dp_req *req, uint64_t *v)
+{
+	int n = ivshmem_peers(d->ep, NULL, 0);
+	if (n < 0)
+		return n;
+	if (n > IVSHMEM_MAX_PEERS)
+		n = IVSHMEM_MAX_PEERS;
+	struct ivshmem_peer *all = calloc((size_t)n + 1, sizeof(*all));
+	if (!all)
+		return -ENOMEM;
+	int got = ivshmem_peers(d->ep, all, (size_t)n);
+	if (got < 0) {
+		free(all);
+		return got;
+	}
+	got = IVS_MIN(got, n);
+	v[0] = (uint64_t)got;
+	for (unsigned i = 0; i < IVS_DP_PEERS_PER_MSG; i++)
+		if ((uint64_t)req->a0 + i < (uint64_t)got)
+			v[1 + i] = ivs_dp_peer_pack(all[req->a0 + i].id, all[req->a0 + i].vectors);
+	free(all);
+	return 0;
+}
+
+static int kind_code(const ivshmem_ep *ep)
+{
+	const char *k = ivshmem_kind(ep);
+	if (!strcmp(k, "pci"))
+		return IVS_DP_KIND_PCI;
+	if (!strcmp(k, "file"))
+		return IVS_DP_KIND_FILE;
+	if (!strcmp(k, "server"))
+		return IVS_DP_KIND_SERVER;
+	return IVS_DP_KIND_OTHER;
+}
+
+/* Handle one request.  Returns < 0 if the client must go. */
+static int handle_request(struct ivsd *d, struct client *c, const uint8_t *buf, size_t len)
+{
+	struct ivs_dp_req req;
+	int r = ivs_dp_req_decode(buf, len, &req);
+	if (r == -EBADMSG)
+		return -1; /* malformed: no answer, the client is broken */
+	if (r == -EPROTONOSUPPORT) {
+		reply(c, &req, r, NULL, -1);
+		return -1;
+	}
+	if (r == -ENOSYS)
+		return reply(c, &req, -EOPNOTSUPP, NULL, -1);
+	if (!c->ready && req.opcode != IVS_DP_HELLO) {
+		reply(c, &req, -EPROTO, NULL, -1);
+		return -1;
+	}
+	uint64_t v[6] = {0};
+	int fd = -1, status = 0, keep = 0;
+	switch (req.opcode) {
+	case IVS_DP_HELLO:
+		keep = do_hello(d, c, &req, &status, v);
+		break;
+	case IVS_DP_MAP:
+		status = do_map(d, c, &req, v, &fd);
+		break;
+	case IVS_DP_RING:
+		if (req.a0 >= IVSHMEM_MAX_PEERS || req.a1 >= IVSHMEM_MAX_VECTORS)
+			status = -EINVAL;
+		else
+			status = ivshmem_ring(d->ep, req.a0, req.a1);
+		break;
+	case IVS_DP_SUBSCRIBE:
+		status = do_subscribe(d, c, &req, &fd);
+		break;
+	case IVS_DP_INFO:
+		v[0] = d->ep->mem_size;
+		v[1] = d->ep->vec_fds ? d->ep->nvectors : 0;
+		v[2] = d->ep->id >= 0 ? (uint64_t)d->ep->id : IVS_DP_NO_PEER_ID;
+		v[3] = d->nclients;
+		v[4] = (uint64_t)kind_code(d->ep);
+		v[5] = c->grants;
+		break;
+	case IVS_DP_PEERS:
+		status = do_peers(d, &req, v);
+		break;
+	}
+	r = reply(c, &req, status, v, fd);
+	return r < 0 ? r : keep;
+}
+
+static void client_readable(struct ivsd *d, struct client *c)
+{
+	/* A few messages per wakeup, so one chatty client can't starve others. */
+	for (int i = 0; i < 16; i++) {
+		uint8_t buf[IVS_DP_REQ_SIZE];
+		int fd;
+		ssize_t n = ivs_dp_recv(c->fd, buf, sizeof(buf), &fd, MSG_DONTWAIT);
+		if (n == -EAGAIN)
+			return;
+		if (fd >= 0) {
+			ivs_close(fd); /* clients have no business sending fds */
+			drop_client(d, c, "sent a file descriptor");
+			return;
+		}
+		if (n <= 0) {
+			drop_client(d, c, n == 0 ? "disconnected" : "bad message");
+			return;
+		}
+		if (handle_request(d, c, buf, (size_t)n) < 0) {
+			drop_client(d, c, "protocol error or refused");
+			return;
+		}
+	}
+}
+
+static void accept_clients(struct ivsd *d)
+{
+	unsigned max = d->cfg.max_clients ? d->cfg.max_clients : 256;
+	for (;;) {
+		int fd = accept4(d->lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		if (fd < 0) {
+			if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+				logf_(d, IVSD_LOG_WARN, "accept: %s", strerror(errno));
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			return;
+		}
+		struct client *c = calloc(1, sizeof(*c));
+		if (!c || d->nclients >= max || ivsd_peer_cred(fd, &c->cred) < 0) {
+			if (c)
+				free(c->cred.groups);
+			free(c);
+			ivs_close(fd);
+			logf_(d, IVSD_LOG_WARN, "a client was turned away (%u clients, limit %u)",
+			      d->nclients, max);
+			continue;
+		}
+		c->tag.kind = TAG_CLIENT;
+		c->fd = fd;
+		for (unsigned v = 0; v < IVSHMEM_MAX_VECTORS; v++)
+			c->subs[v] = -1;
+		struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
+		if (epoll_ctl(d->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+			free(c->cred.groups);
+			free(c);
+			ivs_close(fd);
+			continue;
+		}
+		c->next = d->clients;
+		if (c->next)
+			c->next->prev = c;
+		d->clients = c;
+		d->nclients++;
+	}
+}
+
+/* The device fired a vector: pass the count to every subscriber. */
+static void vector_fired(struct ivsd *d, unsigned v)
+{
+	int n = ivshmem_vector_ack(d->ep, v);
+	if (n <= 0)
+		return;
+	uint64_t cnt = (uint64_t)n;
+	for (struct client *c = d->clients; c; c = c->next)
+		if (c->subs[v] >= 0 && write(c->subs[v], &cnt, sizeof(cnt)) < 0 && errno != EAGAIN)
+			logf_(d, IVSD_LOG_WARN, "signalling pid %d: %s", (int)c->cred.pid, strerror(errno));
+}
+
+static void broadcast(struct ivsd *d, const struct ivshmem_event *ev)
+{
+	for (struct client *c = d->clients, *next; c; c = next) {
+		next = c->next;
+		if (c->ready && notify(c, ev) < 0)
+			drop_client(d, c, "not reading its socket");
+	}
+}
+
+static void ctl_readable(struct ivsd *d)
+{
+	struct ivshmem_event ev;
+	int r;
+	while ((r = ivshmem_next_event(d->ep, &ev)) == 1) {
+		if (ev.type == IVSHMEM_EVENT_DISCONNECT) {
+			logf_(d, IVSD_LOG_WARN, "the device's server went away%s",
+			      d->ep->disconnect_fatal ? ": interrupts stop" : "");
+			continue; /* the device itself is still there: clients stay */
+		}
+		broadcast(d, &ev);
+	}
+	if (r < 0 || d->ep->disconnected) {
+		if (r < 0)
+			logf_(d, IVSD_LOG_WARN, "device control channel: %s", strerror(-r));
+		epoll_ctl(d->epfd, EPOLL_CTL_DEL, d->ep->ctl_fd, NULL);
+	}
+}
+
+int ivsd_dispatch(struct ivsd *d, int timeout_ms)
+{
+	struct epoll_event evs[64];
+	int n = epoll_wait(d->epfd, evs, IVS_ARRAY_SIZE(evs), timeout_ms);
+	if (n < 0)
+		return errno == EINTR ? 0 : -errno;
+	/* Clients dropped while handling this batch must not be touched again:
+	 * handle the non-client sources first, then each client once; a
+	 * client's own handler is the only one that frees it. */
+	for (int i = 0; i < n; i++) {
+		struct tag *t = evs[i].data.ptr;
+		switch (t->kind) {
+		case TAG_LISTEN:
+			accept_clients(d);
+			break;
+		case TAG_VECTOR:
+			vector_fired(d, t->vector);
+			break;
+		case TAG_EPCTL:
+			ctl_readable(d);
+			break;
+		case TAG_STOP:
+			d->stopping = true;
+			break;
+		case TAG_CLIENT:
+			break;
+		}
+	}
+	for (int i = 0; i < n; i++) {
+		struct tag *t = evs[i].data.ptr;
+		if (t->kind != TAG_CLIENT)
+			continue;
+		/* Was it dropped by a broadcast above?  Then it is not listed. */
+		struct client *c = (struct client *)t;
+		bool live = false;
+		for (struct client *x = d->clients; x && !live; x = x->next)
+			live = x == c;
+		if (live)
+			client_readable(d, c);
+	}
+	return 0;
+}
+
+int ivsd_run(struct ivsd *d, int stop_fd)
+{
+	if (stop_fd >= 0) {
+		struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &d->stop_tag};
+		if (epoll_ctl(d->epfd, EPOLL_CTL_ADD, stop_fd, &ev) < 0)
+			return -errno;
+	}
+	int r = 0;
+	while (!d->stopping && r == 0)
+		r = ivsd_dispatch(d, -1);
+	if (stop_fd >= 0)
+		epoll_ctl(d->epfd, EPOLL_CTL_DEL, stop_fd, NULL);
+	return r;
+}
+
+unsigned ivsd_clients(const struct ivsd *d)
+{
+	return d ? d->nclients : 0;
+}
+
+/* ---- setup -------------------------------------------------------------- */
+
+static int make_socket_dir(const char *path)
+{
+	char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	snprintf(dir, sizeof(dir), "%s", path);
+	char *slash = strrchr(dir, '/');
+	if (!slash || slash == dir)
+		return 0;
+	*slash = 0;
+	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+/* A socket file left by a dead daemon: a socket nobody answers on. */
+static bool stale_socket(const struct sockaddr_un *sa)
+{
+	struct stat st;
+	if (lstat(sa->sun_path, &st) < 0 || !S_ISSOCK(st.st_mode))
+		return false;
+	int probe = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (probe < 0)
+		return false;
+	bool stale = connect(probe, (const struct sockaddr *)sa, sizeof(*sa)) < 0 && errno == ECONNREFUSED;
+	ivs_close(probe);
+	return stale;
+}
+
+/* Bind the listening socket.  A stale socket file is replaced; one a live
+ * daemon answers on is not (-EADDRINUSE). */
+static int listen_on(struct ivsd *d, const char *path)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	strcpy(sa.sun_path, path);
+	int r = make_socket_dir(path);
+	if (r < 0)
+		return r;
+	int s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (s < 0)
+		return -errno;
+	r = bind(s, (struct sockaddr *)&sa, sizeof(sa)) < 0 ? -errno : 0;
+	if (r == -EADDRINUSE && stale_socket(&sa)) {
+		unlink(path);
+		r = bind(s, (struct sockaddr *)&sa, sizeof(sa)) < 0 ? -errno : 0;
+	}
+	struct stat st;
+	/* Everybody may connect: the policy decides, and says so. */
+	if (r == 0 && (lstat(path, &st) < 0 || chmod(path, 0666) < 0 || listen(s, 64) < 0)) {
+		r = -errno;
+		unlink(path);
+	}
+	if (r < 0) {
+		ivs_close(s);
+		return r;
+	}
+	d->sock_dev = st.st_dev;
+	d->sock_ino = st.st_ino;
+	d->lfd = s;
+	return 0;
+}
+
+static int watch(struct ivsd *d, int fd, struct tag *t)
+{
+	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = t};
+	return epoll_ctl(d->epfd, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
+}
+
+static void open_regions(struct ivsd *d)
+{
+	d->shm_err = ivsd_region_open(d->ep, IVSHMEM_BAR_SHM, &d->shm);
+	if (d->shm_err < 0)
+		logf_(d, IVSD_LOG_WARN, "shared memory can't be handed to clients (%s%s%s)%s",
+		      strerror(-d->shm_err), d->shm.source[0] ? ": " : "", d->shm.source,
+		      d->shm_err == -ENOTSUP ? "; see SECURITY in docs/ivshmem-daemon.md" : "");
+	else
+		logf_(d, IVSD_LOG_DEBUG, "clients map %s", d->shm.source);
+	struct stat st;
+	if (d->cfg.policy.read_only && d->shm.ro_fd >= 0 && fstat(d->shm.ro_fd, &st) == 0 &&
+	    st.st_nlink > 0 && (st.st_mode & S_IWOTH))
+		logf_(d, IVSD_LOG_WARN, "%s is world-writable: read-only clients can open it "
+		      "writable directly (chmod o-w)", d->shm.source);
+	if (d->cfg.policy.allow_registers) {
+		d->regs_err = ivsd_region_open(d->ep, IVSHMEM_BAR_REGS, &d->regs);
+		if (d->regs_err < 0)
+			logf_(d, IVSD_LOG_WARN, "registers can't be handed to clients: %s",
+			      strerror(-d->regs_err));
+	} else {
+		d->regs = (struct ivsd_region){.rw_fd = -1, .ro_fd = -1};
+	}
+}
+
+int ivsd_new(const struct ivsd_config *cfg, ivshmem_ep *ep, struct ivsd **out)
+{
+	if (!cfg || !ep || !out || !cfg->socket_path || !*cfg->socket_path) {
+		ivshmem_close(ep);
+		return -EINVAL;
+	}
+	struct ivsd *d = calloc(1, sizeof(*d));
+	if (!d) {
+		ivshmem_close(ep);
+		return -ENOMEM;
+	}
+	d->cfg = *cfg;
+	d->ep = ep;
+	d->lfd = -1;
+	d->epfd = -1;
+	d->shm = d->regs = (struct ivsd_region){.rw_fd = -1, .ro_fd = -1};
+	d->listen_tag.kind = TAG_LISTEN;
+	d->ctl_tag.kind = TAG_EPCTL;
+	d->stop_tag.kind = TAG_STOP;
+	int r = -ENOMEM;
+	d->socket_path = strdup(cfg->socket_path);
+	if (!d->socket_path)
+		goto fail;
+	d->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (d->epfd < 0) {
+		r = -errno;
+		goto fail;
+	}
+	open_regions(d);
+	r = listen_on(d, d->socket_path);
+	if (r < 0)
+		goto fail;
+	r = watch(d, d->lfd, &d->listen_tag);
+	if (r < 0)
+		goto fail;
+	if (ep->vec_fds) {
+		for (unsigned v = 0; v < ep->nvectors && v < IVSHMEM_MAX_VECTORS; v++) {
+			d->vec_tags[v] = (struct tag){.kind = TAG_VECTOR, .vector = v};
+			r = watch(d, ep->vec_fds[v], &d->vec_tags[v]);
+			if (r < 0)
+				goto fail;
+		}
+	}
+	int cfd = ivshmem_event_fd(ep);
+	if (cfd >= 0 && !ep->disconnected) {
+		r = watch(d, cfd, &d->ctl_tag);
+		if (r < 0)
+			goto fail;
+	}
+	*out = d;
+	return 0;
+fail:
+	ivsd_free(d);
+	return r;
+}
+
+struct ivsd *ivsd_free(struct ivsd *d)
+{
+	if (!d)
+		return NULL;
+	struct ivshmem_event bye = {.type = IVSHMEM_EVENT_DISCONNECT};
+	while (d->clients) {
+		if (d->clients->ready)
+			notify(d->clients, &bye);
+		drop_client(d, d->clients, "daemon stopping");
+	}
+	if (d->lfd >= 0) {
+		/* Only remove the socket if it is still ours (not a successor's). */
+		struct stat st;
+		if (lstat(d->socket_path, &st) == 0 && st.st_dev == d->sock_dev && st.st_ino == d->sock_ino)
+			unlink(d->socket_path);
+		d->lfd = ivs_close(d->lfd);
+	}
+	ivsd_region_close(&d->shm);
+	ivsd_region_close(&d->regs);
+	ivs_close(d->epfd);
+	ivshmem_close(d->ep);
+	free(d->socket_path);
+	free(d);
+	return NULL;
+}

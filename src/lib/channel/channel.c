@@ -1,0 +1,830 @@
+/* SPDX-License-Identifier: MIT */
+/* SPSC message queue in shared memory (docs/channels.md).
+ *
+ * Each side keeps its own index locally (authoritative) and only publishes
+ * it; the other side's index is read once per refill, validated (8-byte
+ * aligned, monotonic, never more than the ring apart), and cached.  Records
+ * are [u32 len][u32 tag][data, padded to 8]; tag = (start index >> 3) so
+ * stale or forged bytes are detected.  A record that does not fit before
+ * the ring's end is preceded by a padding record (len = IVS_REC_PAD).
+ *
+ * Wakeups follow virtio's event index: a side about to sleep stores the
+ * index it is waiting past ("wake me when your index passes X"), a full
+ * fence, re-checks; the other side, after publishing, fences and kicks only
+ * if its publish crossed X.  A busy stream never kicks. */
+#include "channel/channel.h"
+
+#include <limits.h>
+#include <poll.h>
+#include <linux/futex.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "endpoint/endpoint.h"
+
+#define RLX memory_order_relaxed
+#define ACQ memory_order_acquire
+#define REL memory_order_release
+#define SC memory_order_seq_cst
+
+#define DEFAULT_SPIN_NS 20000ull
+#define SLICE_MS 100	      /* longest sleep between liveness checks */
+#define POLL_MAX_NS 1000000ull /* fallback poll: back off up to 1 ms */
+#define REAP_EVERY_NS 50000000ull
+
+struct ivshmem_chan {
+	ivshmem_ep *ep; /* NULL for raw memory */
+	unsigned char *mem;
+	size_t size;
+	struct ivs_chan_ctrl *c;
+	unsigned char *ring;
+	uint64_t ring_size, mask;
+	uint32_t max_msg;
+	uint64_t gen;
+	char name[IVS_NAME_MAX];
+	int role;
+	struct ivs_side *me, *peer;
+	struct ivs_event *my_ev, *peer_ev;
+	uint32_t my_epoch, peer_epoch;
+	bool peer_seen; /* the peer was attached at some point of our session */
+	int broken;	/* sticky error */
+	uint64_t host;
+	uint32_t caps;
+	int vec_fd;
+	unsigned vector;
+	uint64_t spin_ns;
+	/* producer: tail is ours, head_cache the last validated head */
+	uint64_t tail, head_cache, tail_msgs;
+	/* consumer: head is ours, tail_cache the last validated tail */
+	uint64_t head, head_pub, tail_cache, head_msgs;
+	bool reserved;
+	uint64_t res_start; /* index of the reserved record */
+	size_t res_cap;
+	bool peeked;
+	uint64_t peek_next;
+	uint32_t peek_len;
+	uint64_t last_reap;
+	int wake;
+	uint64_t n_msgs, n_bytes, n_rings, n_sleeps, n_spins;
+};
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield" ::: "memory");
+#endif
+}
+
+static inline uint64_t align8(uint64_t x)
+{
+	return (x + 7) & ~7ull;
+}
+
+static inline uint32_t *word_at(ivshmem_chan *ch, uint64_t idx, unsigned off)
+{
+	return (uint32_t *)(ch->ring + (idx & ch->mask) + off);
+}
+
+static int fail(ivshmem_chan *ch, int err)
+{
+	ch->broken = err;
+	return err;
+}
+
+/* ---- liveness --------------------------------------------------------- */
+
+/* Cheap checks on every operation: own role still ours, peer epoch. */
+static int check_epochs(ivshmem_chan *ch)
+{
+	if (ch->broken)
+		return ch->broken;
+	if (atomic_load_explicit(&ch->me->epoch, RLX) != ch->my_epoch ||
+	    atomic_load_explicit(&((struct ivs_layout_hdr *)ch->mem)->generation, RLX) != ch->gen)
+		return fail(ch, -ESTALE);
+	uint32_t p = atomic_load_explicit(&ch->peer->epoch, ACQ);
+	if (p != ch->peer_epoch) {
+		uint32_t old = ch->peer_epoch;
+		ch->peer_epoch = p;
+		if (p & 1) {
+			bool restarted = (old & 1) && ch->peer_seen;
+			ch->peer_seen = true;
+			if (restarted)
+				return -ECONNRESET;
+		}
+	}
+	return 0;
+}
+
+static bool peer_gone(const ivshmem_chan *ch)
+{
+	return ch->peer_seen && !(ch->peer_epoch & 1);
+}
+
+/* Let a server/daemon endpoint read its control socket (peer joins and
+ * leaves) without taking events from the application's queue. */
+static int pump(ivshmem_ep *ep)
+{
+	if (ep->ops->pump && ep->ctl_fd >= 0 && !ep->disconnected)
+		return ep->ops->pump(ep) < 0 ? -EIO : 0;
+	return 0;
+}
+
+/* Slow checks while waiting: re-formatted region, crashed peer. */
+static int check_slow(ivshmem_chan *ch)
+{
+	struct ivs_layout_hdr *h = (struct ivs_layout_hdr *)ch->mem;
+	if (atomic_load_explicit(&h->magic, ACQ) != IVS_LAYOUT_MAGIC ||
+	    atomic_load_explicit(&h->generation, RLX) != ch->gen)
+		return fail(ch, -ESTALE);
+	uint64_t now = ivs_now_ns();
+	if (now - ch->last_reap < REAP_EVERY_NS)
+		return 0;
+	ch->last_reap = now;
+	uint32_t e = atomic_load_explicit(&ch->peer->epoch, ACQ);
+	if (!(e & 1) || atomic_load_explicit(&ch->peer->info_epoch, ACQ) != e)
+		return 0;
+	uint32_t pid = atomic_load_explicit(&ch->peer->pid, RLX);
+	uint64_t host = atomic_load_explicit(&ch->peer->host, RLX);
+	uint32_t id = atomic_load_explicit(&ch->peer->id, RLX);
+	bool dead = false;
+	if (ch->host && host == ch->host && pid > 0 && pid <= INT_MAX && (pid_t)pid != getpid()) {
+		dead = kill((pid_t)pid, 0) < 0 && errno == ESRCH;
+	} else if (ch->ep && id < IVSHMEM_MAX_PEERS && (int)id != ivshmem_id(ch->ep) && ch->ep->ops->peers &&
+		   pump(ch->ep) == 0 && !ch->ep->disconnected) {
+		/* A server/daemon endpoint knows who is connected. */
+		struct ivshmem_peer peers[256];
+		int n = ivshmem_peers(ch->ep, peers, IVS_ARRAY_SIZE(peers));
+		if (n >= 0 && n <= (int)IVS_ARRAY_SIZE(peers)) {
+			dead = true;
+			for (int i = 0; i < n; i++)
+				if (peers[i].id == id)
+					dead = false;
+		}
+	}
+	if (dead) {
+		/* Detach it on its behalf: everyone sees a clean detach. */
+		uint32_t want = e;
+		atomic_compare_exchange_strong_explicit(&ch->peer->epoch, &want, e + 1, SC, RLX);
+		return check_epochs(ch);
+	}
+	return 0;
+}
+
+/* ---- wakeups ---------------------------------------------------------- */
+
+static long futex(_Atomic uint32_t *addr, int op, uint32_t val, const struct timespec *ts)
+{
+	return syscall(SYS_futex, (uint32_t *)addr, op, val, ts, NULL, 0);
+}
+
+/* How the peer can be woken / how we may sleep, from the peer's info. */
+static int method(ivshmem_chan *ch, bool for_sleep)
+{
+	struct ivs_side *p = ch->peer;
+	uint32_t e = atomic_load_explicit(&p->epoch, ACQ);
+	if (!(e & 1) || atomic_load_explicit(&p->info_epoch, ACQ) != e)
+		return IVSHMEM_CHAN_WAKE_POLL;
+	uint32_t caps = atomic_load_explicit(&p->caps, RLX);
+	uint64_t host = atomic_load_explicit(&p->host, RLX);
+	if ((ch->caps & IVS_SIDE_FUTEX) && (caps & IVS_SIDE_FUTEX) && host == ch->host)
+		return IVSHMEM_CHAN_WAKE_FUTEX;
+	if (for_sleep && (ch->caps & IVS_SIDE_DOORBELL) && (caps & IVS_SIDE_CAN_RING))
+		return IVSHMEM_CHAN_WAKE_DOORBELL;
+	if (!for_sleep && (ch->caps & IVS_SIDE_CAN_RING) && (caps & IVS_SIDE_DOORBELL))
+		return IVSHMEM_CHAN_WAKE_DOORBELL;
+	return IVSHMEM_CHAN_WAKE_POLL;
+}
+
+static void kick(ivshmem_chan *ch)
+{
+	int m = method(ch, false);
+	if (m == IVSHMEM_CHAN_WAKE_FUTEX) {
+		atomic_fetch_add_explicit(&ch->peer_ev->futex, 1, SC);
+		futex(&ch->peer_ev->futex, FUTEX_WAKE, INT_MAX, NULL);
+	} else if (m == IVSHMEM_CHAN_WAKE_DOORBELL) {
+		uint32_t id = atomic_load_explicit(&ch->peer->id, RLX);
+		uint32_t vec = atomic_load_explicit(&ch->peer->vector, RLX);
+		if (id >= IVSHMEM_MAX_PEERS || vec >= IVSHMEM_MAX_VECTORS)
+			return;
+		int r = ivshmem_ring(ch->ep, id, vec);
+		if (r == -ENOENT && pump(ch->ep) == 0) /* a peer that joined after us */
+			r = ivshmem_ring(ch->ep, id, vec);
+		if (r < 0)
+			return;
+	} else {
+		return;
+	}
+	ch->n_rings++;
+	atomic_store_explicit(&ch->me->rings, atomic_load_explicit(&ch->me->rings, RLX) + 1, RLX);
+}
+
+/* After publishing our index moving from old to now: kick the peer if it
+ * asked to be woken when we pass its event index. */
+static void notify(ivshmem_chan *ch, uint64_t old, uint64_t now)
+{
+	atomic_thread_fence(SC);
+	uint64_t ev = atomic_load_explicit(&ch->peer_ev->idx, RLX);
+	if (now - ev - 1 < now - old)
+		kick(ch);
+}
+
+/* ---- queue core (no waiting) ----------------------------------------- */
+
+/* Consumer: refresh tail_cache.  0 or -EBADMSG. */
+static int load_tail(ivshmem_chan *ch)
+{
+	uint64_t t = atomic_load_explicit(&ch->c->tail, ACQ);
+	if ((t & 7) || t - ch->head > ch->ring_size || t - ch->head < ch->tail_cache - ch->head)
+		return fail(ch, -EBADMSG);
+	ch->tail_cache = t;
+	return 0;
+}
+
+/* Producer: refresh head_cache.  0 or -EBADMSG. */
+static int load_head(ivshmem_chan *ch)
+{
+	uint64_t h = atomic_load_explicit(&ch->c->head, ACQ);
+	if ((h & 7) || ch->tail - h > ch->ring_size || h - ch->head_cache > ch->tail - ch->head_cache)
+		return fail(ch, -EBADMSG);
+	ch->head_cache = h;
+	return 0;
+}
+
+/* Consumer: locate the next message.  1 (peek_* set), 0 empty, -errno. */
+static int try_peek(ivshmem_chan *ch)
+{
+	if (ch->peeked)
+		return 1;
+	int r = check_epochs(ch);
+	if (r < 0)
+		return r;
+	uint64_t h = ch->head;
+	for (int step = 0; step < 2; step++) {
+		if (ch->tail_cache == h) {
+			if ((r = load_tail(ch)) < 0)
+				return r;
+			if (ch->tail_cache == h) {
+				if (step)
+					return fail(ch, -EBADMSG); /* padding without a record */
+				/* Re-read the peer's epoch after the empty tail:
+				 * a detach published after its last message. */
+				if ((r = check_epochs(ch)) < 0)
+					return r;
+				if (peer_gone(ch)) {
+					if ((r = load_tail(ch)) < 0)
+						return r;
+					if (ch->tail_cache == h)
+						return -EPIPE;
+				} else {
+					return 0;
+				}
+			}
+		}
+		uint64_t avail = ch->tail_cache - h;
+		uint64_t pos = h & ch->mask;
+		if (avail < IVS_REC_HDR)
+			return fail(ch, -EBADMSG);
+		uint32_t len = __atomic_load_n(word_at(ch, h, 0), __ATOMIC_RELAXED);
+		uint32_t tag = __atomic_load_n(word_at(ch, h, 4), __ATOMIC_RELAXED);
+		if (tag != (uint32_t)(h >> 3))
+			return fail(ch, -EBADMSG);
+		if (len == IVS_REC_PAD) {
+			uint64_t pad = ch->ring_size - pos;
+			if (pos == 0 || pad > avail)
+				return fail(ch, -EBADMSG);
+			h += pad;
+			continue;
+		}
+		uint64_t rec = IVS_REC_HDR + align8(len);
+		if (len > ch->max_msg || rec > avail || pos + rec > ch->ring_size)
+			return fail(ch, -EBADMSG);
+		ch->head = h; /* skipped padding is published with the release */
+		ch->peek_len = len;
+		ch->peek_next = h + rec;
+		ch->peeked = true;
+		return 1;
+	}
+	return fail(ch, -EBADMSG);
+}
+
+static void do_release(ivshmem_chan *ch)
+{
+	uint64_t old = ch->head_pub;
+	ch->head = ch->peek_next;
+	ch->head_pub = ch->head;
+	ch->peeked = false;
+	ch->head_msgs++;
+	ch->n_msgs++;
+	ch->n_bytes += ch->peek_len;
+	atomic_store_explicit(&ch->c->head_msgs, ch->head_msgs, RLX);
+	atomic_store_explicit(&ch->c->head, ch->head, REL);
+	notify(ch, old, ch->head);
+}
+
+/* Producer: find room for len bytes.  1 (res_* set), 0 full, -errno. */
+static int try_reserve(ivshmem_chan *ch, size_t len)
+{
+	int r = check_epochs(ch);
+	if (r < 0)
+		return r;
+	if (peer_gone(ch))
+		return -EPIPE;
+	uint64_t rec = IVS_REC_HDR + align8(len);
+	uint64_t pos = ch->tail & ch->mask;
+	uint64_t pad = pos + rec > ch->ring_size ? ch->ring_size - pos : 0;
+	uint64_t need = pad + rec;
+	if (ch->tail + need - ch->head_cache > ch->ring_size) {
+		if ((r = load_head(ch)) < 0)
+			return r;
+		if (ch->tail + need - ch->head_cache > ch->ring_size)
+			return 0;
+	}
+	if (pad) {
+		__atomic_store_n(word_at(ch, ch->tail, 0), IVS_REC_PAD, __ATOMIC_RELAXED);
+		__atomic_store_n(word_at(ch, ch->tail, 4), (uint32_t)(ch->tail >> 3), __ATOMIC_RELAXED);
+	}
+	ch->res_start = ch->tail + pad;
+	ch->res_cap = len;
+	ch->reserved = true;
+	return 1;
+}
+
+/* ---- waiting ---------------------------------------------------------- */
+
+/* Publish "wake me when you pass X" then re-check.  Returns the result of
+ * the re-check (1 ready, 0 armed, -errno). */
+static int arm(ivshmem_chan *ch, size_t len, uint32_t *futex_val)
+{
+	if (futex_val)
+		*futex_val = atomic_load_explicit(&ch->my_ev->futex, SC);
+	if (ch->role == IVSHMEM_CHAN_CONSUMER)
+		atomic_store_explicit(&ch->my_ev->idx, ch->head, RLX);
+	else
+		atomic_store_explicit(&ch->my_ev->idx, ch->head_cache, RLX);
+	atomic_thread_fence(SC);
+	return ch->role == IVSHMEM_CHAN_CONSUMER ? try_peek(ch) : try_reserve(ch, len);
+}
+
+static int try_op(ivshmem_chan *ch, size_t len)
+{
+	return ch->role == IVSHMEM_CHAN_CONSUMER ? try_peek(ch) : try_reserve(ch, len);
+}
+
+/* After sleeping: withdraw the event index so a later publish doesn't kick
+ * a side that is no longer asleep. */
+static int disarm(ivshmem_chan *ch, int r)
+{
+	atomic_store_explicit(&ch->my_ev->idx, UINT64_MAX, RLX);
+	return r;
+}
+
+static int wait_op(ivshmem_chan *ch, size_t len, int timeout_ms)
+{
+	int r = try_op(ch, len);
+	if (r != 0)
+		return r;
+	if (timeout_ms == 0)
+		return -EAGAIN;
+	uint64_t start = ivs_now_ns();
+	uint64_t deadline = timeout_ms < 0 ? 0 : start + (uint64_t)timeout_ms * 1000000ull;
+	if (ch->spin_ns) {
+		for (unsigned i = 0;; i++) {
+			for (int k = 0; k < 16; k++)
+				cpu_relax();
+			if ((r = try_op(ch, len)) != 0) {
+				ch->n_spins++;
+				return r;
+			}
+			if ((i & 15) == 15 && ivs_now_ns() - start > ch->spin_ns)
+				break;
+		}
+	}
+	uint64_t backoff = 10000;
+	for (;;) {
+		if ((r = check_slow(ch)) < 0)
+			return disarm(ch, r);
+		int m = method(ch, true);
+		if (m == IVSHMEM_CHAN_WAKE_DOORBELL)
+			ivshmem_vector_ack(ch->ep, ch->vector);
+		uint32_t fv;
+		if ((r = arm(ch, len, &fv)) != 0)
+			return disarm(ch, r);
+		int rem = ivs_remaining_ms(deadline);
+		if (deadline && rem == 0)
+			return disarm(ch, -ETIMEDOUT);
+		int slice = rem < 0 || rem > SLICE_MS ? SLICE_MS : rem;
+		ch->wake = m;
+		ch->n_sleeps++;
+		atomic_store_explicit(&ch->me->sleeps, atomic_load_explicit(&ch->me->sleeps, RLX) + 1, RLX);
+		if (m == IVSHMEM_CHAN_WAKE_FUTEX) {
+			struct timespec ts = {slice / 1000, (long)(slice % 1000) * 1000000};
+			futex(&ch->my_ev->futex, FUTEX_WAIT, fv, &ts);
+		} else if (m == IVSHMEM_CHAN_WAKE_DOORBELL) {
+			ivs_poll1(ch->vec_fd, POLLIN, slice);
+		} else {
+			uint64_t ns = backoff;
+			if (deadline) {
+				uint64_t now = ivs_now_ns();
+				if (deadline > now && deadline - now < ns)
+					ns = deadline - now;
+			}
+			struct timespec ts = {(time_t)(ns / 1000000000ull), (long)(ns % 1000000000ull)};
+			nanosleep(&ts, NULL);
+			backoff = backoff * 2 > POLL_MAX_NS ? POLL_MAX_NS : backoff * 2;
+		}
+		if ((r = try_op(ch, len)) != 0)
+			return disarm(ch, r);
+	}
+}
+
+/* ---- open / close ----------------------------------------------------- */
+
+static int attach(ivshmem_chan *ch, unsigned flags)
+{
+	struct ivs_side *me = ch->me;
+	uint32_t e = atomic_load_explicit(&me->epoch, ACQ), next = 0;
+	bool won = false;
+	for (int tries = 0; tries < 1000 && !won; tries++) {
+		if ((e & 1) && (flags & IVSHMEM_CHAN_EXCLUSIVE))
+			return -EBUSY;
+		next = e + ((e & 1) ? 2 : 1);
+		won = atomic_compare_exchange_strong_explicit(&me->epoch, &e, next, SC, ACQ);
+	}
+	if (!won)
+		return -EBUSY;
+	ch->my_epoch = next;
+	/* Attach info, then the epoch it belongs to. */
+	int id = ch->ep ? ivshmem_id(ch->ep) : -1;
+	atomic_store_explicit(&me->id, id >= 0 ? (uint32_t)id : IVS_NO_PEER, RLX);
+	atomic_store_explicit(&me->vector, ch->vector, RLX);
+	atomic_store_explicit(&me->caps, ch->caps, RLX);
+	atomic_store_explicit(&me->pid, (uint32_t)getpid(), RLX);
+	atomic_store_explicit(&me->host, ch->host, RLX);
+	atomic_store_explicit(&me->info_epoch, next, REL);
+	/* Stale "wake me" state of a previous incarnation: never match. */
+	atomic_store_explicit(&ch->my_ev->idx, UINT64_MAX, RLX);
+	atomic_thread_fence(SC);
+	return 0;
+}
+
+static int open_common(ivshmem_chan *ch, const char *name, int role, const struct ivshmem_chan_opts *opts)
+{
+	unsigned flags = opts ? opts->flags : 0;
+	if (flags & ~(IVSHMEM_CHAN_EXCLUSIVE | IVSHMEM_CHAN_NO_FUTEX))
+		return -EINVAL;
+	if (role != IVSHMEM_CHAN_MONITOR && role != IVSHMEM_CHAN_PRODUCER && role != IVSHMEM_CHAN_CONSUMER)
+		return -EINVAL;
+	if (!name || !*name || strlen(name) >= IVS_NAME_MAX)
+		return -EINVAL;
+	struct ivs_layout_view v;
+	int r = ivs_layout_read(ch->mem, ch->size, &v);
+	if (r == -ENOMSG)
+		return -ENOENT;
+	if (r < 0)
+		return r;
+	struct ivs_entry_view e;
+	if ((r = ivs_layout_find(ch->mem, ch->size, &v, name, &e)) < 0)
+		return r;
+	struct ivs_chan_ctrl *c = (struct ivs_chan_ctrl *)(ch->mem + e.offset);
+	if (atomic_load_explicit(&c->magic, ACQ) != IVS_CHAN_MAGIC ||
+	    atomic_load_explicit(&c->ring_size, RLX) != e.ring_size ||
+	    atomic_load_explicit(&c->max_msg, RLX) != e.max_msg ||
+	    atomic_load_explicit(&c->index, RLX) != e.index || atomic_load_explicit(&c->gen, RLX) != v.generation)
+		return -EPROTO;
+	ch->c = c;
+	ch->ring = ch->mem + e.offset + IVS_CHAN_CTRL;
+	ch->ring_size = e.ring_size;
+	ch->mask = e.ring_size - 1;
+	ch->max_msg = e.max_msg;
+	ch->gen = v.generation;
+	memcpy(ch->name, e.name, sizeof(ch->name));
+	ch->role = role;
+	ch->vector = opts ? opts->vector : 0;
+	ch->spin_ns = !opts || opts->spin_us == 0 ? DEFAULT_SPIN_NS
+		      : opts->spin_us < 0	  ? 0
+						  : (uint64_t)opts->spin_us * 1000;
+	ch->host = ivs_host_token();
+	ch->vec_fd = -1;
+	if (role == IVSHMEM_CHAN_MONITOR)
+		return 0;
+	if (ch->ep && ivshmem_mem_readonly(ch->ep) == 1)
+		return -EROFS;
+	bool prod = role == IVSHMEM_CHAN_PRODUCER;
+	ch->me = prod ? &c->prod : &c->cons;
+	ch->peer = prod ? &c->cons : &c->prod;
+	ch->my_ev = prod ? &c->prod_ev : &c->cons_ev;
+	ch->peer_ev = prod ? &c->cons_ev : &c->prod_ev;
+
+	/* Capabilities of this side. */
+	if (ch->ep) {
+		if (ch->ep->ops->ring && ivshmem_id(ch->ep) >= 0)
+			ch->caps |= IVS_SIDE_CAN_RING;
+		int fd = ivshmem_vector_fd(ch->ep, ch->vector);
+		if (fd >= 0 && ivshmem_id(ch->ep) >= 0) {
+			ch->vec_fd = fd;
+			ch->caps |= IVS_SIDE_DOORBELL;
+		}
+		if (ch->host && strcmp(ivshmem_kind(ch->ep), "pci") != 0 && !(flags & IVSHMEM_CHAN_NO_FUTEX))
+			ch->caps |= IVS_SIDE_FUTEX;
+	} else if (ch->host && !(flags & IVSHMEM_CHAN_NO_FUTEX)) {
+		ch->caps |= IVS_SIDE_FUTEX;
+	}
+
+	/* Resume from the published indices (validated). */
+	uint64_t head = atomic_load_explicit(&c->head, ACQ);
+	uint64_t tail = atomic_load_explicit(&c->tail, ACQ);
+	if ((head & 7) || (tail & 7) || tail - head > ch->ring_size)
+		return -EBADMSG;
+	if ((r = attach(ch, flags)) < 0)
+		return r;
+	/* Re-read after attaching: the old owner may have published since. */
+	head = atomic_load_explicit(&c->head, ACQ);
+	tail = atomic_load_explicit(&c->tail, ACQ);
+	if ((head & 7) || (tail & 7) || tail - head > ch->ring_size)
+		r = -EBADMSG;
+	if (prod) {
+		ch->tail = tail;
+		ch->head_cache = head;
+		ch->tail_msgs = atomic_load_explicit(&c->tail_msgs, RLX);
+	} else {
+		ch->head = head;
+		ch->head_pub = head;
+		ch->tail_cache = head;
+		ch->head_msgs = atomic_load_explicit(&c->head_msgs, RLX);
+	}
+	ch->peer_epoch = atomic_load_explicit(&ch->peer->epoch, ACQ);
+	ch->peer_seen = ch->peer_epoch & 1;
+	if (r < 0) {
+		uint32_t want = ch->my_epoch;
+		atomic_compare_exchange_strong_explicit(&ch->me->epoch, &want, ch->my_epoch + 1, SC, RLX);
+	}
+	return r;
+}
+
+static int open_mem(ivshmem_ep *ep, void *mem, size_t size, const char *name, int role,
+		    const struct ivshmem_chan_opts *opts, ivshmem_chan **out)
+{
+	if (!out || !mem)
+		return -EINVAL;
+	ivshmem_chan *ch = calloc(1, sizeof(*ch));
+	if (!ch)
+		return -ENOMEM;
+	ch->ep = ep;
+	ch->mem = mem;
+	ch->size = size;
+	int r = open_common(ch, name, role, opts);
+	if (r < 0) {
+		free(ch);
+		return r;
+	}
+	*out = ch;
+	return 0;
+}
+
+int ivs_chan_open_mem(void *mem, size_t size, const char *name, int role, unsigned flags, ivshmem_chan **out)
+{
+	struct ivshmem_chan_opts o = {.flags = flags, .spin_us = -1};
+	return open_mem(NULL, mem, size, name, role, &o, out);
+}
+
+int ivshmem_chan_open(ivshmem_ep *ep, const char *name, enum ivshmem_chan_role role,
+		      const struct ivshmem_chan_opts *opts, ivshmem_chan **out)
+{
+	if (!ep)
+		return -EINVAL;
+	if (opts && opts->vector >= IVSHMEM_MAX_VECTORS)
+		return -EINVAL;
+	return open_mem(ep, ivshmem_mem(ep), ivshmem_mem_size(ep), name, (int)role, opts, out);
+}
+
+ivshmem_chan *ivshmem_chan_close(ivshmem_chan *ch)
+{
+	if (!ch)
+		return NULL;
+	if (ch->me && atomic_load_explicit(&ch->me->epoch, RLX) == ch->my_epoch) {
+		if (ch->role == IVSHMEM_CHAN_CONSUMER && ch->peeked)
+			ch->peeked = false; /* not released: delivered again */
+		uint32_t want = ch->my_epoch;
+		if (atomic_compare_exchange_strong_explicit(&ch->me->epoch, &want, ch->my_epoch + 1, SC, RLX))
+			kick(ch); /* a sleeping peer learns we left */
+	}
+	free(ch);
+	return NULL;
+}
+
+/* ---- producer API ----------------------------------------------------- */
+
+int ivshmem_chan_reserve(ivshmem_chan *ch, size_t len, void **ptr, int timeout_ms)
+{
+	if (!ch || !ptr)
+		return -EINVAL;
+	if (ch->role != IVSHMEM_CHAN_PRODUCER)
+		return -EPERM;
+	if (len > ch->max_msg)
+		return -EMSGSIZE;
+	ch->reserved = false;
+	int r = wait_op(ch, len, timeout_ms);
+	if (r < 0)
+		return r;
+	*ptr = ch->ring + (ch->res_start & ch->mask) + IVS_REC_HDR;
+	return 0;
+}
+
+int ivshmem_chan_commit(ivshmem_chan *ch, size_t len)
+{
+	if (!ch)
+		return -EINVAL;
+	if (ch->role != IVSHMEM_CHAN_PRODUCER)
+		return -EPERM;
+	if (!ch->reserved || len > ch->res_cap)
+		return -EINVAL;
+	int r = check_epochs(ch);
+	if (r < 0 && r != -ECONNRESET)
+		return r;
+	uint64_t s = ch->res_start;
+	__atomic_store_n(word_at(ch, s, 0), (uint32_t)len, __ATOMIC_RELAXED);
+	__atomic_store_n(word_at(ch, s, 4), (uint32_t)(s >> 3), __ATOMIC_RELAXED);
+	uint64_t old = ch->tail;
+	ch->tail = s + IVS_REC_HDR + align8(len);
+	ch->reserved = false;
+	ch->tail_msgs++;
+	ch->n_msgs++;
+	ch->n_bytes += len;
+	atomic_store_explicit(&ch->c->tail_msgs, ch->tail_msgs, RLX);
+	atomic_store_explicit(&ch->c->tail, ch->tail, REL);
+	notify(ch, old, ch->tail);
+	return 0;
+}
+
+int ivshmem_chan_send(ivshmem_chan *ch, const void *buf, size_t len, int timeout_ms)
+{
+	if (!ch || (!buf && len))
+		return -EINVAL;
+	void *p;
+	int r = ivshmem_chan_reserve(ch, len, &p, timeout_ms);
+	if (r < 0)
+		return r;
+	if (len)
+		memcpy(p, buf, len);
+	return ivshmem_chan_commit(ch, len);
+}
+
+/* ---- consumer API ----------------------------------------------------- */
+
+ssize_t ivshmem_chan_peek(ivshmem_chan *ch, const void **ptr, int timeout_ms)
+{
+	if (!ch || !ptr)
+		return -EINVAL;
+	if (ch->role != IVSHMEM_CHAN_CONSUMER)
+		return -EPERM;
+	int r = wait_op(ch, 0, timeout_ms);
+	if (r < 0)
+		return r;
+	*ptr = ch->ring + (ch->head & ch->mask) + IVS_REC_HDR;
+	return (ssize_t)ch->peek_len;
+}
+
+int ivshmem_chan_release(ivshmem_chan *ch)
+{
+	if (!ch)
+		return -EINVAL;
+	if (ch->role != IVSHMEM_CHAN_CONSUMER)
+		return -EPERM;
+	if (!ch->peeked)
+		return -EINVAL;
+	int r = check_epochs(ch);
+	if (r < 0 && r != -ECONNRESET)
+		return r;
+	do_release(ch);
+	return 0;
+}
+
+ssize_t ivshmem_chan_recv(ivshmem_chan *ch, void *buf, size_t cap, int timeout_ms)
+{
+	if (!ch || (!buf && cap))
+		return -EINVAL;
+	const void *p;
+	ssize_t n = ivshmem_chan_peek(ch, &p, timeout_ms);
+	if (n < 0)
+		return n;
+	if ((size_t)n > cap)
+		return -EMSGSIZE;
+	if (n)
+		memcpy(buf, p, (size_t)n);
+	do_release(ch);
+	return n;
+}
+
+/* ---- several channels on one vector ---------------------------------- */
+
+int ivshmem_chan_arm(ivshmem_chan *ch)
+{
+	if (!ch)
+		return -EINVAL;
+	if (ch->role == IVSHMEM_CHAN_MONITOR)
+		return -EPERM;
+	if (ch->role == IVSHMEM_CHAN_PRODUCER)
+		ch->reserved = false;
+	int r = check_slow(ch);
+	if (r < 0)
+		return r;
+	r = arm(ch, 0, NULL);
+	return r < 0 ? r : r > 0;
+}
+
+int ivshmem_chan_fd(ivshmem_chan *ch)
+{
+	if (!ch)
+		return -EINVAL;
+	if (ch->vec_fd < 0 || method(ch, true) != IVSHMEM_CHAN_WAKE_DOORBELL)
+		return -ENOTSUP;
+	return ch->vec_fd;
+}
+
+/* ---- stat ------------------------------------------------------------- */
+
+int ivshmem_chan_stat(ivshmem_chan *ch, struct ivshmem_chan_stat *st)
+{
+	if (!ch || !st)
+		return -EINVAL;
+	struct ivs_chan_ctrl *c = ch->c;
+	struct ivshmem_chan_stat s;
+	memset(&s, 0, sizeof(s));
+	memcpy(s.name, ch->name, sizeof(s.name));
+	s.role = ch->role;
+	s.ring_size = ch->ring_size;
+	s.max_msg = ch->max_msg;
+	s.head = atomic_load_explicit(&c->head, ACQ);
+	s.tail = atomic_load_explicit(&c->tail, ACQ);
+	s.received = atomic_load_explicit(&c->head_msgs, RLX);
+	s.sent = atomic_load_explicit(&c->tail_msgs, RLX);
+	int r = 0;
+	if ((s.head & 7) || (s.tail & 7) || s.tail - s.head > ch->ring_size)
+		r = -EBADMSG;
+	s.used = r ? 0 : s.tail - s.head;
+	s.queued = s.sent - s.received <= s.used / IVS_REC_HDR ? s.sent - s.received : 0;
+	s.producer_epoch = atomic_load_explicit(&c->prod.epoch, RLX);
+	s.consumer_epoch = atomic_load_explicit(&c->cons.epoch, RLX);
+	s.producer_attached = s.producer_epoch & 1;
+	s.consumer_attached = s.consumer_epoch & 1;
+	uint32_t pid = atomic_load_explicit(&c->prod.id, RLX);
+	uint32_t cid = atomic_load_explicit(&c->cons.id, RLX);
+	s.producer_id = s.producer_attached && pid < IVSHMEM_MAX_PEERS ? (int)pid : -1;
+	s.consumer_id = s.consumer_attached && cid < IVSHMEM_MAX_PEERS ? (int)cid : -1;
+	s.producer_rings = atomic_load_explicit(&c->prod.rings, RLX);
+	s.consumer_rings = atomic_load_explicit(&c->cons.rings, RLX);
+	s.producer_sleeps = atomic_load_explicit(&c->prod.sleeps, RLX);
+	s.consumer_sleeps = atomic_load_explicit(&c->cons.sleeps, RLX);
+	s.messages = ch->n_msgs;
+	s.bytes = ch->n_bytes;
+	s.rings = ch->n_rings;
+	s.sleeps = ch->n_sleeps;
+	s.spins = ch->n_spins;
+	s.wake = ch->wake;
+	*st = s;
+	if (!r && ch->broken)
+		r = ch->broken;
+	return r;
+}
+
+/* ---- layout API ------------------------------------------------------- */
+
+int ivshmem_layout_init(ivshmem_ep *ep)
+{
+	if (!ep)
+		return -EINVAL;
+	if (ivshmem_mem_readonly(ep) == 1)
+		return -EROFS;
+	return ivs_layout_format(ivshmem_mem(ep), ivshmem_mem_size(ep));
+}
+
+int ivshmem_chan_create(ivshmem_ep *ep, const char *name, size_t size, size_t max_msg)
+{
+	if (!ep)
+		return -EINVAL;
+	if (ivshmem_mem_readonly(ep) == 1)
+		return -EROFS;
+	uint64_t ring = size;
+	if (!ring) { /* 1 MiB, or a quarter of a small region */
+		ring = 1u << 20;
+		while (ring > IVS_CHAN_MIN_RING && ring > ivshmem_mem_size(ep) / 4)
+			ring >>= 1;
+	}
+	if (ring > IVS_CHAN_MAX_RING)
+		return -EINVAL;
+	uint64_t p2 = IVS_CHAN_MIN_RING;
+	while (p2 < ring)
+		p2 <<= 1;
+	if (max_msg == 0)
+		max_msg = IVS_MIN((uint64_t)65536, p2 / 2 - IVS_REC_HDR);
+	if (max_msg > UINT32_MAX)
+		return -EINVAL;
+	return ivs_layout_create(ivshmem_mem(ep), ivshmem_mem_size(ep), name, p2, (uint32_t)max_msg,
+				 ivshmem_id(ep));
+}

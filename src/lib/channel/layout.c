@@ -1,0 +1,367 @@
+/* SPDX-License-Identifier: MIT */
+/* The region header and the table of channels (docs/channels.md).
+ *
+ * Readers never lock: an entry is written completely, then its state is
+ * stored READY with release, and entries never change afterwards (until the
+ * region is formatted again, which changes the generation).  Writers (format
+ * an all-zero region, create) take the lock word in the header with a CAS; a
+ * holder that died is detected by the word not changing for LOCK_STEAL_MS,
+ * after which a waiter takes the lock over. */
+#include "channel/channel.h"
+
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+_Static_assert(sizeof(struct ivs_layout_hdr) == IVS_LAYOUT_HDR, "header size");
+_Static_assert(sizeof(struct ivs_layout_entry) == IVS_LAYOUT_ENTRY, "entry size");
+_Static_assert(IVS_LAYOUT_HDR + IVS_LAYOUT_NCHANS * IVS_LAYOUT_ENTRY <= IVS_LAYOUT_SIZE, "table");
+_Static_assert(sizeof(struct ivs_chan_ctrl) == IVS_CHAN_CTRL, "control block size");
+_Static_assert(offsetof(struct ivs_chan_ctrl, tail) == 64, "tail line");
+_Static_assert(offsetof(struct ivs_chan_ctrl, prod) == 128, "prod line");
+_Static_assert(offsetof(struct ivs_chan_ctrl, prod_ev) == 192, "prod_ev line");
+_Static_assert(offsetof(struct ivs_chan_ctrl, head) == 256, "head line");
+_Static_assert(offsetof(struct ivs_chan_ctrl, cons) == 320, "cons line");
+_Static_assert(offsetof(struct ivs_chan_ctrl, cons_ev) == 384, "cons_ev line");
+
+#define LOCK_STEAL_MS 1000
+#define LOCK_GIVEUP_MS 3000
+
+#define RLX memory_order_relaxed
+#define ACQ memory_order_acquire
+#define REL memory_order_release
+
+static uint64_t fnv(uint64_t h, const void *p, size_t n)
+{
+	const unsigned char *c = p;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ c[i]) * 0x100000001b3ull;
+	return h;
+}
+
+uint64_t ivs_host_token(void)
+{
+	static _Atomic uint64_t cached;
+	uint64_t t = atomic_load_explicit(&cached, RLX);
+	if (t)
+		return t;
+	char boot[64];
+	struct stat st;
+	if (ivs_read_text("/proc/sys/kernel/random/boot_id", boot, sizeof(boot)) <= 0 ||
+	    stat("/proc/self/ns/pid", &st) < 0)
+		return 0;
+	t = fnv(0xcbf29ce484222325ull, boot, strlen(boot));
+	t = fnv(t, &st.st_ino, sizeof(st.st_ino));
+	t = fnv(t, &st.st_dev, sizeof(st.st_dev));
+	if (!t)
+		t = 1;
+	atomic_store_explicit(&cached, t, RLX);
+	return t;
+}
+
+static uint64_t random_u64(void)
+{
+	uint64_t v = 0;
+	if (getrandom(&v, sizeof(v), GRND_NONBLOCK) != (ssize_t)sizeof(v))
+		v = ivs_now_ns() ^ ((uint64_t)getpid() << 32);
+	return v ? v : 1;
+}
+
+static struct ivs_layout_hdr *hdr_of(void *mem)
+{
+	return (struct ivs_layout_hdr *)mem;
+}
+
+static struct ivs_layout_entry *entry_of(void *mem, unsigned i)
+{
+	return (struct ivs_layout_entry *)((char *)mem + IVS_LAYOUT_HDR + (size_t)i * IVS_LAYOUT_ENTRY);
+}
+
+int ivs_layout_read(void *mem, size_t size, struct ivs_layout_view *v)
+{
+	if (!mem || size < IVS_LAYOUT_SIZE)
+		return -EPROTO;
+	struct ivs_layout_hdr *h = hdr_of(mem);
+	uint64_t magic = atomic_load_explicit(&h->magic, ACQ);
+	if (magic != IVS_LAYOUT_MAGIC) {
+		if (magic != 0)
+			return -EPROTO;
+		/* No layout yet if everything but the lock word is zero. */
+		const unsigned char *b = mem;
+		for (size_t i = 0; i < IVS_LAYOUT_SIZE; i++)
+			if (b[i] && (i < offsetof(struct ivs_layout_hdr, lock) ||
+				     i >= offsetof(struct ivs_layout_hdr, lock) + 8))
+				return -EPROTO;
+		return -ENOMSG;
+	}
+	uint32_t version = atomic_load_explicit(&h->version, RLX);
+	uint32_t hdr_size = atomic_load_explicit(&h->hdr_size, RLX);
+	uint64_t region = atomic_load_explicit(&h->region_size, RLX);
+	uint64_t gen = atomic_load_explicit(&h->generation, RLX);
+	uint32_t max_chans = atomic_load_explicit(&h->max_chans, RLX);
+	uint32_t esize = atomic_load_explicit(&h->entry_size, RLX);
+	uint32_t nchans = atomic_load_explicit(&h->nchans, RLX);
+	if (version != IVS_LAYOUT_VERSION || esize != IVS_LAYOUT_ENTRY || gen == 0 ||
+	    max_chans == 0 || max_chans > IVS_LAYOUT_MAX_NCHANS || hdr_size % IVS_CL ||
+	    hdr_size < IVS_LAYOUT_HDR + (uint64_t)max_chans * IVS_LAYOUT_ENTRY || hdr_size > size ||
+	    region > size || region < hdr_size || nchans > max_chans)
+		return -EPROTO;
+	v->generation = gen;
+	v->hdr_size = hdr_size;
+	v->max_chans = max_chans;
+	v->nchans = nchans;
+	return 0;
+}
+
+static bool is_pow2(uint64_t x)
+{
+	return x && !(x & (x - 1));
+}
+
+int ivs_layout_entry(void *mem, size_t size, const struct ivs_layout_view *v, unsigned i,
+		     struct ivs_entry_view *e)
+{
+	if (i >= v->max_chans)
+		return -EINVAL;
+	struct ivs_layout_entry *le = entry_of(mem, i);
+	uint32_t state = atomic_load_explicit(&le->state, ACQ);
+	if (state == IVS_ENTRY_FREE)
+		return 0;
+	if (state != IVS_ENTRY_READY)
+		return -EPROTO;
+	struct ivs_entry_view x = {.index = i};
+	memcpy(x.name, (const void *)le->name, IVS_NAME_MAX); /* copy once, then check */
+	x.offset = atomic_load_explicit(&le->offset, RLX);
+	x.size = atomic_load_explicit(&le->size, RLX);
+	x.ring_size = atomic_load_explicit(&le->ring_size, RLX);
+	x.max_msg = atomic_load_explicit(&le->max_msg, RLX);
+	x.creator_id = atomic_load_explicit(&le->creator_id, RLX);
+	x.creator_pid = atomic_load_explicit(&le->creator_pid, RLX);
+	x.creator_host = atomic_load_explicit(&le->creator_host, RLX);
+	x.created_gen = atomic_load_explicit(&le->created_gen, RLX);
+	x.created_time = atomic_load_explicit(&le->created_time, RLX);
+	size_t nlen = strnlen(x.name, IVS_NAME_MAX);
+	if (nlen == 0 || nlen == IVS_NAME_MAX)
+		return -EPROTO;
+	for (size_t k = nlen; k < IVS_NAME_MAX; k++)
+		if (x.name[k])
+			return -EPROTO;
+	if (x.offset % IVS_CL || x.offset < v->hdr_size || x.offset > size || x.size > size - x.offset ||
+	    !is_pow2(x.ring_size) || x.ring_size < IVS_CHAN_MIN_RING || x.ring_size > IVS_CHAN_MAX_RING ||
+	    x.size < IVS_CHAN_CTRL + x.ring_size ||
+	    2 * ((uint64_t)((x.max_msg + 7ull) & ~7ull) + IVS_REC_HDR) > x.ring_size ||
+	    x.created_gen != v->generation)
+		return -EPROTO;
+	*e = x;
+	return 1;
+}
+
+int ivs_layout_find(void *mem, size_t size, const struct ivs_layout_view *v, const char *name,
+		    struct ivs_entry_view *e)
+{
+	for (unsigned i = 0; i < v->max_chans; i++) {
+		struct ivs_layout_entry *le = entry_of(mem, i);
+		/* Cheap pre-check on the name before the full read. */
+		if (atomic_load_explicit(&le->state, ACQ) == IVS_ENTRY_FREE)
+			continue;
+		struct ivs_entry_view x;
+		int r = ivs_layout_entry(mem, size, v, i, &x);
+		if (r < 0)
+			return r;
+		if (r == 1 && strcmp(x.name, name) == 0) {
+			*e = x;
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+/* ---- writers ---------------------------------------------------------- */
+
+static int lock_take(struct ivs_layout_hdr *h, uint64_t token)
+{
+	uint64_t start = ivs_now_ns(), seen_since = start;
+	uint64_t seen = atomic_load_explicit(&h->lock, RLX);
+	for (unsigned spin = 0;; spin++) {
+		uint64_t cur = atomic_load_explicit(&h->lock, RLX);
+		uint64_t want = 0;
+		uint64_t now = ivs_now_ns();
+		if (cur != seen) {
+			seen = cur;
+			seen_since = now;
+		}
+		if (cur != 0 && now - seen_since > (uint64_t)LOCK_STEAL_MS * 1000000)
+			want = cur; /* the holder died: take it over */
+		if ((cur == 0 || want) &&
+		    atomic_compare_exchange_strong_explicit(&h->lock, &want, token, memory_order_acq_rel, RLX))
+			return 0;
+		if (now - start > (uint64_t)LOCK_GIVEUP_MS * 1000000)
+			return -ETIMEDOUT;
+		if (spin > 100) {
+			struct timespec ts = {0, 100000};
+			nanosleep(&ts, NULL);
+		}
+	}
+}
+
+static void lock_drop(struct ivs_layout_hdr *h, uint64_t token)
+{
+	uint64_t want = token;
+	atomic_compare_exchange_strong_explicit(&h->lock, &want, 0, REL, RLX);
+}
+
+/* Write a fresh header and empty table; the magic goes last.  The lock word
+ * is left alone (the caller may hold it). */
+static void format_locked(void *mem, size_t size)
+{
+	struct ivs_layout_hdr *h = hdr_of(mem);
+	atomic_store_explicit(&h->magic, 0, RLX);
+	atomic_thread_fence(memory_order_seq_cst);
+	for (unsigned i = 0; i < IVS_LAYOUT_NCHANS; i++) {
+		struct ivs_layout_entry *e = entry_of(mem, i);
+		atomic_store_explicit(&e->state, IVS_ENTRY_FREE, RLX);
+	}
+	uint64_t old = atomic_load_explicit(&h->generation, RLX);
+	uint64_t gen;
+	do
+		gen = random_u64();
+	while (gen == old);
+	/* Zero everything but the magic and the lock, entries included. */
+	unsigned char *b = mem;
+	memset(b + 8, 0, offsetof(struct ivs_layout_hdr, lock) - 8);
+	memset(b + offsetof(struct ivs_layout_hdr, nchans), 0,
+	       IVS_LAYOUT_SIZE - offsetof(struct ivs_layout_hdr, nchans));
+	atomic_store_explicit(&h->version, IVS_LAYOUT_VERSION, RLX);
+	atomic_store_explicit(&h->hdr_size, IVS_LAYOUT_SIZE, RLX);
+	atomic_store_explicit(&h->region_size, size, RLX);
+	atomic_store_explicit(&h->generation, gen, RLX);
+	atomic_store_explicit(&h->max_chans, IVS_LAYOUT_NCHANS, RLX);
+	atomic_store_explicit(&h->entry_size, IVS_LAYOUT_ENTRY, RLX);
+	atomic_store_explicit(&h->alloc_next, IVS_LAYOUT_SIZE, RLX);
+	atomic_store_explicit(&h->nchans, 0, RLX);
+	atomic_store_explicit(&h->magic, IVS_LAYOUT_MAGIC, REL);
+}
+
+int ivs_layout_format(void *mem, size_t size)
+{
+	if (!mem || size < 2 * IVS_LAYOUT_SIZE)
+		return -ENOSPC;
+	struct ivs_layout_hdr *h = hdr_of(mem);
+	/* An explicit format takes the lock if it can but does not depend on
+	 * it: the old header may be garbage. */
+	uint64_t token = random_u64();
+	bool locked = lock_take(h, token) == 0;
+	format_locked(mem, size);
+	if (locked)
+		lock_drop(h, token);
+	else
+		atomic_store_explicit(&h->lock, 0, REL);
+	return 0;
+}
+
+static void init_side(struct ivs_side *s)
+{
+	memset((void *)s, 0, sizeof(*s));
+	atomic_store_explicit(&s->id, IVS_NO_PEER, RLX);
+}
+
+int ivs_layout_create(void *mem, size_t size, const char *name, uint64_t ring_size, uint32_t max_msg,
+		      int peer_id)
+{
+	size_t nlen = name ? strlen(name) : 0;
+	if (nlen == 0 || nlen >= IVS_NAME_MAX)
+		return -EINVAL;
+	if (!is_pow2(ring_size) || ring_size < IVS_CHAN_MIN_RING || ring_size > IVS_CHAN_MAX_RING ||
+	    2 * (((uint64_t)max_msg + 7) / 8 * 8 + IVS_REC_HDR) > ring_size)
+		return -EINVAL;
+	if (!mem || size < IVS_LAYOUT_SIZE)
+		return -ENOSPC;
+	struct ivs_layout_view v;
+	int r = ivs_layout_read(mem, size, &v);
+	if (r < 0 && r != -ENOMSG)
+		return r;
+	struct ivs_layout_hdr *h = hdr_of(mem);
+	uint64_t token = random_u64();
+	r = lock_take(h, token);
+	if (r < 0)
+		return r;
+	r = ivs_layout_read(mem, size, &v);
+	if (r == -ENOMSG) {
+		if (size < 2 * IVS_LAYOUT_SIZE) {
+			r = -ENOSPC;
+			goto out;
+		}
+		format_locked(mem, size);
+		r = ivs_layout_read(mem, size, &v);
+	}
+	if (r < 0)
+		goto out;
+	int free_slot = -1;
+	for (unsigned i = 0; i < v.max_chans; i++) {
+		struct ivs_entry_view e;
+		r = ivs_layout_entry(mem, size, &v, i, &e);
+		if (r < 0)
+			goto out;
+		if (r == 0 && free_slot < 0)
+			free_slot = (int)i;
+		if (r == 1 && strcmp(e.name, name) == 0) {
+			r = -EEXIST;
+			goto out;
+		}
+	}
+	if (free_slot < 0) {
+		r = -ENOSPC;
+		goto out;
+	}
+	uint64_t off = atomic_load_explicit(&h->alloc_next, RLX);
+	uint64_t need = IVS_CHAN_CTRL + ring_size;
+	if (off % IVS_CL || off < v.hdr_size || off > size) {
+		r = -EPROTO;
+		goto out;
+	}
+	if (need > size - off) {
+		r = -ENOSPC;
+		goto out;
+	}
+	/* Initialise the channel block. */
+	struct ivs_chan_ctrl *c = (struct ivs_chan_ctrl *)((char *)mem + off);
+	memset((void *)c, 0, IVS_CHAN_CTRL);
+	init_side(&c->prod);
+	init_side(&c->cons);
+	/* Event indices that never match: "wake me when passing UINT64_MAX". */
+	atomic_store_explicit(&c->prod_ev.idx, UINT64_MAX, RLX);
+	atomic_store_explicit(&c->cons_ev.idx, UINT64_MAX, RLX);
+	atomic_store_explicit(&c->ring_size, ring_size, RLX);
+	atomic_store_explicit(&c->max_msg, max_msg, RLX);
+	atomic_store_explicit(&c->index, (uint32_t)free_slot, RLX);
+	atomic_store_explicit(&c->gen, v.generation, RLX);
+	atomic_store_explicit(&c->magic, IVS_CHAN_MAGIC, RLX);
+	/* Fill the entry, then publish it. */
+	struct ivs_layout_entry *le = entry_of(mem, (unsigned)free_slot);
+	memset((void *)le->name, 0, IVS_NAME_MAX);
+	memcpy((void *)le->name, name, nlen);
+	atomic_store_explicit(&le->flags, 0, RLX);
+	atomic_store_explicit(&le->offset, off, RLX);
+	atomic_store_explicit(&le->size, need, RLX);
+	atomic_store_explicit(&le->ring_size, ring_size, RLX);
+	atomic_store_explicit(&le->max_msg, max_msg, RLX);
+	atomic_store_explicit(&le->creator_id, peer_id >= 0 ? (uint32_t)peer_id : IVS_NO_PEER, RLX);
+	atomic_store_explicit(&le->creator_pid, (uint32_t)getpid(), RLX);
+	atomic_store_explicit(&le->creator_host, ivs_host_token(), RLX);
+	atomic_store_explicit(&le->created_gen, v.generation, RLX);
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	atomic_store_explicit(&le->created_time, (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec,
+			      RLX);
+	atomic_store_explicit(&h->alloc_next, off + need, RLX);
+	atomic_store_explicit(&h->nchans, v.nchans + 1, RLX);
+	atomic_store_explicit(&le->state, IVS_ENTRY_READY, REL);
+	r = 0;
+out:
+	lock_drop(h, token);
+	return r;
+}

@@ -1,0 +1,585 @@
+/* SPDX-License-Identifier: MIT */
+/* The ivshmem server core.  See server.h and docs/server.md.
+ *
+ * Robustness rules:
+ *   - every socket is nonblocking; a message that doesn't fit in the
+ *     kernel's buffer goes to a per-peer queue (fds dup'ed), flushed on
+ *     EPOLLOUT; a queue over its limit means the peer doesn't read: it is
+ *     dropped.  Queued announcements of a peer that left are purged.
+ *   - a send error or any data from a client (QEMU never writes) drops it.
+ *   - drops found while iterating are deferred to a "dead" list and
+ *     processed after the iteration (a drop announces the leave, which can
+ *     find more dead peers).
+ *   - accepts are handled after every other event of an epoll batch, so a
+ *     reused ID never receives a stale event meant for its predecessor. */
+#include "server.h"
+
+#include "proto/server-proto.h"
+#include "util/util.h"
+
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#ifndef HUGETLBFS_MAGIC
+#define HUGETLBFS_MAGIC 0x958458f6
+#endif
+
+#define QUEUE_BASE 4096 /* queued messages a peer may lag behind, plus... */
+
+struct outmsg {
+	int64_t value;
+	int fd;	     /* dup'ed fd to attach, or -1 */
+	uint8_t off; /* bytes already sent (fd went with the first) */
+};
+
+struct ivs_server_peer {
+	uint16_t id;
+	int sock;
+	unsigned nvec;
+	int vec[IVSHMEM_MAX_VECTORS];
+	struct outmsg *q;
+	size_t qhead, qlen, qcap; /* entries [qhead, qlen) pending */
+	bool want_out;		  /* EPOLLOUT armed */
+	bool dead;
+	const char *why; /* reason for the drop */
+	struct ivs_server_peer *next, *prev, *next_dead;
+};
+
+__attribute__((format(printf, 3, 4))) static void slog(struct ivs_server *s, enum ivs_server_log_level l,
+						       const char *fmt, ...)
+{
+	if (!s->opts.log)
+		return;
+	char line[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	s->opts.log(s->opts.log_ctx, l, line);
+}
+
+/* ---- shared memory --------------------------------------------------- */
+
+static int create_shm(struct ivs_server *s)
+{
+	const struct ivs_server_opts *o = &s->opts;
+	uint64_t size = o->size;
+	int fd;
+	if (o->shm_dir) {
+		char path[4096];
+		int r = ivs_path(path, sizeof(path), "%s/ivshmem.XXXXXX", o->shm_dir);
+		if (r < 0)
+			return r;
+		fd = mkostemp(path, O_CLOEXEC);
+		if (fd < 0)
+			return -errno;
+		unlink(path); /* nothing left behind, whatever happens */
+		struct statfs sf;
+		if (fstatfs(fd, &sf) == 0 && (uint32_t)sf.f_type == HUGETLBFS_MAGIC && sf.f_bsize > 0) {
+			uint64_t b = (uint64_t)sf.f_bsize;
+			size = (size + b - 1) / b * b;
+		}
+		snprintf(s->shm_name, sizeof(s->shm_name), "%s (unlinked file)", o->shm_dir);
+	} else {
+		if (snprintf(s->shm_name, sizeof(s->shm_name), "%s", o->shm_name) >= (int)sizeof(s->shm_name))
+			return -ENAMETOOLONG;
+		fd = shm_open(o->shm_name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (fd >= 0) {
+			s->shm_created = true;
+		} else if (errno == EEXIST) {
+			fd = shm_open(o->shm_name, O_RDWR | O_CLOEXEC, 0);
+			if (fd < 0)
+				return -errno;
+		} else {
+			return -errno;
+		}
+	}
+	s->shm_fd = fd;
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if ((uint64_t)st.st_size != size && ftruncate(fd, (off_t)size) < 0) {
+		int e = -errno;
+		/* hugetlbfs files can't shrink: a big-enough one is fine. */
+		if ((uint64_t)st.st_size < size)
+			return e;
+	}
+	return 0;
+}
+
+/* ---- peers and their output queues ------------------------------------ */
+
+static void mark_dead(struct ivs_server *s, struct ivs_server_peer *p, const char *why)
+{
+	if (p->dead)
+		return;
+	p->dead = true;
+	p->why = why;
+	p->next_dead = s->dead;
+	s->dead = p;
+}
+
+static void set_out(struct ivs_server *s, struct ivs_server_peer *p, bool on)
+{
+	if (p->want_out == on)
+		return;
+	struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | (on ? EPOLLOUT : 0u),
+				 .data.u64 = (uint64_t)p->id + 1};
+	if (epoll_ctl(s->epoll_fd, EPOLL_CTL_MOD, p->sock, &ev) == 0)
+		p->want_out = on;
+	else
+		mark_dead(s, p, "epoll error");
+}
+
+static size_t queue_limit(const struct ivs_server *s)
+{
+	/* Enough for a full greeting plus plenty of churn. */
+	return QUEUE_BASE + 4 * (size_t)(s->npeers + 1) * (s->opts.nvectors + 1);
+}
+
+static void enqueue(struct ivs_server *s, struct ivs_server_peer *p, int64_t value, int fd, uint8_t off)
+{
+	if (p->qlen - p->qhead >= queue_limit(s)) {
+		mark_dead(s, p, "not reading its socket");
+		return;
+	}
+	if (p->qlen == p->qcap) {
+		if (p->qhead) { /* compact */
+			memmove(p->q, p->q + p->qhead, (p->qlen - p->qhead) * sizeof(*p->q));
+			p->qlen -= p->qhead;
+			p->qhead = 0;
+		}
+		if (p->qlen == p->qcap) {
+			size_t cap = p->qcap ? p->qcap * 2 : 64;
+			struct outmsg *nq = realloc(p->q, cap * sizeof(*nq));
+			if (!nq) {
+				mark_dead(s, p, "out of memory");
+				return;
+			}
+			p->q = nq;
+			p->qcap = cap;
+		}
+	}
+	int dfd = -1;
+	if (fd >= 0) {
+		dfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+		if (dfd < 0) {
+			mark_dead(s, p, "out of file descriptors");
+			return;
+		}
+	}
+	p->q[p->qlen++] = (struct outmsg){value, dfd, off};
+	set_out(s, p, true);
+}
+
+/* Send one message to p now, or queue it. */
+static void send_to(struct ivs_server *s, struct ivs_server_peer *p, int64_t value, int fd)
+{
+	if (p->dead)
+		return;
+	if (p->qlen > p->qhead) {
+		enqueue(s, p, value, fd, 0);
+		return;
+	}
+	uint8_t b[IVS_SRV_MSG_LEN];
+	ivs_srv_encode(value, b);
+	ssize_t n = ivs_srv_send(p->sock, b, sizeof(b), fd);
+	if (n == IVS_SRV_MSG_LEN)
+		return;
+	if (n == -EAGAIN)
+		enqueue(s, p, value, fd, 0);
+	else if (n > 0)
+		enqueue(s, p, value, -1, (uint8_t)n); /* the fd went with byte 0 */
+	else
+		mark_dead(s, p, n == -EPIPE || n == -ECONNRESET ? "closed" : "send failed");
+}
+
+static void flush(struct ivs_server *s, struct ivs_server_peer *p)
+{
+	while (!p->dead && p->qhead < p->qlen) {
+		struct outmsg *m = &p->q[p->qhead];
+		uint8_t b[IVS_SRV_MSG_LEN];
+		ivs_srv_encode(m->value, b);
+		ssize_t n = ivs_srv_send(p->sock, b + m->off, sizeof(b) - m->off, m->off ? -1 : m->fd);
+		if (n == -EAGAIN)
+			return;
+		if (n <= 0) {
+			mark_dead(s, p, n == -EPIPE || n == -ECONNRESET ? "closed" : "send failed");
+			return;
+		}
+		m->fd = ivs_close(m->fd); /* sent with the first byte */
+		m->off = (uint8_t)(m->off + n);
+		if (m->off == IVS_SRV_MSG_LEN)
+			p->qhead++;
+	}
+	if (p->qhead == p->qlen) {
+		p->qhead = p->qlen = 0;
+		set_out(s, p, false);
+	}
+}
+
+/* Forget queued announcements of a peer that left.  Returns true when all
+ * nvec of them were still queued: the client never heard of that peer, so
+ * its leave need not be sent either.  This keeps a slow client's queue
+ * bounded by the current state, not by the churn it sleeps through. */
+static bool purge(struct ivs_server_peer *p, uint16_t id, unsigned nvec)
+{
+	size_t w = p->qhead;
+	unsigned purged = 0;
+	for (size_t r = p->qhead; r < p->qlen; r++) {
+		struct outmsg *m = &p->q[r];
+		if (m->value == id && m->fd >= 0 && m->off == 0) {
+			close(m->fd);
+			purged++;
+			continue;
+		}
+		p->q[w++] = *m;
+	}
+	p->qlen = w;
+	return nvec > 0 && purged == nvec;
+}
+
+static void free_peer(struct ivs_server_peer *p)
+{
+	for (size_t i = p->qhead; i < p->qlen; i++)
+		ivs_close(p->q[i].fd);
+	free(p->q);
+	for (unsigned i = 0; i < p->nvec; i++)
+		ivs_close(p->vec[i]);
+	ivs_close(p->sock);
+	free(p);
+}
+
+static void unlink_live(struct ivs_server *s, struct ivs_server_peer *p)
+{
+	if (p->prev)
+		p->prev->next = p->next;
+	else
+		s->live = p->next;
+	if (p->next)
+		p->next->prev = p->prev;
+	s->peers[p->id] = NULL;
+	s->npeers--;
+	if (p->id < s->lowest_free)
+		s->lowest_free = p->id;
+}
+
+static void drop(struct ivs_server *s, struct ivs_server_peer *p, const char *why)
+{
+	uint16_t id = p->id;
+	unsigned nvec = p->nvec;
+	epoll_ctl(s->epoll_fd, EPOLL_CTL_DEL, p->sock, NULL);
+	unlink_live(s, p);
+	free_peer(p);
+	s->dropped++;
+	slog(s, IVS_SERVER_LOG_INFO, "peer %u disconnected (%s)", id, why);
+	for (struct ivs_server_peer *o = s->live; o; o = o->next) {
+		if (!purge(o, id, nvec))
+			send_to(s, o, id, -1);
+	}
+}
+
+static void reap(struct ivs_server *s)
+{
+	while (s->dead) {
+		struct ivs_server_peer *p = s->dead;
+		s->dead = p->next_dead;
+		drop(s, p, p->why);
+	}
+}
+
+static int alloc_id(struct ivs_server *s)
+{
+	if (s->opts.ids == IVS_SERVER_IDS_NEXT) {
+		for (unsigned k = 0; k < IVSHMEM_MAX_PEERS; k++) {
+			unsigned i = (s->next_id + k) % IVSHMEM_MAX_PEERS;
+			if (!s->peers[i]) {
+				s->next_id = (i + 1) % IVSHMEM_MAX_PEERS;
+				return (int)i;
+			}
+		}
+		return -1;
+	}
+	for (unsigned i = s->lowest_free; i < IVSHMEM_MAX_PEERS; i++) {
+		if (!s->peers[i]) {
+			s->lowest_free = i + 1;
+			return (int)i;
+		}
+	}
+	return -1;
+}
+
+static void accept_one(struct ivs_server *s, int c)
+{
+	unsigned max = s->opts.max_peers ? s->opts.max_peers : IVSHMEM_MAX_PEERS;
+	int id = s->npeers < max ? alloc_id(s) : -1;
+	if (id < 0) {
+		slog(s, IVS_SERVER_LOG_WARN, "connection refused: %u peers is the maximum", max);
+		close(c);
+		return;
+	}
+	struct ivs_server_peer *p = calloc(1, sizeof(*p));
+	if (!p) {
+		close(c);
+		s->lowest_free = IVS_MIN(s->lowest_free, (unsigned)id);
+		slog(s, IVS_SERVER_LOG_WARN, "connection refused: out of memory");
+		return;
+	}
+	p->id = (uint16_t)id;
+	p->sock = c;
+	for (; p->nvec < s->opts.nvectors; p->nvec++) {
+		int e = ivs_eventfd();
+		if (e < 0) {
+			slog(s, IVS_SERVER_LOG_WARN, "connection refused: eventfd: %s", strerror(-e));
+			free_peer(p);
+			s->lowest_free = IVS_MIN(s->lowest_free, (unsigned)id);
+			return;
+		}
+		p->vec[p->nvec] = e;
+	}
+	struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP, .data.u64 = (uint64_t)id + 1};
+	if (epoll_ctl(s->epoll_fd, EPOLL_CTL_ADD, c, &ev) < 0) {
+		slog(s, IVS_SERVER_LOG_WARN, "connection refused: epoll: %s", strerror(errno));
+		free_peer(p);
+		s->lowest_free = IVS_MIN(s->lowest_free, (unsigned)id);
+		return;
+	}
+	s->peers[id] = p;
+	p->next = s->live;
+	if (s->live)
+		s->live->prev = p;
+	s->live = p;
+	s->npeers++;
+	s->accepted++;
+
+	/* Greeting: version, ID, shm, the others' vectors, then our own last
+	 * (clients detect the greeting's end by their own ID). */
+	send_to(s, p, IVS_SRV_PROTO_VERSION, -1);
+	send_to(s, p, id, -1);
+	send_to(s, p, IVS_SRV_SHM_ID, s->shm_fd);
+	for (struct ivs_server_peer *o = s->live; o; o = o->next) {
+		if (o == p || o->dead)
+			continue;
+		for (unsigned v = 0; v < o->nvec; v++)
+			send_to(s, p, o->id, o->vec[v]);
+	}
+	for (unsigned v = 0; v < p->nvec; v++)
+		send_to(s, p, id, p->vec[v]);
+	/* Announce the newcomer to the others. */
+	for (struct ivs_server_peer *o = s->live; o; o = o->next) {
+		if (o == p)
+			continue;
+		for (unsigned v = 0; v < p->nvec; v++)
+			send_to(s, o, id, p->vec[v]);
+	}
+	slog(s, IVS_SERVER_LOG_INFO, "peer %d connected (%u vector%s, %u peer%s now)", id, p->nvec,
+	     p->nvec == 1 ? "" : "s", s->npeers, s->npeers == 1 ? "" : "s");
+}
+
+static void handle_accept(struct ivs_server *s)
+{
+	/* Bounded per round so a connect storm can't starve the others. */
+	for (int i = 0; i < 64; i++) {
+		int c = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		if (c < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			if (errno != EAGAIN && errno != EWOULDBLOCK)
+				slog(s, IVS_SERVER_LOG_WARN, "accept: %s", strerror(errno));
+			return;
+		}
+		accept_one(s, c);
+		reap(s);
+	}
+}
+
+static void handle_peer(struct ivs_server *s, struct ivs_server_peer *p, uint32_t events)
+{
+	if (events & EPOLLOUT)
+		flush(s, p);
+	if (p->dead || !(events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
+		return;
+	/* QEMU never writes to the server: data means a broken or hostile
+	 * client.  Any fds it attached are discarded by the kernel (no
+	 * control buffer). */
+	char buf[64];
+	ssize_t n = recv(p->sock, buf, sizeof(buf), MSG_DONTWAIT);
+	if (n == 0)
+		mark_dead(s, p, "closed");
+	else if (n > 0)
+		mark_dead(s, p, "sent data; clients must not write");
+	else if (errno == ECONNRESET)
+		mark_dead(s, p, "closed");
+	else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+		mark_dead(s, p, "socket error");
+	else if (events & (EPOLLHUP | EPOLLERR))
+		mark_dead(s, p, "hung up");
+}
+
+/* ---- public ------------------------------------------------------------ */
+
+int ivs_server_init(struct ivs_server *s, const struct ivs_server_opts *opts)
+{
+	memset(s, 0, sizeof(*s));
+	s->shm_fd = s->listen_fd = s->epoll_fd = -1;
+	s->opts = *opts;
+	struct ivs_server_opts *o = &s->opts;
+	if (!o->socket_path)
+		o->socket_path = IVS_SERVER_DEFAULT_SOCKET;
+	if (!o->shm_name)
+		o->shm_name = IVS_SERVER_DEFAULT_SHM;
+	if (!o->size)
+		o->size = IVS_SERVER_DEFAULT_SIZE;
+	if (o->nvectors > IVSHMEM_MAX_VECTORS || (unsigned)o->ids > IVS_SERVER_IDS_LOWEST || o->max_peers > IVSHMEM_MAX_PEERS ||
+	    o->size > (uint64_t)INT64_MAX || !*o->socket_path || !*o->shm_name)
+		return -EINVAL;
+	if (strlen(o->socket_path) >= sizeof(s->socket_path) ||
+	    strlen(o->socket_path) >= sizeof(((struct sockaddr_un *)0)->sun_path))
+		return -ENAMETOOLONG;
+	strcpy(s->socket_path, o->socket_path);
+	o->socket_path = s->socket_path;
+	s->peers = calloc(IVSHMEM_MAX_PEERS, sizeof(*s->peers));
+	if (!s->peers)
+		return -ENOMEM;
+	return create_shm(s);
+}
+
+/* Is something listening on path?  1 live, 0 stale/absent, -errno. */
+static int probe_live(const struct sockaddr_un *sa)
+{
+	int c = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (c < 0)
+		return -errno;
+	int r = connect(c, (const struct sockaddr *)sa, sizeof(*sa));
+	int e = errno;
+	close(c);
+	if (r == 0 || e == EAGAIN || e == EINPROGRESS)
+		return 1; /* answered, or backlog full: alive either way */
+	if (e == ECONNREFUSED || e == ENOENT)
+		return 0;
+	return -e;
+}
+
+int ivs_server_start(struct ivs_server *s)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	memcpy(sa.sun_path, s->socket_path, strlen(s->socket_path) + 1);
+	struct stat st;
+	if (lstat(s->socket_path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode))
+			return -EEXIST;
+		int r = probe_live(&sa);
+		if (r < 0)
+			return r;
+		if (r > 0)
+			return -EADDRINUSE;
+		if (unlink(s->socket_path) < 0 && errno != ENOENT)
+			return -errno;
+		slog(s, IVS_SERVER_LOG_INFO, "removed stale socket %s", s->socket_path);
+	}
+	s->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+	if (s->epoll_fd < 0)
+		return -errno;
+	s->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (s->listen_fd < 0)
+		return -errno;
+	if (bind(s->listen_fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		return errno == EADDRINUSE ? -EADDRINUSE : -errno;
+	s->socket_bound = true;
+	if (stat(s->socket_path, &st) == 0) {
+		s->sock_dev = st.st_dev;
+		s->sock_ino = st.st_ino;
+	}
+	/* Before listen(): nobody can connect with the wrong permissions. */
+	if (s->opts.socket_mode >= 0 && chmod(s->socket_path, (mode_t)s->opts.socket_mode) < 0)
+		return -errno;
+	if ((s->opts.socket_uid != (uid_t)-1 || s->opts.socket_gid != (gid_t)-1) &&
+	    chown(s->socket_path, s->opts.socket_uid, s->opts.socket_gid) < 0)
+		return -errno;
+	if (listen(s->listen_fd, SOMAXCONN) < 0)
+		return -errno;
+	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = 0};
+	if (epoll_ctl(s->epoll_fd, EPOLL_CTL_ADD, s->listen_fd, &ev) < 0)
+		return -errno;
+	struct stat shm;
+	uint64_t size = fstat(s->shm_fd, &shm) == 0 ? (uint64_t)shm.st_size : s->opts.size;
+	slog(s, IVS_SERVER_LOG_INFO, "listening on %s: shm %s, %llu bytes, %u vector%s", s->socket_path,
+	     s->shm_name, (unsigned long long)size, s->opts.nvectors, s->opts.nvectors == 1 ? "" : "s");
+	return 0;
+}
+
+int ivs_server_fd(const struct ivs_server *s)
+{
+	return s->epoll_fd;
+}
+
+unsigned ivs_server_npeers(const struct ivs_server *s)
+{
+	return s->npeers;
+}
+
+int ivs_server_handle(struct ivs_server *s, int timeout_ms)
+{
+	if (s->epoll_fd < 0)
+		return -EINVAL;
+	struct epoll_event evs[64];
+	int n = epoll_wait(s->epoll_fd, evs, 64, timeout_ms);
+	if (n < 0)
+		return errno == EINTR ? 0 : -errno;
+	bool listen_ready = false;
+	for (int i = 0; i < n; i++) {
+		uint64_t key = evs[i].data.u64;
+		if (key == 0) {
+			listen_ready = true;
+			continue;
+		}
+		struct ivs_server_peer *p = s->peers[key - 1];
+		if (p)
+			handle_peer(s, p, evs[i].events);
+	}
+	reap(s);
+	if (listen_ready)
+		handle_accept(s);
+	return n;
+}
+
+void ivs_server_close(struct ivs_server *s)
+{
+	if (s->peers) {
+		while (s->live) {
+			struct ivs_server_peer *p = s->live;
+			if (!p->dead)
+				flush(s, p); /* best effort, nonblocking */
+			slog(s, IVS_SERVER_LOG_INFO, "peer %u disconnected (server shutdown)", p->id);
+			unlink_live(s, p);
+			free_peer(p);
+		}
+		s->dead = NULL;
+		free(s->peers);
+		s->peers = NULL;
+	}
+	s->epoll_fd = ivs_close(s->epoll_fd);
+	s->listen_fd = ivs_close(s->listen_fd);
+	if (s->socket_bound) {
+		/* Only if it is still the socket we made. */
+		struct stat st;
+		if (lstat(s->socket_path, &st) == 0 && st.st_dev == s->sock_dev && st.st_ino == s->sock_ino)
+			unlink(s->socket_path);
+		s->socket_bound = false;
+	}
+	s->shm_fd = ivs_close(s->shm_fd);
+	if (s->shm_created) {
+		shm_unlink(s->opts.shm_name);
+		s->shm_created = false;
+	}
+}

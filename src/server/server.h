@@ -1,0 +1,91 @@
+/* SPDX-License-Identifier: MIT */
+/* The ivshmem server core: QEMU's ivshmem client-server protocol (see
+ * src/lib/proto/server-proto.h and docs/server.md).  No options parsing,
+ * no signals, no printing: the caller drives it and receives log lines
+ * through a callback.
+ *
+ *   struct ivs_server s;
+ *   ivs_server_init(&s, &opts);     create the shared memory
+ *   ivs_server_start(&s);           listen on the socket
+ *   loop: poll ivs_server_fd(&s) (+ your own fds), ivs_server_handle(&s, 0)
+ *   ivs_server_close(&s);           disconnect everyone, remove the socket
+ */
+#ifndef IVS_SERVER_H
+#define IVS_SERVER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define IVS_SERVER_DEFAULT_SOCKET "/tmp/ivshmem_socket"
+#define IVS_SERVER_DEFAULT_SHM "ivshmem"
+#define IVS_SERVER_DEFAULT_SIZE (4u << 20)
+
+/* How IDs are handed out.  NEXT (default, like QEMU's contrib server): the
+ * one after the last allocated, wrapping at 65535 and skipping IDs in use,
+ * so a freed ID comes back only after the other 65535 were used.  QEMU's
+ * ivshmem device (7.2 and later sources) frees a departed peer's eventfd array in
+ * close_peer_eventfds() without resetting it, and writes into it again when
+ * the same ID reconnects: reusing an ID right away corrupts its heap.
+ * LOWEST: the lowest free ID (compact IDs; only with host peers). */
+enum ivs_server_ids { IVS_SERVER_IDS_NEXT = 0, IVS_SERVER_IDS_LOWEST };
+
+enum ivs_server_log_level { IVS_SERVER_LOG_INFO, IVS_SERVER_LOG_WARN, IVS_SERVER_LOG_DEBUG };
+
+struct ivs_server_opts {
+	const char *socket_path; /* NULL = IVS_SERVER_DEFAULT_SOCKET */
+	const char *shm_name;	 /* POSIX shm name (NULL = "ivshmem"), or */
+	const char *shm_dir;	 /* create an unlinked file in this directory */
+	uint64_t size;		 /* 0 = 4 MiB */
+	unsigned nvectors;	 /* 0..64 */
+	int socket_mode;	 /* chmod the socket; -1 = leave (umask) */
+	uid_t socket_uid;	 /* chown; (uid_t)-1 = leave */
+	gid_t socket_gid;	 /* (gid_t)-1 = leave */
+	unsigned max_peers;	 /* 0 = 65536 */
+	enum ivs_server_ids ids;
+	/* Log sink (may be NULL).  One line, no newline. */
+	void (*log)(void *ctx, enum ivs_server_log_level level, const char *line);
+	void *log_ctx;
+};
+
+struct ivs_server_peer;
+
+struct ivs_server {
+	struct ivs_server_opts opts;
+	char socket_path[108];
+	char shm_name[256];
+	int shm_fd;
+	bool shm_created; /* a POSIX shm we created: unlink it at close */
+	int listen_fd;
+	int epoll_fd;
+	bool socket_bound; /* we created socket_path: remove it at close */
+	struct ivs_server_peer **peers; /* IVSHMEM_MAX_PEERS slots, by ID */
+	struct ivs_server_peer *live;	/* list of connected peers */
+	struct ivs_server_peer *dead;	/* to be dropped (send failed, ...) */
+	dev_t sock_dev;			/* identity of the socket file we made */
+	ino_t sock_ino;
+	unsigned npeers;
+	unsigned lowest_free; /* hint: no free ID below this */
+	unsigned next_id;     /* IVS_SERVER_IDS_NEXT: where the search starts */
+	uint64_t accepted, dropped;
+};
+
+/* Validate options and create the shared memory.  0 or -errno (-EINVAL bad
+ * option, -ENAMETOOLONG socket path, shm_open/ftruncate errors). */
+int ivs_server_init(struct ivs_server *s, const struct ivs_server_opts *opts);
+/* Bind and listen.  -EADDRINUSE if a live server answers on the socket path
+ * (a stale socket file is removed), -EEXIST if the path is not a socket. */
+int ivs_server_start(struct ivs_server *s);
+/* The epoll fd to poll for POLLIN (-1 before start). */
+int ivs_server_fd(const struct ivs_server *s);
+/* Handle what is ready, waiting up to timeout_ms (0: don't wait, <0 forever).
+ * Returns the number of events handled, or -errno on a fatal error. */
+int ivs_server_handle(struct ivs_server *s, int timeout_ms);
+/* Peers connected now. */
+unsigned ivs_server_npeers(const struct ivs_server *s);
+/* Disconnect every peer (best-effort flush of pending messages), remove the
+ * socket file, unlink the shm if we created it, free everything.  Safe on a
+ * zeroed or partly initialised struct after ivs_server_init failed. */
+void ivs_server_close(struct ivs_server *s);
+
+#endif

@@ -1,0 +1,131 @@
+/* SPDX-License-Identifier: MIT */
+/* A hostile peer: a thread writes random bytes into the header, the table,
+ * the control block and the ring while this side attaches, sends, receives
+ * and stats.  Only errors may come out: no crash (ASan build: no access
+ * outside the region), no hang (every call has a bounded timeout). */
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "channel/channel.h"
+#include "tap.h"
+
+#define REGION (64 * 1024)
+
+static unsigned char *mem;
+static atomic_int stop;
+
+static uint64_t rng(uint64_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return *s;
+}
+
+static void *scribbler(void *arg)
+{
+	uint64_t s = 0x9e3779b97f4a7c15ull;
+	while (!atomic_load(&stop)) {
+		uint64_t r = rng(&s);
+		/* Mostly the header/table and the first channel's control
+		 * block and ring start; sometimes anywhere. */
+		size_t off;
+		switch (r % 4) {
+		case 0:
+			off = (r >> 8) % 512;
+			break;
+		case 1:
+			off = IVS_LAYOUT_SIZE + (r >> 8) % (IVS_CHAN_CTRL + 256);
+			break;
+		default:
+			off = (r >> 8) % REGION;
+		}
+		size_t len = 1 + (r >> 40) % 16;
+		if (off + len > REGION)
+			len = REGION - off;
+		for (size_t i = 0; i < len; i++)
+			__atomic_store_n(&mem[off + i], (unsigned char)rng(&s), __ATOMIC_RELAXED);
+		if ((r & 0xff) == 0) {
+			struct timespec ts = {0, 10000};
+			nanosleep(&ts, NULL);
+		}
+	}
+	return arg;
+}
+
+int main(void)
+{
+	mem = aligned_alloc(4096, REGION);
+	memset(mem, 0, REGION);
+	ok(ivs_layout_create(mem, REGION, "h", 8192, 1000, -1) == 0, "create channel");
+	pthread_t t;
+	pthread_create(&t, NULL, scribbler, NULL);
+	uint64_t deadline = ivs_now_ns() + 2000000000ull;
+	unsigned long calls = 0, errs = 0, msgs = 0, opens = 0, reformat = 0;
+	unsigned long by_err[8] = {0};
+	unsigned char buf[1024];
+	int unexpected = 0;
+	while (ivs_now_ns() < deadline) {
+		ivshmem_chan *p = NULL, *c = NULL;
+		int r1 = ivs_chan_open_mem(mem, REGION, "h", IVSHMEM_CHAN_PRODUCER, 0, &p);
+		int r2 = ivs_chan_open_mem(mem, REGION, "h", IVSHMEM_CHAN_CONSUMER, 0, &c);
+		opens += (r1 == 0) + (r2 == 0);
+		for (int i = 0; i < 200 && (p || c); i++) {
+			if (p) {
+				int r = ivshmem_chan_send(p, buf, (size_t)(i * 37) % 1001, i % 3);
+				calls++;
+				if (r < 0) {
+					errs++;
+					if (r != -EAGAIN && r != -ETIMEDOUT && r != -EPIPE && r != -ECONNRESET &&
+					    r != -ESTALE && r != -EBADMSG)
+						unexpected++;
+				}
+			}
+			if (c) {
+				ssize_t r = ivshmem_chan_recv(c, buf, sizeof(buf), i % 3);
+				calls++;
+				if (r >= 0)
+					msgs++;
+				else {
+					errs++;
+					by_err[r == -EBADMSG ? 0 : r == -ESTALE ? 1 : r == -ECONNRESET ? 2 : r == -EPIPE ? 3 : 4]++;
+					if (r != -EAGAIN && r != -ETIMEDOUT && r != -EPIPE && r != -ECONNRESET &&
+					    r != -ESTALE && r != -EBADMSG && r != -EMSGSIZE)
+						unexpected++;
+				}
+				const void *q;
+				if (ivshmem_chan_peek(c, &q, 0) >= 0)
+					ivshmem_chan_release(c);
+			}
+			struct ivshmem_chan_stat st;
+			if (c)
+				ivshmem_chan_stat(c, &st);
+		}
+		ivshmem_chan_close(p);
+		ivshmem_chan_close(c);
+		if ((r1 < 0 && r1 != -EBUSY) || (r2 < 0 && r2 != -EBUSY)) {
+			int r = r1 < 0 ? r1 : r2;
+			if (r != -EPROTO && r != -ENOENT && r != -EBADMSG)
+				unexpected++;
+			/* Repair now and then so valid paths keep running:
+			 * zero the header and create again (the scribbler
+			 * races with this too). */
+			if (++reformat % 4 == 0) {
+				memset(mem, 0, IVS_LAYOUT_SIZE);
+				ivs_layout_create(mem, REGION, "h", 8192, 1000, -1);
+			}
+		}
+	}
+	atomic_store(&stop, 1);
+	pthread_join(t, NULL);
+	printf("# %lu opens, %lu calls, %lu errors (EBADMSG %lu, ESTALE %lu, ECONNRESET %lu, EPIPE %lu, "
+	       "other %lu), %lu messages, %lu repairs\n",
+	       opens, calls, errs, by_err[0], by_err[1], by_err[2], by_err[3], by_err[4], msgs, reformat);
+	ok(calls > 0, "ran under attack without a crash or hang");
+	is(unexpected, 0, "only the documented errors came out");
+	free(mem);
+	return tap_done();
+}

@@ -1,0 +1,242 @@
+/* SPDX-License-Identifier: MIT */
+/* Channels between processes over a "file:" endpoint: ordering and no loss
+ * with varying sizes, blocking mode, crash and restart of either side. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "ivshmem.h"
+#include "tap.h"
+
+#define REGION (4 << 20)
+#define MAXMSG 4000
+
+static char path[64], spec[80];
+
+static size_t msg_len(unsigned i)
+{
+	return ((i * 2654435761u) >> 13) % (MAXMSG + 1);
+}
+
+static void fill(unsigned char *p, size_t n, unsigned seed)
+{
+	for (size_t k = 0; k < n; k++)
+		p[k] = (unsigned char)(seed * 131 + k);
+}
+
+static int check(const unsigned char *p, size_t n, unsigned seed)
+{
+	for (size_t k = 0; k < n; k++)
+		if (p[k] != (unsigned char)(seed * 131 + k))
+			return 0;
+	return 1;
+}
+
+static ivshmem_ep *ep_open(void)
+{
+	ivshmem_ep *ep = NULL;
+	if (ivshmem_open(spec, NULL, &ep) < 0)
+		return NULL;
+	return ep;
+}
+
+static ivshmem_chan *chan(ivshmem_ep *ep, const char *name, int role, int spin_us)
+{
+	struct ivshmem_chan_opts o = {.spin_us = spin_us};
+	ivshmem_chan *ch = NULL;
+	if (ivshmem_chan_open(ep, name, role, &o, &ch) < 0)
+		return NULL;
+	return ch;
+}
+
+/* Child: send n messages of varying sizes; exit 0 if all went in. */
+static void producer(const char *name, unsigned first, unsigned n, int spin_us, unsigned burst_pause)
+{
+	ivshmem_ep *ep = ep_open();
+	ivshmem_chan *ch = ep ? chan(ep, name, IVSHMEM_CHAN_PRODUCER, spin_us) : NULL;
+	if (!ch)
+		_exit(2);
+	unsigned char buf[MAXMSG];
+	for (unsigned i = first; i < first + n; i++) {
+		size_t len = msg_len(i);
+		fill(buf, len, i);
+		int r;
+		while ((r = ivshmem_chan_send(ch, buf, len, 20000)) == -ECONNRESET)
+			;
+		if (r < 0)
+			_exit(3);
+		if (burst_pause && i % burst_pause == 0)
+			usleep(2000);
+	}
+	ivshmem_chan_close(ch);
+	ivshmem_close(ep);
+	_exit(0);
+}
+
+static int child_status(pid_t pid)
+{
+	int st;
+	if (waitpid(pid, &st, 0) < 0)
+		return -1;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* Receive until -EPIPE, checking order and content from `first`. */
+static unsigned consume(ivshmem_chan *ch, unsigned first, unsigned *bad, int *end)
+{
+	static unsigned char buf[MAXMSG];
+	unsigned i = first;
+	*bad = 0;
+	for (;;) {
+		ssize_t r = ivshmem_chan_recv(ch, buf, sizeof(buf), 20000);
+		if (r == -ECONNRESET)
+			continue;
+		if (r < 0) {
+			*end = (int)r;
+			break;
+		}
+		if ((size_t)r != msg_len(i) || !check(buf, (size_t)r, i))
+			(*bad)++;
+		i++;
+	}
+	return i - first;
+}
+
+static void test_stream(const char *name, unsigned n, int spin_us, unsigned pause)
+{
+	ivshmem_ep *ep = ep_open();
+	ok(ivshmem_chan_create(ep, name, 64 * 1024, MAXMSG) == 0, "%s: create", name);
+	ivshmem_chan *c = chan(ep, name, IVSHMEM_CHAN_CONSUMER, spin_us);
+	pid_t pid = fork();
+	if (pid == 0)
+		producer(name, 0, n, spin_us, pause);
+	unsigned bad;
+	int end = 0;
+	unsigned got = consume(c, 0, &bad, &end);
+	is(got, n, "%s: every message arrived", name);
+	is(bad, 0, "%s: in order, sizes and contents intact", name);
+	is(end, -EPIPE, "%s: ends with -EPIPE when the producer closes", name);
+	is(child_status(pid), 0, "%s: producer sent all", name);
+	struct ivshmem_chan_stat st;
+	ivshmem_chan_stat(c, &st);
+	printf("# %s: consumer slept %llu times (wake %d), producer sent %llu wakeups for %u messages\n", name,
+	       (unsigned long long)st.sleeps, st.wake, (unsigned long long)st.producer_rings, n);
+	if (pause)
+		ok(st.sleeps > 0 && st.producer_rings > 0, "%s: consumer slept and was woken", name);
+	ivshmem_chan_close(c);
+	ivshmem_close(ep);
+}
+
+static void test_producer_crash(void)
+{
+	ivshmem_ep *ep = ep_open();
+	ivshmem_chan_create(ep, "crash", 8192, 100);
+	ivshmem_chan *c = chan(ep, "crash", IVSHMEM_CHAN_CONSUMER, 0);
+	int pfd[2];
+	if (pipe(pfd) < 0)
+		return;
+	pid_t pid = fork();
+	if (pid == 0) {
+		ivshmem_ep *e2 = ep_open();
+		ivshmem_chan *p = chan(e2, "crash", IVSHMEM_CHAN_PRODUCER, 0);
+		for (int i = 0; i < 3; i++)
+			ivshmem_chan_send(p, "m", 1, 0);
+		void *w;
+		ivshmem_chan_reserve(p, 5, &w, 0);
+		memcpy(w, "stale", 5);
+		if (write(pfd[1], "x", 1) < 0)
+			_exit(1);
+		pause(); /* killed while holding an uncommitted reservation */
+		_exit(0);
+	}
+	char x;
+	ok(read(pfd[0], &x, 1) == 1, "producer ready");
+	kill(pid, SIGKILL);
+	child_status(pid);
+	char buf[100];
+	int got = 0;
+	ssize_t r;
+	while ((r = ivshmem_chan_recv(c, buf, sizeof(buf), 10000)) == 1)
+		got++;
+	is(got, 3, "committed messages of the dead producer delivered");
+	is(r, -EPIPE, "dead producer (no detach) reported as -EPIPE, not waited on");
+
+	/* A restarted producer resumes; the stale reservation never shows. */
+	pid = fork();
+	if (pid == 0)
+		producer("crash", 0, 0, 0, 0);
+	child_status(pid);
+	pid = fork();
+	if (pid == 0) {
+		ivshmem_ep *e2 = ep_open();
+		ivshmem_chan *p = chan(e2, "crash", IVSHMEM_CHAN_PRODUCER, 0);
+		ivshmem_chan_send(p, "fresh", 5, 0);
+		ivshmem_chan_close(p);
+		_exit(0);
+	}
+	child_status(pid);
+	r = ivshmem_chan_recv(c, buf, sizeof(buf), 10000);
+	is(r, 5, "restarted producer's message");
+	ok(r == 5 && memcmp(buf, "fresh", 5) == 0, "not the dead one's reservation");
+	ivshmem_chan_close(c);
+	close(pfd[0]);
+	close(pfd[1]);
+	ivshmem_close(ep);
+}
+
+static void test_consumer_restart(void)
+{
+	ivshmem_ep *ep = ep_open();
+	ivshmem_chan_create(ep, "crec", 8192, 100);
+	ivshmem_chan *p = chan(ep, "crec", IVSHMEM_CHAN_PRODUCER, 0);
+	for (unsigned char i = 1; i <= 6; i++)
+		ivshmem_chan_send(p, &i, 1, 0);
+	pid_t pid = fork();
+	if (pid == 0) {
+		ivshmem_ep *e2 = ep_open();
+		ivshmem_chan *c = chan(e2, "crec", IVSHMEM_CHAN_CONSUMER, 0);
+		unsigned char b;
+		for (int i = 0; i < 3; i++)
+			if (ivshmem_chan_recv(c, &b, 1, 0) != 1 || b != i + 1)
+				_exit(1);
+		const void *q;
+		ivshmem_chan_peek(c, &q, 0); /* then die without release or close */
+		_exit(0);
+	}
+	is(child_status(pid), 0, "first consumer read 1..3 and died holding 4");
+	ivshmem_chan *c = chan(ep, "crec", IVSHMEM_CHAN_CONSUMER, 0);
+	unsigned char b = 0;
+	int ok_seq = 1;
+	for (unsigned char i = 4; i <= 6; i++)
+		if (ivshmem_chan_recv(c, &b, 1, 0) != 1 || b != i)
+			ok_seq = 0;
+	ok(ok_seq, "restarted consumer resumes at 4 (the unreleased one), no stale 1..3");
+	is(ivshmem_chan_recv(c, &b, 1, 0), -EAGAIN, "and nothing else");
+	ivshmem_chan_close(c);
+	ivshmem_chan_close(p);
+	ivshmem_close(ep);
+}
+
+int main(void)
+{
+	snprintf(path, sizeof(path), "/dev/shm/ivs-chan-test-XXXXXX");
+	int fd = mkstemp(path);
+	if (fd < 0) {
+		snprintf(path, sizeof(path), "/tmp/ivs-chan-test-XXXXXX");
+		fd = mkstemp(path);
+	}
+	if (fd < 0 || ftruncate(fd, REGION) < 0)
+		skip_all("cannot create a temporary file");
+	close(fd);
+	snprintf(spec, sizeof(spec), "file:%s", path);
+	test_stream("spin", 200000, 0, 0);
+	test_stream("sleepy", 20000, -1, 1000);
+	test_producer_crash();
+	test_consumer_restart();
+	unlink(path);
+	return tap_done();
+}
