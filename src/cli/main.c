@@ -18,7 +18,7 @@ static const struct cli_cmd commands[] = {
 	{"peers", cmd_peers, "peers DEV [--json]", "list the peers of a server: endpoint"},
 	{"server", cmd_server, "server [-S SOCKET] [-M NAME | -m DIR] [-l SIZE] [-n VECTORS] [-F] ...", "run an ivshmem server"},
 	{"daemon", cmd_daemon, "daemon DEV --socket PATH [policy...]", "broker a device to unprivileged clients"},
-	{"chan", cmd_chan, "chan create|send|recv|stat DEV NAME ...", "message channels in shared memory"},
+	{"chan", cmd_chan, "chan init|create|list|send|recv|stat DEV [NAME] ...", "message channels in shared memory"},
 	{"bench", cmd_bench, "bench doorbell|chan [--json]", "measure against sockets, pipes, eventfd"},
 };
 
