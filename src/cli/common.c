@@ -39,8 +39,12 @@ int cli_usage_error(const char *fmt, ...)
 	fprintf(stderr, "%s: ", cli_prog);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
-	if (cli_current)
-		fprintf(stderr, " (usage: ivshmem %s)\n", cli_current->usage);
+	/* One line: the first line of the usage, or a pointer to --help. */
+	const char *u = cli_current ? cli_current->usage : NULL;
+	if (u && !strchr(u, '\n'))
+		fprintf(stderr, " (usage: ivshmem %s)\n", u);
+	else if (cli_current)
+		fprintf(stderr, " (see 'ivshmem %s --help')\n", cli_current->name);
 	else
 		fputc('\n', stderr);
 	return 1;

@@ -9,17 +9,36 @@
 
 static const struct cli_cmd commands[] = {
 	{"list", cmd_list, "list [--json]", "list IVSHMEM devices"},
-	{"info", cmd_info, "info DEV [--json]", "BARs, peer ID, vectors, backend, cache mode"},
+	{"info", cmd_info, "info DEV [--json] [--backend B] [--cache C]",
+	 "BARs, peer ID, vectors, backend, cache mode"},
 	{"read", cmd_read, "read DEV [--offset N] [--length N]", "shared memory to stdout"},
 	{"write", cmd_write, "write DEV [--offset N]", "stdin into the shared memory"},
 	{"ring", cmd_ring, "ring DEV PEER [VECTOR]", "ring a peer's doorbell"},
-	{"wait", cmd_wait, "wait DEV [VECTOR] [--timeout SECONDS]", "wait for an interrupt (exit 2 on timeout)"},
+	{"wait", cmd_wait, "wait DEV [VECTOR] [--timeout SECONDS]",
+	 "wait for an interrupt (exit 2 on timeout)"},
 	{"bind", cmd_bind, "bind DEV [DRIVER]", "bind a PCI device to vfio-pci (or DRIVER)"},
-	{"peers", cmd_peers, "peers DEV [--json]", "list the peers of a server: endpoint"},
-	{"server", cmd_server, "server [-S SOCKET] [-M NAME | -m DIR] [-l SIZE] [-n VECTORS] [-F] ...", "run an ivshmem server"},
-	{"daemon", cmd_daemon, "daemon DEV --socket PATH [policy...]", "broker a device to unprivileged clients"},
-	{"chan", cmd_chan, "chan init|create|list|send|recv|stat DEV [NAME] ...", "message channels in shared memory"},
-	{"bench", cmd_bench, "bench doorbell|chan [--json]", "measure against sockets, pipes, eventfd"},
+	{"peers", cmd_peers, "peers server:SOCKET [--json]", "the peers of an ivshmem server"},
+	{"server", cmd_server,
+	 "server [-S SOCKET] [-M SHMNAME | -m DIR] [-l SIZE] [-n VECTORS] [-F] [-p PIDFILE] [-v]\n"
+	 "         [--socket-mode OCTAL] [--socket-owner USER] [--socket-group GROUP]\n"
+	 "         [--max-peers N] [--ids next|lowest] [--json-log]",
+	 "run an ivshmem server that QEMU connects to"},
+	{"daemon", cmd_daemon,
+	 "daemon DEV [--socket PATH] [--config FILE] [--allow-user USER]... [--allow-group GROUP]...\n"
+	 "         [--read-only] [--exclusive] [--allow-registers] [--max-clients N] [-v]",
+	 "broker a device to unprivileged clients"},
+	{"chan", cmd_chan,
+	 "chan init DEV | chan list DEV\n"
+	 "       chan create DEV NAME [--size N] [--max-message N]\n"
+	 "       chan send DEV NAME [--raw]\n"
+	 "       chan recv DEV NAME [--count N] [--timeout SECONDS]\n"
+	 "       chan stat DEV NAME [--json]",
+	 "message channels in shared memory"},
+	{"bench", cmd_bench,
+	 "bench doorbell [--json] [--iterations N] [--repetitions N]\n"
+	 "       bench chan [--json] [--seconds N] [--dev DEV]\n"
+	 "       bench daemon [--json] [--iterations N]",
+	 "measure against sockets, pipes, eventfd, memcpy"},
 };
 
 const char *cli_prog = "ivshmem";
