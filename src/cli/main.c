@@ -37,7 +37,7 @@ static const struct cli_cmd commands[] = {
 	{"bench", cmd_bench,
 	 "bench doorbell [--json] [--iterations N] [--repetitions N]\n"
 	 "       bench chan [--json] [--seconds N] [--dev DEV]\n"
-	 "       bench daemon [--json] [--iterations N]",
+	 "       bench daemon [--json] [--iterations N] [--repetitions N]",
 	 "measure against sockets, pipes, eventfd, memcpy"},
 };
 

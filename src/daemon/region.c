@@ -126,7 +126,12 @@ static int open_mapped(ivshmem_ep *ep, struct ivsd_region *r)
 	if (ret < 0)
 		return ret;
 	char path[96];
-	snprintf(path, sizeof(path), "/proc/self/map_files/%" PRIxPTR "-%" PRIxPTR, s, e);
+	/* The endpoint's own fd first: reopening /proc/self/fd/N needs no
+	 * privilege, /proc/self/map_files needs CAP_SYS_ADMIN. */
+	if (ep->mem_fd >= 0)
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", ep->mem_fd);
+	else
+		snprintf(path, sizeof(path), "/proc/self/map_files/%" PRIxPTR "-%" PRIxPTR, s, e);
 	r->ro_fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (r->ro_fd < 0 && ivshmem_pci(ep)) {
 		/* No map_files (old kernel, no CAP_SYS_ADMIN): the file by name. */
@@ -135,8 +140,11 @@ static int open_mapped(ivshmem_ep *ep, struct ivsd_region *r)
 	}
 	if (r->ro_fd < 0)
 		return -errno;
-	if (!ep->readonly)
+	if (!ep->readonly) {
 		r->rw_fd = open(path, O_RDWR | O_CLOEXEC);
+		if (r->rw_fd < 0 && ep->mem_fd >= 0) /* inode mode says no: share ours */
+			r->rw_fd = fcntl(ep->mem_fd, F_DUPFD_CLOEXEC, 0);
+	}
 	char target[96] = "";
 	ssize_t n = readlink(path, target, sizeof(target) - 1);
 	snprintf(r->source, sizeof(r->source), "%s", n > 0 ? target : path);

@@ -50,6 +50,7 @@ int ivshmem_open(const char *spec, const struct ivshmem_open_opts *opts, ivshmem
 	ep->ops = ops;
 	ep->id = -ENODATA;
 	ep->ctl_fd = -1;
+	ep->mem_fd = -1;
 	ep->irq_error = -ENOTSUP;
 	ep->readonly = opts->flags & IVSHMEM_OPEN_READONLY;
 	int r = ops->open(ep, target, opts);
@@ -69,6 +70,7 @@ ivshmem_ep *ivshmem_close(ivshmem_ep *ep)
 		ep->ops->close(ep);
 	if (ep->mem && ep->map_size)
 		munmap(ep->mem, ep->map_size);
+	ivs_close(ep->mem_fd);
 	free(ep->events);
 	free(ep);
 	return NULL;

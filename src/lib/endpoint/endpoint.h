@@ -30,6 +30,8 @@ struct ivshmem_ep {
 	void *mem;
 	size_t mem_size;
 	size_t map_size; /* what to munmap (0: the kind unmaps in close) */
+	int mem_fd;	 /* fd behind mem if the kind keeps one (closed here), or -1:
+			    lets a broker reopen it without /proc/self/map_files */
 	bool readonly;
 	enum ivshmem_cache cache;
 	int id;		 /* -ENODATA if none */

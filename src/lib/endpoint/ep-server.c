@@ -213,10 +213,12 @@ static int server_open(ivshmem_ep *ep, const char *target, const struct ivshmem_
 	}
 	int prot = PROT_READ | (ep->readonly ? 0 : PROT_WRITE);
 	void *m = mmap(NULL, (size_t)st.st_size, prot, MAP_SHARED, shm, 0);
-	r = -errno;
-	close(shm);
-	if (m == MAP_FAILED)
+	if (m == MAP_FAILED) {
+		r = -errno;
+		close(shm);
 		return r;
+	}
+	ep->mem_fd = shm; /* kept: the daemon hands it on */
 	ep->mem = m;
 	ep->mem_size = ep->map_size = (size_t)st.st_size;
 	ep->cache = IVSHMEM_CACHE_WB;
