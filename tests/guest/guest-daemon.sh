@@ -34,6 +34,7 @@
 #@check handshake-quiet
 #@check daemon-alive
 #@check daemon-stop
+#@check daemon-stop-ends-waiter
 #@check ro-daemon-start
 #@check ro-read
 #@check ro-write-refused
@@ -174,7 +175,22 @@ for w in 1 2; do
 done
 if phase qt; then ok handshake-quiet; else fail handshake-quiet "$(cat /tmp/phase.err)"; fi
 expect daemon-alive "the daemon exited" kill -0 $DPID
+# a client waiting when the daemon stops is told so, at once
+$ALICE ivshmem wait $D 1 --timeout 60 >/tmp/w3.out 2>/tmp/w3.err &
+W3=$!
+connected $W3 || echo "GUEST-INFO waiter 3 ($W3) not seen connecting"
 daemon_stop daemon-stop
+i=0
+while kill -0 $W3 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+if kill -0 $W3 2>/dev/null; then
+	kill $W3; wait $W3
+	fail daemon-stop-ends-waiter "a waiting client still waits 10 s after the daemon stopped"
+else
+	wait $W3; rc=$?
+	if [ $rc = 1 ] && grep -q 'went away' /tmp/w3.err; then ok daemon-stop-ends-waiter
+	else fail daemon-stop-ends-waiter "exit $rc, want 1 and 'went away'"; detail daemon-stop-ends-waiter /tmp/w3.err; fi
+fi
+sed 's/^/GUEST-INFO waiter 3: /' /tmp/w3.err
 
 # --- read-only -------------------------------------------------------------
 if daemon_start ro-daemon-start --read-only; then

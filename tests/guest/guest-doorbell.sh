@@ -40,8 +40,6 @@
 #@check wait-v0-not-woken-by-v1
 #@check handshake-quiet
 #@check wait-quiet-times-out
-#@check daemon-stock-kernel-start
-#@check daemon-stock-kernel-memory
 
 . /test/lib.sh
 export PATH=/bin:/sbin:/usr/bin:/usr/sbin
@@ -142,36 +140,4 @@ else fail wait-quiet-times-out "exit $RC, want 2 (nobody rings)"
 	detail wait-quiet-times-out /tmp/wait-quiet-times-out.out
 	detail wait-quiet-times-out /tmp/wait-quiet-times-out.err; fi
 
-# --- `ivshmem daemon` on the stock kernel (no iomem=relaxed) -------------
-# Debian's kernel has CONFIG_IO_STRICT_DEVMEM: a BAR that vfio-pci claimed
-# can't be mapped through sysfs, and sysfs resource files are what the
-# daemon hands out.  Either it serves the memory anyway, or it says why at
-# start-up and the client gets one clear line.  (The daemon scenario boots
-# with iomem=relaxed and tests the daemon fully.)
-for when in idle; do
-	r=$(ivshmem read auto --backend sysfs --length 8 2>&1 | od -An -c | head -n 1)
-	echo "GUEST-INFO sysfs read of resource2 while bound to vfio-pci ($when): $(printable "$r")"
-done
-SD=/run/ivshmem/stock.sock
-ivshmem daemon auto --socket $SD -v >/tmp/sd.log 2>&1 &
-SDPID=$!
-i=0
-while [ $i -lt 150 ] && [ ! -S $SD ] && kill -0 $SDPID 2>/dev/null; do sleep 0.1; i=$((i + 1)); done
-if [ -S $SD ]; then ok daemon-stock-kernel-start
-else fail daemon-stock-kernel-start "no socket"; detail daemon-stock-kernel-start /tmp/sd.log; fi
-run daemon-stock-kernel-memory ivshmem read daemon:$SD --length 8
-if grep -q "can't be handed to clients" /tmp/sd.log; then
-	echo "GUEST-INFO daemon on the stock kernel: memory not served"
-	if [ $RC = 1 ] && [ "$(wc -l </tmp/daemon-stock-kernel-memory.err)" = 1 ]; then ok daemon-stock-kernel-memory
-	else fail daemon-stock-kernel-memory "daemon said it can't serve memory; client exit $RC, want 1 and one line"
-		detail daemon-stock-kernel-memory /tmp/daemon-stock-kernel-memory.err; fi
-else
-	echo "GUEST-INFO daemon on the stock kernel: memory served"
-	if [ $RC = 0 ] && [ "$(wc -c </tmp/daemon-stock-kernel-memory.out)" = 8 ]; then ok daemon-stock-kernel-memory
-	else fail daemon-stock-kernel-memory "exit $RC, want 0 and 8 bytes"
-		detail daemon-stock-kernel-memory /tmp/daemon-stock-kernel-memory.err; fi
-fi
-sed 's/^/GUEST-INFO stock daemon client: /' /tmp/daemon-stock-kernel-memory.err
-kill $SDPID; wait $SDPID
-sed 's/^/GUEST-INFO stock daemon: /' /tmp/sd.log
 sync

@@ -31,10 +31,31 @@
 #                 reports in "#@check NAME [TAGS]" lines, so that a guest that
 #                 dies early still yields "not ok" for everything it missed
 #   run.sh        this file: one shell function scenario_NAME per scenario
+#   runas.c       /bin/runas UID GID GROUPS -- CMD in the guest (daemon
+#                 scenario: unprivileged users); built by meson, passed with
+#                 --bin (run.sh also looks for BUILD_DIR/tests/guest/runas)
+#
+# Scenarios (guest script):
+#   sysfs, vfio    ivshmem-plain, sysfs backend (pc) / vfio (q35+intel-iommu)
+#                  (guest-plain.sh)
+#   doorbell       ivshmem-doorbell on `ivshmem server -M`; host peers and the
+#                  guest ring each other both ways, vectors kept apart, sysfs
+#                  can ring but not wait (guest-doorbell.sh)
+#   doorbell2      two VMs on one server (-m DIR) ring each other both ways
+#                  (guest-doorbell2.sh)
+#   daemon         `ivshmem daemon` in the guest serves the vfio-bound doorbell
+#                  device to users by group; read-only, exclusive, interrupts
+#                  to two clients (guest-daemon.sh)
+#   chan           channels guest <-> host on ivshmem-plain, polling
+#   chan-doorbell  the same on ivshmem-doorbell + vfio, woken by doorbells
+#                  (guest-chan.sh)
+# Host <-> guest coordination while a VM runs goes through the shared memory:
+# the guest writes a request into a field, the host (polling the /dev/shm
+# file) acknowledges it in another field and acts (see phase_ringer).
 #
 # A scenario function:
-#   1. prepares host resources (shared-memory files in /dev/shm, later an
-#      ivshmem server socket for doorbell devices),
+#   1. prepares host resources (shared-memory files in /dev/shm, an ivshmem
+#      server with server_start for doorbell devices),
 #   2. builds an initramfs with scenario_initrd (busybox, the CLI and --bin
 #      programs, kernel modules, a guest script and its /test/env),
 #   3. boots it with guest_boot (add QEMU args: machine, devices),
@@ -44,17 +65,18 @@
 # To add one: write scenario_foo (and a guest-foo.sh if needed), add foo to
 # SCENARIOS.  Two VMs at once: build two initrds, start guest_boot for each in
 # the background (&), wait for both, then collect each console log.  A doorbell
-# device: start the server (e.g. `ivshmem server -S SOCK ...` from the build)
-# in the background before booting, pass
-#   -chardev socket,path=SOCK,id=ivs -device ivshmem-doorbell,chardev=ivs,vectors=N
-# and kill the server by its PID afterwards.
+# device: server_start DIR -M NAME -l SIZE -n N before booting, pass
+#   -chardev socket,path=$SERVER_SOCK,id=ivs -device ivshmem-doorbell,chardev=ivs,vectors=N
+# (with q35 + intel-iommu for vfio: $DOORBELL_QEMU_MACHINE), find QEMU's peer
+# ID with new_peer, and end with server_stop.  Background processes go
+# through bg (killed by the EXIT trap) and reap (bounded wait, then kill).
 set -u
 
 RIG_DIR=$(cd "$(dirname "$0")" && pwd)
 SRC_DIR=$(cd "$RIG_DIR/../.." && pwd)
 . "$RIG_DIR/lib.sh"
 
-SCENARIOS="sysfs vfio doorbell doorbell2 daemon"
+SCENARIOS="sysfs vfio doorbell doorbell2 daemon chan chan-doorbell"
 
 # ------------------------------------------------------------- args ----
 BUILD_DIR=build
@@ -670,10 +692,11 @@ scenario_daemon() {
 	fi
 	EXTRA_BINS=$saved_bins
 	t0=$(date +%s)
-	# iomem=relaxed: Debian's kernel has CONFIG_IO_STRICT_DEVMEM, under which
-	# the BAR vfio-pci claimed can't be mapped through sysfs, which is what
-	# the daemon hands out (docs/ivshmem-daemon.md, SECURITY)
-	guest_boot "$dir/console.log" "$GUEST_TIMEOUT" "$dir/initrd.cpio.gz" "intel_iommu=on ${DAEMON_APPEND-iomem=relaxed}" \
+	# the stock kernel command line: Debian's kernel has
+	# CONFIG_IO_STRICT_DEVMEM, under which a BAR vfio-pci has claimed can't be
+	# mapped through the sysfs resource file the daemon hands out; the daemon
+	# must not claim BAR2 (docs/ivshmem-daemon.md, SECURITY)
+	guest_boot "$dir/console.log" "$GUEST_TIMEOUT" "$dir/initrd.cpio.gz" "intel_iommu=on" \
 		$DOORBELL_QEMU_MACHINE \
 		-chardev socket,path="$sock",id=ivs -device ivshmem-doorbell,chardev=ivs,vectors=2 &
 	local vm=$!; bg $vm
@@ -707,6 +730,162 @@ scenario_daemon() {
 		guest_tail "$dir/console.log" 40
 	fi
 }
+
+# ---------------------------------------------------- chan scenario ----
+# chan_lines PREFIX FIRST LAST: newline-terminated lines of varying length
+chan_lines() {
+	local i pad=
+	while [ ${#pad} -lt 600 ]; do pad="$pad.0123456789abcdefghijklmnopqrstuvwxyz"; done
+	for ((i = $2; i <= $3; i++)); do
+		printf '%s %05d %s\n' "$1" $i "${pad:0:$(((i * 37) % 400))}"
+	done
+}
+# chan_stat_num FILE KEY: a top-level number from `chan stat --json`
+chan_stat_num() { grep -o "\"$2\":[0-9]*" "$1" | head -n 1 | cut -d: -f2; }
+
+# chan_scenario NAME MODE: channels g2h and h2g between the guest
+# (guest-chan.sh) and host processes.
+#   plain     ivshmem-plain on a /dev/shm file (machine pc, sysfs backend);
+#             the host uses file:PATH; both sides poll
+#   doorbell  ivshmem-doorbell on `ivshmem server` (q35, vfio backend); the
+#             host uses server:SOCK; sleepers are woken by doorbells
+chan_scenario() {
+	local name=$1 mode=$2 dir=$WORK/$1 size=$((4 << 20)) rc t0 shm dev
+	local script=$RIG_DIR/guest-chan.sh
+	local g2h_n=600 h2g_n1=100 h2g_n=500
+	rm -rf "$dir"; mkdir -p "$dir/rootfs/test"
+	local checks modules= tag=plain
+	[ $mode = doorbell ] && modules=$VFIO_MODULES tag=vfio
+	checks="$(modchecks $modules) $(checks_of "$script" $tag)"
+	if [ $mode = plain ]; then
+		shm=/dev/shm/ivshmem-guest-$$-$name
+		SHM_FILES="$SHM_FILES $shm"
+		head -c $size /dev/zero >"$shm"
+		dev=file:$shm
+	else
+		shm=ivshmem-guest-$$-$name
+		SHM_FILES="$SHM_FILES /dev/shm/$shm"
+		if ! server_start "$dir" -M "$shm" -l $size -n 2; then
+			fail_all "$name: " "server did not start" "host: server started" $checks
+			kill_tree $SERVER_PID; return
+		fi
+		tap_ok "$name: host: server started"
+		dev=server:$SERVER_SOCK
+	fi
+	if "$CLI" chan create $dev g2h --size 64K 2>"$dir/create.err" &&
+		"$CLI" chan create $dev h2g --size 64K 2>>"$dir/create.err"; then
+		tap_ok "$name: host: created channels g2h and h2g (64 KiB rings) in $dev"
+	else
+		tap_not_ok "$name: host: created channels g2h and h2g (64 KiB rings) in $dev"
+		tap_diag "  $(cat "$dir/create.err")"
+		fail_all "$name: " "no channels" $checks
+		[ $mode = doorbell ] && server_stop $name "/dev/shm/$shm"
+		return
+	fi
+	chan_lines g2h 1 $g2h_n >"$dir/rootfs/test/g2h.txt"
+	chan_lines h2g 1 $h2g_n1 >"$dir/h2g-1.txt"
+	chan_lines h2g $((h2g_n1 + 1)) $h2g_n >"$dir/h2g-2.txt"
+	cat "$dir/h2g-1.txt" "$dir/h2g-2.txt" >"$dir/h2g.txt"
+	tap_diag "$name: g2h $(wc -c <"$dir/rootfs/test/g2h.txt") bytes in $g2h_n lines," \
+		"h2g $(wc -c <"$dir/h2g.txt") bytes in $h2g_n lines (rings of 64 KiB)"
+
+	# host -> guest, part 1: queued before the guest exists
+	if "$CLI" chan send $dev h2g --timeout 10 <"$dir/h2g-1.txt" 2>"$dir/send1.err"; then
+		tap_ok "$name: host: sent $h2g_n1 lines into h2g before boot"
+	else
+		tap_not_ok "$name: host: sent $h2g_n1 lines into h2g before boot"; tap_diag "  $(cat "$dir/send1.err")"
+	fi
+	# guest -> host: the receiver waits from before boot
+	"$CLI" chan recv $dev g2h --count $g2h_n --timeout 90 >"$dir/g2h.out" 2>"$dir/recv.err" &
+	local recv=$!; bg $recv
+
+	cat >"$dir/env" <<-EOF
+	G2H_COUNT=$g2h_n
+	H2G_COUNT=$h2g_n
+	H2G_MD5=$(md5sum <"$dir/h2g.txt" | cut -d' ' -f1)
+	DO_BIND=$([ $mode = doorbell ] && echo 1 || echo 0)
+	EOF
+	if ! scenario_initrd "$dir" "$script" $modules; then
+		fail_all "$name: " "initramfs not built" $checks
+		[ $mode = doorbell ] && server_stop $name "/dev/shm/$shm"
+		return
+	fi
+	t0=$(date +%s)
+	if [ $mode = plain ]; then
+		guest_boot "$dir/console.log" "$GUEST_TIMEOUT" "$dir/initrd.cpio.gz" "" -M pc \
+			-object memory-backend-file,id=hm,size=$size,share=on,mem-path=$shm \
+			-device ivshmem-plain,memdev=hm &
+	else
+		guest_boot "$dir/console.log" "$GUEST_TIMEOUT" "$dir/initrd.cpio.gz" "intel_iommu=on" \
+			$DOORBELL_QEMU_MACHINE \
+			-chardev socket,path="$SERVER_SOCK",id=ivs -device ivshmem-doorbell,chardev=ivs,vectors=2 &
+	fi
+	local vm=$!; bg $vm
+
+	# host -> guest, part 2: once the guest's consumer is attached, more
+	# than the ring holds (the host waits for the guest to drain it)
+	local attached= send2=
+	while kill -0 $vm 2>/dev/null; do
+		"$CLI" chan stat $dev h2g --json >"$dir/h2g-stat.json" 2>/dev/null
+		if grep -q '"consumer":{"attached":true' "$dir/h2g-stat.json"; then attached=1; break; fi
+		sleep 0.2
+	done
+	if [ -n "$attached" ]; then
+		"$CLI" chan send $dev h2g --timeout 60 <"$dir/h2g-2.txt" 2>"$dir/send2.err" &
+		send2=$!; bg $send2
+	fi
+	reap $vm $((GUEST_TIMEOUT + 10)); rc=$REAPED
+	tap_diag "$name: guest ran $(($(date +%s) - t0)) s (qemu status $rc), log $dir/console.log"
+	local before=$TAP_FAILED
+	guest_collect "$dir/console.log" "$name: " $checks
+
+	# ---- host side
+	if [ -n "$send2" ]; then
+		reap $send2 5
+		if [ "$REAPED" = 0 ]; then tap_ok "$name: host: sent $((h2g_n - h2g_n1)) more lines while the guest received"
+		else tap_not_ok "$name: host: sent $((h2g_n - h2g_n1)) more lines while the guest received"
+			tap_diag "  status $REAPED: $(cat "$dir/send2.err")"; fi
+	else
+		tap_not_ok "$name: host: sent $((h2g_n - h2g_n1)) more lines while the guest received # the guest's consumer never attached to h2g"
+	fi
+	reap $recv 5
+	if [ "$REAPED" = 0 ] && cmp -s "$dir/rootfs/test/g2h.txt" "$dir/g2h.out"; then
+		tap_ok "$name: host: received the guest's $g2h_n lines on g2h, identical"
+	else
+		tap_not_ok "$name: host: received the guest's $g2h_n lines on g2h, identical"
+		tap_diag "  recv status $REAPED, $(wc -l <"$dir/g2h.out") lines; $(cat "$dir/recv.err")"
+		cmp "$dir/rootfs/test/g2h.txt" "$dir/g2h.out" 2>&1 | head -n 2 | sed 's/^/#   /'
+	fi
+	local ch n want ok_
+	for ch in g2h h2g; do
+		want=$([ $ch = g2h ] && echo $g2h_n || echo $h2g_n)
+		"$CLI" chan stat $dev $ch --json >"$dir/$ch-stat.json" 2>&1
+		ok_=1
+		for n in sent received; do [ "$(chan_stat_num "$dir/$ch-stat.json" $n)" = "$want" ] || ok_=; done
+		[ "$(chan_stat_num "$dir/$ch-stat.json" queued)" = 0 ] || ok_=
+		if [ -n "$ok_" ]; then tap_ok "$name: host: stat $ch: sent = received = $want, nothing queued"
+		else tap_not_ok "$name: host: stat $ch: sent = received = $want, nothing queued"
+			tap_diag "  $(cat "$dir/$ch-stat.json")"; fi
+	done
+	guest_capture "$dir/console.log" chan-list-json >"$dir/list.json"
+	if json_valid "$dir/list.json" && grep -q '"name":"g2h"' "$dir/list.json"; then
+		tap_ok "$name: host: the guest's chan list --json is valid and names g2h"
+	else tap_not_ok "$name: host: the guest's chan list --json is valid and names g2h"
+		tap_diag "  $(head -c 300 "$dir/list.json")"; fi
+	# how the sides woke each other (diagnostics only: depends on timing)
+	for ch in g2h h2g; do
+		tap_diag "$name: $ch wakeups: $(grep -o '"\(producer\|consumer\)":{[^}]*}' "$dir/$ch-stat.json" | tr '\n' ' ')"
+	done
+	guest_capture "$dir/console.log" chan-stat-h2g | sed "s/^/# $name: h2g as the guest saw it: /"
+	[ $mode = doorbell ] && server_stop $name "/dev/shm/$shm"
+	if [ $TAP_FAILED -gt $before ]; then
+		tap_diag "$name: end of the console log:"
+		guest_tail "$dir/console.log" 30
+	fi
+}
+
+scenario_chan() { chan_scenario chan plain; }
+scenario_chan-doorbell() { chan_scenario chan-doorbell doorbell; }
 
 # ------------------------------------------------------------- main ----
 T_ALL=$(date +%s)
