@@ -33,6 +33,7 @@
 #@check waiter-2-interrupt
 #@check handshake-quiet
 #@check daemon-alive
+#@check churn-100-fds
 #@check daemon-stop
 #@check daemon-stop-ends-waiter
 #@check ro-daemon-start
@@ -175,6 +176,21 @@ for w in 1 2; do
 done
 if phase qt; then ok handshake-quiet; else fail handshake-quiet "$(cat /tmp/phase.err)"; fi
 expect daemon-alive "the daemon exited" kill -0 $DPID
+# 100 clients come and go (some killed mid-session): the daemon's fds stay
+fd0=$(ls /proc/$DPID/fd | wc -l)
+i=0
+while [ $i -lt 100 ]; do
+	if [ $((i % 4)) = 3 ]; then
+		$ALICE ivshmem wait $D 0 --timeout 30 >/dev/null 2>&1 &
+		k=$!; sleep 0.05; kill -9 $k 2>/dev/null; wait $k 2>/dev/null
+	else
+		$ALICE ivshmem info $D >/dev/null 2>&1
+	fi
+	i=$((i + 1))
+done
+sleep 0.3
+fd1=$(ls /proc/$DPID/fd | wc -l)
+expect churn-100-fds "daemon fds $fd0 before 100 clients, $fd1 after" [ "$fd0" = "$fd1" ]
 # a client waiting when the daemon stops is told so, at once
 $ALICE ivshmem wait $D 1 --timeout 60 >/tmp/w3.out 2>/tmp/w3.err &
 W3=$!
