@@ -36,7 +36,7 @@ static const struct cli_cmd commands[] = {
 	 "message channels in shared memory"},
 	{"bench", cmd_bench,
 	 "bench doorbell [--json] [--iterations N] [--repetitions N]\n"
-	 "       bench chan [--json] [--seconds N] [--dev DEV]\n"
+	 "       bench chan [--json] [--seconds N] [--runs N] [--no-pin] [--dev DEV]\n"
 	 "       bench daemon [--json] [--iterations N] [--repetitions N]",
 	 "measure against sockets, pipes, eventfd, memcpy"},
 };

@@ -32,6 +32,8 @@
 #define SC memory_order_seq_cst
 
 #define DEFAULT_SPIN_NS 20000ull
+#define SPIN_GROW_MAX 16      /* adaptive spin: at most 16x the configured spin */
+#define PREFETCH_AHEAD 2048u  /* producer: prefetch ring lines this far ahead */
 #define SLICE_MS 100	      /* longest sleep between liveness checks */
 #define POLL_MAX_NS 1000000ull /* fallback poll: back off up to 1 ms */
 #define REAP_EVERY_NS 50000000ull
@@ -56,7 +58,8 @@ struct ivshmem_chan {
 	uint32_t caps;
 	int vec_fd;
 	unsigned vector;
-	uint64_t spin_ns;
+	uint64_t spin_ns;  /* configured spin before sleeping (0: none) */
+	uint64_t spin_cur; /* adaptive: spin_ns .. SPIN_GROW_MAX * spin_ns */
 	/* producer: tail is ours, head_cache the last validated head */
 	uint64_t tail, head_cache, tail_msgs;
 	/* consumer: head is ours, tail_cache the last validated tail */
@@ -78,6 +81,17 @@ static inline void cpu_relax(void)
 	__builtin_ia32_pause();
 #elif defined(__aarch64__)
 	__asm__ __volatile__("yield" ::: "memory");
+#endif
+}
+
+/* Prefetch a line for writing (prefetchw is a NOP hint on x86-64 CPUs
+ * without it). */
+static inline void prefetch_w(const void *p)
+{
+#if defined(__x86_64__)
+	__asm__ __volatile__("prefetchw %0" ::"m"(*(const char *)p));
+#else
+	__builtin_prefetch(p, 1, 3);
 #endif
 }
 
@@ -327,6 +341,25 @@ static void do_release(ivshmem_chan *ch)
 	notify(ch, old, ch->head);
 }
 
+/* Producer: bytes a record of len bytes takes at the tail (padding too). */
+static uint64_t need_bytes(const ivshmem_chan *ch, size_t len)
+{
+	uint64_t rec = IVS_REC_HDR + align8(len);
+	uint64_t pos = ch->tail & ch->mask;
+	return (pos + rec > ch->ring_size ? ch->ring_size - pos : 0) + rec;
+}
+
+/* Producer's event index while waiting for room: the consumer wakes us when
+ * its head passes this, i.e. reaches the first head at which len bytes fit
+ * (not at every release: a release that frees too little is no reason to
+ * wake).  Both indices are 8-aligned, so "passes X - 8" is "reaches X".
+ * Only used after try_reserve() found the ring full (X > head_cache). */
+static uint64_t room_index(const ivshmem_chan *ch, size_t len)
+{
+	uint64_t x = ch->tail + need_bytes(ch, len) - ch->ring_size;
+	return x - ch->head_cache > ch->tail - ch->head_cache ? ch->head_cache : x - IVS_REC_HDR;
+}
+
 /* Producer: find room for len bytes.  1 (res_* set), 0 full, -errno. */
 static int try_reserve(ivshmem_chan *ch, size_t len)
 {
@@ -366,7 +399,7 @@ static int arm(ivshmem_chan *ch, size_t len, uint32_t *futex_val)
 	if (ch->role == IVSHMEM_CHAN_CONSUMER)
 		atomic_store_explicit(&ch->my_ev->idx, ch->head, RLX);
 	else
-		atomic_store_explicit(&ch->my_ev->idx, ch->head_cache, RLX);
+		atomic_store_explicit(&ch->my_ev->idx, room_index(ch, len), RLX);
 	atomic_thread_fence(SC);
 	return ch->role == IVSHMEM_CHAN_CONSUMER ? try_peek(ch) : try_reserve(ch, len);
 }
@@ -382,6 +415,22 @@ static int disarm(ivshmem_chan *ch, int r)
 {
 	atomic_store_explicit(&ch->my_ev->idx, UINT64_MAX, RLX);
 	return r;
+}
+
+/* Adaptive spin.  A wait that spun, then slept and was woken soon after
+ * cost the peer a wakeup (a syscall or a doorbell) that a slightly longer
+ * spin would have saved: double the spin, up to SPIN_GROW_MAX times the
+ * configured one.  A long sleep (an idle peer) halves it again. */
+static int woken(ivshmem_chan *ch, int r, uint64_t slept_from)
+{
+	if (r > 0 && ch->spin_ns) {
+		uint64_t t = ivs_now_ns() - slept_from, max = ch->spin_ns * SPIN_GROW_MAX;
+		if (t < ch->spin_cur)
+			ch->spin_cur = ch->spin_cur * 2 < max ? ch->spin_cur * 2 : max;
+		else if (t > 4 * max)
+			ch->spin_cur = ch->spin_cur / 2 > ch->spin_ns ? ch->spin_cur / 2 : ch->spin_ns;
+	}
+	return disarm(ch, r);
 }
 
 static int wait_op(ivshmem_chan *ch, size_t len, int timeout_ms)
@@ -401,11 +450,11 @@ static int wait_op(ivshmem_chan *ch, size_t len, int timeout_ms)
 				ch->n_spins++;
 				return r;
 			}
-			if ((i & 15) == 15 && ivs_now_ns() - start > ch->spin_ns)
+			if ((i & 15) == 15 && ivs_now_ns() - start > ch->spin_cur)
 				break;
 		}
 	}
-	uint64_t backoff = 10000;
+	uint64_t backoff = 10000, slept_from = ivs_now_ns();
 	for (;;) {
 		if ((r = check_slow(ch)) < 0)
 			return disarm(ch, r);
@@ -414,7 +463,7 @@ static int wait_op(ivshmem_chan *ch, size_t len, int timeout_ms)
 			ivshmem_vector_ack(ch->ep, ch->vector);
 		uint32_t fv;
 		if ((r = arm(ch, len, &fv)) != 0)
-			return disarm(ch, r);
+			return woken(ch, r, slept_from);
 		int rem = ivs_remaining_ms(deadline);
 		if (deadline && rem == 0)
 			return disarm(ch, -ETIMEDOUT);
@@ -439,7 +488,7 @@ static int wait_op(ivshmem_chan *ch, size_t len, int timeout_ms)
 			backoff = backoff * 2 > POLL_MAX_NS ? POLL_MAX_NS : backoff * 2;
 		}
 		if ((r = try_op(ch, len)) != 0)
-			return disarm(ch, r);
+			return woken(ch, r, slept_from);
 	}
 }
 
@@ -509,6 +558,7 @@ static int open_common(ivshmem_chan *ch, const char *name, int role, const struc
 	ch->spin_ns = !opts || opts->spin_us == 0 ? DEFAULT_SPIN_NS
 		      : opts->spin_us < 0	  ? 0
 						  : (uint64_t)opts->spin_us * 1000;
+	ch->spin_cur = ch->spin_ns;
 	ch->host = ivs_host_token();
 	ch->vec_fd = -1;
 	if (role == IVSHMEM_CHAN_MONITOR)
@@ -658,6 +708,13 @@ int ivshmem_chan_commit(ivshmem_chan *ch, size_t len)
 	ch->n_bytes += len;
 	atomic_store_explicit(&ch->c->tail_msgs, ch->tail_msgs, RLX);
 	atomic_store_explicit(&ch->c->tail, ch->tail, REL);
+	/* The next records' lines were last read by the consumer, on another
+	 * core: ask for them in exclusive state now, so small messages don't
+	 * wait for that transfer one store at a time.  Never past the
+	 * consumer's head (it may still be reading there). */
+	uint64_t ahead = ch->tail + PREFETCH_AHEAD;
+	if (ahead - ch->head_cache <= ch->ring_size)
+		prefetch_w(ch->ring + (ahead & ch->mask));
 	notify(ch, old, ch->tail);
 	return 0;
 }
