@@ -17,10 +17,13 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	char *mem = ivshmem_mem(ep);
-	printf("%zu bytes mapped (%s), peer id %d, %d vectors\n", ivshmem_mem_size(ep),
-	       ivshmem_cache_name(ivshmem_mem_cache(ep)), ivshmem_id(ep), ivshmem_vectors(ep));
+	printf("%zu bytes mapped (%s), %d vectors, ", ivshmem_mem_size(ep),
+	       ivshmem_cache_name(ivshmem_mem_cache(ep)), ivshmem_vectors(ep));
+	if (ivshmem_id(ep) >= 0)
+		printf("peer id %d\n", ivshmem_id(ep));
+	else
+		printf("no peer id (no doorbell)\n");
 	printf("first bytes: %.16s\n", mem);
-	snprintf(mem, 64, "hello from pid-less example");
 	ivshmem_close(ep);
 	return 0;
 }

@@ -19,7 +19,7 @@ setup() { # dir, extra args...
 	ninja -C "$dir" >"$dir.ninja.log" 2>&1 || { tail -50 "$dir.ninja.log"; return 1; }
 }
 
-echo "== build (release$([ -n "$werror" ] && echo ', -Werror'))"
+echo "== build (debugoptimized$([ -n "$werror" ] && echo ', -Werror'))"
 setup build $werror || status=1
 echo "== build (ASan+UBSan)"
 setup build-asan -Db_sanitize=address,undefined -Db_lundef=false $werror || status=1
@@ -32,7 +32,7 @@ fi
 
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
-echo "== tests (release build: unit, host, fuzz, guest)"
+echo "== tests (debugoptimized build: every suite, guest included)"
 meson test -C build --print-errorlogs --num-processes 2 || status=1
 echo "== tests (ASan+UBSan build: all but guest and install)"
 meson test -C build-asan --print-errorlogs --num-processes 2 --no-suite guest --no-suite install || status=1

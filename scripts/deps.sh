@@ -16,9 +16,6 @@ if [ "$what" = check ]; then
 	have cpio || need="$need cpio"
 	have xz || need="$need xz-utils"
 	have python3 || need="$need python3"
-	have clang || need="$need clang"
-	ls /usr/lib/llvm-14/lib/clang/14*/lib/linux/libclang_rt.fuzzer-x86_64.a >/dev/null 2>&1 || \
-		need="$need libclang-rt-14-dev"
 fi
 [ -z "$need" ] && exit 0
 if [ "$(id -u)" != 0 ]; then

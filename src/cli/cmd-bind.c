@@ -9,11 +9,16 @@ int cmd_bind(int argc, char **argv)
 {
 	struct cli_opts o;
 	cli_opts_init(&o);
-	static const struct option longopts[] = {CLI_COMMON_LONGOPTS, {0}};
+	enum { OPT_FORCE = CLI_OPT_FIRST_FREE };
+	static const struct option longopts[] = {CLI_COMMON_LONGOPTS, {"force", no_argument, NULL, OPT_FORCE}, {0}};
+	bool force = false;
 	int c;
-	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1)
-		if (c == '?' ? cli_bad_option(argv) : cli_common_opt(c, optarg, &o))
+	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		if (c == OPT_FORCE)
+			force = true;
+		else if (c == '?' ? cli_bad_option(argv) : cli_common_opt(c, optarg, &o))
 			return 1;
+	}
 	int nargs = argc - optind;
 	if (nargs < 1 || nargs > 2)
 		return cli_usage_error("expected DEV [DRIVER]");
@@ -30,7 +35,16 @@ int cmd_bind(int argc, char **argv)
 	} else if (ivshmem_pci_addr_parse(dev, addr) < 0) {
 		return cli_error("'%s' is not a PCI address (e.g. 0000:00:04.0)", dev);
 	}
-	int r = ivshmem_pci_bind(o.open.sysfs_root, addr, driver);
+	/* Binding takes the device from its driver: refuse anything that is
+	 * not an IVSHMEM device unless asked to, so a typo can't unbind a disk. */
+	struct ivshmem_pci_info info;
+	int r = ivshmem_pci_lookup(o.open.sysfs_root, addr, &info);
+	if (r == -ENOENT)
+		return cli_error("no such PCI device %s (see 'ivshmem list')", addr);
+	if (r == 0 && !force && (info.vendor != IVSHMEM_VENDOR_ID || info.device != IVSHMEM_DEVICE_ID))
+		return cli_error("%s is not an IVSHMEM device (it is %04x:%04x): add --force to bind it anyway",
+				 addr, info.vendor, info.device);
+	r = ivshmem_pci_bind(o.open.sysfs_root, addr, driver);
 	switch (r) {
 	case 0:
 		printf("%s bound to %s\n", addr, driver);

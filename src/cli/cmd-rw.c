@@ -53,7 +53,11 @@ int cmd_read(int argc, char **argv)
 		return 1;
 	size_t size = ivshmem_mem_size(ep);
 	int rc = 0;
-	if (off > size || (has_len && len > size - off)) {
+	if (off > size) {
+		rc = cli_error("offset %llu is outside the region (%zu bytes)", (unsigned long long)off, size);
+		goto out;
+	}
+	if (has_len && len > size - off) {
 		rc = cli_error("range outside the region: offset %llu length %llu, region is %zu bytes",
 			       (unsigned long long)off, (unsigned long long)len, size);
 		goto out;

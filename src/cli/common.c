@@ -203,6 +203,10 @@ int cli_open(const char *dev, const struct cli_opts *o, ivshmem_ep **ep)
 		return explain_pci(strncmp(dev, "pci:", 4) ? dev : dev + 4, o, r);
 	if (r == -EINVAL && !pci)
 		return cli_error("'%s': missing or invalid path after the prefix", dev);
+	if (r == -ENOTSUP && o->open.cache != IVSHMEM_CACHE_DEFAULT)
+		return cli_error("open %s: cache mode %s is not available here (sysfs: uc, or wc on a "
+				 "prefetchable BAR; vfio: uc; file:/server:: wb)",
+				 dev, ivshmem_cache_name(o->open.cache));
 	return cli_lib_error(dev, "open", r);
 }
 

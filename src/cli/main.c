@@ -16,7 +16,7 @@ static const struct cli_cmd commands[] = {
 	{"ring", cmd_ring, "ring DEV PEER [VECTOR]", "ring a peer's doorbell"},
 	{"wait", cmd_wait, "wait DEV [VECTOR] [--timeout SECONDS]",
 	 "wait for an interrupt (exit 2 on timeout)"},
-	{"bind", cmd_bind, "bind DEV [DRIVER]", "bind a PCI device to vfio-pci (or DRIVER)"},
+	{"bind", cmd_bind, "bind DEV [DRIVER] [--force]", "bind a PCI device to vfio-pci (or DRIVER)"},
 	{"peers", cmd_peers, "peers server:SOCKET [--json]", "the peers of an ivshmem server"},
 	{"server", cmd_server,
 	 "server [-S SOCKET] [-M SHMNAME | -m DIR] [-l SIZE] [-n VECTORS] [-F] [-p PIDFILE] [-v]\n"

@@ -107,6 +107,10 @@ check "info auto on a fake tree (sysfs backend)" grep -q "backend: *sysfs" "$T/o
 expect_error "not an IVSHMEM device" "not an IVSHMEM device" "$IVSHMEM" info 00:05.0 --sysfs-root "$S"
 expect_error "no such PCI device" "no such PCI device" "$IVSHMEM" info 00:09.0 --sysfs-root "$S"
 expect_error "vfio backend, not bound" "ivshmem bind" "$IVSHMEM" info 00:04.0 --sysfs-root "$S" --backend vfio
+expect_error "bind refuses a non-IVSHMEM device" "not an IVSHMEM device.*--force" "$IVSHMEM" bind 00:05.0 --sysfs-root "$S"
+expect_error "bind a missing device" "no such PCI device" "$IVSHMEM" bind 00:1f.0 --sysfs-root "$S"
+expect_error "cache mode a file can't give" "cache mode uc is not available" "$IVSHMEM" info "file:$R" --cache uc
+expect_error "read offset beyond the region" "offset 5242880 is outside" "$IVSHMEM" read "file:$R" --offset 5M
 mkdev 0000:00:06.0 0x1af4 0x1110 0x01 4096
 expect_error "auto with two devices names them" "00:04.0, 0000:00:06.0" "$IVSHMEM" info auto --sysfs-root "$S"
 rm -rf "$S/bus/pci/devices/"*
