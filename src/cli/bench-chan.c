@@ -383,6 +383,15 @@ static int run_rt(enum rt mode, unsigned flags, const char *child_spec, struct r
 {
 	bool pinned = mode == RT_POLL;
 	static double samples[RT_MAX_SAMPLES];
+	/* Unpinned modes: start from an idle machine.  Right after a busy
+	 * phase (the pinned polling run spins both CPUs flat out) the
+	 * scheduler's load history keeps the two processes on different
+	 * CPUs, so every wakeup is a cross-CPU IPI (~20 us to a halted vCPU)
+	 * whatever the mechanism: the first unpinned mode measured would pay
+	 * for the previous one.  Let the load average of the last run decay
+	 * (PELT half-life 32 ms) first. */
+	if (!pinned)
+		usleep(250000);
 	int efd[2] = {-1, -1};
 	if (mode == RT_EVENTFD) {
 		efd[0] = eventfd(0, EFD_CLOEXEC);

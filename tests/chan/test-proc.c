@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "channel/channel.h"
 #include "ivshmem.h"
 #include "tap.h"
 
@@ -221,6 +222,91 @@ static void test_consumer_restart(void)
 	ivshmem_close(ep);
 }
 
+/* Blocking ping-pong, no spinning: every receive sleeps on the futex and
+ * must be ended by the peer's wake (or find the wake already happened),
+ * never by the sleep's timeout.  A lost wakeup shows up as a timeout, and
+ * as a round trip as long as the slice (100 ms), so the count is asserted
+ * rather than the time. */
+#define PP_ROUNDS 2000
+static void test_pingpong_wakeups(void)
+{
+	ivshmem_ep *ep = ep_open();
+	ok(ivshmem_chan_create(ep, "pp-a", 64 * 1024, 64) == 0 && ivshmem_chan_create(ep, "pp-b", 64 * 1024, 64) == 0,
+	   "ping-pong: create");
+	int fds[2], ready[2];
+	if (pipe(fds) < 0 || pipe(ready) < 0) {
+		ok(0, "ping-pong: pipe");
+		return;
+	}
+	pid_t pid = fork();
+	if (pid == 0) {
+		close(fds[0]);
+		close(ready[0]);
+		ivshmem_ep *e2 = ep_open();
+		ivshmem_chan *in = e2 ? chan(e2, "pp-a", IVSHMEM_CHAN_CONSUMER, -1) : NULL;
+		ivshmem_chan *out = e2 ? chan(e2, "pp-b", IVSHMEM_CHAN_PRODUCER, -1) : NULL;
+		if (!in || !out || write(ready[1], "r", 1) != 1)
+			_exit(2);
+		char b[64];
+		for (int i = 0; i < PP_ROUNDS; i++) {
+			ssize_t k;
+			while ((k = ivshmem_chan_recv(in, b, sizeof(b), 20000)) == -ECONNRESET)
+				;
+			if (k < 0 || ivshmem_chan_send(out, b, (size_t)k, 20000) < 0)
+				_exit(3);
+		}
+		struct ivs_chan_wait_stats ws;
+		ivs_chan_wait_stats(in, &ws);
+		if (write(fds[1], &ws, sizeof(ws)) != (ssize_t)sizeof(ws))
+			_exit(4);
+		ivshmem_chan_close(out);
+		ivshmem_chan_close(in);
+		ivshmem_close(e2);
+		_exit(0);
+	}
+	close(fds[1]);
+	close(ready[1]);
+	char c;
+	ok(read(ready[0], &c, 1) == 1, "ping-pong: peer attached");
+	ivshmem_chan *out = chan(ep, "pp-a", IVSHMEM_CHAN_PRODUCER, -1);
+	ivshmem_chan *in = chan(ep, "pp-b", IVSHMEM_CHAN_CONSUMER, -1);
+	int done = 0;
+	char b[64] = {0};
+	for (; in && out && done < PP_ROUNDS; done++) {
+		int r;
+		while ((r = ivshmem_chan_send(out, b, 16, 20000)) == -ECONNRESET)
+			;
+		if (r < 0)
+			break;
+		ssize_t k;
+		while ((k = ivshmem_chan_recv(in, b, sizeof(b), 20000)) == -ECONNRESET)
+			;
+		if (k != 16)
+			break;
+	}
+	is(done, PP_ROUNDS, "ping-pong: %d blocking round trips", PP_ROUNDS);
+	struct ivs_chan_wait_stats mine = {0}, peer = {0};
+	ivs_chan_wait_stats(in, &mine);
+	ok(read(fds[0], &peer, sizeof(peer)) == (ssize_t)sizeof(peer), "ping-pong: peer's wait stats");
+	is(child_status(pid), 0, "ping-pong: peer echoed all");
+	struct ivshmem_chan_stat st;
+	ivshmem_chan_stat(in, &st);
+	printf("# ping-pong: wake %d; here %llu sleeps: %llu woken, %llu raced, %llu timeouts; peer %llu woken, "
+	       "%llu raced, %llu timeouts\n",
+	       st.wake, (unsigned long long)st.sleeps, (unsigned long long)mine.woken,
+	       (unsigned long long)mine.raced, (unsigned long long)mine.timeouts, (unsigned long long)peer.woken,
+	       (unsigned long long)peer.raced, (unsigned long long)peer.timeouts);
+	is(st.wake, IVSHMEM_CHAN_WAKE_FUTEX, "ping-pong: slept on the futex");
+	ok(mine.woken > 0, "ping-pong: sleeps ended by a futex wake");
+	ok(mine.timeouts + peer.timeouts == 0, "ping-pong: no sleep ended by its timeout (no lost wakeup)");
+	ok(st.sleeps == mine.woken + mine.raced, "ping-pong: every sleep accounted for");
+	ivshmem_chan_close(in);
+	ivshmem_chan_close(out);
+	ivshmem_close(ep);
+	close(fds[0]);
+	close(ready[0]);
+}
+
 int main(void)
 {
 	snprintf(path, sizeof(path), "/dev/shm/ivs-chan-test-XXXXXX");
@@ -237,6 +323,7 @@ int main(void)
 	test_stream("sleepy", 20000, -1, 1000);
 	test_producer_crash();
 	test_consumer_restart();
+	test_pingpong_wakeups();
 	unlink(path);
 	return tap_done();
 }

@@ -73,6 +73,7 @@ struct ivshmem_chan {
 	uint64_t last_reap;
 	int wake;
 	uint64_t n_msgs, n_bytes, n_rings, n_sleeps, n_spins;
+	struct ivs_chan_wait_stats ws; /* how sleeps ended */
 };
 
 static inline void cpu_relax(void)
@@ -473,9 +474,18 @@ static int wait_op(ivshmem_chan *ch, size_t len, int timeout_ms)
 		atomic_store_explicit(&ch->me->sleeps, atomic_load_explicit(&ch->me->sleeps, RLX) + 1, RLX);
 		if (m == IVSHMEM_CHAN_WAKE_FUTEX) {
 			struct timespec ts = {slice / 1000, (long)(slice % 1000) * 1000000};
-			futex(&ch->my_ev->futex, FUTEX_WAIT, fv, &ts);
+			if (futex(&ch->my_ev->futex, FUTEX_WAIT, fv, &ts) == 0)
+				ch->ws.woken++;
+			else if (errno == ETIMEDOUT)
+				ch->ws.timeouts++;
+			else if (errno == EAGAIN)
+				ch->ws.raced++;
 		} else if (m == IVSHMEM_CHAN_WAKE_DOORBELL) {
-			ivs_poll1(ch->vec_fd, POLLIN, slice);
+			int pr = ivs_poll1(ch->vec_fd, POLLIN, slice);
+			if (pr > 0)
+				ch->ws.woken++;
+			else if (pr == 0)
+				ch->ws.timeouts++;
 		} else {
 			uint64_t ns = backoff;
 			if (deadline) {
@@ -848,6 +858,14 @@ int ivshmem_chan_stat(ivshmem_chan *ch, struct ivshmem_chan_stat *st)
 	if (!r && ch->broken)
 		r = ch->broken;
 	return r;
+}
+
+int ivs_chan_wait_stats(const ivshmem_chan *ch, struct ivs_chan_wait_stats *ws)
+{
+	if (!ch || !ws)
+		return -EINVAL;
+	*ws = ch->ws;
+	return 0;
 }
 
 /* ---- layout API ------------------------------------------------------- */

@@ -169,6 +169,16 @@ int ivs_layout_create(void *mem, size_t size, const char *name, uint64_t ring_si
  * same token can be checked with kill(pid, 0), futexes on file mappings work. */
 uint64_t ivs_host_token(void);
 
+/* How this handle's sleeps (futex or doorbell) ended: woken by the peer,
+ * by the slice timeout (SLICE_MS: liveness checks; in a ping-pong with a
+ * live peer every timeout is a lost wakeup), or not at all because the
+ * futex word changed between arming and sleeping (a wake that raced the
+ * sleep: the wakeup was not lost, the syscall returned at once). */
+struct ivs_chan_wait_stats {
+	uint64_t woken, timeouts, raced;
+};
+int ivs_chan_wait_stats(const ivshmem_chan *ch, struct ivs_chan_wait_stats *ws);
+
 /* Open a channel over raw memory without an endpoint (tests, fuzzing). */
 int ivs_chan_open_mem(void *mem, size_t size, const char *name, int role, unsigned flags,
 		      ivshmem_chan **out);
