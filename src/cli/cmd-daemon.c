@@ -157,6 +157,7 @@ int cmd_daemon(int argc, char **argv)
 		sock = defpath;
 	}
 	cfg.socket_path = sock;
+	cfg.debug = verbose;
 
 	/* Signals arrive through a signalfd in the event loop. */
 	sigset_t mask;

@@ -39,19 +39,30 @@ int cmd_peers(int argc, char **argv)
 		rc = cli_error("out of memory");
 		goto out;
 	}
-	n = ivshmem_peers(ep, peers, (size_t)n);
+	int cap = n;
+	n = ivshmem_peers(ep, peers, (size_t)cap);
 	if (n < 0) {
 		rc = cli_lib_error(dev, "list peers of", n);
 		goto out;
 	}
+	/* The count is the total now: peers may have joined since the first
+	 * call (a daemon answers each call afresh); only cap were filled. */
+	if (n > cap)
+		n = cap;
 	int id = ivshmem_id(ep), nvec = ivshmem_vectors(ep);
 	if (o.json) {
-		printf("{\"id\":%d,\"vectors\":%d,\"peers\":[", id, nvec);
+		if (id >= 0)
+			printf("{\"id\":%d,\"vectors\":%d,\"peers\":[", id, nvec);
+		else /* no peer ID (e.g. a daemon over a file): not an errno */
+			printf("{\"id\":null,\"vectors\":%d,\"peers\":[", nvec);
 		for (int i = 0; i < n; i++)
 			printf("%s{\"id\":%u,\"vectors\":%u}", i ? "," : "", peers[i].id, peers[i].vectors);
 		printf("]}\n");
 	} else {
-		printf("self: id %d, %d vector%s\n", id, nvec, nvec == 1 ? "" : "s");
+		if (id >= 0)
+			printf("self: id %d, %d vector%s\n", id, nvec, nvec == 1 ? "" : "s");
+		else
+			printf("self: no id, %d vector%s\n", nvec, nvec == 1 ? "" : "s");
 		for (int i = 0; i < n; i++)
 			printf("peer %u: %u vector%s\n", peers[i].id, peers[i].vectors,
 			       peers[i].vectors == 1 ? "" : "s");

@@ -276,6 +276,7 @@ int cmd_server(int argc, char **argv)
 		return cli_usage_error("-M and -m exclude each other: use a POSIX shm name or a directory");
 	o.log = log_line;
 	o.log_ctx = &lc;
+	o.debug = lc.verbose;
 
 	/* No fd cap beyond the system's: peers cost 1 + vectors fds each. */
 	struct rlimit rl;
@@ -297,6 +298,7 @@ int cmd_server(int argc, char **argv)
 		return cli_error("signalfd: %s", strerror(errno));
 
 	struct ivs_server s;
+	bool pid_written = false;
 	int rc = 0;
 	int r = ivs_server_init(&s, &o);
 	if (r < 0) {
@@ -343,10 +345,12 @@ int cmd_server(int argc, char **argv)
 			}
 		}
 	}
-	if (pid_file)
-		unlink(pid_file);
+	pid_written = pid_file != NULL;
 out:
 	ivs_server_close(&s);
+	/* Last: once the pid file is gone, so are the socket and the shm. */
+	if (pid_written)
+		unlink(pid_file);
 	close(sfd);
 	return rc;
 }

@@ -53,6 +53,8 @@ struct ivsd {
 	struct client *clients;
 	unsigned nclients, nready;
 	bool stopping;
+	int reserve_fd; /* spare fd: lets accept() shed connections at EMFILE */
+	bool fd_full_logged;
 };
 
 __attribute__((format(printf, 3, 4))) static void logf_(struct ivsd *d, enum ivsd_log_level l,
@@ -330,6 +332,10 @@ static int handle_request(struct ivsd *d, struct client *c, const uint8_t *buf, 
 		break;
 	}
 	r = reply(c, &req, status, v, fd);
+	if (d->cfg.debug)
+		logf_(d, IVSD_LOG_DEBUG, "client pid %d: %s %u %u %u -> %d%s%s", (int)c->cred.pid,
+		      ivs_dp_op_name(req.opcode), req.a0, req.a1, req.a2, status,
+		      status == 0 && fd >= 0 ? " + fd" : "", r < 0 ? " (not sent)" : "");
 	return r < 0 ? r : keep;
 }
 
@@ -358,18 +364,43 @@ static void client_readable(struct ivsd *d, struct client *c)
 	}
 }
 
+/* Out of fds: the pending connection would stay in the backlog and keep
+ * the listening socket readable, so the loop would spin.  Use the spare fd
+ * to accept it and close it at once. */
+static bool shed_one(struct ivsd *d)
+{
+	if (d->reserve_fd < 0)
+		return false;
+	int e = errno;
+	d->reserve_fd = ivs_close(d->reserve_fd);
+	int c = accept4(d->lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	if (c >= 0)
+		close(c);
+	d->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (c < 0)
+		return false;
+	if (!d->fd_full_logged)
+		logf_(d, IVSD_LOG_WARN, "a client was turned away: %s (raise the fd limit)", strerror(e));
+	d->fd_full_logged = true;
+	return true;
+}
+
 static void accept_clients(struct ivsd *d)
 {
 	unsigned max = d->cfg.max_clients ? d->cfg.max_clients : 256;
-	for (;;) {
+	/* Bounded per round so a connect storm can't starve the clients. */
+	for (int i = 0; i < 64; i++) {
 		int fd = accept4(d->lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 		if (fd < 0) {
-			if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
-				logf_(d, IVSD_LOG_WARN, "accept: %s", strerror(errno));
 			if (errno == EINTR || errno == ECONNABORTED)
 				continue;
+			if ((errno == EMFILE || errno == ENFILE) && shed_one(d))
+				continue;
+			if (errno != EAGAIN && errno != EWOULDBLOCK)
+				logf_(d, IVSD_LOG_WARN, "accept: %s", strerror(errno));
 			return;
 		}
+		d->fd_full_logged = false;
 		struct client *c = calloc(1, sizeof(*c));
 		if (!c || d->nclients >= max || ivsd_peer_cred(fd, &c->cred) < 0) {
 			if (c)
@@ -523,7 +554,9 @@ static bool stale_socket(const struct sockaddr_un *sa)
 	struct stat st;
 	if (lstat(sa->sun_path, &st) < 0 || !S_ISSOCK(st.st_mode))
 		return false;
-	int probe = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	/* Nonblocking: a live daemon with a full backlog answers EAGAIN
+	 * (alive) instead of making us sleep until it accepts. */
+	int probe = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (probe < 0)
 		return false;
 	bool stale = connect(probe, (const struct sockaddr *)sa, sizeof(*sa)) < 0 && errno == ECONNREFUSED;
@@ -611,6 +644,7 @@ int ivsd_new(const struct ivsd_config *cfg, ivshmem_ep *ep, struct ivsd **out)
 	d->ep = ep;
 	d->lfd = -1;
 	d->epfd = -1;
+	d->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	d->shm = d->regs = (struct ivsd_region){.rw_fd = -1, .ro_fd = -1};
 	d->listen_tag.kind = TAG_LISTEN;
 	d->ctl_tag.kind = TAG_EPCTL;
@@ -672,6 +706,7 @@ struct ivsd *ivsd_free(struct ivsd *d)
 	ivsd_region_close(&d->shm);
 	ivsd_region_close(&d->regs);
 	ivs_close(d->epfd);
+	ivs_close(d->reserve_fd);
 	ivshmem_close(d->ep);
 	free(d->socket_path);
 	free(d);

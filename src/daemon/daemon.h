@@ -79,6 +79,7 @@ struct ivsd_config {
 	const char *socket_path;
 	struct ivsd_policy policy;
 	unsigned max_clients; /* 0 = 256 */
+	bool debug;	      /* also log every request (IVSD_LOG_DEBUG) */
 	ivsd_log_fn log;
 	void *log_ctx;
 };

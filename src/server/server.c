@@ -188,12 +188,18 @@ static void send_to(struct ivs_server *s, struct ivs_server_peer *p, int64_t val
 	if (p->dead)
 		return;
 	if (p->qlen > p->qhead) {
+		if (s->opts.debug)
+			slog(s, IVS_SERVER_LOG_DEBUG, "peer %u <- %lld%s (queued)", p->id, (long long)value,
+			     fd >= 0 ? " + fd" : "");
 		enqueue(s, p, value, fd, 0);
 		return;
 	}
 	uint8_t b[IVS_SRV_MSG_LEN];
 	ivs_srv_encode(value, b);
 	ssize_t n = ivs_srv_send(p->sock, b, sizeof(b), fd);
+	if (s->opts.debug)
+		slog(s, IVS_SERVER_LOG_DEBUG, "peer %u <- %lld%s%s", p->id, (long long)value,
+		     fd >= 0 ? " + fd" : "", n == IVS_SRV_MSG_LEN ? "" : n >= 0 || n == -EAGAIN ? " (queued)" : "");
 	if (n == IVS_SRV_MSG_LEN)
 		return;
 	if (n == -EAGAIN)
@@ -219,8 +225,11 @@ static void flush(struct ivs_server *s, struct ivs_server_peer *p)
 		}
 		m->fd = ivs_close(m->fd); /* sent with the first byte */
 		m->off = (uint8_t)(m->off + n);
-		if (m->off == IVS_SRV_MSG_LEN)
+		if (m->off == IVS_SRV_MSG_LEN) {
+			if (s->opts.debug)
+				slog(s, IVS_SERVER_LOG_DEBUG, "peer %u <- %lld (flushed)", p->id, (long long)m->value);
 			p->qhead++;
+		}
 	}
 	if (p->qhead == p->qlen) {
 		p->qhead = p->qlen = 0;
@@ -386,6 +395,28 @@ static void accept_one(struct ivs_server *s, int c)
 	     p->nvec == 1 ? "" : "s", s->npeers, s->npeers == 1 ? "" : "s");
 }
 
+/* Out of fds: the pending connection would stay in the backlog and keep
+ * the listening socket readable, so the loop would spin.  Use the spare fd
+ * to accept it and close it at once (the client sees EOF: refused). */
+static bool shed_one(struct ivs_server *s)
+{
+	if (s->reserve_fd < 0)
+		return false;
+	int e = errno;
+	s->reserve_fd = ivs_close(s->reserve_fd);
+	int c = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	if (c >= 0)
+		close(c);
+	s->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (c < 0)
+		return false;
+	if (!s->fd_full_logged)
+		slog(s, IVS_SERVER_LOG_WARN, "connection refused: %s (raise the fd limit, ulimit -n)",
+		     strerror(e));
+	s->fd_full_logged = true;
+	return true;
+}
+
 static void handle_accept(struct ivs_server *s)
 {
 	/* Bounded per round so a connect storm can't starve the others. */
@@ -394,10 +425,13 @@ static void handle_accept(struct ivs_server *s)
 		if (c < 0) {
 			if (errno == EINTR || errno == ECONNABORTED)
 				continue;
+			if ((errno == EMFILE || errno == ENFILE) && shed_one(s))
+				continue;
 			if (errno != EAGAIN && errno != EWOULDBLOCK)
 				slog(s, IVS_SERVER_LOG_WARN, "accept: %s", strerror(errno));
 			return;
 		}
+		s->fd_full_logged = false;
 		accept_one(s, c);
 		reap(s);
 	}
@@ -414,6 +448,9 @@ static void handle_peer(struct ivs_server *s, struct ivs_server_peer *p, uint32_
 	 * control buffer). */
 	char buf[64];
 	ssize_t n = recv(p->sock, buf, sizeof(buf), MSG_DONTWAIT);
+	if (s->opts.debug && n >= 0)
+		slog(s, IVS_SERVER_LOG_DEBUG, "peer %u -> %zd byte%s%s", p->id, n, n == 1 ? "" : "s",
+		     n == 0 ? " (end of stream)" : "");
 	if (n == 0)
 		mark_dead(s, p, "closed");
 	else if (n > 0)
@@ -431,7 +468,7 @@ static void handle_peer(struct ivs_server *s, struct ivs_server_peer *p, uint32_
 int ivs_server_init(struct ivs_server *s, const struct ivs_server_opts *opts)
 {
 	memset(s, 0, sizeof(*s));
-	s->shm_fd = s->listen_fd = s->epoll_fd = -1;
+	s->shm_fd = s->listen_fd = s->epoll_fd = s->reserve_fd = -1;
 	s->opts = *opts;
 	struct ivs_server_opts *o = &s->opts;
 	if (!o->socket_path)
@@ -487,6 +524,9 @@ int ivs_server_start(struct ivs_server *s)
 			return -errno;
 		slog(s, IVS_SERVER_LOG_INFO, "removed stale socket %s", s->socket_path);
 	}
+	s->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (s->reserve_fd < 0)
+		return -errno;
 	s->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
 	if (s->epoll_fd < 0)
 		return -errno;
@@ -570,6 +610,7 @@ void ivs_server_close(struct ivs_server *s)
 	}
 	s->epoll_fd = ivs_close(s->epoll_fd);
 	s->listen_fd = ivs_close(s->listen_fd);
+	s->reserve_fd = ivs_close(s->reserve_fd);
 	if (s->socket_bound) {
 		/* Only if it is still the socket we made. */
 		struct stat st;

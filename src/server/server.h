@@ -43,6 +43,7 @@ struct ivs_server_opts {
 	gid_t socket_gid;	 /* (gid_t)-1 = leave */
 	unsigned max_peers;	 /* 0 = 65536 */
 	enum ivs_server_ids ids;
+	bool debug;		 /* also log every message (IVS_SERVER_LOG_DEBUG) */
 	/* Log sink (may be NULL).  One line, no newline. */
 	void (*log)(void *ctx, enum ivs_server_log_level level, const char *line);
 	void *log_ctx;
@@ -68,6 +69,8 @@ struct ivs_server {
 	unsigned lowest_free; /* hint: no free ID below this */
 	unsigned next_id;     /* IVS_SERVER_IDS_NEXT: where the search starts */
 	uint64_t accepted, dropped;
+	int reserve_fd; /* spare fd: lets accept() shed connections at EMFILE */
+	bool fd_full_logged;
 };
 
 /* Validate options and create the shared memory.  0 or -errno (-EINVAL bad

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -89,6 +90,8 @@ static int call(ivshmem_ep *ep, struct ivs_dp_req *req, struct ivs_dp_resp *resp
 		set_disconnected(ep);
 		return -ECONNRESET;
 	}
+	if (r == -EAGAIN)
+		return -ETIMEDOUT; /* SO_SNDTIMEO: the daemon doesn't read */
 	if (r < 0)
 		return r;
 	uint64_t deadline = ivs_now_ns() + (uint64_t)p->timeout_ms * 1000000ull;
@@ -111,10 +114,16 @@ static int call(ivshmem_ep *ep, struct ivs_dp_req *req, struct ivs_dp_resp *resp
 			handle_notice(ep, resp);
 			if (ep->disconnected)
 				return -ECONNRESET;
+			/* Checked on every message, not only when idle: a
+			 * daemon that streams notices can't hold us past it. */
+			if (ivs_remaining_ms(deadline) == 0)
+				return -ETIMEDOUT;
 			continue;
 		}
 		if (resp->seq != req->seq || resp->opcode != req->opcode) {
 			ivs_close(got); /* stale answer to an abandoned request */
+			if (ivs_remaining_ms(deadline) == 0)
+				return -ETIMEDOUT;
 			continue;
 		}
 		if (resp->status < 0) {
@@ -126,7 +135,7 @@ static int call(ivshmem_ep *ep, struct ivs_dp_req *req, struct ivs_dp_resp *resp
 	}
 }
 
-static int connect_unix(const char *path)
+static int connect_unix(const char *path, int timeout_ms)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	if (strlen(path) >= sizeof(sa.sun_path))
@@ -135,8 +144,15 @@ static int connect_unix(const char *path)
 	int s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 	if (s < 0)
 		return -errno;
-	if (connect(s, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		int r = -errno;
+	/* connect() to a daemon whose backlog is full, and a send to a daemon
+	 * that doesn't read, sleep: bound both by the timeout (EAGAIN). */
+	int t = IVS_MAX(timeout_ms, 1);
+	struct timeval tv = {.tv_sec = t / 1000, .tv_usec = (t % 1000) * 1000};
+	setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	while (connect(s, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		if (errno == EINTR)
+			continue;
+		int r = errno == EAGAIN ? -ETIMEDOUT : -errno;
 		ivs_close(s);
 		return r;
 	}
@@ -202,7 +218,7 @@ static int daemon_open(ivshmem_ep *ep, const char *target, const struct ivshmem_
 	ep->priv = p;
 	p->timeout_ms = opts->ready_timeout_ms < 0 ? 5000 : opts->ready_timeout_ms;
 	ep->disconnect_fatal = true;
-	int s = connect_unix(target);
+	int s = connect_unix(target, p->timeout_ms);
 	if (s < 0)
 		return s;
 	ep->ctl_fd = s;
@@ -296,7 +312,9 @@ static int daemon_peers(ivshmem_ep *ep, struct ivshmem_peer *out, size_t max)
 
 static int daemon_pump(ivshmem_ep *ep)
 {
-	for (;;) {
+	/* Bounded: a daemon that never stops talking must not keep
+	 * ivshmem_next_event()/ivshmem_wait() from returning. */
+	for (int i = 0; i < 1024; i++) {
 		struct ivs_dp_resp n;
 		int fd = -1;
 		int r = recv_one(ep, &n, &fd, MSG_DONTWAIT);
@@ -310,6 +328,7 @@ static int daemon_pump(ivshmem_ep *ep)
 		if (ep->disconnected)
 			return 0;
 	}
+	return 0;
 }
 
 const struct ivs_ep_ops ivs_ep_daemon_ops = {

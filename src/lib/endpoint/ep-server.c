@@ -32,11 +32,16 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #define GREETING_SETTLE_MS 30
 #define GREETING_IDLE_MS 500
+/* Messages read per pump call: a server that never stops talking must not
+ * keep ivshmem_next_event()/ivshmem_wait() from returning.  The rest stays
+ * in the socket (level-triggered: the caller's poll sees it again). */
+#define PUMP_BATCH 1024
 
 struct srv_priv {
 	struct ivs_srv_dec dec;
@@ -125,7 +130,7 @@ static void server_close(ivshmem_ep *ep)
 	ep->ctl_fd = ivs_close(ep->ctl_fd);
 }
 
-static int connect_unix(const char *path)
+static int connect_unix(const char *path, int timeout_ms)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	size_t len = strlen(path);
@@ -135,10 +140,15 @@ static int connect_unix(const char *path)
 	int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (s < 0)
 		return -errno;
+	/* connect() to a listener whose backlog is full sleeps until it
+	 * accepts: bound that by the open timeout (EAGAIN when it expires). */
+	int t = IVS_MAX(timeout_ms, 1);
+	struct timeval tv = {.tv_sec = t / 1000, .tv_usec = (t % 1000) * 1000};
+	setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	while (connect(s, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
 		if (errno == EINTR)
 			continue;
-		int e = -errno;
+		int e = errno == EAGAIN ? -ETIMEDOUT : -errno;
 		close(s);
 		return e;
 	}
@@ -162,6 +172,10 @@ static int read_greeting(ivshmem_ep *ep, int timeout_ms)
 			r = handle(ep, v, fd);
 			if (r < 0)
 				return r;
+			/* A server that never pauses must not hold open() past
+			 * its timeout: what's left is read later by pump. */
+			if (p->dec.shm_seen && ivs_remaining_ms(deadline) == 0)
+				return 0;
 			continue;
 		}
 		/* Nothing pending: how long may we wait for more? */
@@ -190,11 +204,12 @@ static int server_open(ivshmem_ep *ep, const char *target, const struct ivshmem_
 	ep->disconnect_fatal = false;
 	ep->irq_error = -ENOTSUP;
 
-	int s = connect_unix(target);
+	int timeout_ms = opts->ready_timeout_ms < 0 ? 5000 : opts->ready_timeout_ms;
+	int s = connect_unix(target, timeout_ms);
 	if (s < 0)
 		return s;
 	ep->ctl_fd = s;
-	int r = read_greeting(ep, opts->ready_timeout_ms < 0 ? 5000 : opts->ready_timeout_ms);
+	int r = read_greeting(ep, timeout_ms);
 	if (r < 0)
 		return r;
 	/* Events queued during the greeting are real news (peers that joined
@@ -256,7 +271,7 @@ static int server_pump(ivshmem_ep *ep)
 {
 	struct srv_priv *p = ep->priv;
 	const struct ivshmem_event gone = {IVSHMEM_EVENT_DISCONNECT, 0, 0};
-	while (!ep->disconnected) {
+	for (int n = 0; n < PUMP_BATCH && !ep->disconnected; n++) {
 		int64_t v;
 		int fd;
 		int r = ivs_srv_recv(ep->ctl_fd, &p->rx, &v, &fd);

@@ -1,0 +1,274 @@
+/* SPDX-License-Identifier: MIT */
+/* `ivshmem server` options and limits: -p (pid file), daemonizing (no -F),
+ * -m DIR, -v (debug lines per message), and running out of fds (the loop
+ * must shed connections, not spin).  Every wait is bounded. */
+#include "srv-test.h"
+#include "../tap.h"
+
+#include <sys/resource.h>
+
+#define T 5000
+
+static char dir[64], sock[128], logpath[128], pidpath[128], shmdir[128];
+static const char *cli;
+
+static int open_peer(ivshmem_ep **ep)
+{
+	char spec[160];
+	snprintf(spec, sizeof(spec), "server:%s", sock);
+	return ivshmem_open(spec, NULL, ep);
+}
+
+static long read_pid(const char *path)
+{
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return -1;
+	long v = -1;
+	if (fscanf(f, "%ld", &v) != 1)
+		v = -1;
+	fclose(f);
+	return v;
+}
+
+/* Bounded wait for a child's exit; its status or -1. */
+static int wait_exit(pid_t pid, int timeout_ms)
+{
+	int st;
+	for (int i = 0; i < timeout_ms / 10; i++) {
+		if (waitpid(pid, &st, WNOHANG) == pid)
+			return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+		usleep(10000);
+	}
+	return -1;
+}
+
+static bool wait_gone(pid_t pid, int timeout_ms)
+{
+	for (int i = 0; i < timeout_ms / 10; i++) {
+		if (kill(pid, 0) < 0 && errno == ESRCH)
+			return true;
+		usleep(10000);
+	}
+	return false;
+}
+
+static int count_lines(const char *path, const char *needle)
+{
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return -1;
+	char line[1024];
+	int n = 0;
+	while (fgets(line, sizeof(line), f))
+		n += strstr(line, needle) != NULL;
+	fclose(f);
+	return n;
+}
+
+static void test_pid_file_foreground(void)
+{
+	char *argv[] = {(char *)cli, "server", "-F", "-S", sock, "-m", shmdir, "-l", "64K", "-n", "0", "-p",
+			pidpath, NULL};
+	unlink(logpath);
+	pid_t pid = spawn_logged(argv, logpath);
+	ok(wait_log(logpath, "listening on", T), "-F -p: server listens");
+	for (int i = 0; i < 500 && read_pid(pidpath) != pid; i++)
+		usleep(10000);
+	is(read_pid(pidpath), pid, "-p: the pid file holds the server's pid");
+	kill(pid, SIGTERM);
+	is(wait_exit(pid, T), 0, "SIGTERM: exit 0");
+	ok(access(pidpath, F_OK) < 0, "pid file removed at exit");
+	ok(access(sock, F_OK) < 0, "socket removed at exit");
+}
+
+static void test_daemonize(void)
+{
+	char *argv[] = {(char *)cli, "server", "-S", sock, "-m", shmdir, "-l", "64K", "-n", "1", "-p", pidpath, NULL};
+	unlink(logpath);
+	pid_t parent = spawn_logged(argv, logpath);
+	is(wait_exit(parent, T), 0, "without -F: the parent exits 0 once ready");
+	/* Ready means: listening and the pid file written, before the exit. */
+	ok(access(sock, F_OK) == 0, "the socket exists when the parent has exited");
+	long pid = read_pid(pidpath);
+	ok(pid > 0 && pid != parent, "pid file holds the daemon's pid (%ld), not the parent's", pid);
+	ok(pid > 0 && kill((pid_t)pid, 0) == 0, "the daemon runs");
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+	FILE *f = fopen(path, "re");
+	long sid = -1;
+	if (f) {
+		(void)!fscanf(f, "%*d %*s %*c %*d %*d %ld", &sid);
+		fclose(f);
+	}
+	is(sid, pid, "the daemon leads its own session (setsid)");
+	ivshmem_ep *ep = NULL;
+	is(open_peer(&ep), 0, "a peer opens on the daemonized server");
+	is(ivshmem_vectors(ep), 1, "with 1 vector");
+	ep = ivshmem_close(ep);
+	if (pid > 0)
+		kill((pid_t)pid, SIGTERM);
+	ok(pid > 0 && wait_gone((pid_t)pid, T), "SIGTERM stops the daemon");
+	ok(access(pidpath, F_OK) < 0, "pid file removed");
+	ok(access(sock, F_OK) < 0, "socket removed");
+}
+
+static void test_shm_dir(void)
+{
+	char *argv[] = {(char *)cli, "server", "-F", "-S", sock, "-m", shmdir, "-l", "128K", "-n", "2", NULL};
+	unlink(logpath);
+	pid_t pid = spawn_logged(argv, logpath);
+	ok(wait_log(logpath, "listening on", T), "-m DIR: server listens");
+	ok(file_contains(logpath, "(unlinked file)"), "-m DIR: logged as an unlinked file");
+	ivshmem_ep *a = NULL, *b = NULL;
+	is(open_peer(&a), 0, "peer A opens");
+	is(open_peer(&b), 0, "peer B opens");
+	is(ivshmem_mem_size(a), 128 << 10, "memory size from -l");
+	if (a && b) {
+		memcpy(ivshmem_mem(a), "hello", 6);
+		ok(memcmp(ivshmem_mem(b), "hello", 6) == 0, "A and B share the memory");
+	}
+	int entries = 0;
+	DIR *d = opendir(shmdir);
+	for (struct dirent *e; d && (e = readdir(d));)
+		entries += e->d_name[0] != '.';
+	if (d)
+		closedir(d);
+	is(entries, 0, "nothing left in DIR (the file is unlinked at once)");
+	ivshmem_close(a);
+	ivshmem_close(b);
+	stop_child(pid, SIGTERM);
+
+	char *bad[] = {(char *)cli, "server", "-F", "-S", sock, "-m", shmdir, "-M", "x", NULL};
+	unlink(logpath);
+	pid = spawn_logged(bad, logpath);
+	is(wait_exit(pid, T), 1, "-M with -m: exit 1");
+	ok(file_contains(logpath, "exclude each other"), "with a usage error");
+	char missing[160];
+	snprintf(missing, sizeof(missing), "%s/nope", dir);
+	char *bad2[] = {(char *)cli, "server", "-F", "-S", sock, "-m", missing, NULL};
+	unlink(logpath);
+	pid = spawn_logged(bad2, logpath);
+	is(wait_exit(pid, T), 1, "-m with a missing directory: exit 1");
+	ok(file_contains(logpath, "does not exist"), "and says the directory does not exist");
+	ok(access(sock, F_OK) < 0, "no socket left behind");
+}
+
+static void test_verbose(void)
+{
+	for (int verbose = 0; verbose < 2; verbose++) {
+		char *argv[] = {(char *)cli, "server", "-F", "-S", sock, "-m", shmdir, "-l", "64K", "-n", "1",
+				verbose ? "-v" : NULL, NULL};
+		unlink(logpath);
+		pid_t pid = spawn_logged(argv, logpath);
+		ok(wait_log(logpath, "listening on", T), "server%s listens", verbose ? " -v" : "");
+		ivshmem_ep *a = NULL;
+		is(open_peer(&a), 0, "peer opens");
+		int s = connect_raw(sock);
+		ok(s >= 0, "a client that writes connects");
+		if (s >= 0 && write(s, "x", 1) != 1)
+			printf("# write failed\n");
+		ok(wait_log(logpath, "clients must not write", T), "it is dropped");
+		if (s >= 0)
+			close(s);
+		ivshmem_close(a);
+		stop_child(pid, SIGTERM);
+		if (verbose) {
+			ok(file_contains(logpath, "peer 0 <- 0"), "-v: the version sent to peer 0 is logged");
+			ok(file_contains(logpath, "peer 0 <- -1 + fd"), "-v: the shm fd sent to peer 0 is logged");
+			ok(file_contains(logpath, "peer 1 -> 1 byte"), "-v: the byte received from peer 1 is logged");
+		} else {
+			is(count_lines(logpath, " <- "), 0, "without -v: no per-message lines");
+		}
+	}
+}
+
+/* Out of fds: pending connections must be shed, not spun on. */
+static void test_fd_exhaustion(void)
+{
+	unlink(logpath);
+	pid_t pid = fork();
+	if (pid == 0) {
+		struct rlimit rl = {32, 32};
+		setrlimit(RLIMIT_NOFILE, &rl);
+		int n = open("/dev/null", O_RDWR);
+		int l = open(logpath, O_WRONLY | O_CREAT | O_APPEND, 0644);
+		dup2(n, 0);
+		dup2(n, 1);
+		dup2(l, 2);
+		for (int fd = 3; fd < 32; fd++)
+			close(fd);
+		execl(cli, cli, "server", "-F", "-S", sock, "-m", shmdir, "-l", "64K", "-n", "0", (char *)NULL);
+		_exit(127);
+	}
+	ok(wait_log(logpath, "listening on", T), "server with a 32-fd limit listens");
+	int c[60];
+	int n = 0;
+	for (int i = 0; i < 60; i++)
+		c[n++] = connect_raw(sock);
+	/* Let the server chew on it: a spinning loop logs (and burns CPU)
+	 * continuously; a shedding one refuses each extra client once. */
+	usleep(500000);
+	int warn = count_lines(logpath, "accept:");
+	ok(warn >= 0 && warn < 5, "no accept() error storm (%d lines)", warn);
+	ok(file_contains(logpath, "raise the fd limit"), "the refusal names the fd limit");
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	FILE *f = fopen(path, "re");
+	unsigned long ut = 0, st = 0;
+	if (f) {
+		(void)!fscanf(f, "%*d %*s %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st);
+		fclose(f);
+	}
+	usleep(500000);
+	f = fopen(path, "re");
+	unsigned long ut2 = 0, st2 = 0;
+	if (f) {
+		(void)!fscanf(f, "%*d %*s %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut2, &st2);
+		fclose(f);
+	}
+	long ticks = (long)((ut2 + st2) - (ut + st));
+	ok(ticks < sysconf(_SC_CLK_TCK) / 5, "the server is idle while full (%ld ticks in 0.5 s)", ticks);
+	for (int i = 0; i < n; i++)
+		if (c[i] >= 0)
+			close(c[i]);
+	ivshmem_ep *ep = NULL;
+	int r = -1;
+	for (int i = 0; i < 100 && (r = open_peer(&ep)) < 0; i++)
+		usleep(20000);
+	is(r, 0, "once clients leave, a peer opens again");
+	ivshmem_close(ep);
+	stop_child(pid, SIGTERM);
+}
+
+int main(void)
+{
+	cli = getenv("IVSHMEM");
+	if (!cli)
+		skip_all("IVSHMEM (path of the ivshmem binary) not set");
+	signal(SIGPIPE, SIG_IGN);
+	snprintf(dir, sizeof(dir), "/tmp/ivs-srvcli-XXXXXX");
+	if (!mkdtemp(dir))
+		skip_all("mkdtemp failed");
+	snprintf(sock, sizeof(sock), "%s/sock", dir);
+	snprintf(logpath, sizeof(logpath), "%s/server.log", dir);
+	snprintf(pidpath, sizeof(pidpath), "%s/server.pid", dir);
+	snprintf(shmdir, sizeof(shmdir), "%s/shm", dir);
+	mkdir(shmdir, 0700);
+
+	test_pid_file_foreground();
+	test_daemonize();
+	test_shm_dir();
+	test_verbose();
+	test_fd_exhaustion();
+
+	char cmd[200];
+	if (tap_failed) {
+		snprintf(cmd, sizeof(cmd), "tail -n 20 %s | sed 's/^/# log: /'", logpath);
+		fflush(stdout);
+		(void)!system(cmd);
+	}
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	(void)!system(cmd);
+	return tap_done();
+}
