@@ -397,14 +397,8 @@ static void test_read_only(void)
 		ivshmem_close(ep);
 	const char *wr[] = {"write", spec, NULL};
 	int rc = run_cli(0, "x", err, sizeof(err), NULL, 0, wr);
-	/* cmd-rw.c must check ivshmem_mem_readonly() before writing; until it
-	 * does, the write faults on the read-only mapping (which is the kernel
-	 * enforcing the policy, but not a clear message). */
-	bool fault = rc >= 128 || strstr(err, "SEGV");
-	ok(rc == 1 && lines(err) == 1, "CLI write through a read-only daemon fails with one line%s",
-	   fault ? " # TODO cmd-write faults: it must check ivshmem_mem_readonly()" : "");
-	if (fault)
-		tap_failed--; /* expected failure (TODO), not a daemon bug */
+	ok(rc == 1 && lines(err) == 1 && strstr(err, "read-only"),
+	   "CLI write through a read-only daemon fails with one line naming read-only");
 	printf("#   rc %d: %.*s\n", rc, (int)strcspn(err, "\n"), err);
 	stop(d, SIGTERM);
 }
