@@ -59,7 +59,8 @@ const char *ivshmem_version(void) IVSHMEM_API;
 /* Utilities shared by tools and applications                               */
 /* ------------------------------------------------------------------------ */
 
-/* Parse "4096", "0x1000", "4K", "16M", "1G" (binary multiples).
+/* Parse "4096", "0x1000", "4K", "16M", "1G", "4KiB" (binary multiples).
+ * Decimal unless "0x" (a leading 0 is not octal); no blanks, no sign.
  * Returns 0, -EINVAL (not a number), or -ERANGE (overflows 64 bits). */
 int ivshmem_parse_size(const char *s, uint64_t *out) IVSHMEM_API;
 
@@ -152,7 +153,7 @@ int ivshmem_pci_enable(ivshmem_pci_dev *dev, unsigned what) IVSHMEM_API;
 #define IVSHMEM_MAP_READONLY (1u << 0)
 /* Map [off, off+len) of a BAR.  len 0 = to the end of the BAR.  *got receives
  * the cache mode obtained.  -ERANGE if outside the BAR, -ENOTSUP if the mode
- * can't be had with this backend. */
+ * can't be had with this backend, -EFBIG if the range doesn't fit in size_t. */
 int ivshmem_pci_map(ivshmem_pci_dev *dev, unsigned bar, uint64_t off, size_t len,
 		    enum ivshmem_cache want, unsigned flags, void **addr,
 		    enum ivshmem_cache *got) IVSHMEM_API;

@@ -189,7 +189,9 @@ int cmd_daemon(int argc, char **argv)
 	struct ivsd *d;
 	r = ivsd_new(&cfg, ep, &d);
 	if (r == -EADDRINUSE) {
-		cli_error("%s: another daemon is listening there: stop it, or pick --socket", sock);
+		cli_error("%s: another daemon is already running there: stop it, or pick --socket", sock);
+	} else if (r == -EEXIST) {
+		cli_error("%s.lock exists and is not a regular file: remove it, or pick --socket", sock);
 	} else if (r == -EACCES || r == -EPERM) {
 		cli_error("cannot create socket %s: permission denied: run as root or pick --socket", sock);
 	} else if (r < 0) {

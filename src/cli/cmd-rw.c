@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* ivshmem read / write: raw bytes between stdio and the shared memory. */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,6 +76,8 @@ int cmd_read(int argc, char **argv)
 		src += n;
 		len -= n;
 	}
+	if (rc && cli_stdout_gone)
+		rc = 0; /* | head -c 10: the reader had what it wanted */
 out:
 	ivshmem_close(ep);
 	return rc;
@@ -89,6 +92,15 @@ int cmd_write(int argc, char **argv)
 	if (parse(argc, argv, &o, &off, NULL, NULL))
 		return 1;
 	const char *dev = argv[optind];
+	/* The bytes come from stdin: refuse before touching the device when
+	 * that can't be what was meant. */
+	int fl = fcntl(STDIN_FILENO, F_GETFL);
+	if (fl < 0 || (fl & O_ACCMODE) == O_WRONLY) /* main() fills a closed stdin so */
+		return cli_error("stdin is closed or not readable: pipe or redirect the bytes to write "
+				 "(e.g. printf hello | ivshmem write DEV)");
+	if (isatty(STDIN_FILENO))
+		return cli_error("stdin is a terminal: pipe or redirect the bytes to write "
+				 "(e.g. ivshmem write DEV < FILE)");
 	ivshmem_ep *ep;
 	if (cli_open(dev, &o, &ep))
 		return 1;

@@ -301,6 +301,15 @@ int cmd_server(int argc, char **argv)
 	bool pid_written = false;
 	int rc = 0;
 	int r = ivs_server_init(&s, &o);
+	if (r < 0 && !s.locked && r != -EINVAL && r != -ENAMETOOLONG && r != -ENOMEM) {
+		/* The instance lock (SOCKET.lock): a socket-path problem. */
+		if (r == -EEXIST)
+			rc = cli_error("%s exists and is not a regular file: remove it or use another -S path",
+				       s.lock_path);
+		else
+			rc = start_error(&o, r, false);
+		goto out;
+	}
 	if (r < 0) {
 		rc = start_error(&o, r, true);
 		goto out;

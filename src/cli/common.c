@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Option parsing and error messages shared by the subcommands. */
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -113,8 +114,11 @@ int cli_parse_seconds(const char *what, const char *s, int *ms)
 	char *end;
 	errno = 0;
 	double d = strtod(s, &end);
-	if (errno || end == s || *end || !isfinite(d) || d < 0 || d > 86400.0 * 365)
-		return cli_usage_error("%s '%s' must be a number of seconds", what, s);
+	/* At most INT_MAX ms (24.8 days): beyond, the conversion to int is
+	 * undefined (in practice a negative value, i.e. "wait forever"). */
+	if (errno || end == s || *end || !isfinite(d) || d < 0 || d * 1000.0 + 0.5 > (double)INT_MAX)
+		return cli_usage_error("%s '%s' must be a number of seconds up to %d", what, s,
+				       INT_MAX / 1000);
 	*ms = (int)(d * 1000.0 + 0.5);
 	return 0;
 }
@@ -201,6 +205,9 @@ int cli_open(const char *dev, const struct cli_opts *o, ivshmem_ep **ep)
 		   strncmp(dev, "daemon:", 7) && o->open.backend != IVSHMEM_BACKEND_FILE;
 	if (pci && r != -EACCES && r != -EPERM)
 		return explain_pci(strncmp(dev, "pci:", 4) ? dev : dev + 4, o, r);
+	if (r == -EINVAL && !strncmp(dev, "file:", 5) && dev[5])
+		return cli_error("open %s: not a regular file: use a shared-memory file "
+				 "(/dev/shm/NAME, hugetlbfs)", dev);
 	if (r == -EINVAL && !pci)
 		return cli_error("'%s': missing or invalid path after the prefix", dev);
 	if (r == -ENOTSUP && o->open.cache != IVSHMEM_CACHE_DEFAULT)
@@ -210,20 +217,57 @@ int cli_open(const char *dev, const struct cli_opts *o, ivshmem_ep **ep)
 	return cli_lib_error(dev, "open", r);
 }
 
+/* Length of the valid UTF-8 sequence at s (1..4), or 0 if it is not one
+ * (stray continuation, overlong form, surrogate, above U+10FFFF, cut short). */
+static size_t utf8_len(const unsigned char *s)
+{
+	unsigned char c = s[0];
+	size_t n;
+	uint32_t cp, min;
+	if (c < 0x80)
+		return 1;
+	if ((c & 0xe0) == 0xc0)
+		n = 2, cp = c & 0x1f, min = 0x80;
+	else if ((c & 0xf0) == 0xe0)
+		n = 3, cp = c & 0x0f, min = 0x800;
+	else if ((c & 0xf8) == 0xf0)
+		n = 4, cp = c & 0x07, min = 0x10000;
+	else
+		return 0;
+	for (size_t i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80) /* also stops at the NUL */
+			return 0;
+		cp = cp << 6 | (s[i] & 0x3f);
+	}
+	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return n;
+}
+
 void cli_json_str(FILE *f, const char *s)
 {
+	/* JSON text is UTF-8: a path or name can be any bytes, so a byte that
+	 * is not part of valid UTF-8 becomes U+FFFD instead of making the whole
+	 * document unparsable. */
+	const unsigned char *p = (const unsigned char *)s;
 	fputc('"', f);
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
+	while (*p) {
+		unsigned char c = *p;
+		size_t n = utf8_len(p);
 		if (c == '"' || c == '\\')
 			fprintf(f, "\\%c", c);
-		else if (c < 0x20)
+		else if (c < 0x20 || c == 0x7f)
 			fprintf(f, "\\u%04x", c);
+		else if (n == 0)
+			fputs("\\ufffd", f);
 		else
-			fputc(c, f);
+			fwrite(p, 1, n, f);
+		p += n ? n : 1;
 	}
 	fputc('"', f);
 }
+
+bool cli_stdout_gone;
 
 int cli_write_stdout(const void *buf, size_t len)
 {
@@ -232,6 +276,13 @@ int cli_write_stdout(const void *buf, size_t len)
 		ssize_t n = write(STDOUT_FILENO, p, len);
 		if (n < 0 && errno == EINTR)
 			continue;
+		if (n < 0 && errno == EPIPE) {
+			/* The reader went away (| head -c 10): stop, quietly. */
+			cli_stdout_gone = true;
+			return 1;
+		}
+		if (n < 0 && errno == EBADF)
+			return cli_error("writing to stdout: it is closed: redirect it (e.g. > FILE)");
 		if (n < 0)
 			return cli_error("writing to stdout: %s", strerror(errno));
 		p += n;

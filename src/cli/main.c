@@ -1,8 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /* `ivshmem`: git-style front end.  Each subcommand lives in cmd-*.c. */
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 
@@ -55,18 +60,60 @@ static void usage(FILE *f)
 		   "'ivshmem COMMAND --help' shows a command's usage.\n");
 }
 
+/* A closed stdin/stdout/stderr is a free descriptor number: the first file
+ * the command opens (a file: region, a BAR) would land on it, and then
+ * "stdout" is the shared memory.  Occupy each closed one with /dev/null
+ * opened the wrong way round, so using it still fails (EBADF) as a closed
+ * descriptor would. */
+static int guard_std_fds(void)
+{
+	for (int fd = 0; fd <= 2; fd++) {
+		if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF)
+			continue;
+		int nfd = open("/dev/null", fd == 0 ? O_WRONLY : O_RDONLY);
+		if (nfd != fd) {
+			if (nfd >= 0)
+				close(nfd);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Output through stdio (info, list, ...) is only written at exit for a pipe
+ * or a file: report a failure then, except a reader that went away. */
+static int finish(int rc)
+{
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		if (errno == EBADF && rc == 0)
+			rc = cli_error("writing to stdout: it is closed: redirect it (e.g. > FILE)");
+		else if (errno != EPIPE && rc == 0)
+			rc = cli_error("writing to stdout: %s", strerror(errno ? errno : EIO));
+	}
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
+	if (guard_std_fds() < 0)
+		return 1; /* no /dev/null: nowhere safe to say so */
+	/* A reader that goes away (ivshmem read ... | head -c 10) is EPIPE,
+	 * handled where stdout is written, not a signal that kills us. */
+	signal(SIGPIPE, SIG_IGN);
 	opterr = 0; /* option errors are reported by cli_bad_option() */
+	/* The documented forms put options after DEV ("read DEV --offset N"):
+	 * GNU getopt permutes them there, unless POSIXLY_CORRECT asks it to
+	 * stop at the first operand, which would turn "--offset" into a DEV. */
+	unsetenv("POSIXLY_CORRECT");
 	if (argc < 2)
 		return cli_error("no command given (see 'ivshmem --help')");
 	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
 		usage(stdout);
-		return 0;
+		return finish(0);
 	}
 	if (!strcmp(argv[1], "--version")) {
 		printf("ivshmem %s\n", ivshmem_version());
-		return 0;
+		return finish(0);
 	}
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
 		if (strcmp(argv[1], commands[i].name) == 0) {
@@ -76,10 +123,10 @@ int main(int argc, char **argv)
 					break;
 				if (!strcmp(argv[a], "--help") || !strcmp(argv[a], "-h")) {
 					printf("usage: ivshmem %s\n", commands[i].usage);
-					return 0;
+					return finish(0);
 				}
 			}
-			return commands[i].run(argc - 1, argv + 1);
+			return finish(commands[i].run(argc - 1, argv + 1));
 		}
 	}
 	return cli_error("unknown command '%s' (see 'ivshmem --help')", argv[1]);

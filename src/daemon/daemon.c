@@ -13,15 +13,21 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/timerfd.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include "endpoint/endpoint.h"
 #include "proto/daemon-proto.h"
 
-enum tag_kind { TAG_LISTEN, TAG_VECTOR, TAG_EPCTL, TAG_STOP, TAG_CLIENT };
+enum tag_kind { TAG_LISTEN, TAG_VECTOR, TAG_EPCTL, TAG_STOP, TAG_TIMER, TAG_CLIENT };
+
+/* Connections of users the policy refuses whose HELLO hadn't arrived at
+ * accept(): kept (outside max_clients) only to answer it with -EACCES. */
+#define REFUSED_MAX 16
 
 struct tag {
 	enum tag_kind kind;
@@ -32,7 +38,9 @@ struct client {
 	struct tag tag; /* first: epoll data points here */
 	int fd;
 	struct ivsd_cred cred;
-	bool ready; /* HELLO accepted */
+	bool ready;   /* HELLO accepted */
+	bool refused; /* not allowed by the policy: answer -EACCES, drop */
+	uint64_t deadline_ns; /* dropped if not ready by then */
 	bool ro;
 	uint32_t grants;
 	int subs[IVSHMEM_MAX_VECTORS]; /* eventfd per subscribed vector, -1 */
@@ -46,12 +54,16 @@ struct ivsd {
 	ino_t sock_ino;
 	ivshmem_ep *ep;
 	int epfd, lfd;
-	struct tag listen_tag, ctl_tag, stop_tag;
+	struct tag listen_tag, ctl_tag, stop_tag, timer_tag;
 	struct tag vec_tags[IVSHMEM_MAX_VECTORS];
 	struct ivsd_region shm, regs;
 	int shm_err, regs_err;
 	struct client *clients;
-	unsigned nclients, nready;
+	unsigned nclients, nready, nrefused;
+	int timer_fd;	    /* HELLO deadlines */
+	bool timer_armed;   /* for the earliest deadline of a pending client */
+	int lock_fd;	    /* flock on lock_path, held while we live */
+	char *lock_path;
 	bool stopping;
 	int reserve_fd; /* spare fd: lets accept() shed connections at EMFILE */
 	bool fd_full_logged;
@@ -106,7 +118,10 @@ static void drop_client(struct ivsd *d, struct client *c, const char *why)
 		c->next->prev = c->prev;
 	if (c->ready)
 		d->nready--;
-	d->nclients--;
+	if (c->refused)
+		d->nrefused--;
+	else
+		d->nclients--;
 	free(c);
 }
 
@@ -291,6 +306,10 @@ static int handle_request(struct ivsd *d, struct client *c, const uint8_t *buf, 
 	int r = ivs_dp_req_decode(buf, len, &req);
 	if (r == -EBADMSG)
 		return -1; /* malformed: no answer, the client is broken */
+	if (c->refused) {
+		reply(c, &req, -EACCES, NULL, -1);
+		return -1;
+	}
 	if (r == -EPROTONOSUPPORT) {
 		reply(c, &req, r, NULL, -1);
 		return -1;
@@ -385,9 +404,98 @@ static bool shed_one(struct ivsd *d)
 	return true;
 }
 
+static void log_refused(struct ivsd *d, const struct ivsd_cred *cr)
+{
+	logf_(d, IVSD_LOG_INFO, "refused pid %d uid %u gid %u: not allowed by the policy", (int)cr->pid,
+	      (unsigned)cr->uid, (unsigned)cr->gid);
+}
+
+static unsigned hello_ms(const struct ivsd *d)
+{
+	return d->cfg.hello_timeout_ms ? d->cfg.hello_timeout_ms : 5000;
+}
+
+/* Arm the timer for the earliest HELLO deadline, if it isn't armed.  New
+ * connections only add later deadlines, so an armed timer stays right. */
+static void arm_timer(struct ivsd *d)
+{
+	if (d->timer_armed || d->timer_fd < 0)
+		return;
+	uint64_t first = UINT64_MAX;
+	for (struct client *c = d->clients; c; c = c->next)
+		if (!c->ready && c->deadline_ns < first)
+			first = c->deadline_ns;
+	if (first == UINT64_MAX)
+		return;
+	struct itimerspec its = {
+		.it_value = {.tv_sec = (time_t)(first / 1000000000u), .tv_nsec = (long)(first % 1000000000u)},
+	};
+	if (its.it_value.tv_sec == 0 && its.it_value.tv_nsec == 0)
+		its.it_value.tv_nsec = 1; /* 0 would disarm */
+	if (timerfd_settime(d->timer_fd, TFD_TIMER_ABSTIME, &its, NULL) == 0)
+		d->timer_armed = true;
+	else
+		logf_(d, IVSD_LOG_WARN, "timerfd: %s", strerror(errno));
+}
+
+/* Drop the connections whose HELLO is overdue. */
+static void timer_fired(struct ivsd *d)
+{
+	uint64_t n;
+	if (read(d->timer_fd, &n, sizeof(n)) < 0 && errno == EAGAIN)
+		return; /* already handled */
+	d->timer_armed = false;
+	uint64_t now = ivs_now_ns();
+	unsigned dropped = 0;
+	for (struct client *c = d->clients, *next; c; c = next) {
+		next = c->next;
+		if (!c->ready && c->deadline_ns <= now) {
+			dropped += !c->refused;
+			drop_client(d, c, "no HELLO in time");
+		}
+	}
+	if (dropped)
+		logf_(d, IVSD_LOG_DEBUG, "dropped %u connection%s without HELLO after %u ms", dropped,
+		      dropped == 1 ? "" : "s", hello_ms(d));
+	arm_timer(d);
+}
+
+/* A user the policy refuses: answer the HELLO if it is already there,
+ * else keep the connection (outside max_clients, at most REFUSED_MAX of
+ * them, the oldest evicted) until it arrives or its deadline passes.
+ * Either way it takes no client slot.  False: close it now. */
+static bool refuse_at_accept(struct ivsd *d, int fd, struct ivsd_cred *cred)
+{
+	log_refused(d, cred);
+	uint8_t buf[IVS_DP_REQ_SIZE];
+	int rfd = -1;
+	ssize_t n = ivs_dp_recv(fd, buf, sizeof(buf), &rfd, MSG_DONTWAIT);
+	ivs_close(rfd);
+	if (n == -EAGAIN && d->nrefused >= REFUSED_MAX) {
+		/* Make room: the newest is the one whose HELLO is on its way. */
+		struct client *old = NULL;
+		for (struct client *c = d->clients; c; c = c->next)
+			if (c->refused && (!old || c->deadline_ns <= old->deadline_ns))
+				old = c;
+		if (old)
+			drop_client(d, old, "refused, waiting for its HELLO: evicted");
+	}
+	if (n != -EAGAIN) {
+		struct ivs_dp_req req;
+		int r = n > 0 ? ivs_dp_req_decode(buf, (size_t)n, &req) : -EBADMSG;
+		if (r != -EBADMSG && rfd < 0) {
+			struct client tmp = {.fd = fd};
+			reply(&tmp, &req, -EACCES, NULL, -1);
+		}
+		return false; /* the caller closes it */
+	}
+	return true;
+}
+
 static void accept_clients(struct ivsd *d)
 {
 	unsigned max = d->cfg.max_clients ? d->cfg.max_clients : 256;
+	uint64_t deadline = ivs_now_ns() + (uint64_t)hello_ms(d) * 1000000u;
 	/* Bounded per round so a connect storm can't starve the clients. */
 	for (int i = 0; i < 64; i++) {
 		int fd = accept4(d->lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
@@ -398,13 +506,29 @@ static void accept_clients(struct ivsd *d)
 				continue;
 			if (errno != EAGAIN && errno != EWOULDBLOCK)
 				logf_(d, IVSD_LOG_WARN, "accept: %s", strerror(errno));
-			return;
+			break;
 		}
 		d->fd_full_logged = false;
 		struct client *c = calloc(1, sizeof(*c));
-		if (!c || d->nclients >= max || ivsd_peer_cred(fd, &c->cred) < 0) {
+		if (!c || ivsd_peer_cred(fd, &c->cred) < 0) {
 			if (c)
 				free(c->cred.groups);
+			free(c);
+			ivs_close(fd);
+			logf_(d, IVSD_LOG_WARN, "a client was turned away (%s)", c ? "no credentials" : "no memory");
+			continue;
+		}
+		/* The policy first: refused users never take a slot. */
+		if (ivsd_policy_check(&d->cfg.policy, &c->cred) < 0) {
+			c->refused = refuse_at_accept(d, fd, &c->cred);
+			if (!c->refused) {
+				free(c->cred.groups);
+				free(c);
+				ivs_close(fd);
+				continue;
+			}
+		} else if (d->nclients >= max) {
+			free(c->cred.groups);
 			free(c);
 			ivs_close(fd);
 			logf_(d, IVSD_LOG_WARN, "a client was turned away (%u clients, limit %u)",
@@ -413,6 +537,7 @@ static void accept_clients(struct ivsd *d)
 		}
 		c->tag.kind = TAG_CLIENT;
 		c->fd = fd;
+		c->deadline_ns = deadline;
 		for (unsigned v = 0; v < IVSHMEM_MAX_VECTORS; v++)
 			c->subs[v] = -1;
 		struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
@@ -426,8 +551,12 @@ static void accept_clients(struct ivsd *d)
 		if (c->next)
 			c->next->prev = c;
 		d->clients = c;
-		d->nclients++;
+		if (c->refused)
+			d->nrefused++;
+		else
+			d->nclients++;
 	}
+	arm_timer(d);
 }
 
 /* The device fired a vector: pass the count to every subscriber. */
@@ -493,6 +622,9 @@ int ivsd_dispatch(struct ivsd *d, int timeout_ms)
 			break;
 		case TAG_STOP:
 			d->stopping = true;
+			break;
+		case TAG_TIMER:
+			timer_fired(d);
 			break;
 		case TAG_CLIENT:
 			break;
@@ -564,8 +696,41 @@ static bool stale_socket(const struct sockaddr_un *sa)
 	return stale;
 }
 
-/* Bind the listening socket.  A stale socket file is replaced; one a live
- * daemon answers on is not (-EADDRINUSE). */
+/* Take PATH (SOCKET.lock) with flock(LOCK_EX | LOCK_NB) for as long as fd
+ * stays open.  Two daemons starting together would otherwise both find a
+ * stale socket, and the second would remove the first's fresh one.  The
+ * holder unlinks the file when it stops, so a lock won on a file that is no
+ * longer at PATH is retried.  fd, -EADDRINUSE (held), or -errno.  (The
+ * server core, src/server/server.c, does the same.) */
+static int take_lock(const char *path)
+{
+	for (int tries = 0; tries < 8; tries++) {
+		/* NONBLOCK: a FIFO planted there can't make open() sleep. */
+		int flags = O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK;
+		int fd = open(path, flags | O_CREAT, 0644);
+		if (fd < 0 && errno == EACCES) /* another user's, in a sticky dir */
+			fd = open(path, flags);
+		if (fd < 0)
+			return errno == ELOOP ? -EEXIST : -errno;
+		struct stat a, b;
+		if (fstat(fd, &a) < 0 || !S_ISREG(a.st_mode)) {
+			close(fd);
+			return -EEXIST;
+		}
+		if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+			int e = errno;
+			close(fd);
+			return e == EWOULDBLOCK ? -EADDRINUSE : -e;
+		}
+		if (lstat(path, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino)
+			return fd;
+		close(fd); /* its holder removed it meanwhile: take the new one */
+	}
+	return -EAGAIN;
+}
+
+/* Bind the listening socket, under the instance lock.  A stale socket file
+ * is replaced; one a live daemon answers on is not (-EADDRINUSE). */
 static int listen_on(struct ivsd *d, const char *path)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
@@ -575,6 +740,14 @@ static int listen_on(struct ivsd *d, const char *path)
 	int r = make_socket_dir(path);
 	if (r < 0)
 		return r;
+	if (asprintf(&d->lock_path, "%s.lock", path) < 0) {
+		d->lock_path = NULL;
+		return -ENOMEM;
+	}
+	r = take_lock(d->lock_path);
+	if (r < 0)
+		return r;
+	d->lock_fd = r;
 	int s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (s < 0)
 		return -errno;
@@ -644,20 +817,27 @@ int ivsd_new(const struct ivsd_config *cfg, ivshmem_ep *ep, struct ivsd **out)
 	d->ep = ep;
 	d->lfd = -1;
 	d->epfd = -1;
+	d->lock_fd = -1;
+	d->timer_fd = -1;
 	d->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	d->shm = d->regs = (struct ivsd_region){.rw_fd = -1, .ro_fd = -1};
 	d->listen_tag.kind = TAG_LISTEN;
 	d->ctl_tag.kind = TAG_EPCTL;
 	d->stop_tag.kind = TAG_STOP;
+	d->timer_tag.kind = TAG_TIMER;
 	int r = -ENOMEM;
 	d->socket_path = strdup(cfg->socket_path);
 	if (!d->socket_path)
 		goto fail;
 	d->epfd = epoll_create1(EPOLL_CLOEXEC);
-	if (d->epfd < 0) {
+	d->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (d->epfd < 0 || d->timer_fd < 0) {
 		r = -errno;
 		goto fail;
 	}
+	r = watch(d, d->timer_fd, &d->timer_tag);
+	if (r < 0)
+		goto fail;
 	open_regions(d);
 	r = listen_on(d, d->socket_path);
 	if (r < 0)
@@ -703,6 +883,13 @@ struct ivsd *ivsd_free(struct ivsd *d)
 			unlink(d->socket_path);
 		d->lfd = ivs_close(d->lfd);
 	}
+	if (d->lock_fd >= 0) {
+		/* Still holding it: nobody else can have replaced the file. */
+		unlink(d->lock_path);
+		d->lock_fd = ivs_close(d->lock_fd);
+	}
+	free(d->lock_path);
+	ivs_close(d->timer_fd);
 	ivsd_region_close(&d->shm);
 	ivsd_region_close(&d->regs);
 	ivs_close(d->epfd);

@@ -78,7 +78,10 @@ typedef void (*ivsd_log_fn)(void *ctx, enum ivsd_log_level level, const char *ms
 struct ivsd_config {
 	const char *socket_path;
 	struct ivsd_policy policy;
-	unsigned max_clients; /* 0 = 256 */
+	unsigned max_clients; /* 0 = 256; clients the policy refuses don't count */
+	/* A connection that hasn't completed HELLO this long after accept()
+	 * is dropped, so silent connections can't hold the slots.  0 = 5000. */
+	unsigned hello_timeout_ms;
 	bool debug;	      /* also log every request (IVSD_LOG_DEBUG) */
 	ivsd_log_fn log;
 	void *log_ctx;
@@ -92,9 +95,11 @@ int ivsd_default_socket(const char *dev, char *buf, size_t size);
 
 /* Create the daemon around an open endpoint (ownership passes to the daemon,
  * also on failure) and listen on cfg->socket_path (its directory is created
- * 0755; the socket is 0666, access is the policy's).  cfg is copied except
- * the policy arrays, which must outlive the daemon.  -EADDRINUSE if another
- * daemon answers on the socket. */
+ * 0755; the socket is 0666, access is the policy's).  The stale-socket check
+ * and bind() happen under an instance lock, SOCKET.lock (flock, held until
+ * ivsd_free).  cfg is copied except the policy arrays, which must outlive
+ * the daemon.  -EADDRINUSE if another daemon holds the lock or answers on
+ * the socket. */
 int ivsd_new(const struct ivsd_config *cfg, ivshmem_ep *ep, struct ivsd **out);
 /* Serve until stop_fd (e.g. a signalfd) is readable or a fatal error.  0 or
  * -errno. */
@@ -105,7 +110,7 @@ int ivsd_dispatch(struct ivsd *d, int timeout_ms);
 /* Number of connected clients. */
 unsigned ivsd_clients(const struct ivsd *d);
 /* Tell clients we are going (DISCONNECT notice), close everything, unlink
- * the socket.  Accepts NULL, returns NULL. */
+ * the socket and the lock file.  Accepts NULL, returns NULL. */
 struct ivsd *ivsd_free(struct ivsd *d);
 
 #endif

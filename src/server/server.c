@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -463,6 +464,40 @@ static void handle_peer(struct ivs_server *s, struct ivs_server_peer *p, uint32_
 		mark_dead(s, p, "hung up");
 }
 
+/* ---- the instance lock ------------------------------------------------ */
+
+/* Take PATH (SOCKET.lock) with flock(LOCK_EX | LOCK_NB) for as long as fd
+ * stays open.  Two servers starting together would otherwise both find a
+ * stale socket, and the second would remove the first's fresh one.  The
+ * holder unlinks the file when it stops, so a lock won on a file that is no
+ * longer at PATH is retried.  fd, -EADDRINUSE (held), or -errno. */
+static int take_lock(const char *path)
+{
+	for (int tries = 0; tries < 8; tries++) {
+		/* NONBLOCK: a FIFO planted there can't make open() sleep. */
+		int flags = O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK;
+		int fd = open(path, flags | O_CREAT, 0644);
+		if (fd < 0 && errno == EACCES) /* another user's, in a sticky dir */
+			fd = open(path, flags);
+		if (fd < 0)
+			return errno == ELOOP ? -EEXIST : -errno;
+		struct stat a, b;
+		if (fstat(fd, &a) < 0 || !S_ISREG(a.st_mode)) {
+			close(fd);
+			return -EEXIST;
+		}
+		if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+			int e = errno;
+			close(fd);
+			return e == EWOULDBLOCK ? -EADDRINUSE : -e;
+		}
+		if (lstat(path, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino)
+			return fd;
+		close(fd); /* its holder removed it meanwhile: take the new one */
+	}
+	return -EAGAIN;
+}
+
 /* ---- public ------------------------------------------------------------ */
 
 int ivs_server_init(struct ivs_server *s, const struct ivs_server_opts *opts)
@@ -488,6 +523,14 @@ int ivs_server_init(struct ivs_server *s, const struct ivs_server_opts *opts)
 	s->peers = calloc(IVSHMEM_MAX_PEERS, sizeof(*s->peers));
 	if (!s->peers)
 		return -ENOMEM;
+	/* Before the shm: a second server must not create (and at its close
+	 * unlink) the shm the running one uses. */
+	snprintf(s->lock_path, sizeof(s->lock_path), "%s.lock", s->socket_path);
+	int fd = take_lock(s->lock_path);
+	if (fd < 0)
+		return fd;
+	s->lock_fd = fd;
+	s->locked = true;
 	return create_shm(s);
 }
 
@@ -509,6 +552,8 @@ static int probe_live(const struct sockaddr_un *sa)
 
 int ivs_server_start(struct ivs_server *s)
 {
+	if (!s->locked)
+		return -EINVAL; /* ivs_server_init failed or wasn't called */
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	memcpy(sa.sun_path, s->socket_path, strlen(s->socket_path) + 1);
 	struct stat st;
@@ -617,6 +662,12 @@ void ivs_server_close(struct ivs_server *s)
 		if (lstat(s->socket_path, &st) == 0 && st.st_dev == s->sock_dev && st.st_ino == s->sock_ino)
 			unlink(s->socket_path);
 		s->socket_bound = false;
+	}
+	if (s->locked) {
+		/* Still holding it: nobody else can have replaced the file. */
+		unlink(s->lock_path);
+		s->lock_fd = ivs_close(s->lock_fd);
+		s->locked = false;
 	}
 	s->shm_fd = ivs_close(s->shm_fd);
 	if (s->shm_created) {

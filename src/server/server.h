@@ -60,6 +60,9 @@ struct ivs_server {
 	int listen_fd;
 	int epoll_fd;
 	bool socket_bound; /* we created socket_path: remove it at close */
+	bool locked;	   /* we hold lock_path (lock_fd): remove it at close */
+	int lock_fd;
+	char lock_path[116]; /* socket_path + ".lock" */
 	struct ivs_server_peer **peers; /* IVSHMEM_MAX_PEERS slots, by ID */
 	struct ivs_server_peer *live;	/* list of connected peers */
 	struct ivs_server_peer *dead;	/* to be dropped (send failed, ...) */
@@ -73,11 +76,17 @@ struct ivs_server {
 	bool fd_full_logged;
 };
 
-/* Validate options and create the shared memory.  0 or -errno (-EINVAL bad
- * option, -ENAMETOOLONG socket path, shm_open/ftruncate errors). */
+/* Validate options, take the instance lock and create the shared memory.
+ * The lock is SOCKET.lock next to the socket (flock, held until
+ * ivs_server_close): of two servers started on one path, the second gets
+ * -EADDRINUSE here, before it touches the shm or the socket.  0 or -errno
+ * (-EINVAL bad option, -ENAMETOOLONG socket path, -EADDRINUSE another server
+ * holds the lock, lock file and shm_open/ftruncate errors). */
 int ivs_server_init(struct ivs_server *s, const struct ivs_server_opts *opts);
-/* Bind and listen.  -EADDRINUSE if a live server answers on the socket path
- * (a stale socket file is removed), -EEXIST if the path is not a socket. */
+/* Bind and listen (under the lock taken by ivs_server_init).  -EADDRINUSE if
+ * a live server answers on the socket path (one that doesn't take the lock:
+ * another implementation); a stale socket file is removed; -EEXIST if the
+ * path is not a socket. */
 int ivs_server_start(struct ivs_server *s);
 /* The epoll fd to poll for POLLIN (-1 before start). */
 int ivs_server_fd(const struct ivs_server *s);
@@ -87,7 +96,8 @@ int ivs_server_handle(struct ivs_server *s, int timeout_ms);
 /* Peers connected now. */
 unsigned ivs_server_npeers(const struct ivs_server *s);
 /* Disconnect every peer (best-effort flush of pending messages), remove the
- * socket file, unlink the shm if we created it, free everything.  Safe on a
+ * socket file and the lock file, unlink the shm if we created it, free
+ * everything.  Safe on a
  * zeroed or partly initialised struct after ivs_server_init failed. */
 void ivs_server_close(struct ivs_server *s);
 

@@ -81,6 +81,91 @@ expect_error "wait bad timeout" "seconds" "$IVSHMEM" wait "file:$R" --timeout so
 expect_error "bind bad address" "not a PCI address" "$IVSHMEM" bind "zz:zz"
 expect_error "empty file: prefix" "path" "$IVSHMEM" read "file:"
 
+# Closed standard fds: the region file must not take their numbers (read
+# would write the region into itself, write would read it as its input, an
+# error message would land in it).
+cp "$R" "$T/before"
+"$IVSHMEM" read "file:$R" --offset 4096 >&- 2>"$T/err"; rc=$?
+if one_line_error && grep -q "stdout.*closed" "$T/err" && cmp -s "$R" "$T/before"; then
+	ok "read with stdout closed: error, region untouched"
+else nok "read with stdout closed: error, region untouched" "rc=$rc err=$(cat "$T/err")"; fi
+"$IVSHMEM" write "file:$R" --offset 4096 <&- >"$T/out" 2>"$T/err"; rc=$?
+if one_line_error && grep -q "stdin is closed" "$T/err" && cmp -s "$R" "$T/before"; then
+	ok "write with stdin closed: error, region untouched"
+else nok "write with stdin closed: error, region untouched" "rc=$rc err=$(cat "$T/err")"; fi
+"$IVSHMEM" write "file:$R" --offset 1M <"$T/in" >&- 2>&-; rc=$?
+check "error with stdout and stderr closed: exit 1, region untouched" \
+	sh -c "[ $rc -eq 1 ] && cmp -s '$R' '$T/before'"
+"$IVSHMEM" info "file:$R" >&- 2>"$T/err"; rc=$?
+check "info with stdout closed reports it" sh -c "[ $rc -eq 1 ] && grep -q 'stdout.*closed' '$T/err'"
+if python3 -c 'import os; os.close(os.openpty()[0])' 2>/dev/null; then
+	python3 - "$IVSHMEM" write "file:$R" >"$T/out" 2>"$T/err" <<'PY'
+import os, subprocess, sys
+m, s = os.openpty()
+r = subprocess.run(sys.argv[1:], stdin=s, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=10)
+sys.stderr.buffer.write(r.stderr)
+sys.exit(r.returncode)
+PY
+	rc=$?
+	if one_line_error && grep -q "terminal" "$T/err" && cmp -s "$R" "$T/before"; then
+		ok "write with stdin a terminal refuses"
+	else nok "write with stdin a terminal refuses" "rc=$rc err=$(cat "$T/err")"; fi
+else
+	ok "write with stdin a terminal refuses # SKIP no pty"
+fi
+
+# A FIFO or a device is not a region, and opening one must not block.
+mkfifo "$T/fifo" && chmod 444 "$T/fifo"
+expect_error "file: on a FIFO" "not a regular file" timeout 10 "$IVSHMEM" info "file:$T/fifo"
+if [ "$(id -u)" -eq 0 ] && command -v setpriv >/dev/null; then
+	chmod 755 "$T"
+	expect_error "file: on a read-only FIFO does not hang" "not a regular file" \
+		timeout 10 setpriv --reuid=65534 --regid=65534 --clear-groups "$IVSHMEM" info "file:$T/fifo"
+	chmod 700 "$T"
+else
+	ok "file: on a read-only FIFO does not hang # SKIP needs root and setpriv"
+fi
+
+# A reader that stops early: quiet exit 0, whether SIGPIPE is ignored or not.
+BIG=$T/big
+head -c 4194304 /dev/zero >"$BIG"
+for how in default ignored; do
+	if [ $how = ignored ]; then trap '' PIPE; fi
+	{ "$IVSHMEM" read "file:$BIG" 2>"$T/err"; echo $? >"$T/rc"; } | head -c 10 >/dev/null
+	trap - PIPE
+	rc=$(cat "$T/rc")
+	check "read | head -c 10 exits quietly (SIGPIPE $how)" sh -c "[ $rc -eq 0 ] && [ ! -s '$T/err' ]"
+done
+
+# Numbers: decimal unless 0x (no octal), no blanks; DEV anywhere among options.
+run "$IVSHMEM" read --offset 010 --length 0x4 "file:$R"
+dd if="$R" of="$T/want" bs=1 skip=10 count=4 2>/dev/null
+check "offset 010 is ten, DEV after the options" cmp -s "$T/out" "$T/want"
+run "$IVSHMEM" read --length 08 "file:$R" --offset 1K
+dd if="$R" of="$T/want" bs=1 skip=1024 count=8 2>/dev/null
+check "length 08 is eight, DEV between options" cmp -s "$T/out" "$T/want"
+run env POSIXLY_CORRECT=1 "$IVSHMEM" read "file:$R" --offset 0x100 --length 1K
+dd if="$R" of="$T/want" bs=256 skip=1 count=4 2>/dev/null
+check "options after DEV even with POSIXLY_CORRECT" cmp -s "$T/out" "$T/want"
+expect_error "offset with a leading blank" "not a number" "$IVSHMEM" read "file:$R" --offset " 5"
+expect_error "offset with a trailing blank" "not a number" "$IVSHMEM" read "file:$R" --offset "5 "
+expect_error "offset 0x" "not a number" "$IVSHMEM" read "file:$R" --offset 0x
+expect_error "offset 1K1" "not a number" "$IVSHMEM" read "file:$R" --offset 1K1
+expect_error "timeout beyond what an int of ms holds" "seconds up to" \
+	"$IVSHMEM" wait "file:$R" --timeout 3000000
+
+# --json stays valid JSON for any path: quotes, backslashes, control bytes,
+# bytes that are not UTF-8 (shown as U+FFFD).
+W=$(printf '%s/we"ird\\na\tme\377\303\251' "$T")
+cp "$R" "$W"
+run "$IVSHMEM" info --json "file:$W"
+check "info --json with an odd path" python3 -c "
+import json
+d = json.loads(open('$T/out', 'rb').read())
+dev = d['device']
+assert dev.startswith('file:') and dev.endswith('we\"ird\\\\na\tme\ufffd\u00e9'), repr(dev)
+"
+
 # Fake sysfs trees: list, auto, and a non-IVSHMEM device.
 S=$T/sys
 mkdev() { # addr vendor device revision bar2size

@@ -41,6 +41,12 @@ int main(void)
 	size_ok("18446744073709551615", UINT64_MAX);
 	size_ok("0xffffffffffffffff", UINT64_MAX);
 	size_ok("16777215T", 16777215ull << 40);
+	/* Decimal unless 0x: a leading zero is not octal. */
+	size_ok("010", 10);
+	size_ok("08", 8);
+	size_ok("0100K", 100ull << 10);
+	size_ok("0x010", 16);
+	size_err("00x", -EINVAL);
 
 	size_err("18446744073709551616", -ERANGE);
 	size_err("0x10000000000000000", -ERANGE);
@@ -61,6 +67,15 @@ int main(void)
 	size_err("0x", -EINVAL);
 	size_err("1.5M", -EINVAL);
 	size_err("4096 ", -EINVAL);
+	/* Blanks are refused on both sides, and after 0x. */
+	size_err(" 5", -EINVAL);
+	size_err("\t5", -EINVAL);
+	size_err("0x 5", -EINVAL);
+	size_err("0x-5", -EINVAL);
+	size_err("0x+5", -EINVAL);
+	size_err("0x0x5", -EINVAL);
+	size_err("0xg", -EINVAL);
+	size_err("1K1", -EINVAL);
 
 	uint64_t v;
 	is(ivshmem_parse_size(NULL, &v), -EINVAL, "parse_size(NULL) is -EINVAL");

@@ -11,6 +11,7 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -301,6 +302,9 @@ static void test_addr_parse(void)
 		"", "4", "4.", ".0", "0000:00:20.0", "0000:00:04.8", "10000:00:04.0",
 		"0000:100:04.0", "0000:00:04.0x", "g.0", " 4.0", "4.0 ", "4.0\n", "0000:00:04",
 		"-1.0", "0x4.0", "0000:00:04.0.0", "1:2:3:4.0", "0000::04.0", "auto",
+		/* Too large for the field: refused, not wrapped to 32 bits. */
+		"100000000:00:04.0", "0:100000000.0", "1:100000004.0", "4.100000000",
+		"0:0:4.100000007", "1000000000000000000:0:4.0",
 	};
 	for (size_t i = 0; i < N(bad); i++) {
 		char out[IVSHMEM_PCI_ADDR_LEN] = "untouched";
@@ -486,8 +490,15 @@ static void test_sysfs_backend(void)
 			   NULL),
 	   0, "map an unaligned window read-only");
 	ok(m && ((uintptr_t)m & 4095) == 100, "window starts at the offset within its page");
-	if (m)
+	if (m) {
+		/* A length that wraps once the in-page offset is added must not
+		 * turn into a short unmap of the page. */
+		void *page = (void *)((uintptr_t)m & ~(uintptr_t)4095);
+		is(ivshmem_pci_unmap(dev, m, SIZE_MAX), -EINVAL, "unmap with a wrapping length");
+		is(msync(page, 4096, MS_ASYNC), 0, "... leaves the window mapped");
 		is(ivshmem_pci_unmap(dev, m, 50), 0, "unmap the window");
+		ok(msync(page, 4096, MS_ASYNC) < 0 && errno == ENOMEM, "... and unmap removes it");
+	}
 	m = NULL;
 	is(ivshmem_pci_map(dev, 2, 8192, 5, IVSHMEM_CACHE_DEFAULT, IVSHMEM_MAP_READONLY, &m, NULL), 0,
 	   "map 5 bytes at 8192");

@@ -174,6 +174,10 @@ int ivshmem_wait(ivshmem_ep *ep, unsigned vector, int timeout_ms)
 			r = ep->ops->pump(ep);
 			if (r < 0)
 				return r;
+			/* A hung-up socket the kind didn't recognise as gone would
+			 * make this loop spin: it is gone. */
+			if ((p[1].revents & (POLLHUP | POLLERR)) && !ep->disconnected)
+				ep->disconnected = true;
 		}
 	}
 }

@@ -22,10 +22,14 @@ static int file_open(ivshmem_pci_dev *dev)
 	if (!p)
 		return -ENOMEM;
 	p->writable = true;
-	p->fd = open(dev->path, O_RDWR | O_CLOEXEC);
+	/* O_NONBLOCK: the path may name a FIFO (opening one read-only waits for
+	 * a writer, forever) or a device (a tty waits for carrier); it is
+	 * refused below as not a regular file, and means nothing for one. */
+	const int fl = O_CLOEXEC | O_NONBLOCK | O_NOCTTY;
+	p->fd = open(dev->path, O_RDWR | fl);
 	if (p->fd < 0 && (errno == EACCES || errno == EROFS)) {
 		p->writable = false;
-		p->fd = open(dev->path, O_RDONLY | O_CLOEXEC);
+		p->fd = open(dev->path, O_RDONLY | fl);
 	}
 	if (p->fd < 0) {
 		int r = -errno;

@@ -174,10 +174,19 @@ int ivshmem_pci_map(ivshmem_pci_dev *dev, unsigned bar, uint64_t off, size_t len
 		return -ENOTSUP;
 	if (off >= info.size)
 		return -ERANGE;
-	if (len == 0)
-		len = (size_t)(info.size - off);
-	if (len > info.size - off)
+	uint64_t room = info.size - off;
+	if (len == 0) {
+		/* To the end of the BAR: on 32 bits that may not fit a size_t
+		 * (a 4 GiB BAR), and must not be silently truncated. */
+		if (room > SIZE_MAX)
+			return -EFBIG;
+		len = (size_t)room;
+	}
+	if (len > room)
 		return -ERANGE;
+	/* Backends map from the page holding off: that length must fit too. */
+	if (len > SIZE_MAX - (size_t)(off % ivs_page_size()))
+		return -EFBIG;
 	void *p = NULL;
 	enum ivshmem_cache mode = IVSHMEM_CACHE_DEFAULT;
 	r = dev->ops->map(dev, bar, off, len, want, flags, &p, &mode);
@@ -196,7 +205,10 @@ int ivshmem_pci_unmap(ivshmem_pci_dev *dev, void *addr, size_t len)
 	/* Mappings may start inside a page (BAR offsets): unmap whole pages. */
 	uintptr_t page = ivs_page_size();
 	uintptr_t start = (uintptr_t)addr & ~(page - 1);
-	size_t total = len + ((uintptr_t)addr - start);
+	size_t delta = (size_t)((uintptr_t)addr - start);
+	if (len > SIZE_MAX - delta)
+		return -EINVAL; /* would wrap to a short length and unmap too little */
+	size_t total = len + delta;
 	return munmap((void *)start, total) < 0 ? -errno : 0;
 }
 

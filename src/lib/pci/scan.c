@@ -12,27 +12,47 @@
 #include <string.h>
 #include <unistd.h>
 
+/* One hex field ending at a separator in seps (or at the end of the string
+ * when seps has '\0'): at least one digit, value at most 0xffff (larger
+ * values are refused, not wrapped as sscanf's %x into an unsigned would). */
+static const char *hex_field(const char *s, unsigned *out)
+{
+	unsigned v = 0;
+	const char *p = s;
+	for (; isxdigit((unsigned char)*p); p++) {
+		unsigned d = isdigit((unsigned char)*p) ? (unsigned)(*p - '0')
+							 : (unsigned)(tolower((unsigned char)*p) - 'a' + 10);
+		v = v * 16 + d;
+		if (v > 0xffff)
+			return NULL;
+	}
+	if (p == s)
+		return NULL;
+	*out = v;
+	return p;
+}
+
 int ivshmem_pci_addr_parse(const char *s, char out[IVSHMEM_PCI_ADDR_LEN])
 {
 	if (!s || !out)
 		return -EINVAL;
-	unsigned dom = 0, bus = 0, dev = 0, fn = 0;
-	int n = 0;
-	size_t len = strlen(s);
-	if (len == 0 || len > 32)
-		return -EINVAL;
-	for (size_t i = 0; i < len; i++)
-		if (!isxdigit((unsigned char)s[i]) && s[i] != ':' && s[i] != '.')
+	/* [[dddd:]bb:]dd.f: up to two ':'-terminated fields, then "dd.f". */
+	unsigned f[4], nf = 0;
+	const char *p = s;
+	for (;;) {
+		p = hex_field(p, &f[nf]);
+		if (!p)
 			return -EINVAL;
-	if (sscanf(s, "%x:%x:%x.%x%n", &dom, &bus, &dev, &fn, &n) == 4 && (size_t)n == len) {
-		/* full form */
-	} else if (dom = 0, sscanf(s, "%x:%x.%x%n", &bus, &dev, &fn, &n) == 3 && (size_t)n == len) {
-		/* bus:dev.fn */
-	} else if (bus = 0, sscanf(s, "%x.%x%n", &dev, &fn, &n) == 2 && (size_t)n == len) {
-		/* dev.fn on bus 0 */
-	} else {
-		return -EINVAL;
+		nf++;
+		if (*p == ':' && nf < 3) {
+			p++;
+			continue;
+		}
+		break;
 	}
+	if (*p != '.' || !(p = hex_field(p + 1, &f[nf])) || *p)
+		return -EINVAL;
+	unsigned dom = nf == 3 ? f[0] : 0, bus = nf >= 2 ? f[nf - 2] : 0, dev = f[nf - 1], fn = f[nf];
 	if (dom > 0xffff || bus > 0xff || dev > 0x1f || fn > 7)
 		return -EINVAL;
 	snprintf(out, IVSHMEM_PCI_ADDR_LEN, "%04x:%02x:%02x.%x", dom, bus, dev, fn);

@@ -10,13 +10,20 @@ int ivshmem_parse_size(const char *s, uint64_t *out)
 {
 	if (!s || !out)
 		return -EINVAL;
-	while (isspace((unsigned char)*s))
-		s++;
-	if (!isdigit((unsigned char)*s))
-		return -EINVAL; /* no sign, no empty string */
+	/* Decimal, or hex after 0x.  Not octal: "010" is ten, as a user
+	 * typing an offset means.  No whitespace or sign anywhere (strtoull
+	 * would skip leading blanks and accept "-1"), so " 5" fails like "5 ". */
+	int base = 10;
+	if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
+		base = 16; /* strtoull takes the 0x itself: "0x0x5" stays invalid */
+		if (!isxdigit((unsigned char)s[2]))
+			return -EINVAL; /* "0x", "0x 5", "0x-1" */
+	} else if (!isdigit((unsigned char)*s)) {
+		return -EINVAL;
+	}
 	char *end;
 	errno = 0;
-	unsigned long long v = strtoull(s, &end, 0);
+	unsigned long long v = strtoull(s, &end, base);
 	if (errno == ERANGE)
 		return -ERANGE;
 	if (errno || end == s)

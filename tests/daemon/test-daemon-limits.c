@@ -1,0 +1,413 @@
+/* SPDX-License-Identifier: MIT */
+/* The daemon core under pressure at its front door:
+ *  - two daemons started at the same moment on one socket path (often over
+ *    a stale socket): exactly one runs and the socket is its own;
+ *  - (root) users the policy refuses can't take client slots: their
+ *    connections are judged at accept() (SO_PEERCRED), not at HELLO;
+ *  - (root) allowed connections that never send HELLO are dropped after
+ *    the HELLO deadline, so they can't hold the slots either.
+ *
+ * The daemon core runs in forked children around file: endpoints.  For the
+ * race, unlink() of the socket path is slowed down in one child (the test's
+ * unlink() interposes libc's for the statically linked core): without the
+ * instance lock the second daemon then removes the first one's fresh socket
+ * every time.  Every wait is bounded; no timing thresholds. */
+#include <fcntl.h>
+#include <grp.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../tap.h"
+#include "../../src/daemon/daemon.h"
+#include "proto/daemon-proto.h"
+
+#define NOBODY 65534
+#define ALLOWED_UID 4243
+#define ROUNDS 20
+#define T 10000 /* ms: bound of every wait */
+#define MAX_CLIENTS 4
+
+static char dir[64], sock[100], lock[110], dev[2][96];
+static unsigned unlink_delay_us;
+
+int unlink(const char *path)
+{
+	if (unlink_delay_us && !strcmp(path, sock))
+		usleep(unlink_delay_us);
+	return (int)syscall(SYS_unlinkat, AT_FDCWD, path, 0);
+}
+
+static int wait_exit(pid_t pid)
+{
+	int st = 0;
+	for (int i = 0; i < T / 10; i++) {
+		if (waitpid(pid, &st, WNOHANG) == pid)
+			return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+		usleep(10000);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, &st, 0);
+	return -1;
+}
+
+static int read_bounded(int fd, char *buf, size_t len)
+{
+	size_t have = 0;
+	uint64_t deadline = ivs_now_ns() + (uint64_t)T * 1000000u;
+	while (have < len) {
+		int rem = ivs_remaining_ms(deadline);
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		if (rem == 0 || poll(&p, 1, rem) <= 0)
+			return -ETIMEDOUT;
+		ssize_t n = read(fd, buf + have, len - have);
+		if (n <= 0)
+			return -EIO;
+		have += (size_t)n;
+	}
+	return 0;
+}
+
+/* The daemon core on device `which`, in this (child) process: report
+ * {which, result} on `report` (if >= 0), serve until SIGTERM. */
+static void run_daemon(int report, unsigned which, const struct ivsd_config *base)
+{
+	sigset_t m;
+	sigemptyset(&m);
+	sigaddset(&m, SIGTERM);
+	sigprocmask(SIG_BLOCK, &m, NULL);
+	int sfd = signalfd(-1, &m, SFD_CLOEXEC);
+	ivshmem_ep *ep;
+	int r = ivshmem_open(dev[which], NULL, &ep);
+	struct ivsd *d = NULL;
+	struct ivsd_config cfg = *base;
+	cfg.socket_path = sock;
+	if (r == 0)
+		r = ivsd_new(&cfg, ep, &d);
+	char msg[2] = {(char)which, r == 0 ? 'R' : r == -EADDRINUSE ? 'U' : 'E'};
+	if (report >= 0 && write(report, msg, 2) != 2)
+		_exit(3);
+	if (r < 0)
+		_exit(1);
+	r = ivsd_run(d, sfd);
+	ivsd_free(d);
+	_exit(r < 0 ? 5 : 0);
+}
+
+static size_t mem_size_of(unsigned which)
+{
+	return (size_t)(which + 1) << 16;
+}
+
+/* ---- the start-up race ----------------------------------------------------- */
+
+static void test_race(void)
+{
+	struct ivsd_config cfg = {0};
+	int good = 0, stale_rounds = 0;
+	for (int round = 0; round < ROUNDS; round++) {
+		struct stat st;
+		bool stale = lstat(sock, &st) == 0;
+		stale_rounds += stale;
+		int go[2], rep[2];
+		if (pipe2(go, O_CLOEXEC) < 0 || pipe2(rep, O_CLOEXEC) < 0)
+			break;
+		pid_t kid[2];
+		fflush(stdout);
+		for (unsigned i = 0; i < 2; i++) {
+			kid[i] = fork();
+			if (kid[i] == 0) {
+				close(go[1]);
+				close(rep[0]);
+				char c;
+				while (read(go[0], &c, 1) < 0 && errno == EINTR)
+					;
+				unlink_delay_us = i == (unsigned)round % 2 ? 20000 : 0;
+				run_daemon(rep[1], i, &cfg);
+			}
+		}
+		close(go[0]);
+		close(rep[1]);
+		close(go[1]); /* go */
+		char msg[4] = {0};
+		int r = read_bounded(rep[0], msg, 4);
+		close(rep[0]);
+		char res[2] = {'?', '?'};
+		for (int i = 0; r == 0 && i < 2; i++)
+			if ((unsigned char)msg[2 * i] < 2)
+				res[(unsigned char)msg[2 * i]] = msg[2 * i + 1];
+		int winner = res[0] == 'R' && res[1] == 'U' ? 0 : res[1] == 'R' && res[0] == 'U' ? 1 : -1;
+		bool round_ok = winner >= 0;
+		if (!round_ok)
+			printf("# round %d (%s): results %c %c\n", round, stale ? "stale socket" : "no socket",
+			       res[0], res[1]);
+		bool reaped[2] = {false, false};
+		if (winner >= 0) {
+			int lost = wait_exit(kid[!winner]);
+			reaped[!winner] = true;
+			if (lost != 1) {
+				printf("# round %d: the loser exited %d\n", round, lost);
+				round_ok = false;
+			}
+			char spec[160];
+			snprintf(spec, sizeof(spec), "daemon:%s", sock);
+			ivshmem_ep *ep = NULL;
+			int o = ivshmem_open(spec, NULL, &ep);
+			if (o < 0 || ivshmem_mem_size(ep) != mem_size_of((unsigned)winner)) {
+				printf("# round %d: open %d, size %zu, the winner's is %zu\n", round, o,
+				       ep ? ivshmem_mem_size(ep) : 0, mem_size_of((unsigned)winner));
+				round_ok = false;
+			}
+			ivshmem_close(ep);
+			if (access(lock, F_OK) < 0) {
+				printf("# round %d: no lock file while the winner runs\n", round);
+				round_ok = false;
+			}
+		}
+		/* One round in three stops cleanly; the others leave a stale
+		 * socket and lock file for the next round. */
+		bool clean = round % 3 == 2;
+		for (int i = 0; i < 2; i++)
+			if (!reaped[i]) {
+				kill(kid[i], clean ? SIGTERM : SIGKILL);
+				wait_exit(kid[i]);
+			}
+		if (clean && winner >= 0 && (access(sock, F_OK) == 0 || access(lock, F_OK) == 0)) {
+			printf("# round %d: a clean stop left the socket or the lock file\n", round);
+			round_ok = false;
+		}
+		good += round_ok;
+	}
+	is(good, ROUNDS, "%d rounds of two concurrent daemons: exactly one runs, it owns the socket", ROUNDS);
+	ok(stale_rounds >= ROUNDS / 2, "%d rounds started over a stale socket", stale_rounds);
+}
+
+/* ---- slots ------------------------------------------------------------------- */
+
+static pid_t start_daemon(unsigned hello_ms)
+{
+	unlink(sock);
+	fflush(stdout);
+	pid_t pid = fork();
+	if (pid == 0) {
+		struct ivsd_config cfg = {.max_clients = MAX_CLIENTS, .hello_timeout_ms = hello_ms};
+		char uid[16];
+		snprintf(uid, sizeof(uid), "%d", ALLOWED_UID);
+		if (ivsd_policy_add_user(&cfg.policy, uid) < 0)
+			_exit(2);
+		run_daemon(-1, 0, &cfg);
+	}
+	for (int i = 0; i < T / 10; i++) {
+		struct sockaddr_un sa = {.sun_family = AF_UNIX};
+		snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock);
+		int s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+		int up = connect(s, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+		close(s);
+		if (up)
+			return pid;
+		usleep(10000);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	return -1;
+}
+
+static int raw_connect(void)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock);
+	int s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (s >= 0 && connect(s, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		s = ivs_close(s);
+	return s;
+}
+
+static int raw_call(int s, uint16_t op, struct ivs_dp_resp *resp)
+{
+	static uint32_t seq;
+	struct ivs_dp_req req = {.version = IVS_DP_VERSION, .opcode = op, .seq = ++seq};
+	if (op == IVS_DP_HELLO)
+		req.a0 = req.a1 = IVS_DP_VERSION;
+	uint8_t buf[IVS_DP_RESP_SIZE];
+	ivs_dp_req_encode(&req, buf);
+	int r = ivs_dp_send(s, buf, IVS_DP_REQ_SIZE, -1, 0);
+	if (r < 0)
+		return r;
+	struct pollfd p = {.fd = s, .events = POLLIN};
+	if (poll(&p, 1, T) != 1)
+		return -ETIMEDOUT;
+	int fd = -1;
+	ssize_t n = ivs_dp_recv(s, buf, sizeof(buf), &fd, 0);
+	ivs_close(fd);
+	if (n <= 0)
+		return n == 0 ? -ECONNRESET : (int)n;
+	r = ivs_dp_resp_decode(buf, (size_t)n, resp);
+	return r < 0 ? r : resp->status;
+}
+
+static int open_daemon(ivshmem_ep **ep)
+{
+	char spec[160];
+	snprintf(spec, sizeof(spec), "daemon:%s", sock);
+	return ivshmem_open(spec, NULL, ep);
+}
+
+static void drop_to(uid_t uid)
+{
+	if (setgroups(0, NULL) < 0 || setgid(uid) < 0 || setuid(uid) < 0)
+		_exit(99);
+}
+
+/* As `uid`: open n silent connections, say so on `ready` (one byte: how
+ * many connected), hold them until `hold` reaches EOF. */
+static pid_t silent_user(uid_t uid, int n, int *ready_fd, int *hold_fd)
+{
+	int rd[2], hd[2];
+	if (pipe2(rd, O_CLOEXEC) < 0 || pipe2(hd, O_CLOEXEC) < 0)
+		return -1;
+	fflush(stdout);
+	pid_t pid = fork();
+	if (pid == 0) {
+		close(rd[0]);
+		close(hd[1]);
+		drop_to(uid);
+		unsigned char got = 0;
+		for (int i = 0; i < n; i++)
+			got += raw_connect() >= 0;
+		(void)!write(rd[1], &got, 1);
+		char c;
+		while (read(hd[0], &c, 1) < 0 && errno == EINTR)
+			;
+		_exit(0);
+	}
+	close(rd[1]);
+	close(hd[0]);
+	*ready_fd = rd[0];
+	*hold_fd = hd[1];
+	return pid;
+}
+
+static int refused_user_open(void)
+{
+	fflush(stdout);
+	pid_t pid = fork();
+	if (pid == 0) {
+		drop_to(NOBODY);
+		ivshmem_ep *ep;
+		int r = open_daemon(&ep);
+		_exit(r == -EACCES ? 0 : 10 + (-r & 0x3f));
+	}
+	return wait_exit(pid);
+}
+
+static void test_refused_take_no_slot(void)
+{
+	pid_t d = start_daemon(60000); /* the deadline plays no part here */
+	ok(d > 0, "daemon: %d slots, allows uid %d, HELLO deadline 60 s", MAX_CLIENTS, ALLOWED_UID);
+	if (d <= 0)
+		return;
+	/* Refused users connect many times and say nothing. */
+	int n = 3 * MAX_CLIENTS + 24, ready = -1, hold = -1;
+	pid_t u = silent_user(NOBODY, n, &ready, &hold);
+	unsigned char got = 0;
+	ok(read_bounded(ready, (char *)&got, 1) == 0 && got == n, "uid %d holds %d silent connections (%d)",
+	   NOBODY, n, got);
+	ivshmem_ep *eps[MAX_CLIENTS] = {0};
+	int opened = 0;
+	for (int i = 0; i < MAX_CLIENTS; i++)
+		opened += open_daemon(&eps[i]) == 0;
+	is(opened, MAX_CLIENTS, "all %d slots are still there for allowed clients", MAX_CLIENTS);
+	is(refused_user_open(), 0, "a refused user still gets -EACCES (not a dropped connection)");
+	ivshmem_ep *extra = NULL;
+	int r = open_daemon(&extra);
+	ok(r < 0, "with the slots full of real clients, one more is turned away (%d)", r);
+	ivshmem_close(extra);
+	for (int i = 0; i < MAX_CLIENTS; i++)
+		ivshmem_close(eps[i]);
+	close(hold);
+	close(ready);
+	wait_exit(u);
+	kill(d, SIGTERM);
+	is(wait_exit(d), 0, "daemon exits 0");
+}
+
+static void test_hello_deadline(void)
+{
+	pid_t d = start_daemon(300);
+	ok(d > 0, "daemon: %d slots, HELLO deadline 300 ms", MAX_CLIENTS);
+	if (d <= 0)
+		return;
+	/* An allowed user (root) fills every slot, silently. */
+	int s[MAX_CLIENTS];
+	for (int i = 0; i < MAX_CLIENTS; i++)
+		s[i] = raw_connect();
+	int closed = 0;
+	uint64_t deadline = ivs_now_ns() + (uint64_t)T * 1000000u;
+	for (int i = 0; i < MAX_CLIENTS; i++) {
+		struct pollfd p = {.fd = s[i], .events = POLLIN};
+		char c;
+		if (s[i] >= 0 && poll(&p, 1, ivs_remaining_ms(deadline)) == 1 && read(s[i], &c, 1) == 0)
+			closed++;
+	}
+	is(closed, MAX_CLIENTS, "silent connections are closed by the daemon");
+	ivshmem_ep *ep = NULL;
+	int r = -1;
+	for (int i = 0; i < T / 10 && r != 0; i++) {
+		r = open_daemon(&ep);
+		if (r)
+			usleep(10000);
+	}
+	is(r, 0, "then an allowed client gets in");
+	ivshmem_close(ep);
+	for (int i = 0; i < MAX_CLIENTS; i++)
+		ivs_close(s[i]);
+	/* A client that completes HELLO is not subject to the deadline. */
+	int h = raw_connect();
+	struct ivs_dp_resp resp;
+	is(raw_call(h, IVS_DP_HELLO, &resp), 0, "a client says HELLO");
+	int a = raw_connect(); /* the timer, re-armed, drops this one */
+	struct pollfd p = {.fd = a, .events = POLLIN};
+	char c;
+	ok(poll(&p, 1, T) == 1 && read(a, &c, 1) == 0, "a silent one is dropped meanwhile");
+	ivs_close(a);
+	is(raw_call(h, IVS_DP_INFO, &resp), 0, "the one that said HELLO is still served");
+	ivs_close(h);
+	kill(d, SIGTERM);
+	is(wait_exit(d), 0, "daemon exits 0");
+}
+
+int main(void)
+{
+	signal(SIGPIPE, SIG_IGN);
+	snprintf(dir, sizeof(dir), "/tmp/ivsd-limits-%d", (int)getpid());
+	snprintf(sock, sizeof(sock), "%s/d.sock", dir);
+	snprintf(lock, sizeof(lock), "%s.lock", sock);
+	if (mkdir(dir, 0755) < 0)
+		skip_all("cannot create %s", dir);
+	for (unsigned i = 0; i < 2; i++) {
+		snprintf(dev[i], sizeof(dev[i]), "file:%s/dev%u", dir, i);
+		int fd = open(dev[i] + 5, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+		if (fd < 0 || ftruncate(fd, (off_t)mem_size_of(i)) < 0)
+			skip_all("cannot create %s", dev[i] + 5);
+		close(fd);
+	}
+
+	test_race();
+	if (geteuid() == 0) {
+		test_refused_take_no_slot();
+		test_hello_deadline();
+	} else {
+		printf("# not root: the slot tests (setuid) are skipped\n");
+	}
+
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	(void)!system(cmd);
+	return tap_done();
+}

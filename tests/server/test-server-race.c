@@ -1,0 +1,219 @@
+/* SPDX-License-Identifier: MIT */
+/* Two servers started at the same moment on one socket path, many times,
+ * half of the rounds over a stale socket (and a stale lock file) left by a
+ * SIGKILLed server: exactly one must run, the other must fail with
+ * -EADDRINUSE, and the socket at the path must be the winner's (a peer that
+ * connects gets the winner's vector count).  Before the instance lock, both
+ * could see the stale socket and the second removed the first's fresh one:
+ * both ran, one of them unreachable.
+ *
+ * The server core runs in forked children released together by closing a
+ * pipe.  In one of them (alternating) unlink() of the socket path is slowed
+ * down (the test's unlink() interposes libc's for the statically linked
+ * core), which makes the window between "the socket is stale" and "remove
+ * it" wide enough to hit every time without the lock.  Every wait is
+ * bounded; no timing thresholds. */
+#include "srv-test.h"
+#include "../tap.h"
+#include "../../src/server/server.h"
+
+#include <errno.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+
+#define ROUNDS 20
+#define T 10000 /* ms: bound of every wait */
+
+static char dir[64], sock[128], shm[64];
+static volatile sig_atomic_t stop_flag;
+static unsigned unlink_delay_us;
+
+int unlink(const char *path)
+{
+	if (unlink_delay_us && !strcmp(path, sock))
+		usleep(unlink_delay_us);
+	return (int)syscall(SYS_unlinkat, AT_FDCWD, path, 0);
+}
+
+static void on_term(int sig)
+{
+	(void)sig;
+	stop_flag = 1;
+}
+
+/* Child `who` (0 or 1): wait for the start signal (EOF on go), start a
+ * server with who + 1 vectors, report {who, result} on `report`, serve
+ * until SIGTERM (clean stop) or SIGKILL. */
+static void child(int go, int report, unsigned who, unsigned delay_us)
+{
+	unlink_delay_us = delay_us;
+	struct sigaction sa = {.sa_handler = on_term};
+	sigaction(SIGTERM, &sa, NULL);
+	char c;
+	while (read(go, &c, 1) < 0 && errno == EINTR)
+		;
+	struct ivs_server_opts o = {
+		.socket_path = sock,
+		.shm_name = shm,
+		.size = 1 << 20,
+		.nvectors = who + 1,
+		.socket_mode = -1,
+		.socket_uid = (uid_t)-1,
+		.socket_gid = (gid_t)-1,
+	};
+	struct ivs_server s;
+	int r = ivs_server_init(&s, &o);
+	if (r == 0)
+		r = ivs_server_start(&s);
+	char msg[2] = {(char)who, r == 0 ? 'R' : r == -EADDRINUSE ? 'U' : 'E'};
+	if (write(report, msg, 2) != 2)
+		_exit(3);
+	if (r < 0) {
+		ivs_server_close(&s);
+		_exit(1);
+	}
+	while (!stop_flag && ivs_server_handle(&s, 100) >= 0)
+		;
+	ivs_server_close(&s);
+	_exit(0);
+}
+
+static int read_bounded(int fd, char *buf, size_t len)
+{
+	size_t have = 0;
+	uint64_t deadline = ivs_now_ns() + (uint64_t)T * 1000000u;
+	while (have < len) {
+		int rem = ivs_remaining_ms(deadline);
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		if (rem == 0 || poll(&p, 1, rem) <= 0)
+			return -ETIMEDOUT;
+		ssize_t n = read(fd, buf + have, len - have);
+		if (n <= 0)
+			return -EIO;
+		have += (size_t)n;
+	}
+	return 0;
+}
+
+static int wait_exit(pid_t pid)
+{
+	int st = 0;
+	for (int i = 0; i < T / 10; i++) {
+		pid_t w = waitpid(pid, &st, WNOHANG);
+		if (w == pid)
+			return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+		usleep(10000);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, &st, 0);
+	return -1;
+}
+
+int main(void)
+{
+	signal(SIGPIPE, SIG_IGN);
+	snprintf(dir, sizeof(dir), "/tmp/ivs-race-%d", (int)getpid());
+	snprintf(sock, sizeof(sock), "%s/s.sock", dir);
+	snprintf(shm, sizeof(shm), "ivs-race-%d", (int)getpid());
+	if (mkdir(dir, 0755) < 0)
+		skip_all("cannot create %s", dir);
+	char lock[160];
+	snprintf(lock, sizeof(lock), "%s.lock", sock);
+
+	int good = 0, stale_rounds = 0;
+	for (int round = 0; round < ROUNDS; round++) {
+		struct stat st;
+		bool stale = lstat(sock, &st) == 0;
+		stale_rounds += stale;
+		int go[2], rep[2];
+		if (pipe2(go, O_CLOEXEC) < 0 || pipe2(rep, O_CLOEXEC) < 0)
+			break;
+		pid_t kid[2];
+		fflush(stdout);
+		for (unsigned i = 0; i < 2; i++) {
+			kid[i] = fork();
+			if (kid[i] == 0) {
+				close(go[1]);
+				close(rep[0]);
+				child(go[0], rep[1], i, i == (unsigned)round % 2 ? 20000 : 0);
+			}
+		}
+		close(go[0]);
+		close(rep[1]);
+		close(go[1]); /* go */
+		char msg[4] = {0};
+		int r = read_bounded(rep[0], msg, 4);
+		close(rep[0]);
+		char res[2] = {'?', '?'};
+		for (int i = 0; r == 0 && i < 2; i++)
+			if ((unsigned char)msg[2 * i] < 2)
+				res[(unsigned char)msg[2 * i]] = msg[2 * i + 1];
+		int winner = res[0] == 'R' && res[1] == 'U' ? 0 : res[1] == 'R' && res[0] == 'U' ? 1 : -1;
+		bool round_ok = winner >= 0;
+		if (!round_ok)
+			printf("# round %d (%s): results %c %c\n", round, stale ? "stale socket" : "no socket",
+			       res[0], res[1]);
+		bool reaped[2] = {false, false};
+		if (winner >= 0) {
+			int lost = wait_exit(kid[!winner]);
+			reaped[!winner] = true;
+			if (lost != 1) {
+				printf("# round %d: the loser exited %d\n", round, lost);
+				round_ok = false;
+			}
+			char spec[160];
+			snprintf(spec, sizeof(spec), "server:%s", sock);
+			ivshmem_ep *ep = NULL;
+			int o = ivshmem_open(spec, NULL, &ep);
+			if (o < 0 || ivshmem_vectors(ep) != winner + 1) {
+				printf("# round %d: open %d, %d vectors, winner has %d\n", round, o,
+				       ep ? ivshmem_vectors(ep) : -1, winner + 1);
+				round_ok = false;
+			}
+			ivshmem_close(ep);
+			if (access(lock, F_OK) < 0) {
+				printf("# round %d: no lock file while the winner runs\n", round);
+				round_ok = false;
+			}
+		}
+		/* One round in three stops cleanly; the others leave a stale
+		 * socket and lock file for the next round. */
+		bool clean = round % 3 == 2;
+		for (int i = 0; i < 2; i++)
+			if (!reaped[i]) {
+				kill(kid[i], clean ? SIGTERM : SIGKILL);
+				wait_exit(kid[i]);
+			}
+		if (clean && winner >= 0 && (access(sock, F_OK) == 0 || access(lock, F_OK) == 0)) {
+			printf("# round %d: a clean stop left the socket or the lock file\n", round);
+			round_ok = false;
+		}
+		good += round_ok;
+	}
+	is(good, ROUNDS, "%d rounds of two concurrent starts: exactly one runs, it owns the socket", ROUNDS);
+	ok(stale_rounds >= ROUNDS / 2, "%d rounds started over a stale socket", stale_rounds);
+
+	/* The lock alone keeps a second server out, before it touches the shm. */
+	struct ivs_server_opts o = {.socket_path = sock, .shm_name = shm, .socket_mode = -1,
+				    .socket_uid = (uid_t)-1, .socket_gid = (gid_t)-1};
+	struct ivs_server a, b;
+	is(ivs_server_init(&a, &o), 0, "first server: init");
+	is(ivs_server_start(&a), 0, "first server: start");
+	struct ivs_server_opts o2 = o;
+	o2.shm_name = "ivs-race-must-not-exist";
+	is(ivs_server_init(&b, &o2), -EADDRINUSE, "second server: init fails with -EADDRINUSE");
+	ok(access("/dev/shm/ivs-race-must-not-exist", F_OK) < 0, "without creating its shm");
+	ivs_server_close(&b);
+	ok(access(sock, F_OK) == 0 && access(lock, F_OK) == 0, "the first one's socket and lock stay");
+	ivs_server_close(&a);
+	ok(access(sock, F_OK) < 0 && access(lock, F_OK) < 0, "close removes both");
+	is(ivs_server_init(&b, &o), 0, "a new server takes over");
+	ivs_server_close(&b);
+
+	shm_unlink(shm);
+	shm_unlink("ivs-race-must-not-exist");
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	(void)!system(cmd);
+	return tap_done();
+}
