@@ -159,6 +159,26 @@ int ivshmem_pci_map(ivshmem_pci_dev *dev, unsigned bar, uint64_t off, size_t len
 		    enum ivshmem_cache *got) IVSHMEM_API;
 int ivshmem_pci_unmap(ivshmem_pci_dev *dev, void *addr, size_t len) IVSHMEM_API;
 
+/* Access [off, off+len) of a BAR without mapping it (IOPCIDevice's
+ * MemoryRead32/MemoryWrite32): for registers in a BAR the backend can't map,
+ * e.g. a sub-page BAR0 that vfio-pci won't mmap.  A naturally aligned access
+ * of 1, 2, 4 or 8 bytes is one access of that width (vfio: 8 bytes only on
+ * kernels with 64-bit BAR access, else two of 4); other ranges are split into
+ * the widest aligned accesses.  Per backend:
+ *   vfio   pread/pwrite on the device fd (any BAR vfio exposes, mappable or
+ *          not; reads of the MSI-X table give ~0, writes to it are dropped)
+ *   sysfs  a temporary mapping of resourceN (it supports mmap only) per
+ *          call: works where ivshmem_pci_map does, -ENOTSUP where it doesn't
+ *          (no resource files, I/O BARs)
+ *   file   pread/pwrite on the file (BAR2)
+ * len is 1..INT_MAX.  Returns bytes transferred (len, or fewer if a file
+ * shrank) or -errno: -EINVAL bad arguments, -ENOENT no such BAR, -ERANGE
+ * outside the BAR, -ENOTSUP the backend can't, -EACCES read-only. */
+int ivshmem_pci_bar_read(ivshmem_pci_dev *dev, unsigned bar, uint64_t off, void *buf,
+			 size_t len) IVSHMEM_API;
+int ivshmem_pci_bar_write(ivshmem_pci_dev *dev, unsigned bar, uint64_t off, const void *buf,
+			  size_t len) IVSHMEM_API;
+
 /* MSI-X: number of vectors the device has (0 if none). */
 int ivshmem_pci_msix_count(ivshmem_pci_dev *dev) IVSHMEM_API;
 /* Route vectors 0..n-1 to new eventfds (VFIO only, -ENOTSUP otherwise).

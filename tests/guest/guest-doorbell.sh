@@ -5,6 +5,8 @@
 # Environment (from /test/env, written by run.sh:scenario_doorbell):
 #   HOST_PEER_V1   ID of a host peer running `ivshmem wait server:SOCK 1`
 #   HOST_PEER_V0   ID of a host peer running `ivshmem wait server:SOCK 0`
+#   HOST_PEER_RW   ID of another host peer waiting on vector 0, rung by
+#                  /bin/bar-rw with a bar_write to the Doorbell register
 #   VECTORS        vectors the server was started with (-n)
 #   SHM_SIZE       size of the shared memory
 #   PHASE_OFF ACK_OFF  handshake with the host's ringer (8 bytes each): the
@@ -30,6 +32,9 @@
 #@check ring-missing-peer
 #@check ring-missing-peer-device-ok
 #@check ring-vector-out-of-range
+#@check bar-rw-db-open
+#@check bar-rw-db-id
+#@check bar-rw-db-ring
 #@check wait-vector-out-of-range
 #@check handshake-v0
 #@check wait-v0
@@ -89,6 +94,13 @@ check ring-host ivshmem ring auto "$HOST_PEER_V1" 1
 # a doorbell for a peer nobody has: the device drops it
 check ring-missing-peer ivshmem ring auto 999 0
 check ring-missing-peer-device-ok ivshmem info auto
+# registers without a BAR0 mapping (bar-rw prints its own GUEST-OK/FAIL)
+if command -v bar-rw >/dev/null 2>&1; then
+	bar-rw doorbell $DEV "$HOST_PEER_RW" 0 2>/tmp/bar-rw.err
+	sed 's/^/GUEST-INFO bar-rw stderr: /' /tmp/bar-rw.err
+else
+	fail bar-rw-db-open "no /bin/bar-rw (build tests/guest/bar-rw.c, pass it with --bin)"
+fi
 run ring-vector-out-of-range ivshmem ring auto "$HOST_PEER_V1" 64
 if [ $RC = 1 ]; then ok ring-vector-out-of-range
 else fail ring-vector-out-of-range "exit $RC, want 1"; detail ring-vector-out-of-range /tmp/ring-vector-out-of-range.err; fi

@@ -10,6 +10,9 @@
 #   SLICE_OFF SLICE_LEN MD5_SLICE      a slice read with --offset/--length
 #   MARK MARK_OFF                      marker written with write --offset
 #   END_MARK                           8 bytes written at SHM_SIZE-8
+#   RW_HOST_OFF RW_HOST_HEX            32 bytes the host wrote, as hex, that
+#                                      bar-rw reads with bar_read
+#   RW_MARK RW_MARK_OFF                marker bar-rw writes with bar_write
 #
 # The host lists the checks it expects from the "#@check NAME [TAGS]" lines
 # below (a check with tags is expected only when run.sh selects one of them).
@@ -48,6 +51,15 @@
 #@check write-past-end-untouched
 #@check write-offset-outside-refused
 #@check write-empty
+# /bin/bar-rw (tests/guest/bar-rw.c): BAR access without mmap
+#@check bar-rw-open
+#@check bar-rw-bar0-ivposition
+#@check bar-rw-bar2-host-bytes
+#@check bar-rw-bar2-vs-map
+#@check bar-rw-bar2-write
+#@check bar-rw-bar2-write-readback
+#@check bar-rw-range
+#@check bar-rw-endpoint
 
 . /test/lib.sh
 export PATH=/bin:/sbin:/usr/bin:/usr/sbin
@@ -184,4 +196,13 @@ else fail write-offset-outside-refused "exit $RC, want 1 and one line"
 	detail write-offset-outside-refused /tmp/write-offset-outside-refused.err; fi
 
 check write-empty sh -c "ivshmem write $DEV --offset 0 </dev/null"
+
+# --- register access without mmap (ivshmem_pci_bar_read/_write) ---------
+# bar-rw prints its own GUEST-OK / GUEST-FAIL lines
+if command -v bar-rw >/dev/null 2>&1; then
+	bar-rw plain $DEV $BACKEND $RW_HOST_OFF $RW_HOST_HEX $RW_MARK_OFF "$RW_MARK" 2>/tmp/bar-rw.err
+	sed 's/^/GUEST-INFO bar-rw stderr: /' /tmp/bar-rw.err
+else
+	fail bar-rw-open "no /bin/bar-rw (build tests/guest/bar-rw.c, pass it with --bin)"
+fi
 sync

@@ -34,13 +34,19 @@
 #   runas.c       /bin/runas UID GID GROUPS -- CMD in the guest (daemon
 #                 scenario: unprivileged users); built by meson, passed with
 #                 --bin (run.sh also looks for BUILD_DIR/tests/guest/runas)
+#   bar-rw.c      /bin/bar-rw in the guest: register access without mmap
+#                 (ivshmem_pci_bar_read/_write; sysfs, vfio, doorbell
+#                 scenarios); built by meson, passed with --bin (run.sh also
+#                 looks for BUILD_DIR/tests/guest/bar-rw)
 #
 # Scenarios (guest script):
-#   sysfs, vfio    ivshmem-plain, sysfs backend (pc) / vfio (q35+intel-iommu)
-#                  (guest-plain.sh)
+#   sysfs, vfio    ivshmem-plain, sysfs backend (pc) / vfio (q35+intel-iommu);
+#                  also bar-rw plain: BAR access without mmap (guest-plain.sh)
 #   doorbell       ivshmem-doorbell on `ivshmem server -M`; host peers and the
 #                  guest ring each other both ways, vectors kept apart, sysfs
-#                  can ring but not wait (guest-doorbell.sh)
+#                  can ring but not wait; bar-rw doorbell rings a third host
+#                  peer with a bar_write to the Doorbell register
+#                  (guest-doorbell.sh)
 #   doorbell2      two VMs on one server (-m DIR) ring each other both ways
 #                  (guest-doorbell2.sh)
 #   daemon         `ivshmem daemon` in the guest serves the vfio-bound doorbell
@@ -94,6 +100,11 @@ done
 [ -n "${want// /}" ] && SCENARIOS=$want
 BUILD_DIR=$(cd "$BUILD_DIR" 2>/dev/null && pwd) || { echo "Bail out! no build dir"; exit 1; }
 CLI=$BUILD_DIR/src/cli/ivshmem
+# /bin/bar-rw for the plain and doorbell scenarios, if not given with --bin
+case " $EXTRA_BINS " in
+*/bar-rw\ *) ;;
+*) [ -x "$BUILD_DIR/tests/guest/bar-rw" ] && EXTRA_BINS="$EXTRA_BINS $BUILD_DIR/tests/guest/bar-rw" ;;
+esac
 WORK=$BUILD_DIR/guest-tests
 GUEST_TIMEOUT=${IVSHMEM_GUEST_TIMEOUT:-120}
 
@@ -188,6 +199,9 @@ plain_scenario() {
 	cp "$shm" "$dir/shm.orig"
 	local mark="GUEST-MARK-$name-$$" mark_off=$((1 << 20)) end_mark="ENDMARK!"
 	local slice_off=$((4096 + 123)) slice_len=100000
+	# bar-rw: host bytes it reads with bar_read, a marker it writes with
+	# bar_write (unaligned: split into accesses of several widths)
+	local rw_host_off=$(((3 << 20) + 1)) rw_mark="BAR-RW-MARK-$name-$$" rw_mark_off=$(((2 << 20) + 3))
 	cat >"$dir/env" <<-EOF
 	BACKEND=$backend
 	DO_BIND=$bind
@@ -200,6 +214,10 @@ plain_scenario() {
 	MARK=$mark
 	MARK_OFF=$mark_off
 	END_MARK=$end_mark
+	RW_HOST_OFF=$rw_host_off
+	RW_HOST_HEX=$(shm_bytes "$shm" $rw_host_off 32)
+	RW_MARK=$rw_mark
+	RW_MARK_OFF=$rw_mark_off
 	EOF
 	if ! scenario_initrd "$dir" "$script" $modules; then
 		for c in $(checks_of "$script" "$backend"); do tap_not_ok "$name: $c # initramfs not built"; done
@@ -254,8 +272,12 @@ if backend == "vfio":
 	got=$(dd if="$shm" bs=1 skip=$((size - 8)) count=8 status=none)
 	if [ "$got" = "$end_mark" ]; then tap_ok "$name: host: sees the write at the last 8 bytes"
 	else tap_not_ok "$name: host: sees the write at the last 8 bytes"; tap_diag "  got '$got'"; fi
+	got=$(dd if="$shm" bs=1 skip=$rw_mark_off count=${#rw_mark} status=none)
+	if [ "$got" = "$rw_mark" ]; then tap_ok "$name: host: sees bar-rw's bar_write marker at $rw_mark_off"
+	else tap_not_ok "$name: host: sees bar-rw's bar_write marker at $rw_mark_off"; tap_diag "  got '$got'"; fi
 	cp "$dir/shm.orig" "$dir/shm.expect"
 	patch "$dir/shm.expect" $mark_off "$mark"
+	patch "$dir/shm.expect" $rw_mark_off "$rw_mark"
 	patch "$dir/shm.expect" $((size - 8)) "$end_mark"
 	if cmp -s "$dir/shm.expect" "$shm"; then
 		tap_ok "$name: host: no other byte changed (refused writes left memory untouched)"
@@ -472,16 +494,21 @@ scenario_doorbell() {
 	"$CLI" wait "server:$sock" 0 --timeout 150 >"$dir/hostwait0.out" 2>"$dir/hostwait0.err" &
 	local w0=$!; bg $w0
 	local hp0; hp0=$(new_peer "$sock" 10 $w0 $hp1)
-	if [ -n "$hp1" ] && [ -n "$hp0" ]; then
-		tap_ok "$name: host: two host peers connected (IDs $hp1 waits on vector 1, $hp0 on vector 0)"
+	# a third one on vector 0 for bar-rw's ring (a bar_write to Doorbell)
+	"$CLI" wait "server:$sock" 0 --timeout 150 >"$dir/hostwaitrw.out" 2>"$dir/hostwaitrw.err" &
+	local wrw=$!; bg $wrw
+	local hprw; hprw=$(new_peer "$sock" 10 $wrw $hp1 $hp0)
+	if [ -n "$hp1" ] && [ -n "$hp0" ] && [ -n "$hprw" ]; then
+		tap_ok "$name: host: three host peers connected (IDs $hp1 waits on vector 1, $hp0 and $hprw on vector 0)"
 	else
-		tap_not_ok "$name: host: two host peers connected"
-		tap_diag "  IDs '$hp1' '$hp0'; peers: $("$CLI" peers "server:$sock" 2>&1 | tr '\n' ' ')"
+		tap_not_ok "$name: host: three host peers connected"
+		tap_diag "  IDs '$hp1' '$hp0' '$hprw'; peers: $("$CLI" peers "server:$sock" 2>&1 | tr '\n' ' ')"
 	fi
 
 	cat >"$dir/env" <<-EOF
 	HOST_PEER_V1=${hp1:-0}
 	HOST_PEER_V0=${hp0:-0}
+	HOST_PEER_RW=${hprw:-0}
 	VECTORS=2
 	SHM_SIZE=$size
 	PHASE_OFF=$phase_off
@@ -497,7 +524,7 @@ scenario_doorbell() {
 		-chardev socket,path="$sock",id=ivs -device ivshmem-doorbell,chardev=ivs,vectors=2 &
 	local vm=$!; bg $vm
 	# QEMU connects to the server before the guest runs
-	local gid; gid=$(new_peer "$sock" 30 $vm $hp1 $hp0)
+	local gid; gid=$(new_peer "$sock" 30 $vm $hp1 $hp0 $hprw)
 	if [ -n "$gid" ]; then tap_ok "$name: host: QEMU connected to the server (peer $gid)"
 	else tap_not_ok "$name: host: QEMU connected to the server"; fi
 
@@ -536,6 +563,13 @@ scenario_doorbell() {
 			tap_diag "  wait status $REAPED, out '$(cat "$dir/hostwait$w.out")', err '$(cat "$dir/hostwait$w.err")'"
 		fi
 	done
+	reap $wrw 3
+	if [ "$REAPED" = 0 ] && grep -qE "^interrupt vector 0 count [1-9]" "$dir/hostwaitrw.out"; then
+		tap_ok "$name: host: peer waiting on vector 0 got bar-rw's doorbell (bar_write to Doorbell)"
+	else
+		tap_not_ok "$name: host: peer waiting on vector 0 got bar-rw's doorbell (bar_write to Doorbell)"
+		tap_diag "  wait status $REAPED, out '$(cat "$dir/hostwaitrw.out")', err '$(cat "$dir/hostwaitrw.err")'"
+	fi
 
 	# the server outlived the guest (and its doorbell for peer 999); QEMU's
 	# peer left with the VM

@@ -3,6 +3,7 @@
  * sysfs backend (BARs, mapping, config space, MSI-X count), endpoint device
  * checks, binding, and the vfio backend's checks that come before /dev/vfio. */
 #include "ivshmem.h"
+#include "endpoint/endpoint.h" /* IVS_OPEN_REGS_NO_MAP */
 #include "../tap.h"
 
 #include <errno.h>
@@ -590,6 +591,108 @@ static void test_sysfs_backend(void)
 	free_root(root);
 }
 
+/* Register access without a lasting mapping: sysfs maps the page(s) for
+ * the call; the fake resourceN files are regular files, so the bytes can be
+ * checked with pread. */
+static void test_sysfs_bar_rw(void)
+{
+	char *root = new_root();
+	struct fake_dev d = {
+		.addr = "0000:00:04.0",
+		.vendor = 0x1234,
+		.device = 0x5678,
+		.cfg_len = 256,
+		.iommu_group = -1,
+		.bars = {
+			[0] = {0xfebf1000, 0xfebf10ff, RES_MEM, true}, /* 256 bytes */
+			[1] = {0xfebf2000, 0xfebf2fff, RES_MEM, false}, /* no resource1 */
+			[2] = {0xfe000000, 0xfe00ffff, RES_MEM64_PREF, true},
+			[4] = {0xc000, 0xc01f, RES_IO, true},
+		},
+	};
+	add_dev(root, &d);
+	ivshmem_pci_dev *dev = NULL;
+	is(ivshmem_pci_open(root, "4.0", IVSHMEM_BACKEND_SYSFS, &dev), 0, "bar_rw: open sysfs");
+	if (!dev)
+		die("open");
+	int fd0 = open(fmt("%s/resource0", dev_dir(root, d.addr)), O_RDWR | O_CLOEXEC);
+	int fd2 = open(fmt("%s/resource2", dev_dir(root, d.addr)), O_RDWR | O_CLOEXEC);
+	if (fd0 < 0 || fd2 < 0)
+		die("resource");
+
+	uint32_t v = 0x12345678, got = 0;
+	is(ivshmem_pci_bar_write(dev, 0, 12, &v, 4), 4, "sysfs: 4-byte bar_write to BAR0+12");
+	ok(pread(fd0, &got, 4, 12) == 4 && got == 0x12345678, "sysfs: the bytes reached resource0");
+	got = 0xdeadbeef;
+	if (pwrite(fd0, &got, 4, 8) != 4)
+		die("pwrite");
+	got = 0;
+	is(ivshmem_pci_bar_read(dev, 0, 8, &got, 4), 4, "sysfs: 4-byte bar_read of BAR0+8");
+	is(got, 0xdeadbeef, "sysfs: bar_read sees what is in resource0");
+	uint8_t b1 = 0;
+	is(ivshmem_pci_bar_read(dev, 0, 9, &b1, 1), 1, "sysfs: 1-byte bar_read");
+	is(b1, 0xbe, "sysfs: byte 9");
+	is(ivshmem_pci_bar_read(dev, 0, 252, &got, 4), 4, "sysfs: the last register of BAR0");
+
+	/* An unaligned range across a page boundary of BAR2 (mixed widths). */
+	char pat[29], back[29] = "";
+	memcpy(pat, "across-the-page-boundary-ok!", 29);
+	is(ivshmem_pci_bar_write(dev, 2, 4096 - 13, pat, 29), 29, "sysfs: unaligned write across pages");
+	ok(pread(fd2, back, 29, 4096 - 13) == 29 && memcmp(back, pat, 29) == 0,
+	   "sysfs: resource2 holds the bytes");
+	memset(back, 0, sizeof(back));
+	is(ivshmem_pci_bar_read(dev, 2, 4096 - 13, back, 29), 29, "sysfs: unaligned read across pages");
+	ok(memcmp(back, pat, 29) == 0, "sysfs: read back what was written");
+	is(ivshmem_pci_bar_read(dev, 2, 0xfff8, back, 8), 8, "sysfs: the last 8 bytes of BAR2");
+
+	/* Errors. */
+	is(ivshmem_pci_bar_read(dev, 0, 253, &got, 4), -ERANGE, "sysfs: read past BAR0's end");
+	is(ivshmem_pci_bar_read(dev, 0, 256, &got, 1), -ERANGE, "sysfs: offset at BAR0's end");
+	is(ivshmem_pci_bar_write(dev, 2, UINT64_MAX, &v, 4), -ERANGE, "sysfs: huge offset");
+	is(ivshmem_pci_bar_read(dev, 1, 0, &got, 4), -ENOTSUP, "sysfs: BAR without resource file");
+	is(ivshmem_pci_bar_read(dev, 4, 0, &got, 4), -ENOTSUP, "sysfs: I/O BAR");
+	is(ivshmem_pci_bar_read(dev, 5, 0, &got, 4), -ENOENT, "sysfs: absent BAR");
+	is(ivshmem_pci_bar_read(dev, 6, 0, &got, 4), -EINVAL, "sysfs: BAR index 6");
+	is(ivshmem_pci_bar_read(dev, 0, 0, &got, 0), -EINVAL, "sysfs: len 0");
+	is(ivshmem_pci_bar_read(dev, 0, 0, NULL, 4), -EINVAL, "sysfs: NULL buffer");
+	is(ivshmem_pci_bar_write(NULL, 0, 0, &v, 4), -EINVAL, "NULL device");
+	dev = ivshmem_pci_close(dev);
+	close(fd0);
+	close(fd2);
+
+	/* The endpoint without a BAR0 mapping: IVPosition and the doorbell
+	 * through bar_read/bar_write. */
+	struct fake_dev q = ivshmem_dev("0000:00:03.0", true);
+	add_dev(root, &q);
+	fd0 = open(fmt("%s/resource0", dev_dir(root, q.addr)), O_RDWR | O_CLOEXEC);
+	if (fd0 < 0)
+		die("resource0");
+	uint32_t pos = 7;
+	if (pwrite(fd0, &pos, 4, IVSHMEM_REG_IV_POSITION) != 4)
+		die("pwrite");
+	struct ivshmem_open_opts opts = {.sysfs_root = root, .ready_timeout_ms = 100,
+					 .flags = IVS_OPEN_REGS_NO_MAP};
+	ivshmem_ep *ep = NULL;
+	is(ivshmem_open("3.0", &opts, &ep), 0, "endpoint with registers through bar_read/write");
+	if (ep) {
+		is(ivshmem_id(ep), 7, "peer ID read with bar_read");
+		is(ivshmem_ring(ep, 3, 1), 0, "ring through bar_write");
+		got = 0;
+		ok(pread(fd0, &got, 4, IVSHMEM_REG_DOORBELL) == 4 && got == 0x00030001,
+		   "the doorbell register holds peer 3 vector 1 (got 0x%08x)", got);
+		is(ivshmem_ring(ep, 3, 256), -EINVAL, "ring: vector out of range");
+		ep = ivshmem_close(ep);
+	}
+	opts.flags = 0;
+	is(ivshmem_open("3.0", &opts, &ep), 0, "the same device with BAR0 mapped");
+	if (ep) {
+		is(ivshmem_id(ep), 7, "same peer ID through the mapping");
+		ep = ivshmem_close(ep);
+	}
+	close(fd0);
+	free_root(root);
+}
+
 static void test_vfio_checks(void)
 {
 	/* The vfio backend's checks that come before /dev/vfio. */
@@ -760,6 +863,7 @@ int main(void)
 	test_addr_parse();
 	test_scan_lookup();
 	test_sysfs_backend();
+	test_sysfs_bar_rw();
 	test_vfio_checks();
 	test_endpoint();
 	test_bind();

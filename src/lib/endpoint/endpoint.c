@@ -26,7 +26,8 @@ int ivshmem_open(const char *spec, const struct ivshmem_open_opts *opts, ivshmem
 	if (!opts)
 		opts = &defaults;
 	if ((unsigned)opts->backend > IVSHMEM_BACKEND_FILE || (unsigned)opts->cache > IVSHMEM_CACHE_WB ||
-	    (opts->flags & ~(IVSHMEM_OPEN_READONLY | IVSHMEM_OPEN_NO_IRQ | IVSHMEM_OPEN_NO_MAP)))
+	    (opts->flags & ~(IVSHMEM_OPEN_READONLY | IVSHMEM_OPEN_NO_IRQ | IVSHMEM_OPEN_NO_MAP |
+			     IVS_OPEN_REGS_NO_MAP)))
 		return -EINVAL;
 
 	const struct ivs_ep_ops *ops = &ivs_ep_pci_ops; /* bare address or "auto" */

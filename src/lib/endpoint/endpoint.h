@@ -7,6 +7,11 @@
 
 #include "util/util.h"
 
+/* Internal open flag (not in ivshmem.h; for tests): PCI endpoints don't map
+ * BAR0 and reach the registers with ivshmem_pci_bar_read/_write, as they do
+ * when the backend can't map it. */
+#define IVS_OPEN_REGS_NO_MAP (1u << 31)
+
 struct ivs_ep_ops {
 	const char *kind; /* "pci", "file", "server", "daemon" */
 	/* Open: target is the spec without its "kind:" prefix.  Must fill

@@ -4,6 +4,7 @@
 #include "device/ivshmem-dev.h"
 #include "endpoint/endpoint.h"
 
+#include <endian.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -11,6 +12,7 @@
 struct pci_priv {
 	volatile uint32_t *regs; /* BAR0, NULL if not mapped */
 	size_t regs_len;
+	bool regs_rw; /* BAR0 not mappable: 32-bit ivshmem_pci_bar_read/_write */
 	void *shm;
 	size_t shm_len;
 	int *fds; /* owned by the pci dev; copied pointer array */
@@ -61,12 +63,52 @@ static int map_shm(ivshmem_ep *ep, struct pci_priv *p, enum ivshmem_cache cache,
 	return 0;
 }
 
+static bool have_regs(const struct pci_priv *p)
+{
+	return p->regs || p->regs_rw;
+}
+
+/* A 32-bit register of BAR0: through the mapping, else one 4-byte access by
+ * the backend (vfio: pread/pwrite on the device fd). */
+static int reg_read(ivshmem_ep *ep, struct pci_priv *p, unsigned off, uint32_t *v)
+{
+	if (p->regs) {
+		*v = p->regs[off / 4];
+		return 0;
+	}
+	uint32_t le;
+	int r = ivshmem_pci_bar_read(ep->pci, IVSHMEM_BAR_REGS, off, &le, sizeof(le));
+	if (r < 0)
+		return r;
+	if (r != (int)sizeof(le))
+		return -EIO;
+	*v = le32toh(le); /* PCI is little-endian; a mapping is read natively */
+	return 0;
+}
+
+static int reg_write(ivshmem_ep *ep, struct pci_priv *p, unsigned off, uint32_t v)
+{
+	if (p->regs) {
+		p->regs[off / 4] = v;
+		return 0;
+	}
+	uint32_t le = htole32(v);
+	int r = ivshmem_pci_bar_write(ep->pci, IVSHMEM_BAR_REGS, off, &le, sizeof(le));
+	if (r < 0)
+		return r;
+	return r == (int)sizeof(le) ? 0 : -EIO;
+}
+
 static int read_position(ivshmem_ep *ep, struct pci_priv *p, int timeout_ms)
 {
 	/* Revision 0 devices read -1 until the server has given an ID. */
 	uint64_t deadline = ivs_now_ns() + (uint64_t)(timeout_ms < 0 ? 5000 : timeout_ms) * 1000000ull;
 	for (;;) {
-		int32_t pos = (int32_t)p->regs[IVSHMEM_REG_IV_POSITION / 4];
+		uint32_t v;
+		int r = reg_read(ep, p, IVSHMEM_REG_IV_POSITION, &v);
+		if (r < 0)
+			return r;
+		int32_t pos = (int32_t)v;
 		if (pos >= 0 && pos < IVSHMEM_MAX_PEERS) {
 			ep->id = pos;
 			return 0;
@@ -125,19 +167,36 @@ static int pci_open(ivshmem_ep *ep, const char *target, const struct ivshmem_ope
 	if (r < 0)
 		return r;
 	if ((bar0.flags & IVSHMEM_BAR_F_PRESENT) && bar0.size >= 16) {
+		/* Map the registers (fast: plain loads and stores).  Some
+		 * kernels/hypervisors won't let vfio-pci mmap the 256-byte BAR0
+		 * (a sub-page BAR needs the rest of its page reserved): then
+		 * registers go through the backend, one 4-byte access each. */
 		void *m;
 		size_t len = bar0.size > 4096 ? 4096 : (size_t)bar0.size;
-		r = ivshmem_pci_map(ep->pci, IVSHMEM_BAR_REGS, 0, len, IVSHMEM_CACHE_UC, 0, &m, NULL);
-		if (r < 0)
+		r = -ENOTSUP;
+		if ((bar0.flags & IVSHMEM_BAR_F_MMAP) && !(opts->flags & IVS_OPEN_REGS_NO_MAP))
+			r = ivshmem_pci_map(ep->pci, IVSHMEM_BAR_REGS, 0, len, IVSHMEM_CACHE_UC, 0, &m,
+					    NULL);
+		if (r == 0) {
+			p->regs = m;
+			p->regs_len = len;
+		} else if (r == -ENOTSUP) {
+			/* Only if the backend can: a read of IVPosition (no
+			 * side effects) tells. */
+			uint32_t v;
+			if (ivshmem_pci_bar_read(ep->pci, IVSHMEM_BAR_REGS, IVSHMEM_REG_IV_POSITION, &v,
+						 sizeof(v)) != (int)sizeof(v))
+				return r;
+			p->regs_rw = true;
+		} else {
 			return r;
-		p->regs = m;
-		p->regs_len = len;
+		}
 	}
 	/* Only the doorbell device (BAR1 = MSI-X) has a peer ID and vectors. */
 	int nvec = ivshmem_pci_msix_count(ep->pci);
 	if (nvec < 0)
 		nvec = 0;
-	if (p->regs && (bar1.flags & IVSHMEM_BAR_F_PRESENT)) {
+	if (have_regs(p) && (bar1.flags & IVSHMEM_BAR_F_PRESENT)) {
 		r = read_position(ep, p, opts->ready_timeout_ms);
 		if (r < 0)
 			return r;
@@ -167,13 +226,12 @@ static int pci_open(ivshmem_ep *ep, const char *target, const struct ivshmem_ope
 static int pci_ring(ivshmem_ep *ep, unsigned peer, unsigned vector)
 {
 	struct pci_priv *p = ep->priv;
-	if (!p->regs || ep->id < 0)
+	if (!have_regs(p) || ep->id < 0)
 		return -ENOTSUP; /* plain device: no doorbell */
 	/* QEMU uses the low 8 bits of the vector field (docs/server.md). */
 	if (vector > 0xff)
 		return -EINVAL;
-	p->regs[IVSHMEM_REG_DOORBELL / 4] = ivs_doorbell_value(peer, vector);
-	return 0;
+	return reg_write(ep, p, IVSHMEM_REG_DOORBELL, ivs_doorbell_value(peer, vector));
 }
 
 const struct ivs_ep_ops ivs_ep_pci_ops = {

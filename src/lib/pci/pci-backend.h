@@ -19,6 +19,11 @@ struct ivs_pci_ops {
 	/* off/len already checked against bar_info; len > 0. */
 	int (*map)(ivshmem_pci_dev *dev, unsigned bar, uint64_t off, size_t len,
 		   enum ivshmem_cache want, unsigned flags, void **addr, enum ivshmem_cache *got);
+	/* Optional: read (write false) or write len bytes at off of a BAR
+	 * without a lasting mapping; buf is const when writing.  Range, bar and
+	 * len (1..INT_MAX) already checked; the BAR is present.  Bytes or -errno. */
+	int (*bar_rw)(ivshmem_pci_dev *dev, unsigned bar, uint64_t off, void *buf, size_t len,
+		      bool write);
 	int (*msix_count)(ivshmem_pci_dev *dev);
 	int (*msix_enable)(ivshmem_pci_dev *dev, unsigned n, int *fds);
 };

@@ -2,6 +2,7 @@
 /* PCI layer front: argument checks and dispatch to the backend ops. */
 #include "pci/pci-backend.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -210,6 +211,36 @@ int ivshmem_pci_unmap(ivshmem_pci_dev *dev, void *addr, size_t len)
 		return -EINVAL; /* would wrap to a short length and unmap too little */
 	size_t total = len + delta;
 	return munmap((void *)start, total) < 0 ? -errno : 0;
+}
+
+static int bar_rw(ivshmem_pci_dev *dev, unsigned bar, uint64_t off, void *buf, size_t len,
+		  bool write)
+{
+	if (!dev || !buf || bar > 5 || len == 0 || len > INT_MAX)
+		return -EINVAL;
+	if (!dev->ops->bar_rw)
+		return -ENOTSUP;
+	struct ivshmem_bar_info info;
+	int r = ivshmem_pci_bar_info(dev, bar, &info);
+	if (r < 0)
+		return r;
+	if (!(info.flags & IVSHMEM_BAR_F_PRESENT))
+		return -ENOENT;
+	if (off >= info.size || len > info.size - off)
+		return -ERANGE;
+	return dev->ops->bar_rw(dev, bar, off, buf, len, write);
+}
+
+int ivshmem_pci_bar_read(ivshmem_pci_dev *dev, unsigned bar, uint64_t off, void *buf, size_t len)
+{
+	return bar_rw(dev, bar, off, buf, len, false);
+}
+
+int ivshmem_pci_bar_write(ivshmem_pci_dev *dev, unsigned bar, uint64_t off, const void *buf,
+			  size_t len)
+{
+	/* The backends only read from buf when writing. */
+	return bar_rw(dev, bar, off, (void *)(uintptr_t)buf, len, true);
 }
 
 int ivshmem_pci_msix_count(ivshmem_pci_dev *dev)

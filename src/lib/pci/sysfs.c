@@ -1,13 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /* The sysfs backend: BARs through /sys/bus/pci/devices/ADDR/resourceN (and
  * resourceN_wc for write-combining), config space through .../config.
- * resourceN files support mmap only; some platforms have none at all.
+ * resourceN files support mmap only (bar_rw maps the page(s) for the call);
+ * some platforms have none at all.
  * No interrupts: receiving MSI-X needs the vfio backend. */
 #include "pci/pci-backend.h"
 
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -140,6 +142,86 @@ static int sysfs_map(ivshmem_pci_dev *dev, unsigned bar, uint64_t off, size_t le
 	return 0;
 }
 
+/* Copy between memory and device memory (a mapped BAR) with volatile
+ * accesses of the widest width the device address's alignment and the
+ * remaining length allow: a naturally aligned 1/2/4/8-byte range is one
+ * access.  8 bytes only where a pointer is 64 bits (one instruction). */
+static void mmio_copy(volatile void *io, void *buf, size_t len, bool write)
+{
+	char *b = buf;
+	for (size_t i = 0; i < len;) {
+		uintptr_t at = (uintptr_t)io + i;
+		size_t left = len - i;
+		if (sizeof(void *) >= 8 && !(at & 7) && left >= 8) {
+			uint64_t v;
+			if (write) {
+				memcpy(&v, b + i, 8);
+				*(volatile uint64_t *)at = v;
+			} else {
+				v = *(volatile uint64_t *)at;
+				memcpy(b + i, &v, 8);
+			}
+			i += 8;
+		} else if (!(at & 3) && left >= 4) {
+			uint32_t v;
+			if (write) {
+				memcpy(&v, b + i, 4);
+				*(volatile uint32_t *)at = v;
+			} else {
+				v = *(volatile uint32_t *)at;
+				memcpy(b + i, &v, 4);
+			}
+			i += 4;
+		} else if (!(at & 1) && left >= 2) {
+			uint16_t v;
+			if (write) {
+				memcpy(&v, b + i, 2);
+				*(volatile uint16_t *)at = v;
+			} else {
+				v = *(volatile uint16_t *)at;
+				memcpy(b + i, &v, 2);
+			}
+			i += 2;
+		} else {
+			if (write)
+				*(volatile uint8_t *)at = (uint8_t)b[i];
+			else
+				b[i] = (char)*(volatile uint8_t *)at;
+			i += 1;
+		}
+	}
+}
+
+/* resourceN files have no read/write for memory BARs: map the pages around
+ * the range (uncached) for the duration of the call. */
+static int sysfs_bar_rw(ivshmem_pci_dev *dev, unsigned bar, uint64_t off, void *buf, size_t len,
+			bool write)
+{
+	struct sysfs_priv *p = dev->priv;
+	if (!(p->bars[bar].flags & IVSHMEM_BAR_F_MMAP))
+		return -ENOTSUP; /* no resource file, or an I/O BAR */
+	int fd = open_resource(dev, bar, false, !write);
+	if (fd == -ENOENT)
+		return -ENOTSUP;
+	if (fd < 0)
+		return fd;
+	uint64_t page = ivs_page_size();
+	uint64_t delta = off % page;
+	if (len > SIZE_MAX - delta) {
+		ivs_close(fd);
+		return -ERANGE;
+	}
+	void *m = mmap(NULL, len + delta, write ? PROT_READ | PROT_WRITE : PROT_READ, MAP_SHARED, fd,
+		       (off_t)(off - delta));
+	int err = errno;
+	ivs_close(fd);
+	if (m == MAP_FAILED)
+		return -err;
+	mmio_copy((char *)m + delta, buf, len, write);
+	munmap(m, len + delta);
+	return (int)len;
+}
+
 static int sysfs_msix_count(ivshmem_pci_dev *dev)
 {
 	/* Walk the capability list for MSI-X (needs a readable config). */
@@ -167,5 +249,6 @@ const struct ivs_pci_ops ivs_pci_sysfs_ops = {
 	.config_write = sysfs_config_write,
 	.bar_info = sysfs_bar_info,
 	.map = sysfs_map,
+	.bar_rw = sysfs_bar_rw,
 	.msix_count = sysfs_msix_count,
 };

@@ -495,6 +495,26 @@ static int vfio_map(ivshmem_pci_dev *dev, unsigned bar, uint64_t off, size_t len
 	return 0;
 }
 
+/* Register access through the device fd: vfio-pci turns a naturally aligned
+ * pread/pwrite of 1, 2, 4 (and, where the kernel has 64-bit BAR access, 8)
+ * bytes into one access of that width, and splits anything else. */
+static int vfio_bar_rw(ivshmem_pci_dev *dev, unsigned bar, uint64_t off, void *buf, size_t len,
+		       bool write)
+{
+	struct vfio_priv *p = dev->priv;
+	const struct vfio_region *reg = &p->bars[bar];
+	if (!(reg->flags & (write ? VFIO_REGION_INFO_FLAG_WRITE : VFIO_REGION_INFO_FLAG_READ)))
+		return -EACCES;
+	if (reg->offset > (uint64_t)INT64_MAX - off)
+		return -ERANGE;
+	off_t at = (off_t)(reg->offset + off);
+	ssize_t n = write ? ivs_pwrite_all(p->device_fd, buf, len, at)
+			  : ivs_pread_all(p->device_fd, buf, len, at);
+	if (n >= 0 && (size_t)n < len)
+		return -EIO; /* the region ended early: the device is not what it said */
+	return (int)n;
+}
+
 static int vfio_msix_count(ivshmem_pci_dev *dev)
 {
 	struct vfio_priv *p = dev->priv;
@@ -558,6 +578,7 @@ const struct ivs_pci_ops ivs_pci_vfio_ops = {
 	.config_write = vfio_config_write,
 	.bar_info = vfio_bar_info,
 	.map = vfio_map,
+	.bar_rw = vfio_bar_rw,
 	.msix_count = vfio_msix_count,
 	.msix_enable = vfio_msix_enable,
 };
