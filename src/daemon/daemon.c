@@ -696,38 +696,6 @@ static bool stale_socket(const struct sockaddr_un *sa)
 	return stale;
 }
 
-/* Take PATH (SOCKET.lock) with flock(LOCK_EX | LOCK_NB) for as long as fd
- * stays open.  Two daemons starting together would otherwise both find a
- * stale socket, and the second would remove the first's fresh one.  The
- * holder unlinks the file when it stops, so a lock won on a file that is no
- * longer at PATH is retried.  fd, -EADDRINUSE (held), or -errno.  (The
- * server core, src/server/server.c, does the same.) */
-static int take_lock(const char *path)
-{
-	for (int tries = 0; tries < 8; tries++) {
-		/* NONBLOCK: a FIFO planted there can't make open() sleep. */
-		int flags = O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK;
-		int fd = open(path, flags | O_CREAT, 0644);
-		if (fd < 0 && errno == EACCES) /* another user's, in a sticky dir */
-			fd = open(path, flags);
-		if (fd < 0)
-			return errno == ELOOP ? -EEXIST : -errno;
-		struct stat a, b;
-		if (fstat(fd, &a) < 0 || !S_ISREG(a.st_mode)) {
-			close(fd);
-			return -EEXIST;
-		}
-		if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-			int e = errno;
-			close(fd);
-			return e == EWOULDBLOCK ? -EADDRINUSE : -e;
-		}
-		if (lstat(path, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino)
-			return fd;
-		close(fd); /* its holder removed it meanwhile: take the new one */
-	}
-	return -EAGAIN;
-}
 
 /* Bind the listening socket, under the instance lock.  A stale socket file
  * is replaced; one a live daemon answers on is not (-EADDRINUSE). */
@@ -744,7 +712,7 @@ static int listen_on(struct ivsd *d, const char *path)
 		d->lock_path = NULL;
 		return -ENOMEM;
 	}
-	r = take_lock(d->lock_path);
+	r = ivs_lock_file(d->lock_path);
 	if (r < 0)
 		return r;
 	d->lock_fd = r;

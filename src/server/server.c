@@ -464,40 +464,6 @@ static void handle_peer(struct ivs_server *s, struct ivs_server_peer *p, uint32_
 		mark_dead(s, p, "hung up");
 }
 
-/* ---- the instance lock ------------------------------------------------ */
-
-/* Take PATH (SOCKET.lock) with flock(LOCK_EX | LOCK_NB) for as long as fd
- * stays open.  Two servers starting together would otherwise both find a
- * stale socket, and the second would remove the first's fresh one.  The
- * holder unlinks the file when it stops, so a lock won on a file that is no
- * longer at PATH is retried.  fd, -EADDRINUSE (held), or -errno. */
-static int take_lock(const char *path)
-{
-	for (int tries = 0; tries < 8; tries++) {
-		/* NONBLOCK: a FIFO planted there can't make open() sleep. */
-		int flags = O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK;
-		int fd = open(path, flags | O_CREAT, 0644);
-		if (fd < 0 && errno == EACCES) /* another user's, in a sticky dir */
-			fd = open(path, flags);
-		if (fd < 0)
-			return errno == ELOOP ? -EEXIST : -errno;
-		struct stat a, b;
-		if (fstat(fd, &a) < 0 || !S_ISREG(a.st_mode)) {
-			close(fd);
-			return -EEXIST;
-		}
-		if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-			int e = errno;
-			close(fd);
-			return e == EWOULDBLOCK ? -EADDRINUSE : -e;
-		}
-		if (lstat(path, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino)
-			return fd;
-		close(fd); /* its holder removed it meanwhile: take the new one */
-	}
-	return -EAGAIN;
-}
-
 /* ---- public ------------------------------------------------------------ */
 
 int ivs_server_init(struct ivs_server *s, const struct ivs_server_opts *opts)
@@ -526,7 +492,7 @@ int ivs_server_init(struct ivs_server *s, const struct ivs_server_opts *opts)
 	/* Before the shm: a second server must not create (and at its close
 	 * unlink) the shm the running one uses. */
 	snprintf(s->lock_path, sizeof(s->lock_path), "%s.lock", s->socket_path);
-	int fd = take_lock(s->lock_path);
+	int fd = ivs_lock_file(s->lock_path);
 	if (fd < 0)
 		return fd;
 	s->lock_fd = fd;

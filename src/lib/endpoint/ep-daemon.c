@@ -135,29 +135,6 @@ static int call(ivshmem_ep *ep, struct ivs_dp_req *req, struct ivs_dp_resp *resp
 	}
 }
 
-static int connect_unix(const char *path, int timeout_ms)
-{
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return -ENAMETOOLONG;
-	strcpy(sa.sun_path, path);
-	int s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	if (s < 0)
-		return -errno;
-	/* connect() to a daemon whose backlog is full, and a send to a daemon
-	 * that doesn't read, sleep: bound both by the timeout (EAGAIN). */
-	int t = IVS_MAX(timeout_ms, 1);
-	struct timeval tv = {.tv_sec = t / 1000, .tv_usec = (t % 1000) * 1000};
-	setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	while (connect(s, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		if (errno == EINTR)
-			continue;
-		int r = errno == EAGAIN ? -ETIMEDOUT : -errno;
-		ivs_close(s);
-		return r;
-	}
-	return s;
-}
 
 static int map_memory(ivshmem_ep *ep)
 {
@@ -218,7 +195,7 @@ static int daemon_open(ivshmem_ep *ep, const char *target, const struct ivshmem_
 	ep->priv = p;
 	p->timeout_ms = opts->ready_timeout_ms < 0 ? 5000 : opts->ready_timeout_ms;
 	ep->disconnect_fatal = true;
-	int s = connect_unix(target, p->timeout_ms);
+	int s = ivs_unix_connect(target, SOCK_SEQPACKET, p->timeout_ms);
 	if (s < 0)
 		return s;
 	ep->ctl_fd = s;

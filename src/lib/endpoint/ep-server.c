@@ -130,30 +130,6 @@ static void server_close(ivshmem_ep *ep)
 	ep->ctl_fd = ivs_close(ep->ctl_fd);
 }
 
-static int connect_unix(const char *path, int timeout_ms)
-{
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	size_t len = strlen(path);
-	if (len >= sizeof(sa.sun_path))
-		return -ENAMETOOLONG;
-	memcpy(sa.sun_path, path, len + 1);
-	int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (s < 0)
-		return -errno;
-	/* connect() to a listener whose backlog is full sleeps until it
-	 * accepts: bound that by the open timeout (EAGAIN when it expires). */
-	int t = IVS_MAX(timeout_ms, 1);
-	struct timeval tv = {.tv_sec = t / 1000, .tv_usec = (t % 1000) * 1000};
-	setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	while (connect(s, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		if (errno == EINTR)
-			continue;
-		int e = errno == EAGAIN ? -ETIMEDOUT : -errno;
-		close(s);
-		return e;
-	}
-	return s;
-}
 
 /* Read the greeting (see the comment at the top). */
 static int read_greeting(ivshmem_ep *ep, int timeout_ms)
@@ -205,7 +181,7 @@ static int server_open(ivshmem_ep *ep, const char *target, const struct ivshmem_
 	ep->irq_error = -ENOTSUP;
 
 	int timeout_ms = opts->ready_timeout_ms < 0 ? 5000 : opts->ready_timeout_ms;
-	int s = connect_unix(target, timeout_ms);
+	int s = ivs_unix_connect(target, SOCK_STREAM, timeout_ms);
 	if (s < 0)
 		return s;
 	ep->ctl_fd = s;

@@ -50,6 +50,18 @@ int64_t ivs_eventfd_drain(int fd);
 /* Add 1 to an eventfd.  0 or -errno. */
 int ivs_eventfd_signal(int fd);
 
+/* Connect to a UNIX socket (type SOCK_STREAM / SOCK_SEQPACKET; cloexec),
+ * with connect() and later blocking sends bounded by timeout_ms.  fd,
+ * -ETIMEDOUT, -ENAMETOOLONG or -errno (ENOENT, ECONNREFUSED, ...). */
+int ivs_unix_connect(const char *path, int type, int timeout_ms);
+/* Take PATH (e.g. SOCKET.lock) with flock(LOCK_EX | LOCK_NB) for as long as
+ * the returned fd stays open: two listeners starting together would
+ * otherwise both find a stale socket, and the second would remove the
+ * first's fresh one.  The holder unlinks PATH when it stops, so a lock won
+ * on a file no longer at PATH is retried.  fd, -EADDRINUSE (held), -EEXIST
+ * (not a regular file), or -errno. */
+int ivs_lock_file(const char *path);
+
 /* System page size. */
 size_t ivs_page_size(void);
 
