@@ -316,6 +316,18 @@ int ivshmem_layout_init(ivshmem_ep *ep) IVSHMEM_API;
  * ivshmem_layout_init), -ETIMEDOUT (another creator holds the lock). */
 int ivshmem_chan_create(ivshmem_ep *ep, const char *name, size_t size, size_t max_msg) IVSHMEM_API;
 
+/* Delete channel `name`: its table entry is freed and its space can be
+ * reused by a later create of an equal or smaller block (the new channel
+ * takes the whole freed extent; free neighbours merge; freed space at the
+ * end of the allocated area returns to the allocator; nothing is moved or
+ * compacted).  Refused while a producer or consumer is attached and alive
+ * (a side whose process is known to be dead is detached first, as a
+ * waiting peer would).  Handles still open on the channel (monitors, a side
+ * judged dead) get -ESTALE.  Errors: -ENOENT (no such channel), -EBUSY
+ * (attached), -EPROTO, -EROFS, -EINVAL, -ETIMEDOUT (another creator holds
+ * the lock). */
+int ivshmem_chan_delete(ivshmem_ep *ep, const char *name) IVSHMEM_API;
+
 enum ivshmem_chan_role {
 	IVSHMEM_CHAN_MONITOR = 0,  /* attach to nothing: ivshmem_chan_stat only */
 	IVSHMEM_CHAN_PRODUCER = 1,

@@ -6,6 +6,7 @@
  *   chan recv DEV NAME [--count N] [--timeout SECONDS]
  *   chan stat DEV NAME [--json]
  *   chan list DEV [--json]
+ *   chan delete DEV NAME               (refused while attached)
  *   chan init DEV                      (format: destroys every channel) */
 #include <getopt.h>
 #include <stdlib.h>
@@ -37,6 +38,8 @@ static const char *sub_usage(const char *sub)
 		return "chan stat DEV NAME [--json]";
 	if (!strcmp(sub, "list"))
 		return "chan list DEV [--json]";
+	if (!strcmp(sub, "delete"))
+		return "chan delete DEV NAME";
 	return "chan init DEV";
 }
 
@@ -146,6 +149,20 @@ static int do_create(struct chan_args *a, ivshmem_ep *ep)
 	int r = ivshmem_chan_create(ep, a->name, (size_t)a->size, (size_t)a->max_msg);
 	if (r < 0)
 		return chan_error(a, "create", r);
+	return 0;
+}
+
+static int do_delete(struct chan_args *a, ivshmem_ep *ep)
+{
+	int r = ivshmem_chan_delete(ep, a->name);
+	if (r == -ENOENT)
+		return cli_error("no channel '%s' in %s (see 'ivshmem chan list %s')", a->name, a->dev, a->dev);
+	if (r == -EBUSY)
+		return cli_error("channel '%s' in %s is in use: a producer or consumer is attached "
+				 "(see 'ivshmem chan stat %s %s'); close it first",
+				 a->name, a->dev, a->dev, a->name);
+	if (r < 0)
+		return chan_error(a, "delete", r);
 	return 0;
 }
 
@@ -362,19 +379,19 @@ static int do_list(struct chan_args *a, ivshmem_ep *ep)
 int cmd_chan(int argc, char **argv)
 {
 	if (argc < 2)
-		return cli_usage_error("expected create, send, recv, stat, list or init");
+		return cli_usage_error("expected create, send, recv, stat, list, delete or init");
 	const char *sub = argv[1];
-	static const char *const subs[] = {"create", "send", "recv", "stat", "list", "init"};
+	static const char *const subs[] = {"create", "send", "recv", "stat", "list", "init", "delete"};
 	size_t k = 0;
 	while (k < IVS_ARRAY_SIZE(subs) && strcmp(sub, subs[k]))
 		k++;
 	if (k == IVS_ARRAY_SIZE(subs))
-		return cli_usage_error("unknown 'chan' command '%s': use create, send, recv, stat, list or init",
-				       sub);
+		return cli_usage_error(
+			"unknown 'chan' command '%s': use create, send, recv, stat, list, delete or init", sub);
 	struct chan_args a;
 	memset(&a, 0, sizeof(a));
 	cli_opts_init(&a.o);
-	bool named = k < 4;
+	bool named = k < 4 || k == 6;
 	if (parse(argc - 1, argv + 1, sub, named ? 2 : 1, &a))
 		return 1;
 	if (k != 2) /* only recv sleeps on a doorbell */
@@ -400,6 +417,9 @@ int cmd_chan(int argc, char **argv)
 		break;
 	case 4:
 		rc = do_list(&a, ep);
+		break;
+	case 6:
+		rc = do_delete(&a, ep);
 		break;
 	default: {
 		int r = ivshmem_layout_init(ep);

@@ -37,7 +37,7 @@ static const struct cli_cmd commands[] = {
 	 "       chan create DEV NAME [--size N] [--max-message N]\n"
 	 "       chan send DEV NAME [--raw]\n"
 	 "       chan recv DEV NAME [--count N] [--timeout SECONDS]\n"
-	 "       chan stat DEV NAME [--json]",
+	 "       chan stat DEV NAME [--json] | chan delete DEV NAME",
 	 "message channels in shared memory"},
 	{"bench", cmd_bench,
 	 "bench doorbell [--json] [--iterations N] [--repetitions N]\n"

@@ -2,6 +2,8 @@
 /* Fuzz target: the input becomes (part of) a region holding a channel
  * layout; attaching and a receive/send loop must terminate without a crash
  * or an access outside the region (which is an exact-size heap block).
+ * Then delete and create run over the same (hostile) table, whose base
+ * holds a hole left by a delete.
  *
  * Input: byte 0 selects the mode.
  *   even: the rest is copied over the region from offset 0 (header, table)
@@ -24,6 +26,9 @@ static void make_base(void)
 {
 	memset(base, 0, sizeof(base));
 	ivs_layout_create(base, REGION, "f", 2048, 500, -1);
+	ivs_layout_create(base, REGION, "x", 256, 8, -1);
+	ivs_layout_create(base, REGION, "y", 256, 8, -1);
+	ivs_chan_delete_mem(base, REGION, "x"); /* a hole between f and y */
 	ivshmem_chan *p, *c;
 	ivs_chan_open_mem(base, REGION, "f", IVSHMEM_CHAN_PRODUCER, 0, &p);
 	ivs_chan_open_mem(base, REGION, "f", IVSHMEM_CHAN_CONSUMER, 0, &c);
@@ -87,6 +92,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	ivshmem_chan_close(mon);
 	ivshmem_chan_close(p);
 	ivshmem_chan_close(c);
+	/* Table writers over the hostile table (the lock word is not what is
+	 * fuzzed here: a held lock only costs a 1 s takeover). */
+	((struct ivs_layout_hdr *)m)->lock = 0;
+	ivs_chan_delete_mem(m, REGION, "f");
+	ivs_layout_create(m, REGION, "g", 512, 8, -1);
+	ivs_chan_delete_mem(m, REGION, "y");
+	ivs_layout_create(m, REGION, "h", 1024, 8, -1);
 	struct ivs_layout_view v;
 	if (ivs_layout_read(m, REGION, &v) == 0) {
 		struct ivs_entry_view e;

@@ -54,6 +54,30 @@ pid=$!
 wait $pid; rc=$?
 t "2000 lines through a concurrent pair" sh -c "[ $rc -eq 0 ] && cmp -s '$dir/out' '$dir/want'"
 
+# Delete.
+"$IVSHMEM" chan delete "$D" nope 2> "$dir/err"; rc=$?
+t "delete unknown: exit 1, one line" sh -c "[ $rc -eq 1 ] && grep -q 'no channel' '$dir/err' && [ \$(wc -l < '$dir/err') -eq 1 ]"
+"$IVSHMEM" chan delete "$D" 2> /dev/null; rc=$?
+t "delete without NAME: usage error" [ $rc -ne 0 ]
+"$IVSHMEM" chan create "$D" c3 --size 4K
+"$IVSHMEM" chan delete "$D" c3; rc=$?
+t "delete" [ $rc -eq 0 ]
+"$IVSHMEM" chan list "$D" > "$dir/list"
+t "deleted channel not listed" sh -c "! grep -q '^c3 ' '$dir/list' && grep -q '^c2 ' '$dir/list'"
+"$IVSHMEM" chan recv "$D" c2 --timeout 30 > /dev/null 2>&1 &
+pid=$!
+i=0
+while [ $i -lt 100 ] && ! "$IVSHMEM" chan stat "$D" c2 --json | grep -q '"consumer":{"attached":true'; do
+	sleep 0.05; i=$((i + 1))
+done
+"$IVSHMEM" chan delete "$D" c2 2> "$dir/err"; rc=$?
+t "delete while a consumer is attached: exit 1, one line" sh -c "[ $rc -eq 1 ] && one_line() { [ \$(wc -l < \"\$1\") -eq 1 ] && grep -q \"\$2\" \"\$1\"; } && one_line '$dir/err' 'in use'"
+kill -9 $pid; wait $pid 2> /dev/null
+"$IVSHMEM" chan delete "$D" c2; rc=$?
+t "delete after the consumer died (no detach)" [ $rc -eq 0 ]
+"$IVSHMEM" chan create "$D" c2 --size 64K && echo again | "$IVSHMEM" chan send "$D" c2
+t "re-created in the freed space" sh -c "[ \"\$('$IVSHMEM' chan recv '$D' c2 --count 1 --timeout 5)\" = again ]"
+
 # Corrupt queue: the first channel's tail (block at 4096, tail at +64).
 printf '\377\377\377\377\377\377\377\177' | "$IVSHMEM" write "$D" --offset 4160
 "$IVSHMEM" chan recv "$D" c1 --timeout 1 2> "$dir/err"; rc=$?

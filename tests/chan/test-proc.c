@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "channel/channel.h"
@@ -307,6 +308,76 @@ static void test_pingpong_wakeups(void)
 	close(ready[0]);
 }
 
+/* A consumer waiting for a producer that attaches late: it backs off (few
+ * sleeps, not one per millisecond) and still gets the first message. */
+static void test_late_producer(const char *name, unsigned flags)
+{
+	ivshmem_ep *ep = ep_open();
+	ivshmem_chan_create(ep, name, 8192, 64);
+	struct ivshmem_chan_opts o = {.flags = flags, .spin_us = -1};
+	ivshmem_chan *c = NULL;
+	ivshmem_chan_open(ep, name, IVSHMEM_CHAN_CONSUMER, &o, &c);
+	pid_t pid = fork();
+	if (pid == 0) {
+		struct timespec ts = {1, 500000000};
+		nanosleep(&ts, NULL);
+		ivshmem_ep *e2 = ep_open();
+		ivshmem_chan *p = chan(e2, name, IVSHMEM_CHAN_PRODUCER, -1);
+		uint64_t now = ivs_now_ns();
+		_exit(p && ivshmem_chan_send(p, &now, sizeof(now), 1000) == 0 ? 0 : 1);
+	}
+	uint64_t sent = 0;
+	ssize_t n = ivshmem_chan_recv(c, &sent, sizeof(sent), 10000);
+	uint64_t lat = ivs_now_ns() - sent;
+	is(child_status(pid), 0, "%s: late producer sent", name);
+	ok(n == (ssize_t)sizeof(sent), "%s: received its message", name);
+	struct ivshmem_chan_stat st;
+	ivshmem_chan_stat(c, &st);
+	ok(st.sleeps < 100, "%s: waited 1.5 s in %llu sleeps (backoff)", name, (unsigned long long)st.sleeps);
+	/* Latency is reported, not asserted: this machine is noisy. */
+	printf("# %s: woken %.1f ms after the send\n", name, (double)lat / 1e6);
+	ivshmem_chan_close(c);
+	ivshmem_close(ep);
+}
+
+/* Delete against real processes: refused while a live process is attached,
+ * allowed once it died without detaching. */
+static void test_delete_proc(void)
+{
+	ivshmem_ep *ep = ep_open();
+	is(ivshmem_chan_create(ep, "del", 8192, 64), 0, "delete: create");
+	int go[2];
+	if (pipe(go) < 0)
+		return;
+	pid_t pid = fork();
+	if (pid == 0) {
+		close(go[1]);
+		ivshmem_ep *e2 = ep_open();
+		ivshmem_chan *p = chan(e2, "del", IVSHMEM_CHAN_PRODUCER, -1);
+		char b;
+		if (!p || read(go[0], &b, 1) != 1)
+			_exit(1);
+		_exit(0); /* die attached */
+	}
+	close(go[0]);
+	int r = -1;
+	for (int i = 0; i < 1000; i++) { /* until the child attached */
+		r = ivshmem_chan_delete(ep, "del");
+		if (r != 0)
+			break;
+		ivshmem_chan_create(ep, "del", 8192, 64);
+		usleep(1000);
+	}
+	is(r, -EBUSY, "delete: live producer attached: -EBUSY");
+	ssize_t w = write(go[1], "x", 1);
+	(void)w;
+	close(go[1]);
+	is(child_status(pid), 0, "delete: producer exited without detaching");
+	is(ivshmem_chan_delete(ep, "del"), 0, "delete: dead producer: deleted");
+	is(ivshmem_chan_delete(ep, "del"), -ENOENT, "delete: again: -ENOENT");
+	ivshmem_close(ep);
+}
+
 int main(void)
 {
 	snprintf(path, sizeof(path), "/dev/shm/ivs-chan-test-XXXXXX");
@@ -324,6 +395,9 @@ int main(void)
 	test_producer_crash();
 	test_consumer_restart();
 	test_pingpong_wakeups();
+	test_late_producer("late-futex", 0);
+	test_late_producer("late-poll", IVSHMEM_CHAN_NO_FUTEX);
+	test_delete_proc();
 	unlink(path);
 	return tap_done();
 }

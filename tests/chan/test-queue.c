@@ -3,6 +3,8 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "channel/channel.h"
 #include "tap.h"
@@ -320,11 +322,157 @@ static void test_corrupt_queue(void)
 	free(m);
 }
 
+static uint64_t alloc_next(unsigned char *m)
+{
+	return ((struct ivs_layout_hdr *)m)->alloc_next;
+}
+
+static uint64_t offset_of(unsigned char *m, const char *name)
+{
+	struct ivs_layout_view v;
+	struct ivs_entry_view e;
+	if (ivs_layout_read(m, REGION, &v) < 0 || ivs_layout_find(m, REGION, &v, name, &e) < 0)
+		return 0;
+	return e.offset;
+}
+
+static void test_delete(void)
+{
+	unsigned char *m = region();
+	ivshmem_chan *p, *c, *mon;
+	unsigned char out[64];
+	is(ivs_chan_delete_mem(m, REGION, "x"), -ENOENT, "delete in an all-zero region: -ENOENT");
+	is(ivs_layout_create(m, REGION, "a", 4096, 100, -1), 0, "create a");
+	is(ivs_layout_create(m, REGION, "b", 8192, 100, -1), 0, "create b");
+	is(ivs_layout_create(m, REGION, "c", 4096, 100, -1), 0, "create c");
+	uint64_t end = alloc_next(m), ob = offset_of(m, "b"), oc = offset_of(m, "c");
+	is(ivs_chan_delete_mem(m, REGION, "zz"), -ENOENT, "unknown name: -ENOENT");
+	is(ivs_chan_delete_mem(m, REGION, ""), -EINVAL, "empty name: -EINVAL");
+
+	/* Attached sides (live: this process) refuse. */
+	pair(m, "b", 8192, 100, &p, &c);
+	is(ivs_chan_open_mem(m, REGION, "b", IVSHMEM_CHAN_MONITOR, 0, &mon), 0, "monitor on b");
+	is(ivs_chan_delete_mem(m, REGION, "b"), -EBUSY, "both attached: -EBUSY");
+	ivshmem_chan_close(p);
+	is(ivs_chan_delete_mem(m, REGION, "b"), -EBUSY, "consumer attached: -EBUSY");
+	ivshmem_chan_close(c);
+	is(ivs_chan_open_mem(m, REGION, "b", IVSHMEM_CHAN_PRODUCER, 0, &p), 0, "producer again");
+	is(ivs_chan_delete_mem(m, REGION, "b"), -EBUSY, "producer attached: -EBUSY");
+	ivshmem_chan_close(p);
+
+	/* A dead attached side (a pid that no longer exists) is reaped. */
+	struct ivs_chan_ctrl *ctl = (void *)(m + ob);
+	pid_t kid = fork();
+	if (kid == 0)
+		_exit(0);
+	waitpid(kid, NULL, 0);
+	uint32_t e = ctl->prod.epoch + 1;
+	ctl->prod.pid = (uint32_t)kid;
+	ctl->prod.host = ivs_host_token();
+	ctl->prod.info_epoch = e;
+	ctl->prod.epoch = e;
+	/* Attaching but without info yet counts as alive. */
+	uint32_t ce = ctl->cons.epoch + 1;
+	ctl->cons.epoch = ce;
+	is(ivs_chan_delete_mem(m, REGION, "b"), -EBUSY, "side still attaching (no info): -EBUSY");
+	ok(ctl->prod.epoch == e + 1, "the dead producer was detached on its behalf");
+	ctl->cons.epoch = ce + 1;
+	ctl->prod.epoch = e;
+	is(ivs_chan_delete_mem(m, REGION, "b"), 0, "dead producer attached: deleted");
+	is(ivs_chan_open_mem(m, REGION, "b", IVSHMEM_CHAN_CONSUMER, 0, &c), -ENOENT, "open after delete: -ENOENT");
+	struct ivshmem_chan_stat st;
+	is(ivshmem_chan_stat(mon, &st), -ESTALE, "open monitor handle: -ESTALE");
+	ivshmem_chan_close(mon);
+	is(alloc_next(m), end, "a middle hole does not move the allocator");
+
+	/* Reuse: a larger channel does not fit the hole, a smaller one does. */
+	is(ivs_layout_create(m, REGION, "big", 16384, 100, -1), 0, "bigger than the hole: bump allocated");
+	ok(offset_of(m, "big") == end, "after the end");
+	is(ivs_layout_create(m, REGION, "small", 2048, 100, -1), 0, "smaller than the hole");
+	ok(offset_of(m, "small") == ob, "takes the hole");
+	struct ivs_layout_view v;
+	struct ivs_entry_view ev;
+	ivs_layout_read(m, REGION, &v);
+	ivs_layout_find(m, REGION, &v, "small", &ev);
+	ok(ev.size == IVS_CHAN_CTRL + 8192, "with the whole extent");
+	pair(m, "small", 2048, 100, &p, &c);
+	is(ivshmem_chan_send(p, "hi", 2, 0), 0, "send on the reused block");
+	is(ivshmem_chan_recv(c, out, sizeof(out), 0), 2, "recv on the reused block");
+	ivshmem_chan_close(p);
+	ivshmem_chan_close(c);
+
+	/* A handle of the deleted channel whose owner was wrongly judged dead
+	 * is stale even after the block is reused and re-attached. */
+	is(ivs_chan_open_mem(m, REGION, "small", IVSHMEM_CHAN_CONSUMER, 0, &c), 0, "consumer on small");
+	ctl = (void *)(m + ob);
+	ctl->cons.epoch++; /* as a reaper would */
+	is(ivs_chan_delete_mem(m, REGION, "small"), 0, "delete small");
+	is(ivs_layout_create(m, REGION, "again", 4096, 100, -1), 0, "reuse the extent again");
+	ok(offset_of(m, "again") == ob, "same block");
+	ivshmem_chan *c2;
+	is(ivs_chan_open_mem(m, REGION, "again", IVSHMEM_CHAN_CONSUMER, 0, &c2), 0, "new consumer");
+	ctl->cons.epoch = 1; /* even the same epoch value as the stale one */
+	is(ivshmem_chan_recv(c, out, sizeof(out), 0), -ESTALE, "stale handle: -ESTALE, not the new channel");
+	ivshmem_chan_close(c);
+	ivshmem_chan_close(c2);
+
+	/* Merging: delete c (at the end), then a and "again": everything
+	 * returns to the allocator; "big" stays. */
+	is(ivs_chan_delete_mem(m, REGION, "big"), 0, "delete big (at the end)");
+	is(alloc_next(m), end, "end hole returned to the allocator");
+	is(ivs_chan_delete_mem(m, REGION, "c"), 0, "delete c");
+	ok(alloc_next(m) == oc, "allocator back to c");
+	is(ivs_chan_delete_mem(m, REGION, "a"), 0, "delete a (a hole at the start)");
+	ok(alloc_next(m) == oc, "allocator unchanged");
+	is(ivs_chan_delete_mem(m, REGION, "again"), 0, "delete again: merges with a, then the end");
+	is(alloc_next(m), (uint64_t)IVS_LAYOUT_SIZE, "allocator back at the start");
+	ivs_layout_read(m, REGION, &v);
+	is(v.nchans, 0, "no channels");
+	unsigned holes = 0;
+	for (unsigned i = 0; i < v.max_chans; i++) {
+		struct ivs_layout_entry *le = (void *)(m + IVS_LAYOUT_HDR + i * IVS_LAYOUT_ENTRY);
+		holes += le->flags != 0;
+	}
+	is(holes, 0u, "no hole left in the table");
+	is(ivs_chan_delete_mem(m, REGION, "a"), -ENOENT, "delete twice: -ENOENT");
+
+	/* Fill the region, delete, create the same again: space is reused. */
+	int n = 0;
+	char name[16];
+	while (n < 40) {
+		snprintf(name, sizeof(name), "f%d", n);
+		if (ivs_layout_create(m, REGION, name, 16384, 100, -1) < 0)
+			break;
+		n++;
+	}
+	ok(n > 4 && n < 31, "region full after %d channels", n);
+	int round = 0;
+	for (; round < 20; round++) {
+		snprintf(name, sizeof(name), "f%d", (round * 7) % n);
+		if (ivs_chan_delete_mem(m, REGION, name) != 0 ||
+		    ivs_layout_create(m, REGION, name, 16384 >> (round % 3), 100, -1) != 0)
+			break;
+	}
+	is(round, 20, "20 rounds of delete + create in a full region");
+	/* A forged hole must not make create write outside the region. */
+	struct ivs_layout_entry *le = (void *)(m + IVS_LAYOUT_HDR + 30 * IVS_LAYOUT_ENTRY);
+	if (le->state == IVS_ENTRY_FREE) {
+		le->flags = IVS_ENTRY_HOLE;
+		le->offset = REGION - 64;
+		le->size = 1 << 20;
+		int r = ivs_layout_create(m, REGION, "forged", 256, 8, -1);
+		uint64_t fo = offset_of(m, "forged");
+		ok(r == -ENOSPC || (r == 0 && fo != REGION - 64 && fo + 768 <= REGION), "forged hole ignored");
+	}
+	free(m);
+}
+
 int main(void)
 {
 	test_layout();
 	test_queue();
 	test_liveness();
 	test_corrupt_queue();
+	test_delete();
 	return tap_done();
 }

@@ -36,6 +36,7 @@
 #define PREFETCH_AHEAD 2048u  /* producer: prefetch ring lines this far ahead */
 #define SLICE_MS 100	      /* longest sleep between liveness checks */
 #define POLL_MAX_NS 1000000ull /* fallback poll: back off up to 1 ms */
+#define IDLE_MAX_NS 50000000ull /* peer not attached: back off up to 50 ms */
 #define REAP_EVERY_NS 50000000ull
 
 struct ivshmem_chan {
@@ -47,6 +48,7 @@ struct ivshmem_chan {
 	uint64_t ring_size, mask;
 	uint32_t max_msg;
 	uint64_t gen;
+	uint64_t instance; /* of the channel block at open (delete changes it) */
 	char name[IVS_NAME_MAX];
 	int role;
 	struct ivs_side *me, *peer;
@@ -120,7 +122,8 @@ static int check_epochs(ivshmem_chan *ch)
 	if (ch->broken)
 		return ch->broken;
 	if (atomic_load_explicit(&ch->me->epoch, RLX) != ch->my_epoch ||
-	    atomic_load_explicit(&((struct ivs_layout_hdr *)ch->mem)->generation, RLX) != ch->gen)
+	    atomic_load_explicit(&((struct ivs_layout_hdr *)ch->mem)->generation, RLX) != ch->gen ||
+	    atomic_load_explicit(&ch->c->instance, RLX) != ch->instance)
 		return fail(ch, -ESTALE);
 	uint32_t p = atomic_load_explicit(&ch->peer->epoch, ACQ);
 	if (p != ch->peer_epoch) {
@@ -150,12 +153,43 @@ static int pump(ivshmem_ep *ep)
 	return 0;
 }
 
-/* Slow checks while waiting: re-formatted region, crashed peer. */
+/* Whether the side attached at epoch e (odd) is known to be dead: same
+ * host and its pid is gone, or a server/daemon endpoint does not list its
+ * peer ID.  A side that is still attaching (info_epoch != e), or that
+ * cannot be checked (another machine, no server), counts as alive. */
+static bool side_dead(ivshmem_ep *ep, uint64_t my_host, struct ivs_side *s, uint32_t e)
+{
+	if (!(e & 1) || atomic_load_explicit(&s->info_epoch, ACQ) != e)
+		return false;
+	uint32_t pid = atomic_load_explicit(&s->pid, RLX);
+	uint64_t host = atomic_load_explicit(&s->host, RLX);
+	uint32_t id = atomic_load_explicit(&s->id, RLX);
+	bool dead = false;
+	if (my_host && host == my_host && pid > 0 && pid <= INT_MAX && (pid_t)pid != getpid()) {
+		dead = kill((pid_t)pid, 0) < 0 && errno == ESRCH;
+	} else if (ep && id < IVSHMEM_MAX_PEERS && (int)id != ivshmem_id(ep) && ep->ops->peers &&
+		   pump(ep) == 0 && !ep->disconnected) {
+		/* A server/daemon endpoint knows who is connected. */
+		struct ivshmem_peer peers[256];
+		int n = ivshmem_peers(ep, peers, IVS_ARRAY_SIZE(peers));
+		if (n >= 0 && n <= (int)IVS_ARRAY_SIZE(peers)) {
+			dead = true;
+			for (int i = 0; i < n; i++)
+				if (peers[i].id == id)
+					dead = false;
+		}
+	}
+	return dead;
+}
+
+/* Slow checks while waiting: re-formatted region, deleted channel, crashed
+ * peer. */
 static int check_slow(ivshmem_chan *ch)
 {
 	struct ivs_layout_hdr *h = (struct ivs_layout_hdr *)ch->mem;
 	if (atomic_load_explicit(&h->magic, ACQ) != IVS_LAYOUT_MAGIC ||
-	    atomic_load_explicit(&h->generation, RLX) != ch->gen)
+	    atomic_load_explicit(&h->generation, RLX) != ch->gen ||
+	    atomic_load_explicit(&ch->c->instance, RLX) != ch->instance)
 		return fail(ch, -ESTALE);
 	uint64_t now = ivs_now_ns();
 	if (now - ch->last_reap < REAP_EVERY_NS)
@@ -164,24 +198,7 @@ static int check_slow(ivshmem_chan *ch)
 	uint32_t e = atomic_load_explicit(&ch->peer->epoch, ACQ);
 	if (!(e & 1) || atomic_load_explicit(&ch->peer->info_epoch, ACQ) != e)
 		return 0;
-	uint32_t pid = atomic_load_explicit(&ch->peer->pid, RLX);
-	uint64_t host = atomic_load_explicit(&ch->peer->host, RLX);
-	uint32_t id = atomic_load_explicit(&ch->peer->id, RLX);
-	bool dead = false;
-	if (ch->host && host == ch->host && pid > 0 && pid <= INT_MAX && (pid_t)pid != getpid()) {
-		dead = kill((pid_t)pid, 0) < 0 && errno == ESRCH;
-	} else if (ch->ep && id < IVSHMEM_MAX_PEERS && (int)id != ivshmem_id(ch->ep) && ch->ep->ops->peers &&
-		   pump(ch->ep) == 0 && !ch->ep->disconnected) {
-		/* A server/daemon endpoint knows who is connected. */
-		struct ivshmem_peer peers[256];
-		int n = ivshmem_peers(ch->ep, peers, IVS_ARRAY_SIZE(peers));
-		if (n >= 0 && n <= (int)IVS_ARRAY_SIZE(peers)) {
-			dead = true;
-			for (int i = 0; i < n; i++)
-				if (peers[i].id == id)
-					dead = false;
-		}
-	}
+	bool dead = side_dead(ch->ep, ch->host, ch->peer, e);
 	if (dead) {
 		/* Detach it on its behalf: everyone sees a clean detach. */
 		uint32_t want = e;
@@ -196,6 +213,13 @@ static int check_slow(ivshmem_chan *ch)
 static long futex(_Atomic uint32_t *addr, int op, uint32_t val, const struct timespec *ts)
 {
 	return syscall(SYS_futex, (uint32_t *)addr, op, val, ts, NULL, 0);
+}
+
+/* The peer is attached and its attach info is published. */
+static bool peer_ready(const ivshmem_chan *ch)
+{
+	uint32_t e = atomic_load_explicit(&ch->peer->epoch, ACQ);
+	return (e & 1) && atomic_load_explicit(&ch->peer->info_epoch, ACQ) == e;
 }
 
 /* How the peer can be woken / how we may sleep, from the peer's info. */
@@ -459,8 +483,15 @@ static int wait_op(ivshmem_chan *ch, size_t len, int timeout_ms)
 	for (;;) {
 		if ((r = check_slow(ch)) < 0)
 			return disarm(ch, r);
+		/* A peer that is not attached (yet) cannot wake us by the
+		 * method it will choose, so we back off up to IDLE_MAX_NS.
+		 * Meanwhile we sleep where its wakeups can reach us (our
+		 * doorbell, else our futex word): its first publish (our
+		 * event index is armed) or its attach (open kicks an armed
+		 * peer) then ends the sleep at once. */
 		int m = method(ch, true);
-		if (m == IVSHMEM_CHAN_WAKE_DOORBELL)
+		bool idle = !peer_ready(ch);
+		if (m == IVSHMEM_CHAN_WAKE_DOORBELL || (idle && (ch->caps & IVS_SIDE_DOORBELL)))
 			ivshmem_vector_ack(ch->ep, ch->vector);
 		uint32_t fv;
 		if ((r = arm(ch, len, &fv)) != 0)
@@ -487,15 +518,21 @@ static int wait_op(ivshmem_chan *ch, size_t len, int timeout_ms)
 			else if (pr == 0)
 				ch->ws.timeouts++;
 		} else {
-			uint64_t ns = backoff;
+			uint64_t cap = idle ? IDLE_MAX_NS : POLL_MAX_NS;
+			uint64_t ns = backoff < cap ? backoff : cap;
 			if (deadline) {
 				uint64_t now = ivs_now_ns();
 				if (deadline > now && deadline - now < ns)
 					ns = deadline - now;
 			}
 			struct timespec ts = {(time_t)(ns / 1000000000ull), (long)(ns % 1000000000ull)};
-			nanosleep(&ts, NULL);
-			backoff = backoff * 2 > POLL_MAX_NS ? POLL_MAX_NS : backoff * 2;
+			if (idle && (ch->caps & IVS_SIDE_DOORBELL))
+				ivs_poll1(ch->vec_fd, POLLIN, (int)((ns + 999999) / 1000000));
+			else if (idle && (ch->caps & IVS_SIDE_FUTEX))
+				futex(&ch->my_ev->futex, FUTEX_WAIT, fv, &ts);
+			else
+				nanosleep(&ts, NULL);
+			backoff = backoff * 2 > cap ? cap : backoff * 2;
 		}
 		if ((r = try_op(ch, len)) != 0)
 			return woken(ch, r, slept_from);
@@ -518,6 +555,16 @@ static int attach(ivshmem_chan *ch, unsigned flags)
 	if (!won)
 		return -EBUSY;
 	ch->my_epoch = next;
+	/* A concurrent delete clears the magic, then re-reads the epochs;
+	 * we CASed the epoch, now re-read the magic (both seq_cst): one of
+	 * us sees the other.  Also catches a block deleted and reused by a
+	 * new channel since we validated it. */
+	if (atomic_load_explicit(&ch->c->magic, SC) != IVS_CHAN_MAGIC ||
+	    atomic_load_explicit(&ch->c->instance, SC) != ch->instance) {
+		uint32_t want = next;
+		atomic_compare_exchange_strong_explicit(&me->epoch, &want, next + 1, SC, RLX);
+		return -ENOENT;
+	}
 	/* Attach info, then the epoch it belongs to. */
 	int id = ch->ep ? ivshmem_id(ch->ep) : -1;
 	atomic_store_explicit(&me->id, id >= 0 ? (uint32_t)id : IVS_NO_PEER, RLX);
@@ -554,8 +601,14 @@ static int open_common(ivshmem_chan *ch, const char *name, int role, const struc
 	if (atomic_load_explicit(&c->magic, ACQ) != IVS_CHAN_MAGIC ||
 	    atomic_load_explicit(&c->ring_size, RLX) != e.ring_size ||
 	    atomic_load_explicit(&c->max_msg, RLX) != e.max_msg ||
-	    atomic_load_explicit(&c->index, RLX) != e.index || atomic_load_explicit(&c->gen, RLX) != v.generation)
+	    atomic_load_explicit(&c->index, RLX) != e.index || atomic_load_explicit(&c->gen, RLX) != v.generation) {
+		/* Deleted while we looked (the magic goes first)? */
+		struct ivs_entry_view e2;
+		if (ivs_layout_find(ch->mem, ch->size, &v, name, &e2) == -ENOENT)
+			return -ENOENT;
 		return -EPROTO;
+	}
+	ch->instance = atomic_load_explicit(&c->instance, RLX);
 	ch->c = c;
 	ch->ring = ch->mem + e.offset + IVS_CHAN_CTRL;
 	ch->ring_size = e.ring_size;
@@ -623,8 +676,15 @@ static int open_common(ivshmem_chan *ch, const char *name, int role, const struc
 	if (r < 0) {
 		uint32_t want = ch->my_epoch;
 		atomic_compare_exchange_strong_explicit(&ch->me->epoch, &want, ch->my_epoch + 1, SC, RLX);
+		return r;
 	}
-	return r;
+	/* A peer already waiting (its event index armed) may be backing off
+	 * without a wakeup it can count on: ring it once so that it re-checks
+	 * and from now on sleeps on the futex or doorbell we can reach.  A
+	 * spurious wakeup is harmless: sleepers always re-check. */
+	if (ch->peer_seen && atomic_load_explicit(&ch->peer_ev->idx, RLX) != UINT64_MAX)
+		kick(ch);
+	return 0;
 }
 
 static int open_mem(ivshmem_ep *ep, void *mem, size_t size, const char *name, int role,
@@ -821,6 +881,8 @@ int ivshmem_chan_stat(ivshmem_chan *ch, struct ivshmem_chan_stat *st)
 	if (!ch || !st)
 		return -EINVAL;
 	struct ivs_chan_ctrl *c = ch->c;
+	if (atomic_load_explicit(&c->instance, RLX) != ch->instance)
+		return fail(ch, -ESTALE); /* deleted: the block may hold another channel */
 	struct ivshmem_chan_stat s;
 	memset(&s, 0, sizeof(s));
 	memcpy(s.name, ch->name, sizeof(s.name));
@@ -877,6 +939,33 @@ int ivshmem_layout_init(ivshmem_ep *ep)
 	if (ivshmem_mem_readonly(ep) == 1)
 		return -EROFS;
 	return ivs_layout_format(ivshmem_mem(ep), ivshmem_mem_size(ep));
+}
+
+struct alive_arg {
+	ivshmem_ep *ep;
+	uint64_t host;
+};
+
+static bool side_alive(void *arg, struct ivs_side *s, uint32_t epoch)
+{
+	struct alive_arg *a = arg;
+	return !side_dead(a->ep, a->host, s, epoch);
+}
+
+int ivs_chan_delete_mem(void *mem, size_t size, const char *name)
+{
+	struct alive_arg a = {NULL, ivs_host_token()};
+	return ivs_layout_delete(mem, size, name, side_alive, &a);
+}
+
+int ivshmem_chan_delete(ivshmem_ep *ep, const char *name)
+{
+	if (!ep)
+		return -EINVAL;
+	if (ivshmem_mem_readonly(ep) == 1)
+		return -EROFS;
+	struct alive_arg a = {ep, ivs_host_token()};
+	return ivs_layout_delete(ivshmem_mem(ep), ivshmem_mem_size(ep), name, side_alive, &a);
 }
 
 int ivshmem_chan_create(ivshmem_ep *ep, const char *name, size_t size, size_t max_msg)

@@ -46,11 +46,14 @@ struct ivs_layout_hdr {
 #define IVS_NAME_MAX 32 /* name field, NUL included: names up to 31 chars */
 #define IVS_ENTRY_FREE 0u
 #define IVS_ENTRY_READY 1u
+/* flags of a FREE entry: its offset/size describe a free extent (a "hole"
+ * left by ivshmem_chan_delete) that a later create may reuse. */
+#define IVS_ENTRY_HOLE (1u << 0)
 #define IVS_NO_PEER 0xffffffffu
 
 struct ivs_layout_entry {
 	_Atomic uint32_t state;	     /*  0: IVS_ENTRY_*, READY stored last */
-	_Atomic uint32_t flags;	     /*  4: 0 */
+	_Atomic uint32_t flags;	     /*  4: 0; FREE entries: IVS_ENTRY_HOLE */
 	char name[IVS_NAME_MAX];     /*  8: NUL-terminated, NUL-padded */
 	_Atomic uint64_t offset;     /* 40: of the channel block, multiple of 64 */
 	_Atomic uint64_t size;	     /* 48: of the block: control + ring */
@@ -106,7 +109,9 @@ struct ivs_chan_ctrl {
 	_Atomic uint32_t max_msg;   /* 16 */
 	_Atomic uint32_t index;	    /* 20: table entry */
 	_Atomic uint64_t gen;	    /* 24: layout generation */
-	uint8_t pad0[32];
+	_Atomic uint64_t instance;  /* 32: random, new at each create; changed by
+				       delete (handles compare it: -ESTALE) */
+	uint8_t pad0[24];
 	/* line 1: producer hot */
 	_Atomic uint64_t tail;	    /* 64: bytes ever published */
 	_Atomic uint64_t tail_msgs; /* 72: messages ever published */
@@ -165,6 +170,13 @@ int ivs_layout_format(void *mem, size_t size);
 int ivs_layout_create(void *mem, size_t size, const char *name, uint64_t ring_size, uint32_t max_msg,
 		      int peer_id);
 
+/* Delete a channel (docs/channels.md, "Deleting channels").  alive(arg,
+ * side, epoch) says whether an attached side (odd epoch) is still live; a
+ * dead one is detached on its behalf.  0, -ENOENT, -EBUSY, -EPROTO,
+ * -ETIMEDOUT (lock). */
+int ivs_layout_delete(void *mem, size_t size, const char *name,
+		      bool (*alive)(void *arg, struct ivs_side *s, uint32_t epoch), void *arg);
+
 /* Identifies this host + pid namespace (0 if unknown): pids of peers with the
  * same token can be checked with kill(pid, 0), futexes on file mappings work. */
 uint64_t ivs_host_token(void);
@@ -178,6 +190,10 @@ struct ivs_chan_wait_stats {
 	uint64_t woken, timeouts, raced;
 };
 int ivs_chan_wait_stats(const ivshmem_chan *ch, struct ivs_chan_wait_stats *ws);
+
+/* Delete over raw memory without an endpoint (tests): liveness by pid on
+ * this host only. */
+int ivs_chan_delete_mem(void *mem, size_t size, const char *name);
 
 /* Open a channel over raw memory without an endpoint (tests, fuzzing). */
 int ivs_chan_open_mem(void *mem, size_t size, const char *name, int role, unsigned flags,

@@ -182,6 +182,33 @@ int ivs_layout_find(void *mem, size_t size, const struct ivs_layout_view *v, con
 
 /* ---- writers ---------------------------------------------------------- */
 
+/* Entry i, if it is a valid hole (a FREE entry flagged IVS_ENTRY_HOLE whose
+ * extent lies between the table and alloc_next): true and its extent.  A
+ * malformed hole is just a free entry: its space is not reused. */
+static bool hole_read(void *mem, const struct ivs_layout_view *v, unsigned i, uint64_t alloc,
+		      uint64_t *off, uint64_t *len)
+{
+	struct ivs_layout_entry *le = entry_of(mem, i);
+	if (atomic_load_explicit(&le->state, ACQ) != IVS_ENTRY_FREE ||
+	    atomic_load_explicit(&le->flags, RLX) != IVS_ENTRY_HOLE)
+		return false;
+	uint64_t o = atomic_load_explicit(&le->offset, RLX);
+	uint64_t n = atomic_load_explicit(&le->size, RLX);
+	if (o % IVS_CL || n % IVS_CL || o < v->hdr_size || o > alloc || n == 0 || n > alloc - o)
+		return false;
+	*off = o;
+	*len = n;
+	return true;
+}
+
+static void hole_set(void *mem, unsigned i, uint64_t off, uint64_t len)
+{
+	struct ivs_layout_entry *le = entry_of(mem, i);
+	atomic_store_explicit(&le->offset, off, RLX);
+	atomic_store_explicit(&le->size, len, RLX);
+	atomic_store_explicit(&le->flags, len ? IVS_ENTRY_HOLE : 0, RLX);
+}
+
 static int lock_take(struct ivs_layout_hdr *h, uint64_t token)
 {
 	uint64_t start = ivs_now_ns(), seen_since = start;
@@ -300,32 +327,49 @@ int ivs_layout_create(void *mem, size_t size, const char *name, uint64_t ring_si
 	}
 	if (r < 0)
 		goto out;
-	int free_slot = -1;
+	uint64_t alloc = atomic_load_explicit(&h->alloc_next, RLX);
+	uint64_t need = IVS_CHAN_CTRL + ring_size;
+	if (alloc % IVS_CL || alloc < v.hdr_size || alloc > size) {
+		r = -EPROTO;
+		goto out;
+	}
+	/* A slot: the smallest hole that fits (the channel takes the whole
+	 * extent), else a plain free entry and bump allocation. */
+	int free_slot = -1, hole_slot = -1;
+	uint64_t hole_off = 0, hole_size = 0;
 	for (unsigned i = 0; i < v.max_chans; i++) {
 		struct ivs_entry_view e;
 		r = ivs_layout_entry(mem, size, &v, i, &e);
 		if (r < 0)
 			goto out;
-		if (r == 0 && free_slot < 0)
-			free_slot = (int)i;
 		if (r == 1 && strcmp(e.name, name) == 0) {
 			r = -EEXIST;
 			goto out;
 		}
+		if (r == 1)
+			continue;
+		uint64_t ho, hs;
+		if (!hole_read(mem, &v, i, alloc, &ho, &hs)) {
+			if (free_slot < 0)
+				free_slot = (int)i;
+		} else if (hs >= need && (hole_slot < 0 || hs < hole_size)) {
+			hole_slot = (int)i;
+			hole_off = ho;
+			hole_size = hs;
+		}
 	}
-	if (free_slot < 0) {
-		r = -ENOSPC;
-		goto out;
-	}
-	uint64_t off = atomic_load_explicit(&h->alloc_next, RLX);
-	uint64_t need = IVS_CHAN_CTRL + ring_size;
-	if (off % IVS_CL || off < v.hdr_size || off > size) {
-		r = -EPROTO;
-		goto out;
-	}
-	if (need > size - off) {
-		r = -ENOSPC;
-		goto out;
+	uint64_t off, block;
+	if (hole_slot >= 0) {
+		free_slot = hole_slot;
+		off = hole_off;
+		block = hole_size;
+	} else {
+		if (free_slot < 0 || need > size - alloc) {
+			r = -ENOSPC;
+			goto out;
+		}
+		off = alloc;
+		block = need;
 	}
 	/* Initialise the channel block. */
 	struct ivs_chan_ctrl *c = (struct ivs_chan_ctrl *)((char *)mem + off);
@@ -339,6 +383,7 @@ int ivs_layout_create(void *mem, size_t size, const char *name, uint64_t ring_si
 	atomic_store_explicit(&c->max_msg, max_msg, RLX);
 	atomic_store_explicit(&c->index, (uint32_t)free_slot, RLX);
 	atomic_store_explicit(&c->gen, v.generation, RLX);
+	atomic_store_explicit(&c->instance, random_u64(), RLX);
 	atomic_store_explicit(&c->magic, IVS_CHAN_MAGIC, RLX);
 	/* Fill the entry, then publish it. */
 	struct ivs_layout_entry *le = entry_of(mem, (unsigned)free_slot);
@@ -346,7 +391,7 @@ int ivs_layout_create(void *mem, size_t size, const char *name, uint64_t ring_si
 	memcpy((void *)le->name, name, nlen);
 	atomic_store_explicit(&le->flags, 0, RLX);
 	atomic_store_explicit(&le->offset, off, RLX);
-	atomic_store_explicit(&le->size, need, RLX);
+	atomic_store_explicit(&le->size, block, RLX);
 	atomic_store_explicit(&le->ring_size, ring_size, RLX);
 	atomic_store_explicit(&le->max_msg, max_msg, RLX);
 	atomic_store_explicit(&le->creator_id, peer_id >= 0 ? (uint32_t)peer_id : IVS_NO_PEER, RLX);
@@ -357,9 +402,130 @@ int ivs_layout_create(void *mem, size_t size, const char *name, uint64_t ring_si
 	clock_gettime(CLOCK_REALTIME, &ts);
 	atomic_store_explicit(&le->created_time, (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec,
 			      RLX);
-	atomic_store_explicit(&h->alloc_next, off + need, RLX);
+	if (hole_slot < 0)
+		atomic_store_explicit(&h->alloc_next, off + need, RLX);
 	atomic_store_explicit(&h->nchans, v.nchans + 1, RLX);
 	atomic_store_explicit(&le->state, IVS_ENTRY_READY, REL);
+	r = 0;
+out:
+	lock_drop(h, token);
+	return r;
+}
+
+/* Odd epochs of live sides; a dead attached side is detached on its behalf
+ * (CAS, as a waiting peer would).  true if a live side remains. */
+static bool sides_busy(struct ivs_chan_ctrl *c, bool (*alive)(void *, struct ivs_side *, uint32_t),
+		       void *arg, uint32_t ep[2])
+{
+	struct ivs_side *sides[2] = {&c->prod, &c->cons};
+	bool busy = false;
+	for (int k = 0; k < 2; k++) {
+		uint32_t e = atomic_load_explicit(&sides[k]->epoch, memory_order_seq_cst);
+		if ((e & 1) && !(alive && alive(arg, sides[k], e))) {
+			uint32_t want = e;
+			if (atomic_compare_exchange_strong_explicit(&sides[k]->epoch, &want, e + 1,
+								    memory_order_seq_cst, RLX))
+				e = e + 1;
+			else
+				e = want;
+		}
+		ep[k] = e;
+		busy |= e & 1;
+	}
+	return busy;
+}
+
+int ivs_layout_delete(void *mem, size_t size, const char *name,
+		      bool (*alive)(void *arg, struct ivs_side *s, uint32_t epoch), void *arg)
+{
+	if (!name || !*name || strlen(name) >= IVS_NAME_MAX)
+		return -EINVAL;
+	struct ivs_layout_view v;
+	int r = ivs_layout_read(mem, size, &v);
+	if (r == -ENOMSG)
+		return -ENOENT;
+	if (r < 0)
+		return r;
+	struct ivs_layout_hdr *h = hdr_of(mem);
+	uint64_t token = random_u64();
+	if ((r = lock_take(h, token)) < 0)
+		return r;
+	struct ivs_entry_view e;
+	if ((r = ivs_layout_read(mem, size, &v)) < 0) {
+		if (r == -ENOMSG)
+			r = -ENOENT;
+		goto out;
+	}
+	if ((r = ivs_layout_find(mem, size, &v, name, &e)) < 0)
+		goto out;
+	uint64_t alloc = atomic_load_explicit(&h->alloc_next, RLX);
+	if (alloc % IVS_CL || alloc < v.hdr_size || alloc > size) {
+		r = -EPROTO;
+		goto out;
+	}
+	/* The block is deleted even if its control lines are corrupt: that
+	 * is one way to get rid of a broken channel. */
+	struct ivs_chan_ctrl *c = (struct ivs_chan_ctrl *)((char *)mem + e.offset);
+	uint32_t ep[2], ep2[2];
+	if (sides_busy(c, alive, arg, ep)) {
+		r = -EBUSY;
+		goto out;
+	}
+	/* Dekker with a concurrent open: it CASes its epoch, then re-reads
+	 * the magic and instance; we clear the magic, then re-read the
+	 * epochs.  One of us sees the other (both seq_cst). */
+	uint64_t magic = atomic_load_explicit(&c->magic, RLX);
+	atomic_store_explicit(&c->magic, 0, memory_order_seq_cst);
+	ep2[0] = atomic_load_explicit(&c->prod.epoch, memory_order_seq_cst);
+	ep2[1] = atomic_load_explicit(&c->cons.epoch, memory_order_seq_cst);
+	if (ep2[0] != ep[0] || ep2[1] != ep[1]) {
+		atomic_store_explicit(&c->magic, magic, memory_order_seq_cst);
+		r = -EBUSY;
+		goto out;
+	}
+	/* Handles still open (monitors, a side we judged dead) see a new
+	 * instance: -ESTALE, whatever reuses the block later. */
+	uint64_t inst = atomic_load_explicit(&c->instance, RLX), ni;
+	do
+		ni = random_u64();
+	while (ni == inst);
+	atomic_store_explicit(&c->instance, ni, memory_order_seq_cst);
+
+	/* The entry becomes a hole, merged with the holes around it; a hole
+	 * at the end of the allocated space gives it back to the bump
+	 * allocator. */
+	struct ivs_layout_entry *le = entry_of(mem, e.index);
+	atomic_store_explicit(&le->state, IVS_ENTRY_FREE, REL);
+	memset((void *)le->name, 0, IVS_NAME_MAX);
+	uint64_t off = e.offset, len = e.size;
+	unsigned slot = e.index;
+	if (off + len <= alloc) {
+		hole_set(mem, slot, off, len);
+		for (unsigned i = 0; i < v.max_chans; i++) {
+			uint64_t ho, hl;
+			if (i == slot || !hole_read(mem, &v, i, alloc, &ho, &hl))
+				continue;
+			if (ho + hl == off) { /* hole just before ours: grow it */
+				hole_set(mem, slot, 0, 0);
+				slot = i;
+				off = ho;
+				len += hl;
+				hole_set(mem, slot, off, len);
+			} else if (off + len == ho) { /* just after ours: absorb it */
+				hole_set(mem, i, 0, 0);
+				len += hl;
+				hole_set(mem, slot, off, len);
+			}
+		}
+		if (off + len == alloc) {
+			hole_set(mem, slot, 0, 0);
+			atomic_store_explicit(&h->alloc_next, off, RLX);
+		}
+	} else {
+		hole_set(mem, slot, 0, 0); /* past the allocator: forget it */
+	}
+	uint32_t n = atomic_load_explicit(&h->nchans, RLX);
+	atomic_store_explicit(&h->nchans, n ? n - 1 : 0, RLX);
 	r = 0;
 out:
 	lock_drop(h, token);
