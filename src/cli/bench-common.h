@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: MIT */
+/* Scaffolding of the benchmarks that run against their own ivshmem server
+ * (bench-doorbell.c, bench-daemon.c): their options, the temporary
+ * directory, the server child, reaping children, the timed doorbell
+ * ping-pong, percentiles, and the JSON/text number printing. */
+#ifndef IVS_BENCH_COMMON_H
+#define IVS_BENCH_COMMON_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "ivshmem.h"
+
+/* Round trips before the measured ones; the bound on every single wait. */
+enum { BENCH_WARMUP = 200, BENCH_TIMEOUT_MS = 5000 };
+
+/* --json, --iterations N, --repetitions N. */
+struct bench_opts {
+	unsigned iters, reps;
+	bool json;
+};
+
+/* Parse the options into o (preset with the defaults); operands are left at
+ * optind.  0, or 1 after a message (also if iters or reps is 0). */
+int bench_parse_opts(int argc, char **argv, struct bench_opts *o);
+
+/* The temporary directory and the server forked on a socket in it.  Set up
+ * with BENCH_SERVER_INIT; bench_server_stop() undoes whatever was done. */
+struct bench_server {
+	char dir[32];	/* "" until created */
+	char sock[64];	/* DIR/server.sock */
+	char shm[64];	/* the server's POSIX shm */
+	char spec[80];	/* "server:DIR/server.sock" */
+	bool shm_owned; /* created by us: remove it at the end */
+	pid_t pid;	/* the child, -1 once reaped */
+	int stop;	/* write end of its pipe: closing it stops the child */
+};
+#define BENCH_SERVER_INIT {.pid = -1, .stop = -1}
+
+/* Create the directory and name the socket and an shm "ivshmem-bench-NAME-…"
+ * for it.  0, or 1 after a message. */
+int bench_tmpdir(struct bench_server *s, const char *name);
+/* Create the server (1 MiB, 1 vector) and serve it in a child until its pipe
+ * closes; the child then removes the socket, the shm and (if empty) the
+ * directory.  0, or 1 after a message. */
+int bench_server_start(struct bench_server *s);
+/* Stop and reap the server, and remove what it left (when it was killed)
+ * and the directory.  Other files in the directory must be gone first. */
+void bench_server_stop(struct bench_server *s);
+
+/* For a forked child: ignore the terminal's signals.  Children stop through
+ * their pipe (or their own timeouts): a Ctrl-C ends the parent, which closes
+ * the pipes, and the server then removes its socket and shm itself. */
+void bench_child_signals(void);
+/* Wait up to ms for a child, then kill it.  Returns its wait status. */
+int bench_reap(pid_t pid, int ms);
+
+/* Wait, bounded, for an event of type t from *peer (any peer if *peer < 0,
+ * whose ID is then stored in *peer).  Other events are skipped; a
+ * disconnect from the server gives -ECONNRESET.  0 or -errno. */
+int bench_wait_event(ivshmem_ep *ep, enum ivshmem_event_type t, int *peer);
+/* The echo side: n times, wait for vector 0 (up to timeout_ms) and ring
+ * `target` back.  0 or -errno. */
+int bench_echo(ivshmem_ep *ep, int target, size_t n, int timeout_ms);
+/* The measured side: BENCH_WARMUP + iters times, ring `peer` and wait for
+ * its answer; the last iters round trips go to out (ns).  0 or -errno. */
+int bench_pingpong(ivshmem_ep *ep, int peer, uint64_t *out, size_t iters);
+
+/* Samples of one method and their statistics. */
+struct bench_series {
+	uint64_t *ns;
+	size_t n;
+	double median, p99;
+};
+
+/* Room for `total` samples in each of the n series.  0, or 1 after a
+ * message; bench_series_free() in either case. */
+int bench_series_alloc(struct bench_series *s, int n, size_t total);
+void bench_series_free(struct bench_series *s, int n);
+/* Sort the samples and set the median and the 99th percentile. */
+void bench_series_finish(struct bench_series *s);
+/* a / b, or 0 if b is not positive. */
+double bench_ratio(double a, double b);
+
+/* {"benchmark":"NAME","iterations":N,"repetitions":N  (no closing brace) */
+void bench_json_head(const char *name, const struct bench_opts *o);
+/* ,"NAME":{"median_ns":N,"p99_ns":N} */
+void bench_json_series(const char *name, const struct bench_series *s);
+/* "  LABEL   median   p99" rows: label_w wide labels, num_w wide numbers
+ * in microseconds. */
+void bench_text_head(int label_w);
+void bench_text_row(int label_w, int num_w, const char *label, const struct bench_series *s);
+
+#endif
