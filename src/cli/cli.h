@@ -63,6 +63,9 @@ enum {
 void cli_opts_init(struct cli_opts *o);
 /* Handle a common option; returns 0, or 1 after printing an error. */
 int cli_common_opt(int c, const char *arg, struct cli_opts *o);
+/* Parse argv for a command that takes only the common options; the
+ * operands start at optind.  Returns 0, or 1 after printing an error. */
+int cli_parse_common(int argc, char **argv, struct cli_opts *o);
 
 extern const char *cli_prog; /* "ivshmem" */
 extern const struct cli_cmd *cli_current;

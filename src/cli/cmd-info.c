@@ -17,11 +17,8 @@ int cmd_info(int argc, char **argv)
 	struct cli_opts o;
 	cli_opts_init(&o);
 	o.open.flags |= IVSHMEM_OPEN_NO_IRQ | IVSHMEM_OPEN_READONLY;
-	static const struct option longopts[] = {CLI_COMMON_LONGOPTS, {0}};
-	int c;
-	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1)
-		if (c == '?' ? cli_bad_option(argv) : cli_common_opt(c, optarg, &o))
-			return 1;
+	if (cli_parse_common(argc, argv, &o))
+		return 1;
 	if (argc - optind != 1)
 		return cli_usage_error("expected one DEV");
 	const char *spec = argv[optind];

@@ -12,11 +12,8 @@ int cmd_ring(int argc, char **argv)
 	struct cli_opts o;
 	cli_opts_init(&o);
 	o.open.flags |= IVSHMEM_OPEN_NO_IRQ;
-	static const struct option longopts[] = {CLI_COMMON_LONGOPTS, {0}};
-	int c;
-	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1)
-		if (c == '?' ? cli_bad_option(argv) : cli_common_opt(c, optarg, &o))
-			return 1;
+	if (cli_parse_common(argc, argv, &o))
+		return 1;
 	int nargs = argc - optind;
 	if (nargs < 2 || nargs > 3)
 		return cli_usage_error("expected DEV PEER [VECTOR]");

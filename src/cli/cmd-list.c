@@ -33,11 +33,8 @@ int cmd_list(int argc, char **argv)
 {
 	struct cli_opts o;
 	cli_opts_init(&o);
-	static const struct option longopts[] = {CLI_COMMON_LONGOPTS, {0}};
-	int c;
-	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1)
-		if (c == '?' ? cli_bad_option(argv) : cli_common_opt(c, optarg, &o))
-			return 1;
+	if (cli_parse_common(argc, argv, &o))
+		return 1;
 	if (optind != argc)
 		return cli_usage_error("unexpected argument '%s'", argv[optind]);
 

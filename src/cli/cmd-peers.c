@@ -11,11 +11,8 @@ int cmd_peers(int argc, char **argv)
 {
 	struct cli_opts o;
 	cli_opts_init(&o);
-	static const struct option longopts[] = {CLI_COMMON_LONGOPTS, {0}};
-	int c;
-	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1)
-		if (c == '?' ? cli_bad_option(argv) : cli_common_opt(c, optarg, &o))
-			return 1;
+	if (cli_parse_common(argc, argv, &o))
+		return 1;
 	if (argc - optind != 1)
 		return cli_usage_error("expected DEV (e.g. server:/tmp/ivshmem_socket)");
 	const char *dev = argv[optind];

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Option parsing and error messages shared by the subcommands. */
 #include <errno.h>
+#include <getopt.h>
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
@@ -88,6 +89,16 @@ int cli_common_opt(int c, const char *arg, struct cli_opts *o)
 	default:
 		return 1;
 	}
+}
+
+int cli_parse_common(int argc, char **argv, struct cli_opts *o)
+{
+	static const struct option longopts[] = {CLI_COMMON_LONGOPTS, {0}};
+	int c;
+	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1)
+		if (c == '?' ? cli_bad_option(argv) : cli_common_opt(c, optarg, o))
+			return 1;
+	return 0;
 }
 
 int cli_parse_u64(const char *what, const char *s, uint64_t *out)
