@@ -383,20 +383,12 @@ static void client_readable(struct ivsd *d, struct client *c)
 	}
 }
 
-/* Out of fds: the pending connection would stay in the backlog and keep
- * the listening socket readable, so the loop would spin.  Use the spare fd
- * to accept it and close it at once. */
+/* Out of fds: shed one pending connection (see ivs_accept_shed), once
+ * logged. */
 static bool shed_one(struct ivsd *d)
 {
-	if (d->reserve_fd < 0)
-		return false;
 	int e = errno;
-	d->reserve_fd = ivs_close(d->reserve_fd);
-	int c = accept4(d->lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-	if (c >= 0)
-		close(c);
-	d->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	if (c < 0)
+	if (!ivs_accept_shed(d->lfd, &d->reserve_fd))
 		return false;
 	if (!d->fd_full_logged)
 		logf_(d, IVSD_LOG_WARN, "a client was turned away: %s (raise the fd limit)", strerror(e));

@@ -396,20 +396,12 @@ static void accept_one(struct ivs_server *s, int c)
 	     p->nvec == 1 ? "" : "s", s->npeers, s->npeers == 1 ? "" : "s");
 }
 
-/* Out of fds: the pending connection would stay in the backlog and keep
- * the listening socket readable, so the loop would spin.  Use the spare fd
- * to accept it and close it at once (the client sees EOF: refused). */
+/* Out of fds: shed one pending connection (see ivs_accept_shed), once
+ * logged. */
 static bool shed_one(struct ivs_server *s)
 {
-	if (s->reserve_fd < 0)
-		return false;
 	int e = errno;
-	s->reserve_fd = ivs_close(s->reserve_fd);
-	int c = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-	if (c >= 0)
-		close(c);
-	s->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	if (c < 0)
+	if (!ivs_accept_shed(s->listen_fd, &s->reserve_fd))
 		return false;
 	if (!s->fd_full_logged)
 		slog(s, IVS_SERVER_LOG_WARN, "connection refused: %s (raise the fd limit, ulimit -n)",

@@ -38,6 +38,18 @@ int ivs_unix_connect(const char *path, int type, int timeout_ms)
 	return s;
 }
 
+bool ivs_accept_shed(int listen_fd, int *reserve_fd)
+{
+	if (*reserve_fd < 0)
+		return false;
+	*reserve_fd = ivs_close(*reserve_fd);
+	int c = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	if (c >= 0)
+		ivs_close(c);
+	*reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	return c >= 0;
+}
+
 int ivs_lock_file(const char *path)
 {
 	for (int tries = 0; tries < 8; tries++) {

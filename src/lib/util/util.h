@@ -62,6 +62,13 @@ int ivs_unix_connect(const char *path, int type, int timeout_ms);
  * (not a regular file), or -errno. */
 int ivs_lock_file(const char *path);
 
+/* Out of fds (EMFILE/ENFILE), a pending connection stays in the backlog and
+ * keeps a listening socket readable, so an event loop would spin.  Give up
+ * the spare fd *reserve_fd (an open of /dev/null), accept that connection
+ * and close it at once (the client sees EOF), then take the spare again.
+ * Returns true if a connection was shed. */
+bool ivs_accept_shed(int listen_fd, int *reserve_fd);
+
 /* System page size. */
 size_t ivs_page_size(void);
 
