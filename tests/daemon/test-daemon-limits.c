@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "../tap.h"
+#include "../proc-util.h"
 #include "../../src/daemon/daemon.h"
 #include "proto/daemon-proto.h"
 
@@ -42,36 +43,6 @@ int unlink(const char *path)
 	if (unlink_delay_us && !strcmp(path, sock))
 		usleep(unlink_delay_us);
 	return (int)syscall(SYS_unlinkat, AT_FDCWD, path, 0);
-}
-
-static int wait_exit(pid_t pid)
-{
-	int st = 0;
-	for (int i = 0; i < T / 10; i++) {
-		if (waitpid(pid, &st, WNOHANG) == pid)
-			return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-		usleep(10000);
-	}
-	kill(pid, SIGKILL);
-	waitpid(pid, &st, 0);
-	return -1;
-}
-
-static int read_bounded(int fd, char *buf, size_t len)
-{
-	size_t have = 0;
-	uint64_t deadline = ivs_now_ns() + (uint64_t)T * 1000000u;
-	while (have < len) {
-		int rem = ivs_remaining_ms(deadline);
-		struct pollfd p = {.fd = fd, .events = POLLIN};
-		if (rem == 0 || poll(&p, 1, rem) <= 0)
-			return -ETIMEDOUT;
-		ssize_t n = read(fd, buf + have, len - have);
-		if (n <= 0)
-			return -EIO;
-		have += (size_t)n;
-	}
-	return 0;
 }
 
 /* The daemon core on device `which`, in this (child) process: report
@@ -135,21 +106,12 @@ static void test_race(void)
 		close(go[0]);
 		close(rep[1]);
 		close(go[1]); /* go */
-		char msg[4] = {0};
-		int r = read_bounded(rep[0], msg, 4);
+		int winner = race_winner(rep[0], T, round, stale);
 		close(rep[0]);
-		char res[2] = {'?', '?'};
-		for (int i = 0; r == 0 && i < 2; i++)
-			if ((unsigned char)msg[2 * i] < 2)
-				res[(unsigned char)msg[2 * i]] = msg[2 * i + 1];
-		int winner = res[0] == 'R' && res[1] == 'U' ? 0 : res[1] == 'R' && res[0] == 'U' ? 1 : -1;
 		bool round_ok = winner >= 0;
-		if (!round_ok)
-			printf("# round %d (%s): results %c %c\n", round, stale ? "stale socket" : "no socket",
-			       res[0], res[1]);
 		bool reaped[2] = {false, false};
 		if (winner >= 0) {
-			int lost = wait_exit(kid[!winner]);
+			int lost = reap_bounded(kid[!winner], T);
 			reaped[!winner] = true;
 			if (lost != 1) {
 				printf("# round %d: the loser exited %d\n", round, lost);
@@ -176,7 +138,7 @@ static void test_race(void)
 		for (int i = 0; i < 2; i++)
 			if (!reaped[i]) {
 				kill(kid[i], clean ? SIGTERM : SIGKILL);
-				wait_exit(kid[i]);
+				reap_bounded(kid[i], T);
 			}
 		if (clean && winner >= 0 && (access(sock, F_OK) == 0 || access(lock, F_OK) == 0)) {
 			printf("# round %d: a clean stop left the socket or the lock file\n", round);
@@ -303,7 +265,7 @@ static int refused_user_open(void)
 		int r = open_daemon(&ep);
 		_exit(r == -EACCES ? 0 : 10 + (-r & 0x3f));
 	}
-	return wait_exit(pid);
+	return reap_bounded(pid, T);
 }
 
 static void test_refused_take_no_slot(void)
@@ -316,7 +278,7 @@ static void test_refused_take_no_slot(void)
 	int n = 3 * MAX_CLIENTS + 24, ready = -1, hold = -1;
 	pid_t u = silent_user(NOBODY, n, &ready, &hold);
 	unsigned char got = 0;
-	ok(read_bounded(ready, (char *)&got, 1) == 0 && got == n, "uid %d holds %d silent connections (%d)",
+	ok(read_bounded(ready, (char *)&got, 1, T) == 0 && got == n, "uid %d holds %d silent connections (%d)",
 	   NOBODY, n, got);
 	ivshmem_ep *eps[MAX_CLIENTS] = {0};
 	int opened = 0;
@@ -332,9 +294,9 @@ static void test_refused_take_no_slot(void)
 		ivshmem_close(eps[i]);
 	close(hold);
 	close(ready);
-	wait_exit(u);
+	reap_bounded(u, T);
 	kill(d, SIGTERM);
-	is(wait_exit(d), 0, "daemon exits 0");
+	is(reap_bounded(d, T), 0, "daemon exits 0");
 }
 
 static void test_hello_deadline(void)
@@ -379,7 +341,7 @@ static void test_hello_deadline(void)
 	is(raw_call(h, IVS_DP_INFO, &resp), 0, "the one that said HELLO is still served");
 	ivs_close(h);
 	kill(d, SIGTERM);
-	is(wait_exit(d), 0, "daemon exits 0");
+	is(reap_bounded(d, T), 0, "daemon exits 0");
 }
 
 int main(void)

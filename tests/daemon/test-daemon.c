@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "../tap.h"
+#include "../proc-util.h"
 #include "../../src/daemon/daemon.h"
 #include "endpoint/endpoint.h"
 #include "proto/daemon-proto.h"
@@ -137,21 +138,6 @@ static int stop(pid_t pid, int sig)
 	kill(pid, sig);
 	waitpid(pid, &st, 0);
 	return st;
-}
-
-static int count_fds(pid_t pid)
-{
-	char p[64];
-	snprintf(p, sizeof(p), "/proc/%d/fd", (int)pid);
-	DIR *d = opendir(p);
-	if (!d)
-		return -1;
-	int n = 0;
-	struct dirent *e;
-	while ((e = readdir(d)))
-		n += e->d_name[0] != '.';
-	closedir(d);
-	return n;
 }
 
 /* Become uid/gid with one supplementary group (or none). */
@@ -605,7 +591,7 @@ static void test_churn(void)
 	if (ivshmem_open(spec, NULL, &ep) == 0)
 		ivshmem_close(ep);
 	usleep(50000);
-	int before = count_fds(d);
+	int before = count_pid_fds(d);
 	int opened = 0, died = 0;
 	for (int i = 0; i < 100; i++) {
 		if (i % 4 == 3) {
@@ -620,7 +606,7 @@ static void test_churn(void)
 	int after = -1;
 	for (int i = 0; i < 200 && after != before; i++) {
 		usleep(10000);
-		after = count_fds(d);
+		after = count_pid_fds(d);
 	}
 	is(after, before, "daemon's fd count is unchanged (%d)", before);
 	stop(d, SIGTERM);

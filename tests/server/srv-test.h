@@ -20,6 +20,8 @@
 #include "ivshmem.h"
 #include "util/util.h"
 
+#include "../proc-util.h"
+
 /* Spawn argv with stdout to /dev/null and stderr to log (append). */
 static inline pid_t spawn_logged(char *const argv[], const char *log)
 {
@@ -81,21 +83,6 @@ static inline pid_t start_server(const char *sock, const char *shm, unsigned nve
 	if (pid < 0 || !wait_log(log, "listening on", 10000))
 		return -1;
 	return pid;
-}
-
-static inline int count_pid_fds(pid_t pid)
-{
-	char path[64];
-	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
-	DIR *d = opendir(path);
-	if (!d)
-		return -1;
-	int n = 0;
-	struct dirent *e;
-	while ((e = readdir(d)))
-		n += e->d_name[0] != '.';
-	closedir(d);
-	return n;
 }
 
 /* Next event within timeout_ms: 1 with *ev, 0 on timeout, -errno. */

@@ -15,6 +15,7 @@
  * bounded; no timing thresholds. */
 #include "srv-test.h"
 #include "../tap.h"
+#include "../proc-util.h"
 #include "../../src/server/server.h"
 
 #include <errno.h>
@@ -78,37 +79,6 @@ static void child(int go, int report, unsigned who, unsigned delay_us)
 	_exit(0);
 }
 
-static int read_bounded(int fd, char *buf, size_t len)
-{
-	size_t have = 0;
-	uint64_t deadline = ivs_now_ns() + (uint64_t)T * 1000000u;
-	while (have < len) {
-		int rem = ivs_remaining_ms(deadline);
-		struct pollfd p = {.fd = fd, .events = POLLIN};
-		if (rem == 0 || poll(&p, 1, rem) <= 0)
-			return -ETIMEDOUT;
-		ssize_t n = read(fd, buf + have, len - have);
-		if (n <= 0)
-			return -EIO;
-		have += (size_t)n;
-	}
-	return 0;
-}
-
-static int wait_exit(pid_t pid)
-{
-	int st = 0;
-	for (int i = 0; i < T / 10; i++) {
-		pid_t w = waitpid(pid, &st, WNOHANG);
-		if (w == pid)
-			return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-		usleep(10000);
-	}
-	kill(pid, SIGKILL);
-	waitpid(pid, &st, 0);
-	return -1;
-}
-
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
@@ -141,21 +111,12 @@ int main(void)
 		close(go[0]);
 		close(rep[1]);
 		close(go[1]); /* go */
-		char msg[4] = {0};
-		int r = read_bounded(rep[0], msg, 4);
+		int winner = race_winner(rep[0], T, round, stale);
 		close(rep[0]);
-		char res[2] = {'?', '?'};
-		for (int i = 0; r == 0 && i < 2; i++)
-			if ((unsigned char)msg[2 * i] < 2)
-				res[(unsigned char)msg[2 * i]] = msg[2 * i + 1];
-		int winner = res[0] == 'R' && res[1] == 'U' ? 0 : res[1] == 'R' && res[0] == 'U' ? 1 : -1;
 		bool round_ok = winner >= 0;
-		if (!round_ok)
-			printf("# round %d (%s): results %c %c\n", round, stale ? "stale socket" : "no socket",
-			       res[0], res[1]);
 		bool reaped[2] = {false, false};
 		if (winner >= 0) {
-			int lost = wait_exit(kid[!winner]);
+			int lost = reap_bounded(kid[!winner], T);
 			reaped[!winner] = true;
 			if (lost != 1) {
 				printf("# round %d: the loser exited %d\n", round, lost);
@@ -182,7 +143,7 @@ int main(void)
 		for (int i = 0; i < 2; i++)
 			if (!reaped[i]) {
 				kill(kid[i], clean ? SIGTERM : SIGKILL);
-				wait_exit(kid[i]);
+				reap_bounded(kid[i], T);
 			}
 		if (clean && winner >= 0 && (access(sock, F_OK) == 0 || access(lock, F_OK) == 0)) {
 			printf("# round %d: a clean stop left the socket or the lock file\n", round);

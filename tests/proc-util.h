@@ -1,0 +1,85 @@
+/* SPDX-License-Identifier: MIT */
+/* Process helpers shared by the server and daemon tests: fd counting, and
+ * bounded reads and waits for the child processes they fork. */
+#ifndef IVS_PROC_UTIL_H
+#define IVS_PROC_UTIL_H
+
+#include <dirent.h>
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "util/util.h"
+
+/* Open fds of a process (from /proc/PID/fd), or -1. */
+static inline int count_pid_fds(pid_t pid)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+	DIR *d = opendir(path);
+	if (!d)
+		return -1;
+	int n = 0;
+	struct dirent *e;
+	while ((e = readdir(d)))
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
+/* Read exactly len bytes within timeout_ms: 0, -ETIMEDOUT or -EIO. */
+static inline int read_bounded(int fd, char *buf, size_t len, int timeout_ms)
+{
+	size_t have = 0;
+	uint64_t deadline = ivs_now_ns() + (uint64_t)timeout_ms * 1000000u;
+	while (have < len) {
+		int rem = ivs_remaining_ms(deadline);
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		if (rem == 0 || poll(&p, 1, rem) <= 0)
+			return -ETIMEDOUT;
+		ssize_t n = read(fd, buf + have, len - have);
+		if (n <= 0)
+			return -EIO;
+		have += (size_t)n;
+	}
+	return 0;
+}
+
+/* Reap a child within timeout_ms: its exit status (128 + signal if killed),
+ * or -1 after killing it when it didn't exit in time. */
+static inline int reap_bounded(pid_t pid, int timeout_ms)
+{
+	int st = 0;
+	for (int i = 0; i < timeout_ms / 10; i++) {
+		if (waitpid(pid, &st, WNOHANG) == pid)
+			return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+		usleep(10000);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, &st, 0);
+	return -1;
+}
+
+/* The start-up race tests: two children each report {index, 'R' (running)
+ * or 'U' (refused)} on fd.  Returns the index of the one that runs while the
+ * other was refused, or -1 (printing what was reported). */
+static inline int race_winner(int fd, int timeout_ms, int round, bool stale)
+{
+	char msg[4] = {0};
+	int r = read_bounded(fd, msg, sizeof(msg), timeout_ms);
+	char res[2] = {'?', '?'};
+	for (int i = 0; r == 0 && i < 2; i++)
+		if ((unsigned char)msg[2 * i] < 2)
+			res[(unsigned char)msg[2 * i]] = msg[2 * i + 1];
+	int winner = res[0] == 'R' && res[1] == 'U' ? 0 : res[1] == 'R' && res[0] == 'U' ? 1 : -1;
+	if (winner < 0)
+		printf("# round %d (%s): results %c %c\n", round, stale ? "stale socket" : "no socket",
+		       res[0], res[1]);
+	return winner;
+}
+
+#endif
