@@ -10,6 +10,8 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -62,6 +64,39 @@ static inline int reap_bounded(pid_t pid, int timeout_ms)
 	kill(pid, SIGKILL);
 	waitpid(pid, &st, 0);
 	return -1;
+}
+
+/* A UNIX listener of `type` at path (replacing any file there), or -1. */
+static inline int listen_unix(const char *path, int type, int backlog)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	unlink(path);
+	int s = socket(AF_UNIX, type | SOCK_CLOEXEC, 0);
+	if (s < 0 || bind(s, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(s, backlog) < 0) {
+		if (s >= 0)
+			close(s);
+		return -1;
+	}
+	return s;
+}
+
+/* Connect nonblocking to path until the listener's backlog refuses more (at
+ * most max): fills fill[] and returns how many connected. */
+static inline int fill_backlog(const char *path, int type, int *fill, int max)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	int n = 0;
+	for (; n < max; n++) {
+		fill[n] = socket(AF_UNIX, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (fill[n] < 0 || connect(fill[n], (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+			if (fill[n] >= 0)
+				close(fill[n]);
+			break;
+		}
+	}
+	return n;
 }
 
 /* The start-up race tests: two children each report {index, 'R' (running)

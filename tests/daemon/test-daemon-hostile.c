@@ -15,36 +15,13 @@
 #include <unistd.h>
 
 #include "../tap.h"
+#include "../proc-util.h"
 #include "../../src/daemon/daemon.h"
 #include "proto/daemon-proto.h"
 
 #define T 5000
 
 static char dir[64], sock[100], outpath[128];
-
-static int listen_on(const char *path, int backlog)
-{
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-	unlink(path);
-	int s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	if (s < 0 || bind(s, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(s, backlog) < 0)
-		return -1;
-	return s;
-}
-
-static int child_status(pid_t pid, int timeout_ms)
-{
-	int st;
-	for (int i = 0; i < timeout_ms / 10; i++) {
-		if (waitpid(pid, &st, WNOHANG) == pid)
-			return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-		usleep(10000);
-	}
-	kill(pid, SIGKILL);
-	waitpid(pid, NULL, 0);
-	return -1;
-}
 
 static void answer(int c, const struct ivs_dp_req *q, const uint64_t *v, int fd)
 {
@@ -166,22 +143,14 @@ static void test_notice_flood(void)
 		ivshmem_close(ep);
 		_exit(0);
 	}
-	is(child_status(kid, T), 0, "a request times out, and events come, while notices flood in");
+	is(reap_bounded(kid, T), 0, "a request times out, and events come, while notices flood in");
 }
 
 static void test_backlog_full(void)
 {
-	int lfd = listen_on(sock, 0); /* never accepts */
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock);
-	int fill[16], n = 0;
-	for (; n < 16; n++) {
-		fill[n] = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-		if (connect(fill[n], (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-			close(fill[n]);
-			break;
-		}
-	}
+	int lfd = listen_unix(sock, SOCK_SEQPACKET, 0); /* never accepts */
+	int fill[16];
+	int n = fill_backlog(sock, SOCK_SEQPACKET, fill, 16);
 	ok(lfd >= 0 && n < 16, "a daemon that never accepts, its backlog full");
 	pid_t kid = fork();
 	if (kid == 0) {
@@ -191,7 +160,7 @@ static void test_backlog_full(void)
 		ivshmem_ep *ep;
 		_exit(ivshmem_open(spec, &o, &ep) == -ETIMEDOUT ? 0 : 10);
 	}
-	is(child_status(kid, T), 0, "daemon: open gives -ETIMEDOUT instead of sleeping in connect()");
+	is(reap_bounded(kid, T), 0, "daemon: open gives -ETIMEDOUT instead of sleeping in connect()");
 
 	/* The daemon core's stale-socket probe must not sleep either. */
 	char file[128];
@@ -213,7 +182,7 @@ static void test_backlog_full(void)
 		int r = ivsd_new(&cfg, ep, &d);
 		_exit(r == -EADDRINUSE ? 0 : 11);
 	}
-	is(child_status(kid, T), 0, "a daemon starting there sees a live daemon (-EADDRINUSE), without hanging");
+	is(reap_bounded(kid, T), 0, "a daemon starting there sees a live daemon (-EADDRINUSE), without hanging");
 	ok(access(sock, F_OK) == 0, "and leaves its socket alone");
 	for (int i = 0; i < n; i++)
 		close(fill[i]);
@@ -228,7 +197,7 @@ int main(void)
 		skip_all("mkdtemp failed");
 	snprintf(sock, sizeof(sock), "%s/sock", dir);
 	snprintf(outpath, sizeof(outpath), "%s/out", dir);
-	int lfd = listen_on(sock, 8);
+	int lfd = listen_unix(sock, SOCK_SEQPACKET, 8);
 	pid_t fake = lfd >= 0 ? fake_daemon(lfd) : -1;
 	if (lfd >= 0)
 		close(lfd);

@@ -6,23 +6,13 @@
 #include "proto/server-proto.h"
 #include "srv-test.h"
 #include "../tap.h"
+#include "../proc-util.h"
 
 #include <sys/mman.h>
 
 #define T 5000
 
 static char dir[64], sock[100];
-
-static int listen_on(const char *path, int type, int backlog)
-{
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-	unlink(path);
-	int s = socket(AF_UNIX, type | SOCK_CLOEXEC, 0);
-	if (s < 0 || bind(s, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(s, backlog) < 0)
-		return -1;
-	return s;
-}
 
 static void stop_group(pid_t pid)
 {
@@ -31,19 +21,6 @@ static void stop_group(pid_t pid)
 }
 
 /* Exit status of a child within timeout_ms, or -1 (then it is killed). */
-static int child_status(pid_t pid, int timeout_ms)
-{
-	int st;
-	for (int i = 0; i < timeout_ms / 10; i++) {
-		if (waitpid(pid, &st, WNOHANG) == pid)
-			return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-		usleep(10000);
-	}
-	kill(pid, SIGKILL);
-	waitpid(pid, NULL, 0);
-	return -1;
-}
-
 /* A fake server: greeting for peer 0 with `own` vectors, then (after
  * pause_ms) an endless stream of leaves of a peer nobody knows, 4 KiB per
  * write, until the client goes. */
@@ -84,7 +61,7 @@ static pid_t chatty_server(int lfd, unsigned own, int pause_ms)
 
 static void test_chatty_greeting(void)
 {
-	int lfd = listen_on(sock, SOCK_STREAM, 4);
+	int lfd = listen_unix(sock, SOCK_STREAM, 4);
 	ok(lfd >= 0, "fake server listens");
 	pid_t srv = chatty_server(lfd, 1, 0); /* streams right after our own ID */
 	close(lfd);
@@ -97,13 +74,13 @@ static void test_chatty_greeting(void)
 		int r = ivshmem_open(spec, &o, &ep);
 		_exit(r == 0 && ivshmem_id(ep) == 0 && ivshmem_vectors(ep) == 1 ? 0 : 10);
 	}
-	is(child_status(kid, T), 0, "open() returns within its timeout while the server never pauses");
+	is(reap_bounded(kid, T), 0, "open() returns within its timeout while the server never pauses");
 	stop_group(srv);
 }
 
 static void test_chatty_pump(void)
 {
-	int lfd = listen_on(sock, SOCK_STREAM, 4);
+	int lfd = listen_unix(sock, SOCK_STREAM, 4);
 	pid_t srv = chatty_server(lfd, 1, 200); /* greeting, pause, then a flood */
 	close(lfd);
 	pid_t kid = fork();
@@ -123,24 +100,16 @@ static void test_chatty_pump(void)
 		ivshmem_close(ep);
 		_exit(r == -ETIMEDOUT ? 0 : 12);
 	}
-	is(child_status(kid, T), 0, "ivshmem_next_event() and ivshmem_wait() return during an endless flood");
+	is(reap_bounded(kid, T), 0, "ivshmem_next_event() and ivshmem_wait() return during an endless flood");
 	stop_group(srv);
 }
 
 static void test_backlog_full(void)
 {
-	int lfd = listen_on(sock, SOCK_STREAM, 0); /* never accepts */
+	int lfd = listen_unix(sock, SOCK_STREAM, 0); /* never accepts */
 	ok(lfd >= 0, "a server that never accepts");
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock);
-	int fill[16], n = 0;
-	for (; n < 16; n++) {
-		fill[n] = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-		if (connect(fill[n], (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-			close(fill[n]);
-			break;
-		}
-	}
+	int fill[16];
+	int n = fill_backlog(sock, SOCK_STREAM, fill, 16);
 	ok(n < 16, "its backlog is full (%d connections)", n);
 	pid_t kid = fork();
 	if (kid == 0) {
@@ -151,7 +120,7 @@ static void test_backlog_full(void)
 		int r = ivshmem_open(spec, &o, &ep);
 		_exit(r == -ETIMEDOUT ? 0 : 10);
 	}
-	is(child_status(kid, T), 0, "open() gives -ETIMEDOUT instead of sleeping in connect()");
+	is(reap_bounded(kid, T), 0, "open() gives -ETIMEDOUT instead of sleeping in connect()");
 	for (int i = 0; i < n; i++)
 		close(fill[i]);
 	close(lfd);
