@@ -1,16 +1,19 @@
 /* SPDX-License-Identifier: MIT */
 /* Process helpers shared by the server and daemon tests: fd counting, and
- * bounded reads and waits for the child processes they fork. */
+ * bounded reads and waits for the child processes they fork, listeners, and
+ * the start-up race rounds. */
 #ifndef IVS_PROC_UTIL_H
 #define IVS_PROC_UTIL_H
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -115,6 +118,94 @@ static inline int race_winner(int fd, int timeout_ms, int round, bool stale)
 		printf("# round %d (%s): results %c %c\n", round, stale ? "stale socket" : "no socket",
 		       res[0], res[1]);
 	return winner;
+}
+
+/* A start-up race: `rounds` times, two children started at one moment try
+ * to take the socket at `sock` (guarded by the lock file `lock`).  Exactly
+ * one must run and the other exit 1; `serves` then checks that the socket
+ * answers as the winner's.  One round in three stops the winner cleanly
+ * (SIGTERM: the socket and lock file must go), the others SIGKILL it,
+ * leaving both stale for the next round. */
+struct race {
+	const char *sock, *lock;
+	int rounds, timeout_ms;
+	/* In the child: start instance `who` (its unlink() of sock slowed by
+	 * delay_us), write {who, 'R'|'U'|'E'} to report, serve; never returns. */
+	void (*child)(unsigned who, int report, unsigned delay_us);
+	/* In the parent: does the socket answer as `winner`'s?  Prints a
+	 * "# round" line and returns false if not. */
+	bool (*serves)(int winner, int round);
+};
+
+struct race_result {
+	int good;	 /* rounds where everything held */
+	int stale;	 /* rounds started over a stale socket */
+};
+
+static inline struct race_result race_rounds(const struct race *rc)
+{
+	struct race_result res = {0, 0};
+	for (int round = 0; round < rc->rounds; round++) {
+		struct stat st;
+		bool stale = lstat(rc->sock, &st) == 0;
+		res.stale += stale;
+		int go[2], rep[2];
+		if (pipe2(go, O_CLOEXEC) < 0)
+			break;
+		if (pipe2(rep, O_CLOEXEC) < 0) {
+			close(go[0]);
+			close(go[1]);
+			break;
+		}
+		pid_t kid[2];
+		fflush(stdout);
+		for (unsigned i = 0; i < 2; i++) {
+			kid[i] = fork();
+			if (kid[i] == 0) {
+				close(go[1]);
+				close(rep[0]);
+				char c;
+				while (read(go[0], &c, 1) < 0 && errno == EINTR)
+					;
+				close(go[0]);
+				rc->child(i, rep[1], i == (unsigned)round % 2 ? 20000 : 0);
+				_exit(99);
+			}
+		}
+		close(go[0]);
+		close(rep[1]);
+		close(go[1]); /* go: EOF releases both */
+		int winner = race_winner(rep[0], rc->timeout_ms, round, stale);
+		close(rep[0]);
+		bool round_ok = winner >= 0;
+		bool reaped[2] = {false, false};
+		if (winner >= 0) {
+			int lost = reap_bounded(kid[!winner], rc->timeout_ms);
+			reaped[!winner] = true;
+			if (lost != 1) {
+				printf("# round %d: the loser exited %d\n", round, lost);
+				round_ok = false;
+			}
+			if (!rc->serves(winner, round))
+				round_ok = false;
+			if (access(rc->lock, F_OK) < 0) {
+				printf("# round %d: no lock file while the winner runs\n", round);
+				round_ok = false;
+			}
+		}
+		bool clean = round % 3 == 2;
+		for (int i = 0; i < 2; i++)
+			if (!reaped[i] && kid[i] > 0) {
+				kill(kid[i], clean ? SIGTERM : SIGKILL);
+				reap_bounded(kid[i], rc->timeout_ms);
+			}
+		if (clean && winner >= 0 && (access(rc->sock, F_OK) == 0 || access(rc->lock, F_OK) == 0)) {
+			printf("# round %d: a clean stop left the socket or the lock file\n", round);
+			round_ok = false;
+		}
+		res.good += round_ok;
+	}
+	return res;
 }
 
 #endif

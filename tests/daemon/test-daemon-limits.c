@@ -78,76 +78,35 @@ static size_t mem_size_of(unsigned which)
 
 /* ---- the start-up race ----------------------------------------------------- */
 
-static void test_race(void)
+static void race_child(unsigned who, int report, unsigned delay_us)
 {
 	struct ivsd_config cfg = {0};
-	int good = 0, stale_rounds = 0;
-	for (int round = 0; round < ROUNDS; round++) {
-		struct stat st;
-		bool stale = lstat(sock, &st) == 0;
-		stale_rounds += stale;
-		int go[2], rep[2];
-		if (pipe2(go, O_CLOEXEC) < 0 || pipe2(rep, O_CLOEXEC) < 0)
-			break;
-		pid_t kid[2];
-		fflush(stdout);
-		for (unsigned i = 0; i < 2; i++) {
-			kid[i] = fork();
-			if (kid[i] == 0) {
-				close(go[1]);
-				close(rep[0]);
-				char c;
-				while (read(go[0], &c, 1) < 0 && errno == EINTR)
-					;
-				unlink_delay_us = i == (unsigned)round % 2 ? 20000 : 0;
-				run_daemon(rep[1], i, &cfg);
-			}
-		}
-		close(go[0]);
-		close(rep[1]);
-		close(go[1]); /* go */
-		int winner = race_winner(rep[0], T, round, stale);
-		close(rep[0]);
-		bool round_ok = winner >= 0;
-		bool reaped[2] = {false, false};
-		if (winner >= 0) {
-			int lost = reap_bounded(kid[!winner], T);
-			reaped[!winner] = true;
-			if (lost != 1) {
-				printf("# round %d: the loser exited %d\n", round, lost);
-				round_ok = false;
-			}
-			char spec[160];
-			snprintf(spec, sizeof(spec), "daemon:%s", sock);
-			ivshmem_ep *ep = NULL;
-			int o = ivshmem_open(spec, NULL, &ep);
-			if (o < 0 || ivshmem_mem_size(ep) != mem_size_of((unsigned)winner)) {
-				printf("# round %d: open %d, size %zu, the winner's is %zu\n", round, o,
-				       ep ? ivshmem_mem_size(ep) : 0, mem_size_of((unsigned)winner));
-				round_ok = false;
-			}
-			ivshmem_close(ep);
-			if (access(lock, F_OK) < 0) {
-				printf("# round %d: no lock file while the winner runs\n", round);
-				round_ok = false;
-			}
-		}
-		/* One round in three stops cleanly; the others leave a stale
-		 * socket and lock file for the next round. */
-		bool clean = round % 3 == 2;
-		for (int i = 0; i < 2; i++)
-			if (!reaped[i]) {
-				kill(kid[i], clean ? SIGTERM : SIGKILL);
-				reap_bounded(kid[i], T);
-			}
-		if (clean && winner >= 0 && (access(sock, F_OK) == 0 || access(lock, F_OK) == 0)) {
-			printf("# round %d: a clean stop left the socket or the lock file\n", round);
-			round_ok = false;
-		}
-		good += round_ok;
-	}
-	is(good, ROUNDS, "%d rounds of two concurrent daemons: exactly one runs, it owns the socket", ROUNDS);
-	ok(stale_rounds >= ROUNDS / 2, "%d rounds started over a stale socket", stale_rounds);
+	unlink_delay_us = delay_us;
+	run_daemon(report, who, &cfg);
+}
+
+/* A client gets the winner's memory (its size tells which device). */
+static bool race_serves(int winner, int round)
+{
+	char spec[160];
+	snprintf(spec, sizeof(spec), "daemon:%s", sock);
+	ivshmem_ep *ep = NULL;
+	int o = ivshmem_open(spec, NULL, &ep);
+	bool good = o == 0 && ivshmem_mem_size(ep) == mem_size_of((unsigned)winner);
+	if (!good)
+		printf("# round %d: open %d, size %zu, the winner's is %zu\n", round, o, ep ? ivshmem_mem_size(ep) : 0,
+		       mem_size_of((unsigned)winner));
+	ivshmem_close(ep);
+	return good;
+}
+
+static void test_race(void)
+{
+	struct race rc = {.sock = sock, .lock = lock, .rounds = ROUNDS, .timeout_ms = T,
+			  .child = race_child, .serves = race_serves};
+	struct race_result res = race_rounds(&rc);
+	is(res.good, ROUNDS, "%d rounds of two concurrent daemons: exactly one runs, it owns the socket", ROUNDS);
+	ok(res.stale >= ROUNDS / 2, "%d rounds started over a stale socket", res.stale);
 }
 
 /* ---- slots ------------------------------------------------------------------- */

@@ -42,17 +42,13 @@ static void on_term(int sig)
 	stop_flag = 1;
 }
 
-/* Child `who` (0 or 1): wait for the start signal (EOF on go), start a
- * server with who + 1 vectors, report {who, result} on `report`, serve
- * until SIGTERM (clean stop) or SIGKILL. */
-static void child(int go, int report, unsigned who, unsigned delay_us)
+/* Child `who` (0 or 1): start a server with who + 1 vectors, report
+ * {who, result} on `report`, serve until SIGTERM (clean stop) or SIGKILL. */
+static void child(unsigned who, int report, unsigned delay_us)
 {
 	unlink_delay_us = delay_us;
 	struct sigaction sa = {.sa_handler = on_term};
 	sigaction(SIGTERM, &sa, NULL);
-	char c;
-	while (read(go, &c, 1) < 0 && errno == EINTR)
-		;
 	struct ivs_server_opts o = {
 		.socket_path = sock,
 		.shm_name = shm,
@@ -79,6 +75,21 @@ static void child(int go, int report, unsigned who, unsigned delay_us)
 	_exit(0);
 }
 
+/* A peer that connects gets the winner's vector count (who + 1). */
+static bool serves(int winner, int round)
+{
+	char spec[160];
+	snprintf(spec, sizeof(spec), "server:%s", sock);
+	ivshmem_ep *ep = NULL;
+	int o = ivshmem_open(spec, NULL, &ep);
+	bool good = o == 0 && ivshmem_vectors(ep) == winner + 1;
+	if (!good)
+		printf("# round %d: open %d, %d vectors, winner has %d\n", round, o, ep ? ivshmem_vectors(ep) : -1,
+		       winner + 1);
+	ivshmem_close(ep);
+	return good;
+}
+
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
@@ -90,67 +101,10 @@ int main(void)
 	char lock[160];
 	snprintf(lock, sizeof(lock), "%s.lock", sock);
 
-	int good = 0, stale_rounds = 0;
-	for (int round = 0; round < ROUNDS; round++) {
-		struct stat st;
-		bool stale = lstat(sock, &st) == 0;
-		stale_rounds += stale;
-		int go[2], rep[2];
-		if (pipe2(go, O_CLOEXEC) < 0 || pipe2(rep, O_CLOEXEC) < 0)
-			break;
-		pid_t kid[2];
-		fflush(stdout);
-		for (unsigned i = 0; i < 2; i++) {
-			kid[i] = fork();
-			if (kid[i] == 0) {
-				close(go[1]);
-				close(rep[0]);
-				child(go[0], rep[1], i, i == (unsigned)round % 2 ? 20000 : 0);
-			}
-		}
-		close(go[0]);
-		close(rep[1]);
-		close(go[1]); /* go */
-		int winner = race_winner(rep[0], T, round, stale);
-		close(rep[0]);
-		bool round_ok = winner >= 0;
-		bool reaped[2] = {false, false};
-		if (winner >= 0) {
-			int lost = reap_bounded(kid[!winner], T);
-			reaped[!winner] = true;
-			if (lost != 1) {
-				printf("# round %d: the loser exited %d\n", round, lost);
-				round_ok = false;
-			}
-			char spec[160];
-			snprintf(spec, sizeof(spec), "server:%s", sock);
-			ivshmem_ep *ep = NULL;
-			int o = ivshmem_open(spec, NULL, &ep);
-			if (o < 0 || ivshmem_vectors(ep) != winner + 1) {
-				printf("# round %d: open %d, %d vectors, winner has %d\n", round, o,
-				       ep ? ivshmem_vectors(ep) : -1, winner + 1);
-				round_ok = false;
-			}
-			ivshmem_close(ep);
-			if (access(lock, F_OK) < 0) {
-				printf("# round %d: no lock file while the winner runs\n", round);
-				round_ok = false;
-			}
-		}
-		/* One round in three stops cleanly; the others leave a stale
-		 * socket and lock file for the next round. */
-		bool clean = round % 3 == 2;
-		for (int i = 0; i < 2; i++)
-			if (!reaped[i]) {
-				kill(kid[i], clean ? SIGTERM : SIGKILL);
-				reap_bounded(kid[i], T);
-			}
-		if (clean && winner >= 0 && (access(sock, F_OK) == 0 || access(lock, F_OK) == 0)) {
-			printf("# round %d: a clean stop left the socket or the lock file\n", round);
-			round_ok = false;
-		}
-		good += round_ok;
-	}
+	struct race rc = {.sock = sock, .lock = lock, .rounds = ROUNDS, .timeout_ms = T,
+			  .child = child, .serves = serves};
+	struct race_result res = race_rounds(&rc);
+	int good = res.good, stale_rounds = res.stale;
 	is(good, ROUNDS, "%d rounds of two concurrent starts: exactly one runs, it owns the socket", ROUNDS);
 	ok(stale_rounds >= ROUNDS / 2, "%d rounds started over a stale socket", stale_rounds);
 
