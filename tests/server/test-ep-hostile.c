@@ -20,7 +20,6 @@ static void stop_group(pid_t pid)
 	waitpid(pid, NULL, 0);
 }
 
-/* Exit status of a child within timeout_ms, or -1 (then it is killed). */
 /* A fake server: greeting for peer 0 with `own` vectors, then (after
  * pause_ms) an endless stream of leaves of a peer nobody knows, 4 KiB per
  * write, until the client goes. */
