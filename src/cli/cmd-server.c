@@ -88,18 +88,23 @@ static int parse_group(const char *s, gid_t *gid)
 	return 0;
 }
 
-static int write_pid_file(const char *path)
+/* Create the pid file before anything else, so its errors come before
+ * "listening"; the pid itself is written once known (after daemonizing). */
+static int open_pid_file(struct ivs_rt_pidfile *pf, const char *path)
 {
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0)
-		return cli_error("pid file %s: %s: choose a writable path with -p", path, strerror(errno));
-	char buf[32];
-	int n = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
-	bool bad = write(fd, buf, (size_t)n) != n;
-	close(fd);
-	if (bad)
-		return cli_error("pid file %s: write failed", path);
-	return 0;
+	int r = ivs_rt_pidfile_open(pf, path);
+	if (r == 0)
+		return 0;
+	if (r == -EADDRINUSE)
+		return cli_error("pid file %s is held by a running process: stop it or choose another -p", path);
+	if (r == -EEXIST)
+		return cli_error("pid file %s exists and is not a regular file (a symlink, FIFO or directory): "
+				 "remove it or choose another -p", path);
+	if (r == -EMLINK)
+		return cli_error("pid file %s has other hard links: remove it or choose another -p", path);
+	if (r == -EINVAL)
+		return cli_error("pid file '%s' names no file: give a file path with -p", path);
+	return cli_error("pid file %s: %s: choose a writable path with -p", path, strerror(-r));
 }
 
 static int start_error(const struct ivs_server_opts *o, int r, bool init)
@@ -136,7 +141,7 @@ static int start_error(const struct ivs_server_opts *o, int r, bool init)
 
 /* Fork into the background once the server is listening.  Returns 0 in
  * the daemon, exits in the parent (0 when the daemon reported ready). */
-static int daemonize(const char *pid_file)
+static int daemonize(struct ivs_rt_pidfile *pf)
 {
 	int pfd[2];
 	if (pipe2(pfd, O_CLOEXEC) < 0)
@@ -163,8 +168,10 @@ static int daemonize(const char *pid_file)
 		close(null);
 	}
 	char c = 0;
-	if (pid_file && write_pid_file(pid_file))
+	if (pf->fd >= 0 && ivs_rt_pidfile_write(pf, getpid()) < 0) {
+		cli_error("pid file %s: write failed: %s", pf->path, strerror(errno));
 		c = 1;
+	}
 	if (write(pfd[1], &c, 1) < 0) {
 	}
 	close(pfd[1]);
@@ -182,6 +189,8 @@ int cmd_server(int argc, char **argv)
 	struct log_ctx lc = {0};
 	bool foreground = false;
 	const char *pid_file = NULL;
+	struct ivs_rt_pidfile pf;
+	ivs_rt_pidfile_init(&pf);
 	static const struct option longopts[] = {
 		{"socket", required_argument, NULL, 'S'},
 		{"shm", required_argument, NULL, 'M'},
@@ -236,8 +245,9 @@ int cmd_server(int argc, char **argv)
 		case OPT_SOCKET_MODE:
 			errno = 0;
 			unsigned long m = strtoul(optarg, &end, 8);
-			if (errno || end == optarg || *end || m > 07777)
-				return cli_usage_error("--socket-mode '%s' must be octal, e.g. 0660", optarg);
+			if (errno || end == optarg || *end || m > 0777)
+				return cli_usage_error("--socket-mode '%s' must be octal permission bits up to "
+						       "0777, e.g. 0660", optarg);
 			o.socket_mode = (int)m;
 			break;
 		case OPT_SOCKET_OWNER:
@@ -298,14 +308,17 @@ int cmd_server(int argc, char **argv)
 		return cli_error("signalfd: %s", strerror(errno));
 
 	struct ivs_server s;
-	bool pid_written = false;
 	int rc = 0;
+	if (pid_file && open_pid_file(&pf, pid_file)) {
+		close(sfd);
+		return 1;
+	}
 	int r = ivs_server_init(&s, &o);
-	if (r < 0 && !s.locked && r != -EINVAL && r != -ENAMETOOLONG && r != -ENOMEM) {
+	if (r < 0 && !ivs_server_locked(&s) && r != -EINVAL && r != -ENAMETOOLONG && r != -ENOMEM) {
 		/* The instance lock (SOCKET.lock): a socket-path problem. */
 		if (r == -EEXIST)
 			rc = cli_error("%s exists and is not a regular file: remove it or use another -S path",
-				       s.lock_path);
+				       ivs_server_lock_path(&s));
 		else
 			rc = start_error(&o, r, false);
 		goto out;
@@ -320,12 +333,12 @@ int cmd_server(int argc, char **argv)
 		goto out;
 	}
 	if (!foreground) {
-		if (daemonize(pid_file)) {
+		if (daemonize(&pf)) {
 			rc = 1;
 			goto out;
 		}
-	} else if (pid_file && write_pid_file(pid_file)) {
-		rc = 1;
+	} else if (pf.fd >= 0 && (r = ivs_rt_pidfile_write(&pf, getpid())) < 0) {
+		rc = cli_error("pid file %s: write failed: %s", pf.path, strerror(-r));
 		goto out;
 	}
 	for (;;) {
@@ -354,12 +367,10 @@ int cmd_server(int argc, char **argv)
 			}
 		}
 	}
-	pid_written = pid_file != NULL;
 out:
 	ivs_server_close(&s);
 	/* Last: once the pid file is gone, so are the socket and the shm. */
-	if (pid_written)
-		unlink(pid_file);
+	ivs_rt_pidfile_remove(&pf);
 	close(sfd);
 	return rc;
 }

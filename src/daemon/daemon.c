@@ -22,6 +22,8 @@
 
 #include "endpoint/endpoint.h"
 #include "proto/daemon-proto.h"
+#include "service/passed-fds.h"
+#include "service/runtime-files.h"
 
 enum tag_kind { TAG_LISTEN, TAG_VECTOR, TAG_EPCTL, TAG_STOP, TAG_TIMER, TAG_CLIENT };
 
@@ -49,11 +51,9 @@ struct client {
 
 struct ivsd {
 	struct ivsd_config cfg;
-	char *socket_path;
-	dev_t sock_dev;
-	ino_t sock_ino;
+	struct ivs_rt_socket sock; /* the listener and its lock (runtime-files.h) */
 	ivshmem_ep *ep;
-	int epfd, lfd;
+	int epfd;
 	struct tag listen_tag, ctl_tag, stop_tag, timer_tag;
 	struct tag vec_tags[IVSHMEM_MAX_VECTORS];
 	struct ivsd_region shm, regs;
@@ -62,8 +62,6 @@ struct ivsd {
 	unsigned nclients, nready, nrefused;
 	int timer_fd;	    /* HELLO deadlines */
 	bool timer_armed;   /* for the earliest deadline of a pending client */
-	int lock_fd;	    /* flock on lock_path, held while we live */
-	char *lock_path;
 	bool stopping;
 	int reserve_fd; /* spare fd: lets accept() shed connections at EMFILE */
 	bool fd_full_logged;
@@ -106,7 +104,7 @@ static void drop_client(struct ivsd *d, struct client *c, const char *why)
 	logf_(d, IVSD_LOG_DEBUG, "client pid %d uid %u: %s", (int)c->cred.pid, (unsigned)c->cred.uid,
 	      why);
 	epoll_ctl(d->epfd, EPOLL_CTL_DEL, c->fd, NULL);
-	ivs_close(c->fd);
+	ivs_pf_close_peer(c->fd);
 	for (unsigned v = 0; v < IVSHMEM_MAX_VECTORS; v++)
 		ivs_close(c->subs[v]);
 	free(c->cred.groups);
@@ -362,14 +360,17 @@ static void client_readable(struct ivsd *d, struct client *c)
 {
 	/* A few messages per wakeup, so one chatty client can't starve others. */
 	for (int i = 0; i < 16; i++) {
-		uint8_t buf[IVS_DP_REQ_SIZE];
-		int fd;
-		ssize_t n = ivs_dp_recv(c->fd, buf, sizeof(buf), &fd, MSG_DONTWAIT);
+		uint8_t buf[IVS_DP_REQ_SIZE + 1];
+		unsigned nfds;
+		ssize_t n = ivs_pf_recv(c->fd, buf, sizeof(buf), MSG_DONTWAIT, &nfds);
 		if (n == -EAGAIN)
 			return;
-		if (fd >= 0) {
-			ivs_close(fd); /* clients have no business sending fds */
+		if (nfds) { /* clients have no business sending fds */
 			drop_client(d, c, "sent a file descriptor");
+			return;
+		}
+		if (n > IVS_DP_REQ_SIZE) {
+			drop_client(d, c, "message too long");
 			return;
 		}
 		if (n <= 0) {
@@ -388,7 +389,7 @@ static void client_readable(struct ivsd *d, struct client *c)
 static bool shed_one(struct ivsd *d)
 {
 	int e = errno;
-	if (!ivs_accept_shed(d->lfd, &d->reserve_fd))
+	if (!ivs_accept_shed(d->sock.fd, &d->reserve_fd))
 		return false;
 	if (!d->fd_full_logged)
 		logf_(d, IVSD_LOG_WARN, "a client was turned away: %s (raise the fd limit)", strerror(e));
@@ -459,10 +460,11 @@ static void timer_fired(struct ivsd *d)
 static bool refuse_at_accept(struct ivsd *d, int fd, struct ivsd_cred *cred)
 {
 	log_refused(d, cred);
-	uint8_t buf[IVS_DP_REQ_SIZE];
-	int rfd = -1;
-	ssize_t n = ivs_dp_recv(fd, buf, sizeof(buf), &rfd, MSG_DONTWAIT);
-	ivs_close(rfd);
+	uint8_t buf[IVS_DP_REQ_SIZE + 1];
+	unsigned nfds = 0;
+	ssize_t n = ivs_pf_recv(fd, buf, sizeof(buf), MSG_DONTWAIT, &nfds);
+	if (n > IVS_DP_REQ_SIZE)
+		n = -EMSGSIZE;
 	if (n == -EAGAIN && d->nrefused >= REFUSED_MAX) {
 		/* Make room: the newest is the one whose HELLO is on its way. */
 		struct client *old = NULL;
@@ -475,7 +477,7 @@ static bool refuse_at_accept(struct ivsd *d, int fd, struct ivsd_cred *cred)
 	if (n != -EAGAIN) {
 		struct ivs_dp_req req;
 		int r = n > 0 ? ivs_dp_req_decode(buf, (size_t)n, &req) : -EBADMSG;
-		if (r != -EBADMSG && rfd < 0) {
+		if (r != -EBADMSG && nfds == 0) {
 			struct client tmp = {.fd = fd};
 			reply(&tmp, &req, -EACCES, NULL, -1);
 		}
@@ -490,7 +492,7 @@ static void accept_clients(struct ivsd *d)
 	uint64_t deadline = ivs_now_ns() + (uint64_t)hello_ms(d) * 1000000u;
 	/* Bounded per round so a connect storm can't starve the clients. */
 	for (int i = 0; i < 64; i++) {
-		int fd = accept4(d->lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		int fd = accept4(d->sock.fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 		if (fd < 0) {
 			if (errno == EINTR || errno == ECONNABORTED)
 				continue;
@@ -506,7 +508,7 @@ static void accept_clients(struct ivsd *d)
 			if (c)
 				free(c->cred.groups);
 			free(c);
-			ivs_close(fd);
+			ivs_pf_close_peer(fd);
 			logf_(d, IVSD_LOG_WARN, "a client was turned away (%s)", c ? "no credentials" : "no memory");
 			continue;
 		}
@@ -516,13 +518,13 @@ static void accept_clients(struct ivsd *d)
 			if (!c->refused) {
 				free(c->cred.groups);
 				free(c);
-				ivs_close(fd);
+				ivs_pf_close_peer(fd);
 				continue;
 			}
 		} else if (d->nclients >= max) {
 			free(c->cred.groups);
 			free(c);
-			ivs_close(fd);
+			ivs_pf_close_peer(fd);
 			logf_(d, IVSD_LOG_WARN, "a client was turned away (%u clients, limit %u)",
 			      d->nclients, max);
 			continue;
@@ -536,7 +538,7 @@ static void accept_clients(struct ivsd *d)
 		if (epoll_ctl(d->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
 			free(c->cred.groups);
 			free(c);
-			ivs_close(fd);
+			ivs_pf_close_peer(fd);
 			continue;
 		}
 		c->next = d->clients;
@@ -672,64 +674,26 @@ static int make_socket_dir(const char *path)
 	return 0;
 }
 
-/* A socket file left by a dead daemon: a socket nobody answers on. */
-static bool stale_socket(const struct sockaddr_un *sa)
-{
-	struct stat st;
-	if (lstat(sa->sun_path, &st) < 0 || !S_ISSOCK(st.st_mode))
-		return false;
-	/* Nonblocking: a live daemon with a full backlog answers EAGAIN
-	 * (alive) instead of making us sleep until it accepts. */
-	int probe = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (probe < 0)
-		return false;
-	bool stale = connect(probe, (const struct sockaddr *)sa, sizeof(*sa)) < 0 && errno == ECONNREFUSED;
-	ivs_close(probe);
-	return stale;
-}
-
-
 /* Bind the listening socket, under the instance lock.  A stale socket file
  * is replaced; one a live daemon answers on is not (-EADDRINUSE). */
 static int listen_on(struct ivsd *d, const char *path)
 {
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return -ENAMETOOLONG;
-	strcpy(sa.sun_path, path);
 	int r = make_socket_dir(path);
 	if (r < 0)
 		return r;
-	if (asprintf(&d->lock_path, "%s.lock", path) < 0) {
-		d->lock_path = NULL;
-		return -ENOMEM;
-	}
-	r = ivs_lock_file(d->lock_path);
+	r = ivs_rt_socket_lock(&d->sock, path);
 	if (r < 0)
 		return r;
-	d->lock_fd = r;
-	int s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (s < 0)
-		return -errno;
-	r = bind(s, (struct sockaddr *)&sa, sizeof(sa)) < 0 ? -errno : 0;
-	if (r == -EADDRINUSE && stale_socket(&sa)) {
-		unlink(path);
-		r = bind(s, (struct sockaddr *)&sa, sizeof(sa)) < 0 ? -errno : 0;
-	}
-	struct stat st;
 	/* Everybody may connect: the policy decides, and says so. */
-	if (r == 0 && (lstat(path, &st) < 0 || chmod(path, 0666) < 0 || listen(s, 64) < 0)) {
-		r = -errno;
-		unlink(path);
-	}
-	if (r < 0) {
-		ivs_close(s);
-		return r;
-	}
-	d->sock_dev = st.st_dev;
-	d->sock_ino = st.st_ino;
-	d->lfd = s;
-	return 0;
+	struct ivs_rt_socket_opts o = {
+		.type = SOCK_SEQPACKET,
+		.mode = 0666,
+		.uid = (uid_t)-1,
+		.gid = (gid_t)-1,
+		.backlog = 64,
+		.refuse_fds = true,
+	};
+	return ivs_rt_socket_listen(&d->sock, &o, NULL);
 }
 
 static int watch(struct ivsd *d, int fd, struct tag *t)
@@ -775,9 +739,8 @@ int ivsd_new(const struct ivsd_config *cfg, ivshmem_ep *ep, struct ivsd **out)
 	}
 	d->cfg = *cfg;
 	d->ep = ep;
-	d->lfd = -1;
+	ivs_rt_socket_init(&d->sock);
 	d->epfd = -1;
-	d->lock_fd = -1;
 	d->timer_fd = -1;
 	d->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	d->shm = d->regs = (struct ivsd_region){.rw_fd = -1, .ro_fd = -1};
@@ -786,9 +749,6 @@ int ivsd_new(const struct ivsd_config *cfg, ivshmem_ep *ep, struct ivsd **out)
 	d->stop_tag.kind = TAG_STOP;
 	d->timer_tag.kind = TAG_TIMER;
 	int r = -ENOMEM;
-	d->socket_path = strdup(cfg->socket_path);
-	if (!d->socket_path)
-		goto fail;
 	d->epfd = epoll_create1(EPOLL_CLOEXEC);
 	d->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	if (d->epfd < 0 || d->timer_fd < 0) {
@@ -799,10 +759,11 @@ int ivsd_new(const struct ivsd_config *cfg, ivshmem_ep *ep, struct ivsd **out)
 	if (r < 0)
 		goto fail;
 	open_regions(d);
-	r = listen_on(d, d->socket_path);
+	r = listen_on(d, cfg->socket_path);
 	if (r < 0)
 		goto fail;
-	r = watch(d, d->lfd, &d->listen_tag);
+	d->cfg.socket_path = d->sock.path;
+	r = watch(d, d->sock.fd, &d->listen_tag);
 	if (r < 0)
 		goto fail;
 	if (ep->vec_fds) {
@@ -836,26 +797,13 @@ struct ivsd *ivsd_free(struct ivsd *d)
 			notify(d->clients, &bye);
 		drop_client(d, d->clients, "daemon stopping");
 	}
-	if (d->lfd >= 0) {
-		/* Only remove the socket if it is still ours (not a successor's). */
-		struct stat st;
-		if (lstat(d->socket_path, &st) == 0 && st.st_dev == d->sock_dev && st.st_ino == d->sock_ino)
-			unlink(d->socket_path);
-		d->lfd = ivs_close(d->lfd);
-	}
-	if (d->lock_fd >= 0) {
-		/* Still holding it: nobody else can have replaced the file. */
-		unlink(d->lock_path);
-		d->lock_fd = ivs_close(d->lock_fd);
-	}
-	free(d->lock_path);
+	ivs_rt_socket_close(&d->sock);
 	ivs_close(d->timer_fd);
 	ivsd_region_close(&d->shm);
 	ivsd_region_close(&d->regs);
 	ivs_close(d->epfd);
 	ivs_close(d->reserve_fd);
 	ivshmem_close(d->ep);
-	free(d->socket_path);
 	free(d);
 	return NULL;
 }

@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "service/runtime-files.h"
 #include "util/util.h"
 
 static int parse_id(const char *s, unsigned long *out)
@@ -128,9 +129,16 @@ int ivsd_policy_load(struct ivsd_policy *p, const char *path, unsigned *line,
 		     int (*other)(void *ctx, const char *key, const char *value), void *ctx)
 {
 	*line = 0;
-	FILE *f = fopen(path, "re");
-	if (!f)
-		return -errno;
+	/* Never a FIFO (open would sleep) nor a directory (reads EISDIR). */
+	int fd = ivs_rt_open_regular(path);
+	if (fd < 0)
+		return fd;
+	FILE *f = fdopen(fd, "re");
+	if (!f) {
+		int e = -errno;
+		close(fd);
+		return e;
+	}
 	char buf[1024];
 	int r = 0;
 	while (fgets(buf, sizeof(buf), f)) {

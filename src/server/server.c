@@ -15,6 +15,7 @@
 #include "server.h"
 
 #include "proto/server-proto.h"
+#include "service/passed-fds.h"
 #include "util/util.h"
 
 #include <fcntl.h>
@@ -266,7 +267,7 @@ static void free_peer(struct ivs_server_peer *p)
 	free(p->q);
 	for (unsigned i = 0; i < p->nvec; i++)
 		ivs_close(p->vec[i]);
-	ivs_close(p->sock);
+	ivs_pf_close_peer(p->sock);
 	free(p);
 }
 
@@ -335,12 +336,12 @@ static void accept_one(struct ivs_server *s, int c)
 	int id = s->npeers < max ? alloc_id(s) : -1;
 	if (id < 0) {
 		slog(s, IVS_SERVER_LOG_WARN, "connection refused: %u peers is the maximum", max);
-		close(c);
+		ivs_pf_close_peer(c);
 		return;
 	}
 	struct ivs_server_peer *p = calloc(1, sizeof(*p));
 	if (!p) {
-		close(c);
+		ivs_pf_close_peer(c);
 		s->lowest_free = IVS_MIN(s->lowest_free, (unsigned)id);
 		slog(s, IVS_SERVER_LOG_WARN, "connection refused: out of memory");
 		return;
@@ -401,7 +402,7 @@ static void accept_one(struct ivs_server *s, int c)
 static bool shed_one(struct ivs_server *s)
 {
 	int e = errno;
-	if (!ivs_accept_shed(s->listen_fd, &s->reserve_fd))
+	if (!ivs_accept_shed(s->sock.fd, &s->reserve_fd))
 		return false;
 	if (!s->fd_full_logged)
 		slog(s, IVS_SERVER_LOG_WARN, "connection refused: %s (raise the fd limit, ulimit -n)",
@@ -414,7 +415,7 @@ static void handle_accept(struct ivs_server *s)
 {
 	/* Bounded per round so a connect storm can't starve the others. */
 	for (int i = 0; i < 64; i++) {
-		int c = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		int c = accept4(s->sock.fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 		if (c < 0) {
 			if (errno == EINTR || errno == ECONNABORTED)
 				continue;
@@ -437,14 +438,21 @@ static void handle_peer(struct ivs_server *s, struct ivs_server_peer *p, uint32_
 	if (p->dead || !(events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
 		return;
 	/* QEMU never writes to the server: data means a broken or hostile
-	 * client.  Any fds it attached are discarded by the kernel (no
-	 * control buffer). */
+	 * client.  Fds are refused by the kernel or disposed of without
+	 * blocking (passed-fds.h). */
 	char buf[64];
-	ssize_t n = recv(p->sock, buf, sizeof(buf), MSG_DONTWAIT);
+	unsigned nfds = 0;
+	ssize_t n = ivs_pf_recv(p->sock, buf, sizeof(buf), MSG_DONTWAIT, &nfds);
+	if (n < 0) {
+		errno = (int)-n;
+		n = -1;
+	}
 	if (s->opts.debug && n >= 0)
 		slog(s, IVS_SERVER_LOG_DEBUG, "peer %u -> %zd byte%s%s", p->id, n, n == 1 ? "" : "s",
 		     n == 0 ? " (end of stream)" : "");
-	if (n == 0)
+	if (nfds)
+		mark_dead(s, p, "sent file descriptors; clients must not write");
+	else if (n == 0)
 		mark_dead(s, p, "closed");
 	else if (n > 0)
 		mark_dead(s, p, "sent data; clients must not write");
@@ -461,7 +469,8 @@ static void handle_peer(struct ivs_server *s, struct ivs_server_peer *p, uint32_
 int ivs_server_init(struct ivs_server *s, const struct ivs_server_opts *opts)
 {
 	memset(s, 0, sizeof(*s));
-	s->shm_fd = s->listen_fd = s->epoll_fd = s->reserve_fd = -1;
+	ivs_rt_socket_init(&s->sock);
+	s->shm_fd = s->epoll_fd = s->reserve_fd = -1;
 	s->opts = *opts;
 	struct ivs_server_opts *o = &s->opts;
 	if (!o->socket_path)
@@ -470,93 +479,61 @@ int ivs_server_init(struct ivs_server *s, const struct ivs_server_opts *opts)
 		o->shm_name = IVS_SERVER_DEFAULT_SHM;
 	if (!o->size)
 		o->size = IVS_SERVER_DEFAULT_SIZE;
-	if (o->nvectors > IVSHMEM_MAX_VECTORS || (unsigned)o->ids > IVS_SERVER_IDS_LOWEST || o->max_peers > IVSHMEM_MAX_PEERS ||
-	    o->size > (uint64_t)INT64_MAX || !*o->socket_path || !*o->shm_name)
+	if (o->nvectors > IVSHMEM_MAX_VECTORS || (unsigned)o->ids > IVS_SERVER_IDS_LOWEST ||
+	    o->max_peers > IVSHMEM_MAX_PEERS || o->size > (uint64_t)INT64_MAX || !*o->socket_path ||
+	    !*o->shm_name || o->socket_mode > 0777)
 		return -EINVAL;
-	if (strlen(o->socket_path) >= sizeof(s->socket_path) ||
-	    strlen(o->socket_path) >= sizeof(((struct sockaddr_un *)0)->sun_path))
-		return -ENAMETOOLONG;
-	strcpy(s->socket_path, o->socket_path);
-	o->socket_path = s->socket_path;
 	s->peers = calloc(IVSHMEM_MAX_PEERS, sizeof(*s->peers));
 	if (!s->peers)
 		return -ENOMEM;
 	/* Before the shm: a second server must not create (and at its close
 	 * unlink) the shm the running one uses. */
-	snprintf(s->lock_path, sizeof(s->lock_path), "%s.lock", s->socket_path);
-	int fd = ivs_lock_file(s->lock_path);
-	if (fd < 0)
-		return fd;
-	s->lock_fd = fd;
-	s->locked = true;
+	int r = ivs_rt_socket_lock(&s->sock, o->socket_path);
+	if (r < 0)
+		return r;
+	o->socket_path = s->sock.path;
 	return create_shm(s);
 }
 
-/* Is something listening on path?  1 live, 0 stale/absent, -errno. */
-static int probe_live(const struct sockaddr_un *sa)
+bool ivs_server_locked(const struct ivs_server *s)
 {
-	int c = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (c < 0)
-		return -errno;
-	int r = connect(c, (const struct sockaddr *)sa, sizeof(*sa));
-	int e = errno;
-	close(c);
-	if (r == 0 || e == EAGAIN || e == EINPROGRESS)
-		return 1; /* answered, or backlog full: alive either way */
-	if (e == ECONNREFUSED || e == ENOENT)
-		return 0;
-	return -e;
+	return s->sock.lock_fd >= 0;
+}
+
+const char *ivs_server_lock_path(const struct ivs_server *s)
+{
+	return s->sock.lock_path;
 }
 
 int ivs_server_start(struct ivs_server *s)
 {
-	if (!s->locked)
+	if (s->sock.lock_fd < 0)
 		return -EINVAL; /* ivs_server_init failed or wasn't called */
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	memcpy(sa.sun_path, s->socket_path, strlen(s->socket_path) + 1);
-	struct stat st;
-	if (lstat(s->socket_path, &st) == 0) {
-		if (!S_ISSOCK(st.st_mode))
-			return -EEXIST;
-		int r = probe_live(&sa);
-		if (r < 0)
-			return r;
-		if (r > 0)
-			return -EADDRINUSE;
-		if (unlink(s->socket_path) < 0 && errno != ENOENT)
-			return -errno;
-		slog(s, IVS_SERVER_LOG_INFO, "removed stale socket %s", s->socket_path);
-	}
 	s->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	if (s->reserve_fd < 0)
 		return -errno;
 	s->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
 	if (s->epoll_fd < 0)
 		return -errno;
-	s->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (s->listen_fd < 0)
-		return -errno;
-	if (bind(s->listen_fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
-		return errno == EADDRINUSE ? -EADDRINUSE : -errno;
-	s->socket_bound = true;
-	if (stat(s->socket_path, &st) == 0) {
-		s->sock_dev = st.st_dev;
-		s->sock_ino = st.st_ino;
-	}
-	/* Before listen(): nobody can connect with the wrong permissions. */
-	if (s->opts.socket_mode >= 0 && chmod(s->socket_path, (mode_t)s->opts.socket_mode) < 0)
-		return -errno;
-	if ((s->opts.socket_uid != (uid_t)-1 || s->opts.socket_gid != (gid_t)-1) &&
-	    chown(s->socket_path, s->opts.socket_uid, s->opts.socket_gid) < 0)
-		return -errno;
-	if (listen(s->listen_fd, SOMAXCONN) < 0)
-		return -errno;
+	struct ivs_rt_socket_opts so = {
+		.type = SOCK_STREAM,
+		.mode = s->opts.socket_mode,
+		.uid = s->opts.socket_uid,
+		.gid = s->opts.socket_gid,
+		.refuse_fds = true,
+	};
+	bool replaced = false;
+	int r = ivs_rt_socket_listen(&s->sock, &so, &replaced);
+	if (r < 0)
+		return r;
+	if (replaced)
+		slog(s, IVS_SERVER_LOG_INFO, "replaced stale socket %s", s->sock.path);
 	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = 0};
-	if (epoll_ctl(s->epoll_fd, EPOLL_CTL_ADD, s->listen_fd, &ev) < 0)
+	if (epoll_ctl(s->epoll_fd, EPOLL_CTL_ADD, s->sock.fd, &ev) < 0)
 		return -errno;
 	struct stat shm;
 	uint64_t size = fstat(s->shm_fd, &shm) == 0 ? (uint64_t)shm.st_size : s->opts.size;
-	slog(s, IVS_SERVER_LOG_INFO, "listening on %s: shm %s, %llu bytes, %u vector%s", s->socket_path,
+	slog(s, IVS_SERVER_LOG_INFO, "listening on %s: shm %s, %llu bytes, %u vector%s", s->sock.path,
 	     s->shm_name, (unsigned long long)size, s->opts.nvectors, s->opts.nvectors == 1 ? "" : "s");
 	return 0;
 }
@@ -612,24 +589,18 @@ void ivs_server_close(struct ivs_server *s)
 		s->peers = NULL;
 	}
 	s->epoll_fd = ivs_close(s->epoll_fd);
-	s->listen_fd = ivs_close(s->listen_fd);
 	s->reserve_fd = ivs_close(s->reserve_fd);
-	if (s->socket_bound) {
-		/* Only if it is still the socket we made. */
-		struct stat st;
-		if (lstat(s->socket_path, &st) == 0 && st.st_dev == s->sock_dev && st.st_ino == s->sock_ino)
-			unlink(s->socket_path);
-		s->socket_bound = false;
-	}
-	if (s->locked) {
-		/* Still holding it: nobody else can have replaced the file. */
-		unlink(s->lock_path);
-		s->lock_fd = ivs_close(s->lock_fd);
-		s->locked = false;
-	}
+	ivs_rt_socket_close(&s->sock);
 	s->shm_fd = ivs_close(s->shm_fd);
 	if (s->shm_created) {
 		shm_unlink(s->opts.shm_name);
 		s->shm_created = false;
 	}
+}
+
+void ivs_server_forget(struct ivs_server *s)
+{
+	s->shm_created = false;
+	ivs_rt_socket_forget(&s->sock);
+	ivs_server_close(s);
 }

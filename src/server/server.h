@@ -17,6 +17,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "service/runtime-files.h"
+
 #define IVS_SERVER_DEFAULT_SOCKET "/tmp/ivshmem_socket"
 #define IVS_SERVER_DEFAULT_SHM "ivshmem"
 #define IVS_SERVER_DEFAULT_SIZE (4u << 20)
@@ -38,7 +40,7 @@ struct ivs_server_opts {
 	const char *shm_dir;	 /* create an unlinked file in this directory */
 	uint64_t size;		 /* 0 = 4 MiB */
 	unsigned nvectors;	 /* 0..64 */
-	int socket_mode;	 /* chmod the socket; -1 = leave (umask) */
+	int socket_mode;	 /* the socket's mode, at most 0777; -1 = umask's */
 	uid_t socket_uid;	 /* chown; (uid_t)-1 = leave */
 	gid_t socket_gid;	 /* (gid_t)-1 = leave */
 	unsigned max_peers;	 /* 0 = 65536 */
@@ -53,21 +55,14 @@ struct ivs_server_peer;
 
 struct ivs_server {
 	struct ivs_server_opts opts;
-	char socket_path[108];
+	struct ivs_rt_socket sock; /* the listener, its lock (runtime-files.h) */
 	char shm_name[256];
 	int shm_fd;
 	bool shm_created; /* a POSIX shm we created: unlink it at close */
-	int listen_fd;
 	int epoll_fd;
-	bool socket_bound; /* we created socket_path: remove it at close */
-	bool locked;	   /* we hold lock_path (lock_fd): remove it at close */
-	int lock_fd;
-	char lock_path[116]; /* socket_path + ".lock" */
 	struct ivs_server_peer **peers; /* IVSHMEM_MAX_PEERS slots, by ID */
 	struct ivs_server_peer *live;	/* list of connected peers */
 	struct ivs_server_peer *dead;	/* to be dropped (send failed, ...) */
-	dev_t sock_dev;			/* identity of the socket file we made */
-	ino_t sock_ino;
 	unsigned npeers;
 	unsigned lowest_free; /* hint: no free ID below this */
 	unsigned next_id;     /* IVS_SERVER_IDS_NEXT: where the search starts */
@@ -79,14 +74,22 @@ struct ivs_server {
 /* Validate options, take the instance lock and create the shared memory.
  * The lock is SOCKET.lock next to the socket (flock, held until
  * ivs_server_close): of two servers started on one path, the second gets
- * -EADDRINUSE here, before it touches the shm or the socket.  0 or -errno
- * (-EINVAL bad option, -ENAMETOOLONG socket path, -EADDRINUSE another server
- * holds the lock, lock file and shm_open/ftruncate errors). */
+ * -EADDRINUSE here, before it touches the shm or the socket.  The socket
+ * path is made absolute here.  0 or -errno (-EINVAL bad option,
+ * -ENAMETOOLONG socket path, -EADDRINUSE another server holds the lock,
+ * lock file and shm_open/ftruncate errors; ivs_server_locked() tells
+ * whether the lock was taken). */
 int ivs_server_init(struct ivs_server *s, const struct ivs_server_opts *opts);
-/* Bind and listen (under the lock taken by ivs_server_init).  -EADDRINUSE if
- * a live server answers on the socket path (one that doesn't take the lock:
- * another implementation); a stale socket file is removed; -EEXIST if the
- * path is not a socket. */
+/* Did ivs_server_init get as far as the lock?  Its path (SOCKET.lock,
+ * absolute) in any case, once the socket path was valid. */
+bool ivs_server_locked(const struct ivs_server *s);
+const char *ivs_server_lock_path(const struct ivs_server *s);
+/* Bind and listen (under the lock taken by ivs_server_init), the socket's
+ * mode and owner applied before it appears at its path (runtime-files.h).
+ * -EADDRINUSE if a live server answers on the socket path (one that doesn't
+ * take the lock: another implementation); a stale socket file is replaced;
+ * -EEXIST if the path is not a socket.  Clients cannot pass fds to the
+ * server (refused by the kernel, or discarded without blocking). */
 int ivs_server_start(struct ivs_server *s);
 /* The epoll fd to poll for POLLIN (-1 before start). */
 int ivs_server_fd(const struct ivs_server *s);
@@ -100,5 +103,8 @@ unsigned ivs_server_npeers(const struct ivs_server *s);
  * everything.  Safe on a
  * zeroed or partly initialised struct after ivs_server_init failed. */
 void ivs_server_close(struct ivs_server *s);
+/* After fork(), in the process that does not run the server: close this
+ * process's copies of everything, remove nothing. */
+void ivs_server_forget(struct ivs_server *s);
 
 #endif

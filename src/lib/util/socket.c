@@ -1,12 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* UNIX-socket plumbing shared by the endpoints (clients) and the server and
- * daemon (listeners): bounded connects, and the instance lock that keeps two
- * listeners from fighting over one socket path. */
+ * daemon (listeners): bounded connects and fd shedding. */
 #include "util/util.h"
 
 #include <fcntl.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
@@ -48,31 +46,4 @@ bool ivs_accept_shed(int listen_fd, int *reserve_fd)
 		ivs_close(c);
 	*reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	return c >= 0;
-}
-
-int ivs_lock_file(const char *path)
-{
-	for (int tries = 0; tries < 8; tries++) {
-		/* NONBLOCK: a FIFO planted there can't make open() sleep. */
-		int flags = O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK;
-		int fd = open(path, flags | O_CREAT, 0644);
-		if (fd < 0 && errno == EACCES) /* another user's, in a sticky dir */
-			fd = open(path, flags);
-		if (fd < 0)
-			return errno == ELOOP ? -EEXIST : -errno;
-		struct stat a, b;
-		if (fstat(fd, &a) < 0 || !S_ISREG(a.st_mode)) {
-			ivs_close(fd);
-			return -EEXIST;
-		}
-		if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-			int e = errno;
-			ivs_close(fd);
-			return e == EWOULDBLOCK ? -EADDRINUSE : -e;
-		}
-		if (lstat(path, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino)
-			return fd;
-		ivs_close(fd); /* its holder removed it meanwhile: take the new one */
-	}
-	return -EAGAIN;
 }

@@ -54,14 +54,6 @@ int ivs_eventfd_signal(int fd);
  * with connect() and later blocking sends bounded by timeout_ms.  fd,
  * -ETIMEDOUT, -ENAMETOOLONG or -errno (ENOENT, ECONNREFUSED, ...). */
 int ivs_unix_connect(const char *path, int type, int timeout_ms);
-/* Take PATH (e.g. SOCKET.lock) with flock(LOCK_EX | LOCK_NB) for as long as
- * the returned fd stays open: two listeners starting together would
- * otherwise both find a stale socket, and the second would remove the
- * first's fresh one.  The holder unlinks PATH when it stops, so a lock won
- * on a file no longer at PATH is retried.  fd, -EADDRINUSE (held), -EEXIST
- * (not a regular file), or -errno. */
-int ivs_lock_file(const char *path);
-
 /* Out of fds (EMFILE/ENFILE), a pending connection stays in the backlog and
  * keeps a listening socket readable, so an event loop would spin.  Give up
  * the spare fd *reserve_fd (an open of /dev/null), accept that connection

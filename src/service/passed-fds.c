@@ -1,0 +1,163 @@
+/* SPDX-License-Identifier: MIT */
+/* Passed fds: refused by the kernel, or received and closed where a
+ * sleeping close() harms nobody.  See passed-fds.h. */
+#include "service/passed-fds.h"
+
+#include "util/util.h"
+
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#ifndef SO_PASSRIGHTS
+#define SO_PASSRIGHTS 83 /* Linux 6.16 */
+#endif
+#ifndef SCM_MAX_FD
+#define SCM_MAX_FD 253 /* the kernel's limit per message */
+#endif
+
+int ivs_pf_refuse(int sock)
+{
+	int off = 0;
+	if (setsockopt(sock, SOL_SOCKET, SO_PASSRIGHTS, &off, sizeof(off)) == 0)
+		return 1;
+	return errno == ENOPROTOOPT || errno == EINVAL ? 0 : -errno;
+}
+
+/* ---- the closer thread --------------------------------------------------- */
+
+static pthread_mutex_t closer_lock = PTHREAD_MUTEX_INITIALIZER;
+static int closer_wr = -1;    /* write end of the closer's pipe */
+static pid_t closer_pid = -1; /* the process it runs in (not a fork child) */
+
+static void *closer_main(void *arg)
+{
+	int rd = (int)(intptr_t)arg;
+	for (;;) {
+		int fd;
+		ssize_t n = read(rd, &fd, sizeof(fd));
+		if (n == (ssize_t)sizeof(fd))
+			close(fd); /* may sleep: that is what this thread is for */
+		else if (n < 0 && errno == EINTR)
+			continue;
+		else
+			break;
+	}
+	close(rd);
+	return NULL;
+}
+
+/* The closer's pipe, started on first use in this process.  -1 if none. */
+static int closer(void)
+{
+	pthread_mutex_lock(&closer_lock);
+	if (closer_pid != getpid()) {
+		/* First use, or a fork child: the thread lives in the parent. */
+		closer_wr = ivs_close(closer_wr);
+		int p[2];
+		if (pipe2(p, O_CLOEXEC) == 0) {
+			fcntl(p[1], F_SETFL, O_NONBLOCK);
+			/* Signals stay with the service's own thread (signalfd). */
+			sigset_t all, old;
+			sigfillset(&all);
+			pthread_sigmask(SIG_BLOCK, &all, &old);
+			pthread_attr_t a;
+			pthread_t t;
+			pthread_attr_init(&a);
+			pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+			pthread_attr_setstacksize(&a, 64 * 1024);
+			if (pthread_create(&t, &a, closer_main, (void *)(intptr_t)p[0]) == 0) {
+				closer_wr = p[1];
+			} else {
+				close(p[0]);
+				close(p[1]);
+			}
+			pthread_attr_destroy(&a);
+			pthread_sigmask(SIG_SETMASK, &old, NULL);
+		}
+		closer_pid = getpid();
+	}
+	int fd = closer_wr;
+	pthread_mutex_unlock(&closer_lock);
+	return fd;
+}
+
+void ivs_pf_discard(int fd)
+{
+	if (fd < 0)
+		return;
+	/* A socket closes abortively (RST, no lingering), so even the closer
+	 * is rarely held up. */
+	struct stat st;
+	if (fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode)) {
+		struct linger l = {.l_onoff = 1, .l_linger = 0};
+		setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+	}
+	int w = closer();
+	if (w >= 0) {
+		ssize_t n;
+		do
+			n = write(w, &fd, sizeof(fd));
+		while (n < 0 && errno == EINTR);
+		if (n == (ssize_t)sizeof(fd))
+			return;
+	}
+	/* No closer, or its queue is full (it sleeps on thousands of fds
+	 * already): close here, abortively. */
+	close(fd);
+}
+
+void ivs_pf_close_peer(int sock)
+{
+	if (sock < 0)
+		return;
+	int v = 1;
+	socklen_t len = sizeof(v);
+	if (getsockopt(sock, SOL_SOCKET, SO_PASSRIGHTS, &v, &len) == 0 && v == 0) {
+		close(sock); /* the kernel refused it fds: nothing can be queued */
+		return;
+	}
+	/* Its queue may hold fds: whoever closes it closes them. */
+	shutdown(sock, SHUT_RDWR);
+	int w = closer();
+	if (w >= 0 && write(w, &sock, sizeof(sock)) == (ssize_t)sizeof(sock))
+		return;
+	close(sock);
+}
+
+ssize_t ivs_pf_recv(int sock, void *buf, size_t len, int flags, unsigned *nfds)
+{
+	struct iovec iov = {.iov_base = buf, .iov_len = len};
+	union {
+		struct cmsghdr h;
+		char b[CMSG_SPACE(SCM_MAX_FD * sizeof(int))];
+	} cm;
+	struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.b,
+			   .msg_controllen = sizeof(cm.b)};
+	ssize_t n;
+	do
+		n = recvmsg(sock, &m, MSG_CMSG_CLOEXEC | flags);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	unsigned got = 0;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < k; i++) {
+			int f;
+			memcpy(&f, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+			ivs_pf_discard(f);
+			got++;
+		}
+	}
+	if (nfds)
+		*nfds = got;
+	return n;
+}
