@@ -28,7 +28,6 @@
 #include <getopt.h>
 #include <poll.h>
 #include <sched.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -37,6 +36,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "bench-common.h"
 #include "cli.h"
 #include "../server/server.h"
 #include "util/util.h"
@@ -246,6 +246,7 @@ static void producer_child(enum mode m, const char *name, size_t msg, int fd)
 	_exit(0);
 }
 
+/* 0, -errno, or 1 after bench_fork reported a failure. */
 static int run_tput(enum mode m, const char *name, size_t msg, struct tput *out)
 {
 	int sv[2] = {-1, -1};
@@ -270,9 +271,13 @@ static int run_tput(enum mode m, const char *name, size_t msg, struct tput *out)
 		ivshmem_chan_stat(ch, &s);
 		rings0 = s.producer_rings + s.consumer_rings;
 	}
-	pid_t pid = fork();
-	if (pid < 0)
-		return -errno;
+	pid_t pid = bench_fork("chan", "the producer process");
+	if (pid < 0) {
+		ivs_close(sv[0]);
+		ivs_close(sv[1]);
+		ivshmem_chan_close(ch);
+		return 1;
+	}
 	if (pid == 0) {
 		if (sv[1] >= 0)
 			close(sv[1]);
@@ -308,8 +313,7 @@ static int run_tput(enum mode m, const char *name, size_t msg, struct tput *out)
 	}
 	double dt = now_s() - t0;
 	sink = x;
-	int st;
-	waitpid(pid, &st, 0);
+	int st = bench_reap(pid, BENCH_TIMEOUT_MS);
 	if (sv[1] >= 0)
 		close(sv[1]);
 	out->wakeups_per_msg = 0;
@@ -378,7 +382,8 @@ static int pong_loop(ivshmem_chan *in, ivshmem_chan *outc, bool poll_mode)
  * child_spec: open a separate endpoint in each process (server peers).
  * Polling is pinned (two spinners on one CPU take turns at scheduler-tick
  * pace); blocking modes are not (waking a task on the waker's own CPU is
- * the fast case, and the one an application gets by default). */
+ * the fast case, and the one an application gets by default).  0, -1, or 1
+ * after bench_fork reported a failure. */
 static int run_rt(enum rt mode, unsigned flags, const char *child_spec, struct rtres *res)
 {
 	bool pinned = mode == RT_POLL;
@@ -410,7 +415,7 @@ static int run_rt(enum rt mode, unsigned flags, const char *child_spec, struct r
 		return -1;
 	if (!pinned)
 		pin(-1);
-	pid_t pid = fork();
+	pid_t pid = bench_fork("chan", "the ping-pong's second process");
 	if (pid == 0) {
 		pin(pinned ? 1 : -1);
 		if (mode == RT_EVENTFD) {
@@ -437,6 +442,8 @@ static int run_rt(enum rt mode, unsigned flags, const char *child_spec, struct r
 	}
 	char c;
 	close(ready[1]);
+	if (pid < 0)
+		goto out;
 	if (mode != RT_EVENTFD) {
 		/* Attach after the child, so neither side sees the other's
 		 * previous incarnation (killed by the last run) go away. */
@@ -484,14 +491,15 @@ static int run_rt(enum rt mode, unsigned flags, const char *child_spec, struct r
 			samples[n++] = (double)(t - prev);
 		}
 		prev = t;
-		if (t > end)
+		/* At least one sample: unpinned pollers sharing a CPU take turns
+		 * per scheduler tick, and a short run may end in the warm-up. */
+		if (t > end && n > 0)
 			break;
 	}
 out:;
 	if (ready[0] >= 0)
 		close(ready[0]);
-	kill(pid, SIGKILL);
-	waitpid(pid, NULL, 0);
+	bench_reap(pid, 0);
 	if (efd[0] >= 0) {
 		close(efd[0]);
 		close(efd[1]);
@@ -507,6 +515,8 @@ out:;
 	if (mine != ep)
 		ivshmem_close(mine);
 	pin(0);
+	if (pid < 0)
+		return 1;
 	if (n < 1)
 		return -1;
 	double sum = 0;
@@ -520,12 +530,13 @@ out:;
 
 /* ---- server for the doorbell variant ----------------------------------- */
 
+/* The server child's pid, or -1 after bench_fork reported a failure. */
 static pid_t start_server(const char *dir, char *spec, size_t spec_size, uint64_t size)
 {
 	char sock[108];
 	snprintf(sock, sizeof(sock), "%s/sock", dir);
 	snprintf(spec, spec_size, "server:%s", sock);
-	pid_t pid = fork();
+	pid_t pid = bench_fork("chan", "the server process");
 	if (pid != 0)
 		return pid;
 	struct ivs_server s;
@@ -672,7 +683,12 @@ int bench_chan(int argc, char **argv)
 	if (path[0]) {
 		snprintf(tmpdir, sizeof(tmpdir), "/tmp/ivshmem-bench-XXXXXX");
 		bell_note = "server could not be started";
-		if (mkdtemp(tmpdir) && (srv = start_server(tmpdir, sspec, sizeof(sspec), 4u << 20)) > 0) {
+		if (!mkdtemp(tmpdir)) {
+			tmpdir[0] = 0;
+		} else if ((srv = start_server(tmpdir, sspec, sizeof(sspec), 4u << 20)) < 0) {
+			rc = 1; /* no process to spare: the rest would fail too */
+			goto out;
+		} else {
 			usleep(100000);
 			if (ivshmem_open(sspec, NULL, &sep) == 0 && ivshmem_layout_init(sep) == 0 &&
 			    ivshmem_chan_create(sep, "ping", 64 * 1024, SMALL) == 0 &&
@@ -680,8 +696,6 @@ int bench_chan(int argc, char **argv)
 				bell_note = "server: peers, doorbells";
 			else
 				sspec[0] = 0;
-		} else {
-			sspec[0] = 0;
 		}
 	}
 
@@ -703,8 +717,11 @@ int bench_chan(int argc, char **argv)
 	for (unsigned k = 0; k < runs; k++) {
 		for (int t = 0; t < T_N; t++) {
 			struct tput x = {0};
-			if (run_tput(tp[t].m, tp[t].name, tp[t].msg, &x)) {
-				rc = cli_error("throughput run '%s' failed (a child process died?)", tput_name[t]);
+			int e = run_tput(tp[t].m, tp[t].name, tp[t].msg, &x);
+			if (e) {
+				rc = e > 0 ? 1
+					   : cli_error("throughput run '%s' failed (a child process died?)",
+						       tput_name[t]);
 				goto out;
 			}
 			tv[t][k] = tp[t].msg == SMALL ? x.msgs : x.bytes;
@@ -725,6 +742,10 @@ int bench_chan(int argc, char **argv)
 				e = run_rt(RT_BLOCK, IVSHMEM_CHAN_NO_FUTEX, sspec, &x);
 			else
 				e = run_rt(RT_EVENTFD, 0, NULL, &x);
+			if (e > 0) {
+				rc = 1;
+				goto out;
+			}
 			if (e && t == R_BELL) {
 				bell_ok = false;
 				bell_note = "server run failed";
@@ -861,14 +882,11 @@ out:
 		munmap(large, LARGE_SPAN);
 	if (sep)
 		ivshmem_close(sep);
-	if (srv > 0) {
-		kill(srv, SIGTERM);
-		waitpid(srv, NULL, 0);
-	}
+	bench_reap(srv, 0); /* the server runs until killed */
 	if (tmpdir[0]) {
 		char sock[128];
 		snprintf(sock, sizeof(sock), "%s/sock", tmpdir);
-		unlink(sock);
+		bench_unlink_socket(sock);
 		rmdir(tmpdir);
 	}
 	pin(-1);

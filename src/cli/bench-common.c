@@ -48,6 +48,7 @@ int bench_parse_opts(int argc, char **argv, struct bench_opts *o)
 
 int bench_tmpdir(struct bench_server *s, const char *name)
 {
+	s->name = name;
 	snprintf(s->dir, sizeof(s->dir), "/tmp/ivshmem-bench-XXXXXX");
 	if (!mkdtemp(s->dir)) {
 		int e = errno;
@@ -69,22 +70,40 @@ void bench_child_signals(void)
 	signal(SIGQUIT, SIG_IGN);
 }
 
+pid_t bench_fork(const char *name, const char *who)
+{
+	pid_t pid = fork();
+	if (pid < 0) {
+		int e = errno;
+		const char *way = e == EAGAIN ? " (raise the process limit, ulimit -u)"
+				  : e == ENOMEM ? " (free some memory)" : "";
+		cli_error("bench %s: cannot start %s: fork: %s%s", name, who, strerror(e), way);
+		errno = e;
+	}
+	return pid;
+}
+
 int bench_reap(pid_t pid, int ms)
 {
-	int st = 0;
+	if (pid <= 0)
+		return -1;
+	int st;
 	uint64_t deadline = ivs_now_ns() + (uint64_t)ms * 1000000ull;
 	for (;;) {
 		pid_t r = waitpid(pid, &st, WNOHANG);
-		if (r == pid || (r < 0 && errno != EINTR))
+		if (r == pid)
 			return st;
+		if (r < 0 && errno != EINTR)
+			return -1; /* not our child: nothing to kill */
 		if (ivs_now_ns() >= deadline)
 			break;
 		usleep(2000);
 	}
 	kill(pid, SIGKILL);
-	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+	pid_t r;
+	while ((r = waitpid(pid, &st, 0)) < 0 && errno == EINTR)
 		;
-	return st;
+	return r == pid ? st : -1;
 }
 
 int bench_server_start(struct bench_server *b)
@@ -107,7 +126,7 @@ int bench_server_start(struct bench_server *b)
 		close(pfd[1]);
 		return cli_error("bench: cannot start a server on %s: %s", b->sock, strerror(-r));
 	}
-	pid_t pid = fork();
+	pid_t pid = bench_fork(b->name, "the server process");
 	if (pid == 0) {
 		bench_child_signals();
 		close(pfd[1]);
@@ -125,18 +144,15 @@ int bench_server_start(struct bench_server *b)
 		rmdir(b->dir);	      /* if other sockets in it are gone already */
 		_exit(0);
 	}
-	int e = errno;
 	close(pfd[0]);
 	if (pid < 0) {
 		ivs_server_close(&s); /* no child: remove the socket and the shm here */
 		close(pfd[1]);
 		b->shm_owned = false;
-		return cli_error("bench: fork: %s", strerror(e));
+		return 1;
 	}
 	/* This process keeps nothing of the server but the pipe. */
-	s.shm_created = false;
-	s.socket_bound = false;
-	ivs_server_close(&s);
+	ivs_server_forget(&s);
 	b->pid = pid;
 	b->stop = pfd[1];
 	return 0;
@@ -151,12 +167,19 @@ void bench_server_stop(struct bench_server *s)
 	s->pid = -1;
 	if (!s->dir[0])
 		return;
-	/* Normally gone already; not if the child was killed. */
-	unlink(s->sock);
+	bench_unlink_socket(s->sock); /* normally gone already; not if the child was killed */
 	if (s->shm_owned)
 		shm_unlink(s->shm);
 	s->shm_owned = false;
 	rmdir(s->dir);
+}
+
+void bench_unlink_socket(const char *path)
+{
+	char lock[128];
+	unlink(path);
+	if (snprintf(lock, sizeof(lock), "%s.lock", path) < (int)sizeof(lock))
+		unlink(lock);
 }
 
 /* ---- the doorbell ping-pong ------------------------------------------------- */

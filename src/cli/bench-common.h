@@ -29,6 +29,7 @@ int bench_parse_opts(int argc, char **argv, struct bench_opts *o);
 /* The temporary directory and the server forked on a socket in it.  Set up
  * with BENCH_SERVER_INIT; bench_server_stop() undoes whatever was done. */
 struct bench_server {
+	const char *name; /* the benchmark's, for messages */
 	char dir[32];	/* "" until created */
 	char sock[64];	/* DIR/server.sock */
 	char shm[64];	/* the server's POSIX shm */
@@ -40,7 +41,7 @@ struct bench_server {
 #define BENCH_SERVER_INIT {.pid = -1, .stop = -1}
 
 /* Create the directory and name the socket and an shm "ivshmem-bench-NAME-…"
- * for it.  0, or 1 after a message. */
+ * for it (NAME: the benchmark's).  0, or 1 after a message. */
 int bench_tmpdir(struct bench_server *s, const char *name);
 /* Create the server (1 MiB, 1 vector) and serve it in a child until its pipe
  * closes; the child then removes the socket, the shm and (if empty) the
@@ -49,12 +50,21 @@ int bench_server_start(struct bench_server *s);
 /* Stop and reap the server, and remove what it left (when it was killed)
  * and the directory.  Other files in the directory must be gone first. */
 void bench_server_stop(struct bench_server *s);
+/* Remove a socket and its instance lock PATH.lock, as a child that was
+ * killed (or crashed) leaves them. */
+void bench_unlink_socket(const char *path);
 
 /* For a forked child: ignore the terminal's signals.  Children stop through
  * their pipe (or their own timeouts): a Ctrl-C ends the parent, which closes
  * the pipes, and the server then removes its socket and shm itself. */
 void bench_child_signals(void);
-/* Wait up to ms for a child, then kill it.  Returns its wait status. */
+/* fork(); on failure -1 after "bench NAME: cannot start WHO: fork: CAUSE
+ * (the way out)", errno kept. */
+pid_t bench_fork(const char *name, const char *who);
+/* Wait up to ms for a child, then kill it.  Returns its wait status, or -1
+ * if pid is not a child: pid <= 0 is refused, as kill() would take it for a
+ * process group or (-1) every process we may signal, as root the machine's.
+ * The benchmarks kill and wait for children only through this. */
 int bench_reap(pid_t pid, int ms);
 
 /* Wait, bounded, for an event of type t from *peer (any peer if *peer < 0,

@@ -46,7 +46,9 @@ struct bench {
 /* "exit status 3", "killed by signal 9" */
 static const char *describe(int st, char *buf, size_t size)
 {
-	if (WIFSIGNALED(st))
+	if (st == -1) /* bench_reap found no child */
+		snprintf(buf, size, "lost");
+	else if (WIFSIGNALED(st))
 		snprintf(buf, size, "killed by signal %d", WTERMSIG(st));
 	else
 		snprintf(buf, size, "exit status %d", WEXITSTATUS(st));
@@ -117,7 +119,7 @@ static int start_daemon(struct bench *b, char warn[200])
 		close(stop[1]);
 		return cli_error("bench: pipe: %s", strerror(e));
 	}
-	pid_t pid = fork();
+	pid_t pid = bench_fork("daemon", "the daemon process");
 	if (pid == 0) {
 		bench_child_signals();
 		close(stop[1]);
@@ -142,13 +144,12 @@ static int start_daemon(struct bench *b, char warn[200])
 		rmdir(b->srv.dir); /* if the server's socket is gone already */
 		_exit(r < 0 ? 4 : 0);
 	}
-	int e = errno;
 	close(stop[0]);
 	close(ready[1]);
 	if (pid < 0) {
 		close(stop[1]);
 		close(ready[0]);
-		return cli_error("bench: fork: %s", strerror(e));
+		return 1;
 	}
 	b->dmn = pid;
 	b->dmn_stop = stop[1];
@@ -204,16 +205,15 @@ static int run_rep(struct bench *b, const char *what, ivshmem_ep *ep, int target
 	int idp[2];
 	if (pipe2(idp, O_CLOEXEC) < 0)
 		return cli_error("bench: pipe: %s", strerror(errno));
-	pid_t pid = fork();
+	pid_t pid = bench_fork("daemon", "the echo peer process");
 	if (pid == 0) {
 		close(idp[0]);
 		echo_peer(b, target, iters + BENCH_WARMUP, idp[1]);
 	}
-	int e = errno;
 	close(idp[1]);
 	if (pid < 0) {
 		close(idp[0]);
-		return cli_error("bench: fork: %s", strerror(e));
+		return 1;
 	}
 	const char *step = "the echo peer's connection";
 	int bid = -1;
@@ -293,7 +293,7 @@ static void cleanup(struct bench *b)
 		bench_reap(b->dmn, BENCH_TIMEOUT_MS);
 	b->dmn = -1;
 	if (b->dsock[0])
-		unlink(b->dsock); /* normally gone already; not if the daemon was killed */
+		bench_unlink_socket(b->dsock); /* normally gone already; not if the daemon was killed */
 	bench_server_stop(&b->srv);
 }
 

@@ -17,12 +17,13 @@
 #include "cli.h"
 #include "util/util.h"
 
+/* Each *_rep: 0, -errno, or 1 after bench_fork reported a failure. */
 static int bench_doorbell_rep(const struct bench_server *srv, ivshmem_ep *a, uint64_t *out,
 			      size_t iters)
 {
-	pid_t pid = fork();
+	pid_t pid = bench_fork("doorbell", "the echo peer process");
 	if (pid < 0)
-		return -errno;
+		return 1;
 	if (pid == 0) {
 		close(srv->stop);
 		ivshmem_ep *b;
@@ -49,7 +50,9 @@ static int bench_fd_rep(int pw, int pr, int cr, int cw, int stop, uint64_t *out,
 {
 	uint64_t one = 1, v;
 	pid_t parent = getpid();
-	pid_t pid = fork();
+	pid_t pid = bench_fork("doorbell", "the ping-pong's second process");
+	if (pid < 0)
+		return 1;
 	if (pid == 0) {
 		/* Its blocking reads would outlive a parent that was killed. */
 		if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
@@ -60,7 +63,7 @@ static int bench_fd_rep(int pw, int pr, int cr, int cw, int stop, uint64_t *out,
 				_exit(1);
 		_exit(0);
 	}
-	int r = pid < 0 ? -errno : 0;
+	int r = 0;
 	for (size_t i = 0; r == 0 && i < iters + BENCH_WARMUP; i++) {
 		uint64_t t0 = ivs_now_ns();
 		if (write(pw, &one, 8) != 8 || read(pr, &v, 8) != 8)
@@ -68,8 +71,7 @@ static int bench_fd_rep(int pw, int pr, int cr, int cw, int stop, uint64_t *out,
 		else if (i >= BENCH_WARMUP)
 			out[i - BENCH_WARMUP] = ivs_now_ns() - t0;
 	}
-	if (pid > 0)
-		bench_reap(pid, r < 0 ? 0 : BENCH_TIMEOUT_MS);
+	bench_reap(pid, r < 0 ? 0 : BENCH_TIMEOUT_MS);
 	return r;
 }
 
@@ -125,15 +127,15 @@ int bench_doorbell(int argc, char **argv)
 	for (unsigned rep = 0; rep < o.reps; rep++) {
 		size_t off = (size_t)rep * o.iters;
 		r = bench_doorbell_rep(&srv, a, s[0].ns + off, o.iters);
-		if (r < 0) {
-			rc = cli_error("bench: doorbell ping-pong failed: %s", strerror(-r));
+		if (r != 0) {
+			rc = r > 0 ? 1 : cli_error("bench: doorbell ping-pong failed: %s", strerror(-r));
 			goto out;
 		}
 		r = bench_eventfd_rep(srv.stop, s[1].ns + off, o.iters);
 		if (r == 0)
 			r = bench_unix_rep(srv.stop, s[2].ns + off, o.iters);
-		if (r < 0) {
-			rc = cli_error("bench: baseline ping-pong failed: %s", strerror(-r));
+		if (r != 0) {
+			rc = r > 0 ? 1 : cli_error("bench: baseline ping-pong failed: %s", strerror(-r));
 			goto out;
 		}
 		s[0].n = s[1].n = s[2].n = off + o.iters;

@@ -1,0 +1,208 @@
+#!/bin/sh
+# shellcheck disable=SC2086 # the benchmarks' arguments are split on purpose
+# Smoke tests of `ivshmem bench`: tiny runs, structure only (exit status,
+# lines, JSON fields), never timings.  As root, also fork failing at each of
+# the benchmark's forks: one stderr line, exit 1, nothing left behind, and no
+# other process of the user killed.
+set -u
+IVSHMEM=${IVSHMEM:?path to the ivshmem binary}
+IVS_FAILFORK=${IVS_FAILFORK:?path to failfork.so}
+PY=/usr/bin/python3
+T=$(mktemp -d /tmp/ivshmem-bench-test.XXXXXX)
+BIN_DIR=""
+sentinel=""
+cleanup() {
+	[ -n "$sentinel" ] && kill "$sentinel" 2>/dev/null
+	rm -rf "$T"
+	[ -n "$BIN_DIR" ] && rm -rf "$BIN_DIR"
+}
+trap cleanup EXIT
+n=0; failed=0
+ok() { n=$((n + 1)); echo "ok $n - $1"; }
+nok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; [ -n "${2:-}" ] && echo "#   $2"; }
+check() { # name, condition...
+	name=$1; shift
+	if "$@"; then ok "$name"; else nok "$name" "rc=$rc err=$(head -c 500 "$T/err")"; fi
+}
+# run CMD...: rc, $T/out, $T/err; every run is bounded
+run() { timeout 60 "$@" >"$T/out" 2>"$T/err" </dev/null; rc=$?; }
+has() { grep -qF -- "$1" "$T/out"; }
+json() { # python expression on d, the parsed stdout
+	"$PY" -c "import json,sys; d=json.load(sys.stdin); sys.exit(0 if ($1) else 1)" <"$T/out"
+}
+
+# The three benchmarks, briefly.  Short names for the fork-failure runs.
+DOORBELL="doorbell --iterations 10 --repetitions 1"
+DAEMON="daemon --iterations 10 --repetitions 1"
+CHAN="chan --seconds 0.05 --runs 1 --no-pin"
+
+run "$IVSHMEM" bench $DOORBELL
+check "doorbell: exit 0, no stderr" test "$rc" -eq 0 -a ! -s "$T/err"
+check "doorbell: text names the three methods and the ratios" sh -c "
+	grep -q '^round trip between two processes, 1 x 10 iterations' '$T/out' &&
+	grep -q 'doorbell (server peers) .* us .* us' '$T/out' && grep -q 'raw eventfd .* us' '$T/out' &&
+	grep -q 'unix socketpair (8 B) .* us' '$T/out' && grep -q 'doorbell / eventfd: .*x' '$T/out'"
+run "$IVSHMEM" bench $DOORBELL --json
+check "doorbell --json: exit 0, parses, has every field" json "d['benchmark'] == 'doorbell' and
+	d['iterations'] == 10 and d['repetitions'] == 1 and
+	all(set(d[k]) == {'median_ns', 'p99_ns'} for k in ('doorbell', 'eventfd', 'unix')) and
+	'ratio_doorbell_eventfd' in d and 'ratio_doorbell_unix' in d"
+
+run "$IVSHMEM" bench $DAEMON
+if [ "$rc" -ne 0 ] && [ "$(id -u)" -ne 0 ] && grep -q "needs root" "$T/err"; then
+	ok "daemon: text # SKIP needs root here ($(cat "$T/err"))"
+	ok "daemon --json # SKIP needs root here"
+else
+	check "daemon: exit 0, no stderr" test "$rc" -eq 0 -a ! -s "$T/err"
+	check "daemon: text names both paths and the ratio" sh -c "
+		grep -q '^doorbell round trip between two processes, 1 x 10 iterations' '$T/out' &&
+		grep -q 'direct (server peers A <-> B) .* us' '$T/out' &&
+		grep -q 'through the daemon (client -> D <-> B) .* us' '$T/out' &&
+		grep -q 'daemon / direct: .*x median' '$T/out'"
+	run "$IVSHMEM" bench $DAEMON --json
+	check "daemon --json: exit 0, parses, has every field" json "d['benchmark'] == 'daemon' and
+		all(set(d[k]) == {'median_ns', 'p99_ns'} for k in ('direct', 'daemon')) and
+		'ratio_median' in d and 'ratio_p99' in d"
+fi
+
+run "$IVSHMEM" bench $CHAN
+check "chan: exit 0, no stderr" test "$rc" -eq 0 -a ! -s "$T/err"
+check "chan: text has every section" sh -c "
+	grep -q '^ivshmem bench chan: file endpoint, two processes, 1 runs' '$T/out' &&
+	grep -q '^not pinned (--no-pin' '$T/out' && grep -q '^throughput  *median  *min  *max' '$T/out' &&
+	grep -q '^64 KiB B/s: channel (zero copy) ' '$T/out' && grep -q '^round trip, 64 B (ns)' '$T/out' &&
+	grep -q '^eventfd ping-pong ' '$T/out' && grep -q '^wakeups per message at saturation' '$T/out' &&
+	grep -q '^targets (ratios of medians)' '$T/out'"
+run "$IVSHMEM" bench $CHAN --json
+check "chan --json: exit 0, parses, has every section" json "d['endpoint'] == 'file' and d['runs'] == 1 and
+	{'msg64', 'msg64k', 'round_trip_ns', 'wakeups_per_msg'} <= set(d) and
+	'chan_msgs_s' in d['msg64'] and 'chan_zerocopy_bytes_s' in d['msg64k'] and
+	'eventfd_p50' in d['round_trip_ns'] and 'saturated_64k' in d['wakeups_per_msg']"
+
+run "$IVSHMEM" bench nope
+check "unknown benchmark: exit 1, names the choices" sh -c "[ $rc -eq 1 ] && grep -q 'doorbell, chan or daemon' '$T/err'"
+
+# ---- fork failing -----------------------------------------------------------
+# The benchmark runs as a user of its own whose process limit (RLIMIT_NPROC,
+# counted per real user) is its current process count plus k: its k-th fork
+# fails.  Forks that follow others with the same process count are made to
+# fail by failfork.so instead.  A sentinel process of that user must survive
+# the run: a kill(-1) would have taken it (run as root, it takes every
+# process on the machine: hence the user of its own).
+TU=ivs-bench
+AS_USER="setpriv --reuid $TU --regid $TU --clear-groups"
+skip_fork() { # reason
+	for b in doorbell daemon chan; do ok "$b: fork failing # SKIP $1"; done
+}
+fork_setup() { # 0, or 1 after skip_fork
+	if [ "$(id -u)" -ne 0 ]; then skip_fork "needs root"; return 1; fi
+	for p in setpriv prlimit flock ps; do
+		command -v $p >/dev/null || { skip_fork "needs $p"; return 1; }
+	done
+	if ! id -u "$TU" >/dev/null 2>&1 && ! useradd -M -s /bin/sh "$TU" >"$T/err" 2>&1; then
+		skip_fork "cannot create the user $TU: $(cat "$T/err")"; return 1
+	fi
+	# One instance at a time (e.g. the build and build-asan suites at once):
+	# the user's process count is shared.
+	exec 9>/tmp/ivshmem-bench-test.lock
+	if ! flock -w 300 9; then skip_fork "another instance holds /tmp/ivshmem-bench-test.lock"; return 1; fi
+	if [ -n "$(ps -L -o lwp= -U "$TU")" ]; then
+		nok "the user $TU has no processes" "$(ps -L -o pid,lwp,args -U "$TU")"
+		skip_fork "$TU has processes"; return 1
+	fi
+	# Leftovers of an earlier failed run would fail every check below.
+	find /tmp /dev/shm -maxdepth 1 -user "$TU" -name 'ivshmem*' -exec rm -rf {} + 2>/dev/null
+	# The binary and the shim must be reachable by the user; the build
+	# tree may not be.
+	BIN=$IVSHMEM SHIM=$IVS_FAILFORK
+	if ! $AS_USER test -x "$BIN" -a -r "$SHIM"; then
+		if ! { BIN_DIR=$(mktemp -d /tmp/ivshmem-bench-bin.XXXXXX) && chmod 755 "$BIN_DIR" &&
+			cp "$IVSHMEM" "$BIN_DIR/ivshmem" && cp "$IVS_FAILFORK" "$BIN_DIR/failfork.so" &&
+			chmod 755 "$BIN_DIR/ivshmem" "$BIN_DIR/failfork.so"; }; then
+			skip_fork "cannot copy the binary where $TU can run it"; return 1
+		fi
+		BIN=$BIN_DIR/ivshmem SHIM=$BIN_DIR/failfork.so
+	fi
+	# Does the limit stop fork here (no CAP_SYS_RESOURCE or CAP_SYS_ADMIN)?
+	out=$(timeout 10 $AS_USER prlimit --nproc=1 -- sh -c 'true & wait; echo forked' 2>/dev/null)
+	if [ "$out" = forked ]; then skip_fork "RLIMIT_NPROC does not stop fork for $TU here"; return 1; fi
+	return 0
+}
+# The sentinel: a process of the user; it reports once it runs as the user.
+start_sentinel() {
+	rm -f "$T/ready" && mkfifo "$T/ready" || return 1
+	$AS_USER sh -c 'echo up >&3; exec sleep 300 3>&-' 3>"$T/ready" &
+	sentinel=$!
+	[ "$(timeout 10 head -n 1 "$T/ready")" = up ]
+}
+sentinel_alive() {
+	st=$(sed -n 's/^State:[[:space:]]*\(.\).*/\1/p' "/proc/$sentinel/status" 2>/dev/null)
+	[ -n "$st" ] && [ "$st" != Z ] && [ "$st" != X ]
+}
+stop_sentinel() {
+	kill -9 "$sentinel" 2>/dev/null
+	wait "$sentinel" 2>/dev/null # it is dead: returns at once
+	sentinel=""
+}
+# What the user has left (after the sentinel): processes, files in /tmp
+# and /dev/shm.
+leftovers() {
+	ps -L -o pid=,args= -U "$TU"
+	find /tmp /dev/shm -maxdepth 1 -user "$TU"
+}
+fork_fails() { # name, k (RLIMIT_NPROC) or @k (failfork.so), bench args...
+	name=$1; k=$2; shift 2
+	if ! start_sentinel; then
+		nok "$name: fork $k fails" "the sentinel did not start"; stop_sentinel; return
+	fi
+	asan=${ASAN_OPTIONS:-}
+	case $k in
+	@*)	# ASan wants to come first in the libraries; the shim is first.
+		asan=${asan:+$asan:}verify_asan_link_order=0
+		run env ASAN_OPTIONS="$asan" $AS_USER \
+			env LD_PRELOAD="$SHIM" IVS_FAILFORK_AT="${k#@}" "$BIN" bench "$@" ;;
+	*)	# LeakSanitizer's exit-time tracer is one more task: no room
+		# for it when the very first fork fails.
+		[ "$k" -eq 1 ] && asan=${asan:+$asan:}detect_leaks=0
+		# the sentinel, this process, and k - 1 children
+		run env ASAN_OPTIONS="$asan" $AS_USER prlimit --nproc=$((k + 1)) -- "$BIN" bench "$@" ;;
+	esac
+	alive=no; sentinel_alive && alive=yes
+	stop_sentinel
+	left=$(leftovers)
+	why="rc=$rc sentinel alive: $alive err=$(head -c 500 "$T/err") left: $left"
+	if [ "$rc" -eq 1 ] && [ "$(wc -l <"$T/err")" -eq 1 ] && grep -q "^ivshmem: bench .*fork: " "$T/err" &&
+		[ $alive = yes ] && [ -z "$left" ]; then
+		ok "$name: fork $k fails: exit 1, one line ($(cat "$T/err")), sentinel alive, nothing left"
+	else
+		nok "$name: fork $k fails: exit 1, one line, sentinel alive, nothing left" "$why"
+	fi
+}
+if fork_setup; then
+	fork_fails doorbell 1 $DOORBELL	 # the server
+	fork_fails doorbell 2 $DOORBELL	 # the echo peer
+	fork_fails doorbell @3 $DOORBELL # the eventfd ping-pong's child
+	fork_fails daemon 1 $DAEMON	 # the server
+	fork_fails daemon 2 $DAEMON	 # the daemon
+	fork_fails daemon 3 $DAEMON	 # the echo peer
+	fork_fails chan 1 $CHAN		 # the server
+	fork_fails chan 2 $CHAN		 # the first producer
+	# after the server and 7 throughput runs: the round trips' children
+	fork_fails chan @9 $CHAN	 # polling (kill(-1) when unchecked)
+	fork_fails chan @11 $CHAN	 # doorbells, between server peers
+	fork_fails chan @12 $CHAN	 # eventfd (a hang when unchecked)
+	# With room for every child: success, and nothing left behind either.
+	for b in "$DOORBELL" "$DAEMON" "$CHAN"; do
+		run $AS_USER "$BIN" bench $b
+		left=$(leftovers)
+		if [ "$rc" -eq 0 ] && [ ! -s "$T/err" ] && [ -z "$left" ]; then
+			ok "${b%% *} as $TU: exit 0, no stderr, nothing left behind"
+		else
+			nok "${b%% *} as $TU: exit 0, no stderr, nothing left behind" \
+				"rc=$rc err=$(head -c 500 "$T/err") left: $left"
+		fi
+	done
+fi
+
+echo "1..$n"
+[ "$failed" -eq 0 ]
