@@ -625,15 +625,13 @@ int ivsd_dispatch(struct ivsd *d, int timeout_ms)
 		}
 	}
 	for (int i = 0; i < n; i++) {
-		struct tag *t = evs[i].data.ptr;
-		if (t->kind != TAG_CLIENT)
-			continue;
-		/* Was it dropped by a broadcast above?  Then it is not listed. */
-		struct client *c = (struct client *)t;
-		bool live = false;
-		for (struct client *x = d->clients; x && !live; x = x->next)
-			live = x == c;
-		if (live)
+		/* A client dropped above (by a broadcast, or earlier in this
+		 * loop) is freed: find it among the live ones by address before
+		 * reading anything through the pointer. */
+		struct client *c = evs[i].data.ptr, *x = d->clients;
+		while (x && x != c)
+			x = x->next;
+		if (x)
 			client_readable(d, c);
 	}
 	return 0;
@@ -693,7 +691,8 @@ static int listen_on(struct ivsd *d, const char *path)
 		.backlog = 64,
 		.refuse_fds = true,
 	};
-	return ivs_rt_socket_listen(&d->sock, &o, NULL);
+	r = ivs_rt_socket_listen(&d->sock, &o, NULL);
+	return r == -EEXIST ? -ENOTSOCK : r; /* -EEXIST is the lock's */
 }
 
 static int watch(struct ivsd *d, int fd, struct tag *t)
