@@ -131,7 +131,13 @@ int cmd_daemon(int argc, char **argv)
 		unsigned line;
 		r = ivsd_policy_load(&cfg.policy, config, &line, config_other, &extra);
 		if (r < 0 && line == 0) {
-			cli_error("cannot read config %s: %s", config, strerror(-r));
+			if (r == -EISDIR)
+				cli_error("config %s is a directory: give the config file's path", config);
+			else if (r == -EINVAL)
+				cli_error("config %s is not a regular file (a FIFO or device?): give the config "
+					  "file's path", config);
+			else
+				cli_error("cannot read config %s: %s", config, strerror(-r));
 			goto out;
 		}
 		if (r < 0) {
@@ -192,6 +198,8 @@ int cmd_daemon(int argc, char **argv)
 		cli_error("%s: another daemon is already running there: stop it, or pick --socket", sock);
 	} else if (r == -EEXIST) {
 		cli_error("%s.lock exists and is not a regular file: remove it, or pick --socket", sock);
+	} else if (r == -ENOTSOCK) {
+		cli_error("%s exists and is not a socket: remove it, or pick --socket", sock);
 	} else if (r == -EACCES || r == -EPERM) {
 		cli_error("cannot create socket %s: permission denied: run as root or pick --socket", sock);
 	} else if (r < 0) {

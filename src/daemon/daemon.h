@@ -43,7 +43,8 @@ int ivsd_policy_add_group(struct ivsd_policy *p, const char *name);
  * 0, -EINVAL (unknown key / bad value), -ENOENT (unknown user/group). */
 int ivsd_policy_set(struct ivsd_policy *p, const char *key, const char *value);
 /* Read a config file of "key value" lines ('#' comments, blank lines).  On
- * error *line receives the offending line number (0: the file itself).
+ * error *line receives the offending line number (0: the file itself:
+ * -EISDIR, -EINVAL not a regular file, -errno; a FIFO never blocks).
  * Keys other than the policy's (socket, device) are returned through
  * other(ctx, key, value) if given, else rejected with -EINVAL. */
 int ivsd_policy_load(struct ivsd_policy *p, const char *path, unsigned *line,
@@ -99,7 +100,9 @@ int ivsd_default_socket(const char *dev, char *buf, size_t size);
  * and bind() happen under an instance lock, SOCKET.lock (flock, held until
  * ivsd_free).  cfg is copied except the policy arrays, which must outlive
  * the daemon.  -EADDRINUSE if another daemon holds the lock or answers on
- * the socket. */
+ * the socket, -ENOTSOCK if the socket path is taken by something else,
+ * -EEXIST if SOCKET.lock is not a regular file.  Clients cannot pass fds to
+ * the daemon (see src/service/passed-fds.h). */
 int ivsd_new(const struct ivsd_config *cfg, ivshmem_ep *ep, struct ivsd **out);
 /* Serve until stop_fd (e.g. a signalfd) is readable or a fatal error.  0 or
  * -errno. */

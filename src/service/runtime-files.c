@@ -220,8 +220,16 @@ int ivs_rt_socket_listen(struct ivs_rt_socket *s, const struct ivs_rt_socket_opt
 		/* Replace only the stale socket we probed; else never overwrite. */
 		int rr = stale ? renameat(pdir, "s", s->dir_fd, s->base)
 			       : renameat2(pdir, "s", s->dir_fd, s->base, RENAME_NOREPLACE);
-		if (rr < 0)
-			r = errno == EEXIST ? -EADDRINUSE : -errno;
+		if (rr < 0 && errno == EEXIST) {
+			/* Something appeared since the probe: a socket is taken
+			 * to be a live one, anything else is not a socket. */
+			struct stat now;
+			bool is_sock = fstatat(s->dir_fd, s->base, &now, AT_SYMLINK_NOFOLLOW) == 0 &&
+				       S_ISSOCK(now.st_mode);
+			r = is_sock ? -EADDRINUSE : -EEXIST;
+		} else if (rr < 0) {
+			r = -errno;
+		}
 	}
 	if (r < 0)
 		unlinkat(pdir, "s", 0);

@@ -1,0 +1,236 @@
+#!/bin/sh
+# The adversarial suite: attacks from docs/security.md, each run by a real
+# second local user (ivs-attacker) against services run by root, each
+# asserting that the attack fails AND that a legitimate client (root, or the
+# user ivs-reader) is served during or right after it.  Needs root (it
+# creates the users, as in CI); every wait is bounded.
+set -u
+IVSHMEM=${IVSHMEM:?path to the ivshmem binary}
+ADV=${ADVERSARY:?path to the adversary binary}
+n=0; failed=0
+ok() { n=$((n + 1)); echo "ok $n - $1"; }
+nok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; [ -n "${2:-}" ] && echo "#   $2"; }
+check() { name=$1; shift; if "$@"; then ok "$name"; else nok "$name"; fi; }
+quiet() { "$@" >/dev/null 2>&1; }
+finish() { echo "1..$n"; [ "$failed" -eq 0 ]; exit $?; }
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "1..0 # SKIP needs root: the attacks run as a second user it creates"
+	exit 0
+fi
+for u in ivs-attacker ivs-reader; do
+	id -u "$u" >/dev/null 2>&1 || useradd -M -s /bin/sh "$u" ||
+		{ echo "Bail out! useradd $u failed"; exit 1; }
+done
+# Run as that user (its own group, no others).  setpriv execs: started
+# with &, $! is the attacker itself.
+ATTACKER="setpriv --reuid ivs-attacker --regid ivs-attacker --clear-groups"
+READER="setpriv --reuid ivs-reader --regid ivs-reader --clear-groups"
+
+T=$(mktemp -d /tmp/ivshmem-adv.XXXXXX)
+chmod 755 "$T"
+pids=""
+cleanup() {
+	for p in $pids; do kill -9 "$p" 2>/dev/null; done
+	pkill -9 -u ivs-attacker 2>/dev/null
+	rm -rf "$T"
+	rm -f /dev/shm/ivs-adv-$$-*
+}
+trap cleanup EXIT
+# The binaries must be reachable by the other users.
+for b in "$IVSHMEM" "$ADV"; do
+	$ATTACKER test -x "$b" || { echo "Bail out! $b is not executable by ivs-attacker"; exit 1; }
+done
+
+# wait_for FILE PATTERN [seconds]: bounded wait for a line in a log.
+wait_for() {
+	i=0; lim=$((${3:-10} * 100))
+	while [ $i -lt $lim ]; do
+		grep -q -- "$2" "$1" 2>/dev/null && return 0
+		sleep 0.01; i=$((i + 1))
+	done
+	return 1
+}
+# running PID: alive and not yet a zombie (kill -0 succeeds on zombies).
+running() { [ -r "/proc/$1/stat" ] && ! grep -q '^[0-9]* (.*) Z' "/proc/$1/stat" 2>/dev/null; }
+# stop PID: SIGTERM, then a bounded wait; sets st to its status.
+stop() {
+	kill "$1" 2>/dev/null
+	i=0
+	while running "$1" && [ $i -lt 1000 ]; do sleep 0.01; i=$((i + 1)); done
+	kill -9 "$1" 2>/dev/null
+	wait "$1" 2>/dev/null; st=$?
+}
+victim() { # PATH: a root-only file the attacker wants
+	printf 'precious\n' >"$1"; chmod 600 "$1"
+}
+intact() { # PATH: still root:root 0600 with its content
+	[ ! -L "$1" ] && [ "$(stat -c '%u:%g %a' "$1")" = "0:0 600" ] && [ "$(cat "$1")" = precious ]
+}
+
+# ---- 1. chmod/chown by path after bind(): a symlink renamed over the socket
+# In a directory the attacker may write (not sticky) the attacker can always
+# take the name afterwards: that denial no service can prevent.  What must
+# hold is that the service's chmod/chown never lands on another file, and
+# that its clean-up never removes or follows the attacker's entry.  In a
+# sticky directory (like /tmp) the rename fails, and clients are served.
+victim "$T/secret"
+# swap_rounds KIND DIR ROUNDS: sets lost (secret changed), wrong (a start
+# failed or the socket had the wrong owner/mode), served (ivs-reader served).
+swap_rounds() {
+	kind=$1; dir=$2; lost=0; wrong=0; served=0
+	for r in $(seq "$3"); do
+		$ATTACKER "$ADV" swap-socket "$dir/sock" "$T/secret" >"$T/swap.out" 2>&1 &
+		apid=$!; pids="$pids $apid"
+		if [ "$kind" = server ]; then
+			"$IVSHMEM" server -F -S "$dir/sock" --socket-owner ivs-reader --socket-mode 0666 \
+				-M "ivs-adv-$$-s$r" -l 64K -n 0 2>"$T/svc.log" &
+			ready="listening on"; want="ivs-reader 666"
+		else
+			"$IVSHMEM" daemon --socket "$dir/sock" --allow-user ivs-reader \
+				"file:/dev/shm/ivs-adv-$$-dev" 2>"$T/svc.log" &
+			ready="serving"; want="root 666"
+		fi
+		spid=$!; pids="$pids $spid"
+		wait_for "$T/svc.log" "$ready" || wrong=$((wrong + 1))
+		# While the attacker still spins: our socket, dressed before it
+		# appeared, or the attacker's symlink (never followed).
+		if [ -S "$dir/sock" ] && [ ! -L "$dir/sock" ]; then
+			[ "$(stat -c '%U %a' "$dir/sock")" = "$want" ] || wrong=$((wrong + 1))
+			$READER timeout 10 "$IVSHMEM" info "$kind:$dir/sock" >/dev/null 2>&1 &&
+				served=$((served + 1))
+		fi
+		stop "$apid"
+		intact "$T/secret" || lost=$((lost + 1))
+		stop "$spid"
+		[ "$st" -eq 0 ] || wrong=$((wrong + 1))
+		intact "$T/secret" || lost=$((lost + 1))
+		# Clean-up removed only its own socket: a symlink left is the attacker's.
+		[ -e "$dir/sock" ] && [ ! -L "$dir/sock" ] && wrong=$((wrong + 1))
+		rm -f "$dir/sock" "$dir/sock.lock"
+	done
+}
+truncate -s 64K "/dev/shm/ivs-adv-$$-dev"
+W=$T/w; mkdir "$W"; chmod 777 "$W"   # writable by the attacker, not sticky
+S=$T/sticky; mkdir "$S"; chmod 1777 "$S" # like /tmp
+for kind in server daemon; do
+	echo "# $(date +%T.%N) swap $kind"
+	swap_rounds $kind "$W" 20
+	check "$kind, attacker-writable dir: the secret stays root 0600 through 20 socket-swap rounds" \
+		test $lost -eq 0
+	check "$kind, attacker-writable dir: every round started, dressed its socket, exited 0, left the attacker's entry alone" \
+		test $wrong -eq 0
+	swap_rounds $kind "$S" 10
+	check "$kind, sticky dir: the secret stays root 0600 through 10 rounds" test $lost -eq 0
+	check "$kind, sticky dir: every round started with the asked owner and mode, exited 0" test $wrong -eq 0
+	check "$kind, sticky dir: ivs-reader was served in every round ($served/10)" test $served -eq 10
+done
+
+echo "# $(date +%T.%N) pass-fd"
+# ---- 2. a passed fd whose close() lingers, against the daemon and the server
+"$IVSHMEM" daemon --socket "$T/d2.sock" --allow-user ivs-reader "file:/dev/shm/ivs-adv-$$-dev" \
+	2>"$T/d2.log" &
+dpid=$!; pids="$pids $dpid"
+wait_for "$T/d2.log" "serving" || nok "daemon for the fd attack starts"
+$ATTACKER "$ADV" pass-fd "$T/d2.sock" seqpacket 8 >"$T/pass.out" 2>&1 &
+apid=$!; pids="$pids $apid"
+wait_for "$T/pass.out" "sent\|failed" || true
+echo "# daemon: $(cat "$T/pass.out")"
+check "daemon: the attacker's fds never reach it (sendmsg refused) or are all taken" \
+	grep -q "sent [0-9]* refused [0-9]* failed 0" "$T/pass.out"
+good=0
+for i in 1 2 3; do
+	$READER timeout 10 "$IVSHMEM" info "daemon:$T/d2.sock" >/dev/null 2>&1 && good=$((good + 1))
+done
+check "daemon: ivs-reader is served 3/3 times while the attacker's fds linger" test $good -eq 3
+stop "$apid"
+stop "$dpid"
+check "daemon: exits 0 on SIGTERM after the attack" test "$st" -eq 0
+
+"$IVSHMEM" server -F -S "$T/s2.sock" --socket-mode 0666 -M "ivs-adv-$$-s2" -l 64K -n 1 2>"$T/s2.log" &
+spid=$!; pids="$pids $spid"
+wait_for "$T/s2.log" "listening on" || nok "server for the fd attack starts"
+$ATTACKER "$ADV" pass-fd "$T/s2.sock" stream 8 >"$T/pass.out" 2>&1 &
+apid=$!; pids="$pids $apid"
+wait_for "$T/pass.out" "sent\|failed" || true
+echo "# server: $(cat "$T/pass.out")"
+check "server: the attacker's fds never reach it (sendmsg refused) or are all taken" \
+	grep -q "sent [0-9]* refused [0-9]* failed 0" "$T/pass.out"
+good=0
+for i in 1 2 3; do
+	timeout 10 "$IVSHMEM" info "server:$T/s2.sock" >/dev/null 2>&1 && good=$((good + 1))
+done
+check "server: a peer is served 3/3 times while the attacker's fds linger" test $good -eq 3
+stop "$apid"
+stop "$spid"
+check "server: exits 0 on SIGTERM after the attack" test "$st" -eq 0
+
+echo "# $(date +%T.%N) pid"
+# ---- 7. a symlink planted at the pid-file path
+"$IVSHMEM" server -F -S "$T/a.sock" -M "ivs-adv-$$-a" -l 64K -n 0 -p "$T/a.pid" 2>"$T/a.log" &
+apid_srv=$!; pids="$pids $apid_srv"
+wait_for "$T/a.log" "listening on" || nok "a legitimate server starts"
+victim "$T/victim"
+$ATTACKER ln -s "$T/victim" "$W/evil.pid"
+timeout 10 "$IVSHMEM" server -F -S "$T/b.sock" -M "ivs-adv-$$-b" -l 64K -n 0 -p "$W/evil.pid" \
+	>/dev/null 2>"$T/b.err"
+rc=$?
+check "-p on a planted symlink: exit 1" test $rc -eq 1
+check "  with one line naming the pid file and the way out" \
+	sh -c "[ \$(wc -l <'$T/b.err') -eq 1 ] && grep -q 'evil.pid exists and is not a regular file.*-p' '$T/b.err'"
+check "  and the symlink's target is untouched" intact "$T/victim"
+check "  and it created no socket" test ! -e "$T/b.sock"
+$ATTACKER ln "$T/victim" "$W/hard.pid" 2>/dev/null && {
+	timeout 10 "$IVSHMEM" server -F -S "$T/b.sock" -M "ivs-adv-$$-b" -l 64K -n 0 -p "$W/hard.pid" \
+		>/dev/null 2>"$T/b.err"
+	rc=$?
+	check "-p on a planted hard link: exit 1, target untouched" sh -c "[ $rc -eq 1 ] && grep -q 'hard links' '$T/b.err'"
+	check "  target untouched" intact "$T/victim"
+}
+check "the legitimate server is served throughout" quiet timeout 10 "$IVSHMEM" info "server:$T/a.sock"
+check "  and its pid file holds its pid" test "$(cat "$T/a.pid")" = "$apid_srv"
+stop "$apid_srv"
+check "  SIGTERM: it removes its pid file, socket and lock" \
+	test ! -e "$T/a.pid" -a ! -e "$T/a.sock" -a ! -e "$T/a.sock.lock"
+
+# ---- 8. relative paths, daemonized
+R=$T/rel; mkdir "$R"
+decoy=/ivs-adv-$$.sock.lock
+printf 'decoy\n' >"$decoy"
+(cd "$R" && timeout 10 "$IVSHMEM" server -S "ivs-adv-$$.sock" -p rel.pid -M "ivs-adv-$$-r" -l 64K -n 0 \
+	2>"$T/r.log")
+rc=$?
+check "daemonized with relative -S and -p: the parent exits 0 once ready" test $rc -eq 0
+rpid=$(cat "$R/rel.pid" 2>/dev/null)
+check "  the pid file is where it was asked for, with the server's pid" \
+	sh -c "[ -n '$rpid' ] && kill -0 '$rpid'"
+check "  so is the socket, and a peer is served" quiet timeout 10 "$IVSHMEM" info "server:$R/ivs-adv-$$.sock"
+[ -n "$rpid" ] && kill "$rpid"
+i=0; while [ -n "$rpid" ] && running "$rpid" && [ $i -lt 1000 ]; do sleep 0.01; i=$((i + 1)); done
+check "  SIGTERM: socket, lock and pid file removed from that directory" \
+	test ! -e "$R/ivs-adv-$$.sock" -a ! -e "$R/ivs-adv-$$.sock.lock" -a ! -e "$R/rel.pid"
+check "  and the same names in / are untouched" test "$(cat "$decoy")" = decoy
+rm -f "$decoy"
+
+# ---- 13. a FIFO as the pid file or the config file
+mkfifo "$T/fifo"
+timeout 10 "$IVSHMEM" server -F -S "$T/c.sock" -M "ivs-adv-$$-c" -l 64K -n 0 -p "$T/fifo" \
+	>/dev/null 2>"$T/c.err"
+rc=$?
+check "-p FIFO: exit 1 at once (not hung: $rc)" test $rc -eq 1
+check "  naming the pid file as not a regular file" grep -q "fifo exists and is not a regular file" "$T/c.err"
+check "  before listening" test ! -e "$T/c.sock"
+timeout 10 "$IVSHMEM" daemon --config "$T/fifo" --socket "$T/e.sock" "file:/dev/shm/ivs-adv-$$-dev" \
+	>/dev/null 2>"$T/e.err"
+rc=$?
+check "daemon --config FIFO: exit 1 at once (not hung: $rc)" test $rc -eq 1
+check "  naming the config as not a regular file" grep -q "fifo is not a regular file" "$T/e.err"
+timeout 10 "$IVSHMEM" daemon --config "$T" --socket "$T/e.sock" "file:/dev/shm/ivs-adv-$$-dev" \
+	>/dev/null 2>"$T/e.err"
+check "daemon --config DIR: 'is a directory'" sh -c "[ $? -eq 1 ] && grep -q 'is a directory' '$T/e.err'"
+: >"$T/plain"
+timeout 10 "$IVSHMEM" daemon --socket "$T/plain" "file:/dev/shm/ivs-adv-$$-dev" >/dev/null 2>"$T/e.err"
+check "daemon --socket on a regular file: 'exists and is not a socket'" \
+	sh -c "[ $? -eq 1 ] && grep -q 'plain exists and is not a socket' '$T/e.err'"
+
+finish
