@@ -16,6 +16,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,8 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
+
+#include "../lingering.h"
 
 static volatile sig_atomic_t stop;
 
@@ -37,49 +40,27 @@ static int swap_socket(const char *path, const char *target)
 	char tmp[4200];
 	snprintf(tmp, sizeof(tmp), "%s.adv%d", path, (int)getpid());
 	unsigned long swaps = 0;
+	bool ready = false;
 	while (!stop) {
+		/* The symlink waits beside the path, so that only rename() is
+		 * left once the socket shows: the window is microseconds wide. */
+		if (!ready) {
+			unlink(tmp);
+			ready = symlink(target, tmp) == 0;
+			if (ready && swaps == 0)
+				printf("ready\n"); /* spinning: start the service */
+		}
 		struct stat st;
 		if (lstat(path, &st) < 0 || !S_ISSOCK(st.st_mode))
-			continue; /* spin: the window is microseconds wide */
-		unlink(tmp);
-		if (symlink(target, tmp) == 0 && rename(tmp, path) == 0)
+			continue;
+		if (rename(tmp, path) == 0) {
 			swaps++;
+			ready = false;
+		}
 	}
 	unlink(tmp);
 	printf("swaps %lu\n", swaps);
 	return 0;
-}
-
-/* A loopback TCP connection nobody reads, its send queue full, closing with
- * a 120 s linger: whoever drops its last reference sleeps in close(). */
-static int lingering_socket(int *listener)
-{
-	int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t len = sizeof(a);
-	int small = 4096;
-	setsockopt(l, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
-	if (l < 0 || bind(l, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(l, 1) < 0 ||
-	    getsockname(l, (struct sockaddr *)&a, &len) < 0)
-		return -1;
-	int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	setsockopt(c, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
-	if (connect(c, (struct sockaddr *)&a, sizeof(a)) < 0 && errno != EINPROGRESS)
-		return -1;
-	char junk[4096];
-	memset(junk, 'x', sizeof(junk));
-	/* Fill it: the peer is never accepted, so nothing is ever read. */
-	for (int i = 0; i < 100000; i++)
-		if (send(c, junk, sizeof(junk), MSG_NOSIGNAL) < 0 && errno != EINTR) {
-			if (errno == EAGAIN && i > 0)
-				break;
-			if (errno != EAGAIN)
-				return -1;
-		}
-	struct linger lg = {.l_onoff = 1, .l_linger = 120};
-	setsockopt(c, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
-	*listener = l;
-	return c;
 }
 
 static int pass_fd(const char *path, const char *type, int n)
@@ -90,7 +71,7 @@ static int pass_fd(const char *path, const char *type, int n)
 	if (n > 64)
 		n = 64;
 	for (int i = 0; i < n; i++) {
-		int l = -1, t = lingering_socket(&l);
+		int l = -1, t = lingering_socket(&l, 120);
 		if (t < 0) {
 			printf("setup failed: %s\n", strerror(errno));
 			return 1;

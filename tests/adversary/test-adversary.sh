@@ -7,6 +7,7 @@
 set -u
 IVSHMEM=${IVSHMEM:?path to the ivshmem binary}
 ADV=${ADVERSARY:?path to the adversary binary}
+IVSHMEM=$(readlink -f "$IVSHMEM"); ADV=$(readlink -f "$ADV") # one test changes directory
 n=0; failed=0
 ok() { n=$((n + 1)); echo "ok $n - $1"; }
 nok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; [ -n "${2:-}" ] && echo "#   $2"; }
@@ -62,7 +63,7 @@ stop() {
 	wait "$1" 2>/dev/null; st=$?
 }
 victim() { # PATH: a root-only file the attacker wants
-	printf 'precious\n' >"$1"; chmod 600 "$1"
+	rm -f "$1"; printf 'precious\n' >"$1"; chmod 600 "$1"
 }
 intact() { # PATH: still root:root 0600 with its content
 	[ ! -L "$1" ] && [ "$(stat -c '%u:%g %a' "$1")" = "0:0 600" ] && [ "$(cat "$1")" = precious ]
@@ -75,19 +76,30 @@ intact() { # PATH: still root:root 0600 with its content
 # that its clean-up never removes or follows the attacker's entry.  In a
 # sticky directory (like /tmp) the rename fails, and clients are served.
 victim "$T/secret"
+# The service is given the directory through a chain of 38 symlinks (a
+# path an administrator may well use): each path-based call then takes long
+# enough that the attacker wins the old chmod/chown race in about one round
+# in four, instead of one in twenty; the suite caught it every time.
+chain() { # DIR: prints a path to DIR through 38 symlinks
+	ln -s "$1" "$1.c0"
+	for i in $(seq 1 37); do ln -s "$1.c$((i - 1))" "$1.c$i"; done
+	echo "$1.c37"
+}
 # swap_rounds KIND DIR ROUNDS: sets lost (secret changed), wrong (a start
 # failed or the socket had the wrong owner/mode), served (ivs-reader served).
 swap_rounds() {
-	kind=$1; dir=$2; lost=0; wrong=0; served=0
+	kind=$1; dir=$2; via=$(chain "$2"); lost=0; wrong=0; served=0
+	victim "$T/secret"
 	for r in $(seq "$3"); do
 		$ATTACKER "$ADV" swap-socket "$dir/sock" "$T/secret" >"$T/swap.out" 2>&1 &
 		apid=$!; pids="$pids $apid"
+		wait_for "$T/swap.out" ready || wrong=$((wrong + 1))
 		if [ "$kind" = server ]; then
-			"$IVSHMEM" server -F -S "$dir/sock" --socket-owner ivs-reader --socket-mode 0666 \
+			"$IVSHMEM" server -F -S "$via/sock" --socket-owner ivs-reader --socket-mode 0666 \
 				-M "ivs-adv-$$-s$r" -l 64K -n 0 2>"$T/svc.log" &
 			ready="listening on"; want="ivs-reader 666"
 		else
-			"$IVSHMEM" daemon --socket "$dir/sock" --allow-user ivs-reader \
+			"$IVSHMEM" daemon --socket "$via/sock" --allow-user ivs-reader \
 				"file:/dev/shm/ivs-adv-$$-dev" 2>"$T/svc.log" &
 			ready="serving"; want="root 666"
 		fi
@@ -95,10 +107,15 @@ swap_rounds() {
 		wait_for "$T/svc.log" "$ready" || wrong=$((wrong + 1))
 		# While the attacker still spins: our socket, dressed before it
 		# appeared, or the attacker's symlink (never followed).
-		if [ -S "$dir/sock" ] && [ ! -L "$dir/sock" ]; then
-			[ "$(stat -c '%U %a' "$dir/sock")" = "$want" ] || wrong=$((wrong + 1))
-			$READER timeout 10 "$IVSHMEM" info "$kind:$dir/sock" >/dev/null 2>&1 &&
+		# (one stat: the attacker may rename between two looks)
+		seen=$(stat -c '%F|%U %a' "$dir/sock" 2>/dev/null)
+		if [ "${seen%%|*}" = socket ]; then
+			[ "${seen#*|}" = "$want" ] || wrong=$((wrong + 1))
+			if $READER timeout -k 5 10 "$IVSHMEM" info "$kind:$dir/sock" >/dev/null 2>"$T/reader.err"; then
 				served=$((served + 1))
+			else
+				echo "# round $r: ivs-reader not served: $(cat "$T/reader.err")"
+			fi
 		fi
 		stop "$apid"
 		intact "$T/secret" || lost=$((lost + 1))
@@ -109,6 +126,7 @@ swap_rounds() {
 		[ -e "$dir/sock" ] && [ ! -L "$dir/sock" ] && wrong=$((wrong + 1))
 		rm -f "$dir/sock" "$dir/sock.lock"
 	done
+	rm -f "$dir".c*
 }
 truncate -s 64K "/dev/shm/ivs-adv-$$-dev"
 W=$T/w; mkdir "$W"; chmod 777 "$W"   # writable by the attacker, not sticky
@@ -140,7 +158,7 @@ check "daemon: the attacker's fds never reach it (sendmsg refused) or are all ta
 	grep -q "sent [0-9]* refused [0-9]* failed 0" "$T/pass.out"
 good=0
 for i in 1 2 3; do
-	$READER timeout 10 "$IVSHMEM" info "daemon:$T/d2.sock" >/dev/null 2>&1 && good=$((good + 1))
+	$READER timeout -k 5 10 "$IVSHMEM" info "daemon:$T/d2.sock" >/dev/null 2>&1 && good=$((good + 1))
 done
 check "daemon: ivs-reader is served 3/3 times while the attacker's fds linger" test $good -eq 3
 stop "$apid"
@@ -158,7 +176,7 @@ check "server: the attacker's fds never reach it (sendmsg refused) or are all ta
 	grep -q "sent [0-9]* refused [0-9]* failed 0" "$T/pass.out"
 good=0
 for i in 1 2 3; do
-	timeout 10 "$IVSHMEM" info "server:$T/s2.sock" >/dev/null 2>&1 && good=$((good + 1))
+	timeout -k 5 10 "$IVSHMEM" info "server:$T/s2.sock" >/dev/null 2>&1 && good=$((good + 1))
 done
 check "server: a peer is served 3/3 times while the attacker's fds linger" test $good -eq 3
 stop "$apid"
@@ -172,7 +190,7 @@ apid_srv=$!; pids="$pids $apid_srv"
 wait_for "$T/a.log" "listening on" || nok "a legitimate server starts"
 victim "$T/victim"
 $ATTACKER ln -s "$T/victim" "$W/evil.pid"
-timeout 10 "$IVSHMEM" server -F -S "$T/b.sock" -M "ivs-adv-$$-b" -l 64K -n 0 -p "$W/evil.pid" \
+timeout -k 5 10 "$IVSHMEM" server -F -S "$T/b.sock" -M "ivs-adv-$$-b" -l 64K -n 0 -p "$W/evil.pid" \
 	>/dev/null 2>"$T/b.err"
 rc=$?
 check "-p on a planted symlink: exit 1" test $rc -eq 1
@@ -181,13 +199,13 @@ check "  with one line naming the pid file and the way out" \
 check "  and the symlink's target is untouched" intact "$T/victim"
 check "  and it created no socket" test ! -e "$T/b.sock"
 $ATTACKER ln "$T/victim" "$W/hard.pid" 2>/dev/null && {
-	timeout 10 "$IVSHMEM" server -F -S "$T/b.sock" -M "ivs-adv-$$-b" -l 64K -n 0 -p "$W/hard.pid" \
+	timeout -k 5 10 "$IVSHMEM" server -F -S "$T/b.sock" -M "ivs-adv-$$-b" -l 64K -n 0 -p "$W/hard.pid" \
 		>/dev/null 2>"$T/b.err"
 	rc=$?
 	check "-p on a planted hard link: exit 1, target untouched" sh -c "[ $rc -eq 1 ] && grep -q 'hard links' '$T/b.err'"
 	check "  target untouched" intact "$T/victim"
 }
-check "the legitimate server is served throughout" quiet timeout 10 "$IVSHMEM" info "server:$T/a.sock"
+check "the legitimate server is served throughout" quiet timeout -k 5 10 "$IVSHMEM" info "server:$T/a.sock"
 check "  and its pid file holds its pid" test "$(cat "$T/a.pid")" = "$apid_srv"
 stop "$apid_srv"
 check "  SIGTERM: it removes its pid file, socket and lock" \
@@ -197,14 +215,14 @@ check "  SIGTERM: it removes its pid file, socket and lock" \
 R=$T/rel; mkdir "$R"
 decoy=/ivs-adv-$$.sock.lock
 printf 'decoy\n' >"$decoy"
-(cd "$R" && timeout 10 "$IVSHMEM" server -S "ivs-adv-$$.sock" -p rel.pid -M "ivs-adv-$$-r" -l 64K -n 0 \
+(cd "$R" && timeout -k 5 10 "$IVSHMEM" server -S "ivs-adv-$$.sock" -p rel.pid -M "ivs-adv-$$-r" -l 64K -n 0 \
 	2>"$T/r.log")
 rc=$?
 check "daemonized with relative -S and -p: the parent exits 0 once ready" test $rc -eq 0
 rpid=$(cat "$R/rel.pid" 2>/dev/null)
 check "  the pid file is where it was asked for, with the server's pid" \
 	sh -c "[ -n '$rpid' ] && kill -0 '$rpid'"
-check "  so is the socket, and a peer is served" quiet timeout 10 "$IVSHMEM" info "server:$R/ivs-adv-$$.sock"
+check "  so is the socket, and a peer is served" quiet timeout -k 5 10 "$IVSHMEM" info "server:$R/ivs-adv-$$.sock"
 [ -n "$rpid" ] && kill "$rpid"
 i=0; while [ -n "$rpid" ] && running "$rpid" && [ $i -lt 1000 ]; do sleep 0.01; i=$((i + 1)); done
 check "  SIGTERM: socket, lock and pid file removed from that directory" \
@@ -214,22 +232,22 @@ rm -f "$decoy"
 
 # ---- 13. a FIFO as the pid file or the config file
 mkfifo "$T/fifo"
-timeout 10 "$IVSHMEM" server -F -S "$T/c.sock" -M "ivs-adv-$$-c" -l 64K -n 0 -p "$T/fifo" \
+timeout -k 5 10 "$IVSHMEM" server -F -S "$T/c.sock" -M "ivs-adv-$$-c" -l 64K -n 0 -p "$T/fifo" \
 	>/dev/null 2>"$T/c.err"
 rc=$?
 check "-p FIFO: exit 1 at once (not hung: $rc)" test $rc -eq 1
 check "  naming the pid file as not a regular file" grep -q "fifo exists and is not a regular file" "$T/c.err"
 check "  before listening" test ! -e "$T/c.sock"
-timeout 10 "$IVSHMEM" daemon --config "$T/fifo" --socket "$T/e.sock" "file:/dev/shm/ivs-adv-$$-dev" \
+timeout -k 5 10 "$IVSHMEM" daemon --config "$T/fifo" --socket "$T/e.sock" "file:/dev/shm/ivs-adv-$$-dev" \
 	>/dev/null 2>"$T/e.err"
 rc=$?
 check "daemon --config FIFO: exit 1 at once (not hung: $rc)" test $rc -eq 1
 check "  naming the config as not a regular file" grep -q "fifo is not a regular file" "$T/e.err"
-timeout 10 "$IVSHMEM" daemon --config "$T" --socket "$T/e.sock" "file:/dev/shm/ivs-adv-$$-dev" \
+timeout -k 5 10 "$IVSHMEM" daemon --config "$T" --socket "$T/e.sock" "file:/dev/shm/ivs-adv-$$-dev" \
 	>/dev/null 2>"$T/e.err"
 check "daemon --config DIR: 'is a directory'" sh -c "[ $? -eq 1 ] && grep -q 'is a directory' '$T/e.err'"
 : >"$T/plain"
-timeout 10 "$IVSHMEM" daemon --socket "$T/plain" "file:/dev/shm/ivs-adv-$$-dev" >/dev/null 2>"$T/e.err"
+timeout -k 5 10 "$IVSHMEM" daemon --socket "$T/plain" "file:/dev/shm/ivs-adv-$$-dev" >/dev/null 2>"$T/e.err"
 check "daemon --socket on a regular file: 'exists and is not a socket'" \
 	sh -c "[ $? -eq 1 ] && grep -q 'plain exists and is not a socket' '$T/e.err'"
 
