@@ -9,10 +9,15 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
+#include <stdint.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#ifndef GRND_INSECURE
+#define GRND_INSECURE 0x0004 /* Linux 5.6 */
+#endif
 
 int ivs_rt_absolute(const char *path, char *buf, size_t size)
 {
@@ -137,9 +142,14 @@ int ivs_rt_socket_probe(const char *path, int type)
 static int private_dir(int dir, char *name, size_t size)
 {
 	for (int tries = 0; tries < 16; tries++) {
+		/* Unpredictable names only make pre-creating them harder; the
+		 * owner check below is what makes the directory ours.  So never
+		 * wait for the entropy pool (a guest at boot has none yet). */
 		unsigned char rnd[6];
-		if (getrandom(rnd, sizeof(rnd), GRND_NONBLOCK) != (ssize_t)sizeof(rnd))
-			return -EAGAIN;
+		if (getrandom(rnd, sizeof(rnd), GRND_INSECURE) != (ssize_t)sizeof(rnd)) {
+			uint64_t x = ivs_now_ns() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)tries * 0x9e3779b97f4a7c15ull;
+			memcpy(rnd, &x, sizeof(rnd));
+		}
 		snprintf(name, size, ".ivshmem-%02x%02x%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2], rnd[3],
 			 rnd[4], rnd[5]);
 		if (mkdirat(dir, name, 0700) < 0) {
