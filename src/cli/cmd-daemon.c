@@ -162,6 +162,13 @@ int cmd_daemon(int argc, char **argv)
 		}
 		sock = defpath;
 	}
+	const char *base = strrchr(sock, '/');
+	base = base ? base + 1 : sock;
+	if (!*base || !strcmp(base, ".") || !strcmp(base, "..")) {
+		cli_usage_error("--socket '%s' names no socket file: give a path such as /run/ivshmem/NAME.sock",
+				sock);
+		goto out;
+	}
 	cfg.socket_path = sock;
 	cfg.debug = verbose;
 
@@ -197,7 +204,8 @@ int cmd_daemon(int argc, char **argv)
 	if (r == -EADDRINUSE) {
 		cli_error("%s: another daemon is already running there: stop it, or pick --socket", sock);
 	} else if (r == -EEXIST) {
-		cli_error("%s.lock exists and is not a regular file: remove it, or pick --socket", sock);
+		cli_error("%s.lock exists and is not a lock file of ours (a symlink, FIFO, directory or another "
+			  "user's file): remove it, or pick --socket", sock);
 	} else if (r == -ENOTSOCK) {
 		cli_error("%s exists and is not a socket: remove it, or pick --socket", sock);
 	} else if (r == -EACCES || r == -EPERM) {

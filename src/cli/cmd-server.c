@@ -98,8 +98,9 @@ static int open_pid_file(struct ivs_rt_pidfile *pf, const char *path)
 	if (r == -EADDRINUSE)
 		return cli_error("pid file %s is held by a running process: stop it or choose another -p", path);
 	if (r == -EEXIST)
-		return cli_error("pid file %s exists and is not a regular file (a symlink, FIFO or directory): "
-				 "remove it or choose another -p", path);
+		return cli_error("pid file %s exists and is not a stale pid file of ours (a symlink, FIFO, "
+				 "directory, another user's file or other contents): remove it or choose another -p",
+				 path);
 	if (r == -EMLINK)
 		return cli_error("pid file %s has other hard links: remove it or choose another -p", path);
 	if (r == -EINVAL)
@@ -282,6 +283,13 @@ int cmd_server(int argc, char **argv)
 	}
 	if (optind != argc)
 		return cli_usage_error("unexpected argument '%s'", argv[optind]);
+	if (o.socket_path) {
+		const char *base = strrchr(o.socket_path, '/');
+		base = base ? base + 1 : o.socket_path;
+		if (!*base || !strcmp(base, ".") || !strcmp(base, ".."))
+			return cli_usage_error("-S '%s' names no socket file: give a path such as /run/ivshmem/NAME.sock",
+					       o.socket_path);
+	}
 	if (o.shm_dir && o.shm_name)
 		return cli_usage_error("-M and -m exclude each other: use a POSIX shm name or a directory");
 	o.log = log_line;
@@ -317,7 +325,8 @@ int cmd_server(int argc, char **argv)
 	if (r < 0 && !ivs_server_locked(&s) && r != -EINVAL && r != -ENAMETOOLONG && r != -ENOMEM) {
 		/* The instance lock (SOCKET.lock): a socket-path problem. */
 		if (r == -EEXIST)
-			rc = cli_error("%s exists and is not a regular file: remove it or use another -S path",
+			rc = cli_error("%s exists and is not a lock file of ours (a symlink, FIFO, directory or "
+				       "another user's file): remove it or use another -S path",
 				       ivs_server_lock_path(&s));
 		else
 			rc = start_error(&o, r, false);

@@ -692,6 +692,10 @@ static int listen_on(struct ivsd *d, const char *path)
 		.refuse_fds = true,
 	};
 	r = ivs_rt_socket_listen(&d->sock, &o, NULL);
+	if (r == 0 && !d->sock.fds_refused)
+		logf_(d, IVSD_LOG_WARN, "this kernel can't refuse fds passed by clients (SO_PASSRIGHTS, Linux "
+		      "6.16): any local user could tie up the daemon; keep %s in a directory only "
+		      "policy users can enter", d->sock.path);
 	return r == -EEXIST ? -ENOTSOCK : r; /* -EEXIST is the lock's */
 }
 

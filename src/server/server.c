@@ -528,6 +528,10 @@ int ivs_server_start(struct ivs_server *s)
 		return r;
 	if (replaced)
 		slog(s, IVS_SERVER_LOG_INFO, "replaced stale socket %s", s->sock.path);
+	if (!s->sock.fds_refused && (s->opts.socket_mode < 0 || (s->opts.socket_mode & 02)))
+		slog(s, IVS_SERVER_LOG_WARN, "this kernel can't refuse fds passed by clients (SO_PASSRIGHTS, "
+		     "Linux 6.16): a local user could tie up the server; restrict the socket "
+		     "(--socket-mode 0660 --socket-group GROUP)");
 	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = 0};
 	if (epoll_ctl(s->epoll_fd, EPOLL_CTL_ADD, s->sock.fd, &ev) < 0)
 		return -errno;

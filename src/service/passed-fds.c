@@ -11,7 +11,6 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #ifndef SO_PASSRIGHTS
@@ -29,11 +28,14 @@ int ivs_pf_refuse(int sock)
 	return errno == ENOPROTOOPT || errno == EINVAL ? 0 : -errno;
 }
 
-/* ---- the closer thread --------------------------------------------------- */
+/* ---- the closers ------------------------------------------------------- */
 
 static pthread_mutex_t closer_lock = PTHREAD_MUTEX_INITIALIZER;
 static int closer_wr = -1;    /* write end of the closer's pipe */
 static pid_t closer_pid = -1; /* the process it runs in (not a fork child) */
+static int spare_closers;     /* one-shot closers running (queue full) */
+
+#define SPARE_CLOSERS_MAX 64
 
 static void *closer_main(void *arg)
 {
@@ -52,8 +54,40 @@ static void *closer_main(void *arg)
 	return NULL;
 }
 
-/* The closer's pipe, started on first use in this process.  -1 if none. */
-static int closer(void)
+static void *spare_main(void *arg)
+{
+	close((int)(intptr_t)arg);
+	pthread_mutex_lock(&closer_lock);
+	spare_closers--;
+	pthread_mutex_unlock(&closer_lock);
+	return NULL;
+}
+
+/* A detached thread running fn(arg), with every signal blocked (signals
+ * stay with the service's own thread, its signalfd).  0 or -1. */
+static int start_thread(void *(*fn)(void *), int arg)
+{
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	pthread_attr_t a;
+	pthread_t t;
+	pthread_attr_init(&a);
+	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&a, 64 * 1024);
+	int r = pthread_create(&t, &a, fn, (void *)(intptr_t)arg);
+	pthread_attr_destroy(&a);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return r == 0 ? 0 : -1;
+}
+
+/* Hand fd to a thread that closes it; never close it here, where a close
+ * that sleeps would stall the service.  The closer's queue is a pipe; while
+ * a sleeping close holds it up and the pipe is full, a one-shot thread takes
+ * each fd (at most SPARE_CLOSERS_MAX of them).  Beyond that the fd is left
+ * open: the service's fd limit bounds what an attacker can make it hold,
+ * and the service sheds connections at that limit. */
+static void hand_off(int fd)
 {
 	pthread_mutex_lock(&closer_lock);
 	if (closer_pid != getpid()) {
@@ -62,29 +96,24 @@ static int closer(void)
 		int p[2];
 		if (pipe2(p, O_CLOEXEC) == 0) {
 			fcntl(p[1], F_SETFL, O_NONBLOCK);
-			/* Signals stay with the service's own thread (signalfd). */
-			sigset_t all, old;
-			sigfillset(&all);
-			pthread_sigmask(SIG_BLOCK, &all, &old);
-			pthread_attr_t a;
-			pthread_t t;
-			pthread_attr_init(&a);
-			pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
-			pthread_attr_setstacksize(&a, 64 * 1024);
-			if (pthread_create(&t, &a, closer_main, (void *)(intptr_t)p[0]) == 0) {
+			if (start_thread(closer_main, p[0]) == 0) {
 				closer_wr = p[1];
+				closer_pid = getpid();
+				spare_closers = 0;
 			} else {
 				close(p[0]);
 				close(p[1]);
 			}
-			pthread_attr_destroy(&a);
-			pthread_sigmask(SIG_SETMASK, &old, NULL);
 		}
-		closer_pid = getpid();
 	}
-	int fd = closer_wr;
+	ssize_t n = -1;
+	if (closer_wr >= 0)
+		do
+			n = write(closer_wr, &fd, sizeof(fd));
+		while (n < 0 && errno == EINTR);
+	if (n != (ssize_t)sizeof(fd) && spare_closers < SPARE_CLOSERS_MAX && start_thread(spare_main, fd) == 0)
+		spare_closers++;
 	pthread_mutex_unlock(&closer_lock);
-	return fd;
 }
 
 void ivs_pf_discard(int fd)
@@ -92,24 +121,11 @@ void ivs_pf_discard(int fd)
 	if (fd < 0)
 		return;
 	/* A socket closes abortively (RST, no lingering), so even the closer
-	 * is rarely held up. */
-	struct stat st;
-	if (fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode)) {
-		struct linger l = {.l_onoff = 1, .l_linger = 0};
-		setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
-	}
-	int w = closer();
-	if (w >= 0) {
-		ssize_t n;
-		do
-			n = write(w, &fd, sizeof(fd));
-		while (n < 0 && errno == EINTR);
-		if (n == (ssize_t)sizeof(fd))
-			return;
-	}
-	/* No closer, or its queue is full (it sleeps on thousands of fds
-	 * already): close here, abortively. */
-	close(fd);
+	 * is rarely held up.  No fstat() to find out whether it is one: on a
+	 * FUSE file that asks the attacker's server, who need not answer. */
+	struct linger l = {.l_onoff = 1, .l_linger = 0};
+	setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+	hand_off(fd);
 }
 
 void ivs_pf_close_peer(int sock)
@@ -124,10 +140,7 @@ void ivs_pf_close_peer(int sock)
 	}
 	/* Its queue may hold fds: whoever closes it closes them. */
 	shutdown(sock, SHUT_RDWR);
-	int w = closer();
-	if (w >= 0 && write(w, &sock, sizeof(sock)) == (ssize_t)sizeof(sock))
-		return;
-	close(sock);
+	hand_off(sock);
 }
 
 ssize_t ivs_pf_recv(int sock, void *buf, size_t len, int flags, unsigned *nfds)

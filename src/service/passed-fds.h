@@ -12,7 +12,11 @@
  * Elsewhere every message is received with room for the most fds a message
  * can carry, and each fd, like each client connection that may still queue
  * some, is handed to a closer thread: if its close() sleeps, only that
- * thread does.  Thread-safe. */
+ * thread does.  That is a best effort: a local user who can connect can
+ * still hold the closers up and make the service keep fds open until its
+ * fd limit (a denial of service to new clients, never a privilege); where
+ * the kernel can't refuse fds, restrict who can reach the socket
+ * (docs/security.md).  Thread-safe. */
 #ifndef IVS_PASSED_FDS_H
 #define IVS_PASSED_FDS_H
 

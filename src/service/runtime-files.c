@@ -58,7 +58,7 @@ static bool still_ours(int dir, const char *name, dev_t dev, ino_t ino)
 
 /* ---- the instance lock ------------------------------------------------- */
 
-static int lock_at(int dir, const char *name)
+static int lock_at(int dir, const char *name, dev_t *dev, ino_t *ino)
 {
 	for (int tries = 0; tries < 8; tries++) {
 		/* NOFOLLOW: no symlink; NONBLOCK: a FIFO can't make open() sleep. */
@@ -69,7 +69,9 @@ static int lock_at(int dir, const char *name)
 		if (fd < 0)
 			return errno == ELOOP ? -EEXIST : -errno;
 		struct stat st;
-		if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		/* Another user's lock file (root's aside) could be removed by
+		 * them under us, letting a second instance in. */
+		if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (st.st_uid != geteuid() && st.st_uid != 0)) {
 			ivs_close(fd);
 			return -EEXIST;
 		}
@@ -78,8 +80,11 @@ static int lock_at(int dir, const char *name)
 			ivs_close(fd);
 			return e == EWOULDBLOCK ? -EADDRINUSE : -e;
 		}
-		if (still_ours(dir, name, st.st_dev, st.st_ino))
+		if (still_ours(dir, name, st.st_dev, st.st_ino)) {
+			*dev = st.st_dev;
+			*ino = st.st_ino;
 			return fd;
+		}
 		ivs_close(fd); /* its holder removed it meanwhile: take the new one */
 	}
 	return -EAGAIN;
@@ -110,19 +115,19 @@ int ivs_rt_socket_lock(struct ivs_rt_socket *s, const char *path)
 	s->dir_fd = fd;
 	char lock_name[IVS_RT_SOCKET_PATH_MAX + 8];
 	snprintf(lock_name, sizeof(lock_name), "%s.lock", s->base);
-	fd = lock_at(s->dir_fd, lock_name);
+	fd = lock_at(s->dir_fd, lock_name, &s->lock_dev, &s->lock_ino);
 	if (fd < 0)
 		return fd;
 	s->lock_fd = fd;
 	return 0;
 }
 
-int ivs_rt_socket_probe(const char *path, int type)
+/* Connect to the socket behind an O_PATH fd: through /proc/self/fd, so no
+ * name is resolved again (and no symlink followed). */
+static int probe_fd(int pfd, int type)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return -ENAMETOOLONG;
-	strcpy(sa.sun_path, path);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "/proc/self/fd/%d", pfd);
 	int c = socket(AF_UNIX, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (c < 0)
 		return -errno;
@@ -131,9 +136,20 @@ int ivs_rt_socket_probe(const char *path, int type)
 	ivs_close(c);
 	if (r == 0 || e == EAGAIN || e == EINPROGRESS || e == EPROTOTYPE)
 		return 1;
-	if (e == ECONNREFUSED || e == ENOENT)
+	if (e == ECONNREFUSED)
 		return 0;
 	return -e;
+}
+
+int ivs_rt_socket_probe(const char *path, int type)
+{
+	int fd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : errno == ELOOP ? -EEXIST : -errno;
+	struct stat st;
+	int r = fstat(fd, &st) < 0 ? -errno : !S_ISSOCK(st.st_mode) ? -EEXIST : probe_fd(fd, type);
+	ivs_close(fd);
+	return r;
 }
 
 /* A fresh directory only we can enter, next to the socket's name: the
@@ -167,13 +183,18 @@ static int private_dir(int dir, char *name, size_t size)
 	return -EEXIST;
 }
 
-/* Bind s to name in the directory pdir (an O_PATH fd): through
- * /proc/self/fd, which always fits in sun_path and resolves no name an
- * attacker can rename. */
-static int bind_at(int sock, int pdir)
+/* Bind sock to "s" in the private directory pdir (an O_PATH fd), by name
+ * when the name fits in sun_path (the address clients and ss(8) see), else
+ * through /proc/self/fd.  A name can lead elsewhere if the private
+ * directory was renamed meanwhile: the caller checks that "s" is in pdir. */
+static int bind_at(int sock, int pdir, const struct ivs_rt_socket *s, const char *pname)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "/proc/self/fd/%d/s", pdir);
+	size_t dirlen = (size_t)(s->base - s->path);
+	if (dirlen + strlen(pname) + 2 < sizeof(sa.sun_path))
+		snprintf(sa.sun_path, sizeof(sa.sun_path), "%.*s%s/s", (int)dirlen, s->path, pname);
+	else
+		snprintf(sa.sun_path, sizeof(sa.sun_path), "/proc/self/fd/%d/s", pdir);
 	return bind(sock, (struct sockaddr *)&sa, sizeof(sa)) < 0 ? -errno : 0;
 }
 
@@ -196,15 +217,17 @@ int ivs_rt_socket_listen(struct ivs_rt_socket *s, const struct ivs_rt_socket_opt
 		return -EINVAL;
 	bool stale = false;
 	struct stat st;
-	if (fstatat(s->dir_fd, s->base, &st, AT_SYMLINK_NOFOLLOW) == 0) {
-		if (!S_ISSOCK(st.st_mode))
-			return -EEXIST;
-		int r = ivs_rt_socket_probe(s->path, o->type);
+	int old = openat(s->dir_fd, s->base, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (old >= 0) {
+		int r = fstat(old, &st) < 0 ? -errno : !S_ISSOCK(st.st_mode) ? -EEXIST : probe_fd(old, o->type);
+		ivs_close(old);
 		if (r < 0)
 			return r;
 		if (r > 0)
 			return -EADDRINUSE;
 		stale = true;
+	} else if (errno == ELOOP) {
+		return -EEXIST; /* a symlink */
 	} else if (errno != ENOENT) {
 		return -errno;
 	}
@@ -215,12 +238,13 @@ int ivs_rt_socket_listen(struct ivs_rt_socket *s, const struct ivs_rt_socket_opt
 		return pdir;
 	int sock = socket(AF_UNIX, o->type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	int r = sock < 0 ? -errno : 0;
-	if (r == 0 && o->refuse_fds)
-		ivs_pf_refuse(sock); /* where unsupported, passed-fds.h disposes of them */
+	s->fds_refused = false;
+	if (r == 0 && o->refuse_fds) /* where unsupported, passed-fds.h disposes of them */
+		s->fds_refused = ivs_pf_refuse(sock) == 1;
 	if (r == 0)
-		r = bind_at(sock, pdir);
-	if (r == 0 && fstatat(pdir, "s", &st, AT_SYMLINK_NOFOLLOW) < 0)
-		r = -errno;
+		r = bind_at(sock, pdir, s, pname);
+	if (r == 0 && (fstatat(pdir, "s", &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISSOCK(st.st_mode)))
+		r = -EAGAIN; /* the private directory was moved under us */
 	if (r == 0)
 		r = dress(pdir, o);
 	/* Listening before the rename: once the name is there, it answers. */
@@ -262,9 +286,12 @@ void ivs_rt_socket_close(struct ivs_rt_socket *s)
 	if (s->fd >= 0 && s->dir_fd >= 0 && still_ours(s->dir_fd, s->base, s->dev, s->ino))
 		unlinkat(s->dir_fd, s->base, 0);
 	if (s->lock_fd >= 0 && s->dir_fd >= 0) {
+		/* In a directory others can write, ours may have been renamed
+		 * away and a successor's put there: leave that one. */
 		char lock_name[IVS_RT_SOCKET_PATH_MAX + 8];
 		snprintf(lock_name, sizeof(lock_name), "%s.lock", s->base);
-		unlinkat(s->dir_fd, lock_name, 0);
+		if (still_ours(s->dir_fd, lock_name, s->lock_dev, s->lock_ino))
+			unlinkat(s->dir_fd, lock_name, 0);
 	}
 	ivs_rt_socket_forget(s);
 }
@@ -284,8 +311,24 @@ void ivs_rt_pidfile_init(struct ivs_rt_pidfile *p)
 	p->dir_fd = p->fd = -1;
 }
 
-/* An existing entry: a stale pid file (regular, one link, unlocked) is
- * unlinked so a fresh one can be made; anything else is refused. */
+/* Nothing but a decimal pid and a newline (or nothing at all). */
+static bool looks_like_pid_file(int fd, const struct stat *st)
+{
+	char buf[24];
+	if (st->st_size >= (off_t)sizeof(buf))
+		return false;
+	ssize_t n = ivs_pread_all(fd, buf, (size_t)st->st_size, 0);
+	if (n != (ssize_t)st->st_size)
+		return false;
+	ssize_t i = 0;
+	while (i < n && buf[i] >= '0' && buf[i] <= '9')
+		i++;
+	return i == n || (i > 0 && i == n - 1 && buf[i] == '\n');
+}
+
+/* An existing entry: a stale pid file of ours (regular, one link,
+ * unlocked, holding a pid) is unlinked so a fresh one can be made;
+ * anything else is refused: a mistyped -p never costs a file. */
 static int clear_stale(int dir, const char *name)
 {
 	int fd = openat(dir, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
@@ -295,10 +338,12 @@ static int clear_stale(int dir, const char *name)
 	int r = 0;
 	if (fstat(fd, &st) < 0)
 		r = -errno;
-	else if (!S_ISREG(st.st_mode))
+	else if (!S_ISREG(st.st_mode) || st.st_uid != geteuid())
 		r = -EEXIST;
 	else if (st.st_nlink != 1)
 		r = -EMLINK;
+	else if (!looks_like_pid_file(fd, &st))
+		r = -EEXIST;
 	else if (flock(fd, LOCK_EX | LOCK_NB) < 0)
 		r = errno == EWOULDBLOCK ? -EADDRINUSE : -errno;
 	else if (still_ours(dir, name, st.st_dev, st.st_ino) && unlinkat(dir, name, 0) < 0 && errno != ENOENT)
@@ -368,16 +413,30 @@ void ivs_rt_pidfile_remove(struct ivs_rt_pidfile *p)
 
 int ivs_rt_open_regular(const char *path)
 {
-	int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
-	if (fd < 0)
+	/* Look before opening: opening a device can act (a watchdog arms). */
+	int pfd = open(path, O_PATH | O_CLOEXEC);
+	if (pfd < 0)
 		return -errno;
 	struct stat st;
-	int r = fstat(fd, &st) < 0 ? -errno : S_ISREG(st.st_mode) ? 0 : S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
+	int r = fstat(pfd, &st) < 0 ? -errno : S_ISREG(st.st_mode) ? 0 : S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
 	if (r < 0) {
-		ivs_close(fd);
+		ivs_close(pfd);
 		return r;
 	}
-	/* Regular files ignore O_NONBLOCK; clear it anyway for stdio. */
+	char self[64];
+	snprintf(self, sizeof(self), "/proc/self/fd/%d", pfd);
+	int fd = open(self, O_RDONLY | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT) /* no /proc: by name, non-blocking */
+		fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	r = fd < 0 ? -errno : 0;
+	ivs_close(pfd);
+	if (r < 0)
+		return r;
+	struct stat now;
+	if (fstat(fd, &now) < 0 || now.st_dev != st.st_dev || now.st_ino != st.st_ino) {
+		ivs_close(fd);
+		return -EINVAL;
+	}
 	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
 	return fd;
 }

@@ -34,6 +34,9 @@ struct ivs_rt_socket {
 	int fd;		  /* the listening socket; -1 before listen */
 	dev_t dev;	  /* identity of the socket file we put at path */
 	ino_t ino;
+	dev_t lock_dev; /* identity of the lock file we hold */
+	ino_t lock_ino;
+	bool fds_refused; /* the kernel refuses clients' fds (opts.refuse_fds) */
 };
 
 struct ivs_rt_socket_opts {
@@ -55,7 +58,8 @@ void ivs_rt_socket_init(struct ivs_rt_socket *s);
  * services started on one path the second gets -EADDRINUSE here, before it
  * touches anything else.  -EINVAL (empty path or no file name),
  * -ENAMETOOLONG (over 107 bytes once absolute), -EEXIST (PATH.lock is not a
- * regular file: a symlink, FIFO, directory...), -ENOENT/-ENOTDIR (no such
+ * regular file of ours or root's: a symlink, FIFO, directory, another
+ * user's file that user could remove under us...), -ENOENT/-ENOTDIR (no such
  * directory), -EACCES, -errno. */
 int ivs_rt_socket_lock(struct ivs_rt_socket *s, const char *path);
 
@@ -78,7 +82,8 @@ void ivs_rt_socket_forget(struct ivs_rt_socket *s);
 /* Is a listener answering on the socket at path?  One rule for every
  * service: 1 if a connection is accepted or queued, the backlog is full, or
  * a socket of another type answers (EPROTOTYPE): something lives there; 0 if
- * refused or absent (stale); -errno otherwise.  Never blocks. */
+ * refused or absent (stale); -EEXIST if path is not a socket (a symlink is
+ * never followed); -errno otherwise.  Never blocks. */
 int ivs_rt_socket_probe(const char *path, int type);
 
 /* A pid file, created by us and locked (flock) for as long as we run. */
@@ -93,11 +98,13 @@ struct ivs_rt_pidfile {
 
 void ivs_rt_pidfile_init(struct ivs_rt_pidfile *p);
 /* Make path absolute and create the file exclusively (O_EXCL|O_NOFOLLOW,
- * mode 0644), locked.  An existing regular file nobody holds locked is a
- * stale pid file: its name is removed and a new file made (its contents are
- * never opened for writing).  -EADDRINUSE (a running process holds it),
- * -EEXIST (not a regular file: symlink, FIFO, directory, ...), -EMLINK
- * (more than one link), -ENAMETOOLONG, -errno. */
+ * mode 0644), locked.  An existing file is taken for a stale pid file only
+ * if it is ours (our euid), regular, has one link, nobody holds it locked,
+ * and holds nothing but a pid: then its name is removed and a new file made
+ * (its contents are never opened for writing).  -EADDRINUSE (a running
+ * process holds it), -EEXIST (not a stale pid file of ours: a symlink,
+ * FIFO, directory, another user's file, other contents), -EMLINK (more than
+ * one link), -ENAMETOOLONG, -errno. */
 int ivs_rt_pidfile_open(struct ivs_rt_pidfile *p, const char *path);
 /* Write "PID\n" through the locked fd.  0 or -errno. */
 int ivs_rt_pidfile_write(struct ivs_rt_pidfile *p, pid_t pid);
@@ -105,8 +112,9 @@ int ivs_rt_pidfile_write(struct ivs_rt_pidfile *p, pid_t pid);
 void ivs_rt_pidfile_remove(struct ivs_rt_pidfile *p);
 
 /* Open a file the service reads at start-up (a config file) without
- * blocking on a FIFO or following into a device: fd of a regular file, or
- * -EISDIR, -EINVAL (not a regular file), -errno. */
+ * blocking on a FIFO or opening a device (its type is checked on an O_PATH
+ * fd first): fd of a regular file, or -EISDIR, -EINVAL (not a regular
+ * file), -errno. */
 int ivs_rt_open_regular(const char *path);
 
 /* path made absolute against the current directory (no symlink

@@ -91,20 +91,20 @@ swap_rounds() {
 	kind=$1; dir=$2; via=$(chain "$2"); lost=0; wrong=0; served=0
 	victim "$T/secret"
 	for r in $(seq "$3"); do
-		$ATTACKER "$ADV" swap-socket "$dir/sock" "$T/secret" >"$T/swap.out" 2>&1 &
+		$ATTACKER "$ADV" swap-socket "$dir/sock" "$T/secret" >"$T/swap.$kind.$r.out" 2>&1 &
 		apid=$!; pids="$pids $apid"
-		wait_for "$T/swap.out" ready || wrong=$((wrong + 1))
+		wait_for "$T/swap.$kind.$r.out" ready || wrong=$((wrong + 1))
 		if [ "$kind" = server ]; then
 			"$IVSHMEM" server -F -S "$via/sock" --socket-owner ivs-reader --socket-mode 0666 \
-				-M "ivs-adv-$$-s$r" -l 64K -n 0 2>"$T/svc.log" &
+				-M "ivs-adv-$$-s$r" -l 64K -n 0 2>"$T/svc.$kind.$r.log" &
 			ready="listening on"; want="ivs-reader 666"
 		else
 			"$IVSHMEM" daemon --socket "$via/sock" --allow-user ivs-reader \
-				"file:/dev/shm/ivs-adv-$$-dev" 2>"$T/svc.log" &
+				"file:/dev/shm/ivs-adv-$$-dev" 2>"$T/svc.$kind.$r.log" &
 			ready="serving"; want="root 666"
 		fi
 		spid=$!; pids="$pids $spid"
-		wait_for "$T/svc.log" "$ready" || wrong=$((wrong + 1))
+		wait_for "$T/svc.$kind.$r.log" "$ready" || wrong=$((wrong + 1))
 		# While the attacker still spins: our socket, dressed before it
 		# appeared, or the attacker's symlink (never followed).
 		# (one stat: the attacker may rename between two looks)
@@ -168,12 +168,12 @@ check "daemon: exits 0 on SIGTERM after the attack" test "$st" -eq 0
 "$IVSHMEM" server -F -S "$T/s2.sock" --socket-mode 0666 -M "ivs-adv-$$-s2" -l 64K -n 1 2>"$T/s2.log" &
 spid=$!; pids="$pids $spid"
 wait_for "$T/s2.log" "listening on" || nok "server for the fd attack starts"
-$ATTACKER "$ADV" pass-fd "$T/s2.sock" stream 8 >"$T/pass.out" 2>&1 &
+$ATTACKER "$ADV" pass-fd "$T/s2.sock" stream 8 >"$T/pass2.out" 2>&1 &
 apid=$!; pids="$pids $apid"
-wait_for "$T/pass.out" "sent\|failed" || true
-echo "# server: $(cat "$T/pass.out")"
+wait_for "$T/pass2.out" "sent\|failed" || true
+echo "# server: $(cat "$T/pass2.out")"
 check "server: the attacker's fds never reach it (sendmsg refused) or are all taken" \
-	grep -q "sent [0-9]* refused [0-9]* failed 0" "$T/pass.out"
+	grep -q "sent [0-9]* refused [0-9]* failed 0" "$T/pass2.out"
 good=0
 for i in 1 2 3; do
 	timeout -k 5 10 "$IVSHMEM" info "server:$T/s2.sock" >/dev/null 2>&1 && good=$((good + 1))
@@ -195,7 +195,7 @@ timeout -k 5 10 "$IVSHMEM" server -F -S "$T/b.sock" -M "ivs-adv-$$-b" -l 64K -n 
 rc=$?
 check "-p on a planted symlink: exit 1" test $rc -eq 1
 check "  with one line naming the pid file and the way out" \
-	sh -c "[ \$(wc -l <'$T/b.err') -eq 1 ] && grep -q 'evil.pid exists and is not a regular file.*-p' '$T/b.err'"
+	sh -c "[ \$(wc -l <'$T/b.err') -eq 1 ] && grep -q 'evil.pid exists and is not a stale pid file of ours.*-p' '$T/b.err'"
 check "  and the symlink's target is untouched" intact "$T/victim"
 check "  and it created no socket" test ! -e "$T/b.sock"
 $ATTACKER ln "$T/victim" "$W/hard.pid" 2>/dev/null && {
@@ -236,7 +236,7 @@ timeout -k 5 10 "$IVSHMEM" server -F -S "$T/c.sock" -M "ivs-adv-$$-c" -l 64K -n 
 	>/dev/null 2>"$T/c.err"
 rc=$?
 check "-p FIFO: exit 1 at once (not hung: $rc)" test $rc -eq 1
-check "  naming the pid file as not a regular file" grep -q "fifo exists and is not a regular file" "$T/c.err"
+check "  naming the pid file as not a pid file" grep -q "fifo exists and is not a stale pid file" "$T/c.err"
 check "  before listening" test ! -e "$T/c.sock"
 timeout -k 5 10 "$IVSHMEM" daemon --config "$T/fifo" --socket "$T/e.sock" "file:/dev/shm/ivs-adv-$$-dev" \
 	>/dev/null 2>"$T/e.err"

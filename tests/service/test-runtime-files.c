@@ -8,6 +8,7 @@
 #include "util/util.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -78,6 +79,24 @@ static void test_socket(void)
 	ivs_rt_socket_close(&a);
 	ok(lstat(at("s"), &st) == 0 && S_ISLNK(st.st_mode), "the symlink stays");
 	unlink(at("s"));
+	int live = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", at("s2"));
+	ok(bind(live, (struct sockaddr *)&sa, sizeof(sa)) == 0 && listen(live, 1) == 0, "a live socket elsewhere");
+	ok(symlink(at("s2"), at("s")) == 0, "a symlink to it at the path");
+	is(ivs_rt_socket_probe(at("s"), SOCK_STREAM), -EEXIST, "probe: -EEXIST, not followed (no connection made)");
+	struct pollfd pl = {.fd = live, .events = POLLIN};
+	is(poll(&pl, 1, 0), 0, "the live socket saw no connection");
+	close(live);
+	unlink(at("s2"));
+	unlink(at("s"));
+	if (geteuid() == 0) {
+		int lf = open(at("s.lock"), O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+		ok(lf >= 0 && fchown(lf, 65534, 65534) == 0, "another user's lock file");
+		close(lf);
+		is(ivs_rt_socket_lock(&a, at("s")), -EEXIST, "lock: -EEXIST (that user could remove it under us)");
+		ok(access(at("s.lock"), F_OK) == 0, "and it is left alone");
+		unlink(at("s.lock"));
+	}
 	ok(mkfifo(at("s.lock"), 0600) == 0, "a FIFO as the lock file");
 	is(ivs_rt_socket_lock(&a, at("s")), -EEXIST, "lock: -EEXIST, without blocking");
 	unlink(at("s.lock"));
@@ -121,7 +140,14 @@ static void test_pidfile(void)
 
 	/* A stale one: its name is replaced, its contents never written. */
 	int f = open(at("pid"), O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
-	ok(f >= 0 && write(f, "old\n", 4) == 4, "a stale pid file");
+	ok(f >= 0 && write(f, "not a pid\n", 10) == 10, "a file with other contents at the pid path");
+	close(f);
+	is(ivs_rt_pidfile_open(&p, at("pid")), -EEXIST, "refused: -EEXIST (a mistyped -p costs no file)");
+	char kept[16] = {0};
+	ok(ivs_read_text(at("pid"), kept, sizeof(kept)) > 0 && !strcmp(kept, "not a pid"), "and it is intact");
+	unlink(at("pid"));
+	f = open(at("pid"), O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+	ok(f >= 0 && write(f, "432\n", 4) == 4, "a stale pid file");
 	close(f);
 	struct stat before, now;
 	stat(at("pid"), &before);
@@ -129,7 +155,7 @@ static void test_pidfile(void)
 	is(ivs_rt_pidfile_open(&p, at("pid")), 0, "open over the stale file");
 	ok(stat(at("pid"), &now) == 0 && now.st_ino != before.st_ino, "a new file took its name");
 	char old[8] = {0};
-	ok(pread(keep, old, 4, 0) == 4 && !strcmp(old, "old\n"), "the old file's contents were not touched");
+	ok(pread(keep, old, 4, 0) == 4 && !strcmp(old, "432\n"), "the old file's contents were not touched");
 	close(keep);
 	ivs_rt_pidfile_remove(&p);
 
@@ -162,6 +188,12 @@ static void test_regular(void)
 	ok(mkfifo(at("fifo"), 0600) == 0, "a FIFO");
 	is(ivs_rt_open_regular(at("fifo")), -EINVAL, "a FIFO: -EINVAL, without blocking");
 	is(ivs_rt_open_regular(at("nothing")), -ENOENT, "missing: -ENOENT");
+	is(ivs_rt_open_regular("/dev/null"), -EINVAL, "a device: -EINVAL, never opened for reading");
+	ok(symlink(at("conf"), at("conf-link")) == 0, "a symlink to a config file");
+	fd = ivs_rt_open_regular(at("conf-link"));
+	ok(fd >= 0, "opens (administrators link configs)");
+	ivs_close(fd);
+	unlink(at("conf-link"));
 	unlink(at("conf"));
 	unlink(at("fifo"));
 }
