@@ -26,6 +26,7 @@ enum {
 	OPT_MAX_PEERS,
 	OPT_JSON_LOG,
 	OPT_IDS,
+	OPT_SHM_REUSE,
 };
 
 struct log_ctx {
@@ -108,6 +109,33 @@ static int open_pid_file(struct ivs_rt_pidfile *pf, const char *path)
 	return cli_error("pid file %s: %s: choose a writable path with -p", path, strerror(-r));
 }
 
+/* An existing POSIX shm: say whose it is and what to do. */
+static int shm_exists_error(const struct ivs_server_opts *o, int r)
+{
+	const char *name = o->shm_name ? o->shm_name : IVS_SERVER_DEFAULT_SHM;
+	char path[300], who[64] = "";
+	snprintf(path, sizeof(path), "/dev/shm/%s", name);
+	struct stat st;
+	if (lstat(path, &st) == 0) {
+		struct passwd *pw = getpwuid(st.st_uid);
+		const char *type = S_ISREG(st.st_mode) ? "" : S_ISLNK(st.st_mode) ? "symlink, " :
+				   S_ISDIR(st.st_mode) ? "directory, " : S_ISFIFO(st.st_mode) ? "FIFO, " : "special, ";
+		snprintf(who, sizeof(who), " (%sowner %s, mode %04o)", type, pw ? pw->pw_name : "?",
+			 (unsigned)(st.st_mode & 07777));
+	}
+	if (r == -EEXIST)
+		return cli_error("shared memory %s already exists%s: remove it, use another -M, or --shm-reuse "
+				 "to take it if it is this server's own", path, who);
+	if (r == -EPERM)
+		return cli_error("shared memory %s is not this server's private file%s: others could read or "
+				 "resize it; remove it or use another -M", path, who);
+	if (r == -ERANGE)
+		return cli_error("shared memory %s has %llu bytes, not the %llu of -l: give its size or remove it",
+				 path, (unsigned long long)st.st_size,
+				 (unsigned long long)(o->size ? o->size : IVS_SERVER_DEFAULT_SIZE));
+	return cli_error("shared memory %s is in use by another server: stop it or use another -M", path);
+}
+
 static int start_error(const struct ivs_server_opts *o, int r, bool init)
 {
 	const char *sock = o->socket_path ? o->socket_path : IVS_SERVER_DEFAULT_SOCKET;
@@ -118,7 +146,11 @@ static int start_error(const struct ivs_server_opts *o, int r, bool init)
 		if (r == -EINVAL && !o->shm_dir)
 			return cli_error("'%s' is not a valid POSIX shm name: use a name without '/' (-M NAME)",
 					 what);
-		if (r == -EACCES || r == -EPERM)
+		if (r == -EISDIR && !o->shm_dir)
+			r = -EPERM;
+		if (r == -EEXIST || r == -EPERM || r == -ERANGE || r == -EBUSY)
+			return shm_exists_error(o, r);
+		if (r == -EACCES)
 			return cli_error("shared memory %s: permission denied: use another -M name or -m DIR",
 					 what);
 		if (r == -ENOENT || r == -ENOTDIR)
@@ -207,6 +239,7 @@ int cmd_server(int argc, char **argv)
 		{"max-peers", required_argument, NULL, OPT_MAX_PEERS},
 		{"json-log", no_argument, NULL, OPT_JSON_LOG},
 		{"ids", required_argument, NULL, OPT_IDS},
+		{"shm-reuse", no_argument, NULL, OPT_SHM_REUSE},
 		{0},
 	};
 	int c;
@@ -274,6 +307,9 @@ int cmd_server(int argc, char **argv)
 			else
 				return cli_usage_error("--ids '%s': use next (QEMU-safe, default) or lowest", optarg);
 			break;
+		case OPT_SHM_REUSE:
+			o.shm_reuse = true;
+			break;
 		case OPT_JSON_LOG:
 			lc.json = true;
 			break;
@@ -292,6 +328,11 @@ int cmd_server(int argc, char **argv)
 	}
 	if (o.shm_dir && o.shm_name)
 		return cli_usage_error("-M and -m exclude each other: use a POSIX shm name or a directory");
+	if (o.shm_dir && o.shm_reuse)
+		return cli_usage_error("--shm-reuse goes with -M NAME: -m DIR always makes a new file");
+	if (o.shm_name && (!*o.shm_name || strchr(o.shm_name, '/') || strlen(o.shm_name) > 250))
+		return cli_usage_error("'%s' is not a valid POSIX shm name: use a name of at most 250 bytes "
+				       "without '/' (-M NAME)", o.shm_name);
 	o.log = log_line;
 	o.log_ctx = &lc;
 	o.debug = lc.verbose;

@@ -24,7 +24,7 @@ static const struct cli_cmd commands[] = {
 	{"bind", cmd_bind, "bind DEV [DRIVER] [--force]", "bind a PCI device to vfio-pci (or DRIVER)"},
 	{"peers", cmd_peers, "peers server:SOCKET [--json]", "the peers of an ivshmem server"},
 	{"server", cmd_server,
-	 "server [-S SOCKET] [-M SHMNAME | -m DIR] [-l SIZE] [-n VECTORS] [-F] [-p PIDFILE] [-v]\n"
+	 "server [-S SOCKET] [-M SHMNAME [--shm-reuse] | -m DIR] [-l SIZE] [-n VECTORS] [-F] [-p PIDFILE] [-v]\n"
 	 "         [--socket-mode OCTAL] [--socket-owner USER] [--socket-group GROUP]\n"
 	 "         [--max-peers N] [--ids next|lowest] [--json-log]",
 	 "run an ivshmem server that QEMU connects to"},

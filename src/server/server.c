@@ -98,18 +98,34 @@ static int create_shm(struct ivs_server *s)
 		fd = shm_open(o->shm_name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 		if (fd >= 0) {
 			s->shm_created = true;
-		} else if (errno == EEXIST) {
-			fd = shm_open(o->shm_name, O_RDWR | O_CLOEXEC, 0);
+		} else if (errno == EEXIST && o->shm_reuse) {
+			/* NONBLOCK: a FIFO planted there can't make open() sleep. */
+			fd = shm_open(o->shm_name, O_RDWR | O_NONBLOCK | O_CLOEXEC, 0);
 			if (fd < 0)
-				return -errno;
+				return errno == ELOOP ? -EPERM : -errno;
 		} else {
-			return -errno;
+			return -errno; /* -EEXIST: not ours to take without being asked */
 		}
 	}
 	s->shm_fd = fd;
 	struct stat st;
 	if (fstat(fd, &st) < 0)
 		return -errno;
+	if (!s->shm_created && !o->shm_dir) {
+		/* Someone made it before us: only our own, private file will do,
+		 * else whoever can open it reads and writes every VM's memory. */
+		if (!S_ISREG(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 077))
+			return -EPERM;
+	}
+	if (!o->shm_dir) {
+		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK); /* peers share the flags */
+		/* One server per shm: a second one must not resize it under
+		 * the first one's peers.  (A -m file is unique and unlinked.) */
+		if (flock(fd, LOCK_EX | LOCK_NB) < 0)
+			return errno == EWOULDBLOCK ? -EBUSY : -errno;
+	}
+	if (!s->shm_created && !o->shm_dir && st.st_size != 0 && (uint64_t)st.st_size != size)
+		return -ERANGE; /* its peers' mappings would break */
 	if ((uint64_t)st.st_size != size && ftruncate(fd, (off_t)size) < 0) {
 		int e = -errno;
 		/* hugetlbfs files can't shrink: a big-enough one is fine. */

@@ -36,8 +36,9 @@ enum ivs_server_log_level { IVS_SERVER_LOG_INFO, IVS_SERVER_LOG_WARN, IVS_SERVER
 
 struct ivs_server_opts {
 	const char *socket_path; /* NULL = IVS_SERVER_DEFAULT_SOCKET */
-	const char *shm_name;	 /* POSIX shm name (NULL = "ivshmem"), or */
+	const char *shm_name;	 /* POSIX shm name (NULL = "ivshmem"), created, or */
 	const char *shm_dir;	 /* create an unlinked file in this directory */
+	bool shm_reuse;		 /* use an existing shm_name: ours, 0600-like, same size */
 	uint64_t size;		 /* 0 = 4 MiB */
 	unsigned nvectors;	 /* 0..64 */
 	int socket_mode;	 /* the socket's mode, at most 0777; -1 = umask's */
@@ -78,7 +79,11 @@ struct ivs_server {
  * path is made absolute here.  0 or -errno (-EINVAL bad option,
  * -ENAMETOOLONG socket path, -EADDRINUSE another server holds the lock,
  * lock file and shm_open/ftruncate errors; ivs_server_locked() tells
- * whether the lock was taken). */
+ * whether the lock was taken).  The POSIX shm is created exclusively:
+ * -EEXIST if it exists and shm_reuse is off; with it, -EPERM unless it is a
+ * regular file of our euid with no group/other access, -ERANGE if its size
+ * is not opts.size.  The shm is locked (flock) while the server runs:
+ * -EBUSY if another server holds it. */
 int ivs_server_init(struct ivs_server *s, const struct ivs_server_opts *opts);
 /* Did ivs_server_init get as far as the lock?  Its path (SOCKET.lock,
  * absolute) in any case, once the socket path was valid. */

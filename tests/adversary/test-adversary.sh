@@ -183,6 +183,38 @@ stop "$apid"
 stop "$spid"
 check "server: exits 0 on SIGTERM after the attack" test "$st" -eq 0
 
+# ---- 3. a shm planted under the server's -M name
+$ATTACKER sh -c "umask 0; : >/dev/shm/ivs-adv-$$-planted"
+for reuse in "" --shm-reuse; do
+	timeout -k 5 10 "$IVSHMEM" server -F -S "$T/p.sock" -M "ivs-adv-$$-planted" -l 64K -n 0 $reuse \
+		>/dev/null 2>"$T/p.err"
+	rc=$?
+	check "planted shm${reuse:+ with $reuse}: exit 1 ($rc)" test $rc -eq 1
+	check "  one line naming the file, its owner and mode, and the way out" sh -c \
+		"[ \$(wc -l <'$T/p.err') -eq 1 ] && grep -q '/dev/shm/ivs-adv-$$-planted.*owner ivs-attacker, mode 0666.*-M' '$T/p.err'"
+	check "  the planted file is untouched (still empty, the attacker's)" \
+		test "$(stat -c '%U %s' "/dev/shm/ivs-adv-$$-planted")" = "ivs-attacker 0"
+	check "  no socket was made" test ! -e "$T/p.sock"
+done
+rm -f "/dev/shm/ivs-adv-$$-planted"
+
+# ---- 4. a second server on a live server's shm
+"$IVSHMEM" server -F -S "$T/m1.sock" -M "ivs-adv-$$-m" -l 1M -n 0 2>"$T/m1.log" &
+mpid=$!; pids="$pids $mpid"
+wait_for "$T/m1.log" "listening on" || nok "the first server starts"
+for reuse in "" --shm-reuse; do
+	timeout -k 5 10 "$IVSHMEM" server -F -S "$T/m2.sock" -M "ivs-adv-$$-m" -l 2M -n 0 $reuse \
+		>/dev/null 2>"$T/m2.err"
+	rc=$?
+	check "second server on the same -M${reuse:+ with $reuse}: exit 1 ($rc): $(cat "$T/m2.err")" test $rc -eq 1
+	check "  the live shm keeps its size" test "$(stat -c %s "/dev/shm/ivs-adv-$$-m")" = 1048576
+done
+check "  with --shm-reuse and the same size: 'in use by another server'" sh -c \
+	"timeout -k 5 10 '$IVSHMEM' server -F -S '$T/m2.sock' -M 'ivs-adv-$$-m' -l 1M -n 0 --shm-reuse 2>&1 | grep -q 'in use by another server'"
+check "  the first server serves a peer throughout" quiet timeout -k 5 10 "$IVSHMEM" info "server:$T/m1.sock"
+stop "$mpid"
+check "  and removes its shm at SIGTERM" test ! -e "/dev/shm/ivs-adv-$$-m"
+
 echo "# $(date +%T.%N) pid"
 # ---- 7. a symlink planted at the pid-file path
 "$IVSHMEM" server -F -S "$T/a.sock" -M "ivs-adv-$$-a" -l 64K -n 0 -p "$T/a.pid" 2>"$T/a.log" &

@@ -52,6 +52,7 @@ static void child(unsigned who, int report, unsigned delay_us)
 	struct ivs_server_opts o = {
 		.socket_path = sock,
 		.shm_name = shm,
+		.shm_reuse = true, /* a killed winner leaves its shm: restart over it */
 		.size = 1 << 20,
 		.nvectors = who + 1,
 		.socket_mode = -1,
@@ -108,7 +109,8 @@ int main(void)
 	ok(res.stale >= ROUNDS / 2, "%d rounds started over a stale socket", res.stale);
 
 	/* The lock alone keeps a second server out, before it touches the shm. */
-	struct ivs_server_opts o = {.socket_path = sock, .shm_name = shm, .socket_mode = -1,
+	struct ivs_server_opts o = {.socket_path = sock, .shm_name = shm, .shm_reuse = true, .size = 1 << 20,
+				    .socket_mode = -1,
 				    .socket_uid = (uid_t)-1, .socket_gid = (gid_t)-1};
 	struct ivs_server a, b;
 	is(ivs_server_init(&a, &o), 0, "first server: init");
