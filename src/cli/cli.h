@@ -74,6 +74,9 @@ extern const struct cli_cmd *cli_current;
 int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Usage error: message plus the command's usage line; returns 1. */
 int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* A service's socket path must end in a file name (not "", "." or ".."):
+ * 0, or 1 after a usage error naming the option. */
+int cli_check_socket_path(const char *option, const char *path);
 /* Report an unknown option / missing argument from getopt; returns 1. */
 int cli_bad_option(char **argv);
 

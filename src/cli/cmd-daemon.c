@@ -162,13 +162,8 @@ int cmd_daemon(int argc, char **argv)
 		}
 		sock = defpath;
 	}
-	const char *base = strrchr(sock, '/');
-	base = base ? base + 1 : sock;
-	if (!*base || !strcmp(base, ".") || !strcmp(base, "..")) {
-		cli_usage_error("--socket '%s' names no socket file: give a path such as /run/ivshmem/NAME.sock",
-				sock);
+	if (cli_check_socket_path("--socket", sock))
 		goto out;
-	}
 	cfg.socket_path = sock;
 	cfg.debug = verbose;
 

@@ -201,8 +201,9 @@ static int daemonize(struct ivs_rt_pidfile *pf)
 		close(null);
 	}
 	char c = 0;
-	if (pf->fd >= 0 && ivs_rt_pidfile_write(pf, getpid()) < 0) {
-		cli_error("pid file %s: write failed: %s", pf->path, strerror(errno));
+	int r = pf->fd >= 0 ? ivs_rt_pidfile_write(pf, getpid()) : 0;
+	if (r < 0) {
+		cli_error("pid file %s: write failed: %s", pf->path, strerror(-r));
 		c = 1;
 	}
 	if (write(pfd[1], &c, 1) < 0) {
@@ -319,13 +320,8 @@ int cmd_server(int argc, char **argv)
 	}
 	if (optind != argc)
 		return cli_usage_error("unexpected argument '%s'", argv[optind]);
-	if (o.socket_path) {
-		const char *base = strrchr(o.socket_path, '/');
-		base = base ? base + 1 : o.socket_path;
-		if (!*base || !strcmp(base, ".") || !strcmp(base, ".."))
-			return cli_usage_error("-S '%s' names no socket file: give a path such as /run/ivshmem/NAME.sock",
-					       o.socket_path);
-	}
+	if (o.socket_path && cli_check_socket_path("-S", o.socket_path))
+		return 1;
 	if (o.shm_dir && o.shm_name)
 		return cli_usage_error("-M and -m exclude each other: use a POSIX shm name or a directory");
 	if (o.shm_dir && o.shm_reuse)

@@ -301,3 +301,13 @@ int cli_write_stdout(const void *buf, size_t len)
 	}
 	return 0;
 }
+
+int cli_check_socket_path(const char *option, const char *path)
+{
+	const char *base = strrchr(path, '/');
+	base = base ? base + 1 : path;
+	if (*base && strcmp(base, ".") && strcmp(base, ".."))
+		return 0;
+	return cli_usage_error("%s '%s' names no socket file: give a path such as /run/ivshmem/NAME.sock", option,
+			       path);
+}

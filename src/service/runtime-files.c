@@ -92,6 +92,12 @@ static int lock_at(int dir, const char *name, dev_t *dev, ino_t *ino)
 
 /* ---- the socket ---------------------------------------------------------- */
 
+/* PATH.lock's name in the socket's directory: the tail of lock_path. */
+static const char *lock_name(const struct ivs_rt_socket *s)
+{
+	return s->lock_path + (s->base - s->path);
+}
+
 void ivs_rt_socket_init(struct ivs_rt_socket *s)
 {
 	memset(s, 0, sizeof(*s));
@@ -113,9 +119,7 @@ int ivs_rt_socket_lock(struct ivs_rt_socket *s, const char *path)
 	if (fd < 0)
 		return fd;
 	s->dir_fd = fd;
-	char lock_name[IVS_RT_SOCKET_PATH_MAX + 8];
-	snprintf(lock_name, sizeof(lock_name), "%s.lock", s->base);
-	fd = lock_at(s->dir_fd, lock_name, &s->lock_dev, &s->lock_ino);
+	fd = lock_at(s->dir_fd, lock_name(s), &s->lock_dev, &s->lock_ino);
 	if (fd < 0)
 		return fd;
 	s->lock_fd = fd;
@@ -288,10 +292,8 @@ void ivs_rt_socket_close(struct ivs_rt_socket *s)
 	if (s->lock_fd >= 0 && s->dir_fd >= 0) {
 		/* In a directory others can write, ours may have been renamed
 		 * away and a successor's put there: leave that one. */
-		char lock_name[IVS_RT_SOCKET_PATH_MAX + 8];
-		snprintf(lock_name, sizeof(lock_name), "%s.lock", s->base);
-		if (still_ours(s->dir_fd, lock_name, s->lock_dev, s->lock_ino))
-			unlinkat(s->dir_fd, lock_name, 0);
+		if (still_ours(s->dir_fd, lock_name(s), s->lock_dev, s->lock_ino))
+			unlinkat(s->dir_fd, lock_name(s), 0);
 	}
 	ivs_rt_socket_forget(s);
 }
