@@ -91,24 +91,25 @@ swap_rounds() {
 	kind=$1; dir=$2; via=$(chain "$2"); lost=0; wrong=0; served=0
 	victim "$T/secret"
 	for r in $(seq "$3"); do
-		$ATTACKER "$ADV" swap-socket "$dir/sock" "$T/secret" >"$T/swap.$kind.$r.out" 2>&1 &
+		$ATTACKER "$ADV" swap-socket "$dir/sock" "$T/secret" >"$T/swap.$kind.${dir##*/}.$r.out" 2>&1 &
 		apid=$!; pids="$pids $apid"
-		wait_for "$T/swap.$kind.$r.out" ready || wrong=$((wrong + 1))
+		wait_for "$T/swap.$kind.${dir##*/}.$r.out" ready || wrong=$((wrong + 1))
 		if [ "$kind" = server ]; then
 			"$IVSHMEM" server -F -S "$via/sock" --socket-owner ivs-reader --socket-mode 0666 \
-				-M "ivs-adv-$$-s$r" -l 64K -n 0 2>"$T/svc.$kind.$r.log" &
+				-M "ivs-adv-$$-s$r" -l 64K -n 0 2>"$T/svc.$kind.${dir##*/}.$r.log" &
 			ready="listening on"; want="ivs-reader 666"
 		else
 			"$IVSHMEM" daemon --socket "$via/sock" --allow-user ivs-reader \
-				"file:/dev/shm/ivs-adv-$$-dev" 2>"$T/svc.$kind.$r.log" &
+				"file:/dev/shm/ivs-adv-$$-dev" 2>"$T/svc.$kind.${dir##*/}.$r.log" &
 			ready="serving"; want="root 666"
 		fi
 		spid=$!; pids="$pids $spid"
-		wait_for "$T/svc.$kind.$r.log" "$ready" || wrong=$((wrong + 1))
+		wait_for "$T/svc.$kind.${dir##*/}.$r.log" "$ready" || wrong=$((wrong + 1))
 		# While the attacker still spins: our socket, dressed before it
 		# appeared, or the attacker's symlink (never followed).
 		# (one stat: the attacker may rename between two looks)
 		seen=$(stat -c '%F|%U %a' "$dir/sock" 2>/dev/null)
+		[ "$dir" = "$S" ] && [ "${seen%%|*}" != socket ] && echo "# round $r: at the path: '$seen'"
 		if [ "${seen%%|*}" = socket ]; then
 			[ "${seen#*|}" = "$want" ] || wrong=$((wrong + 1))
 			if $READER timeout -k 5 10 "$IVSHMEM" info "$kind:$dir/sock" >/dev/null 2>"$T/reader.err"; then
@@ -146,42 +147,35 @@ done
 
 echo "# $(date +%T.%N) pass-fd"
 # ---- 2. a passed fd whose close() lingers, against the daemon and the server
-"$IVSHMEM" daemon --socket "$T/d2.sock" --allow-user ivs-reader "file:/dev/shm/ivs-adv-$$-dev" \
-	2>"$T/d2.log" &
-dpid=$!; pids="$pids $dpid"
-wait_for "$T/d2.log" "serving" || nok "daemon for the fd attack starts"
-$ATTACKER "$ADV" pass-fd "$T/d2.sock" seqpacket 8 >"$T/pass.out" 2>&1 &
-apid=$!; pids="$pids $apid"
-wait_for "$T/pass.out" "sent\|failed" || true
-echo "# daemon: $(cat "$T/pass.out")"
-check "daemon: the attacker's fds never reach it (sendmsg refused) or are all taken" \
-	grep -q "sent [0-9]* refused [0-9]* failed 0" "$T/pass.out"
-good=0
-for i in 1 2 3; do
-	$READER timeout -k 5 10 "$IVSHMEM" info "daemon:$T/d2.sock" >/dev/null 2>&1 && good=$((good + 1))
-done
-check "daemon: ivs-reader is served 3/3 times while the attacker's fds linger" test $good -eq 3
-stop "$apid"
-stop "$dpid"
-check "daemon: exits 0 on SIGTERM after the attack" test "$st" -eq 0
-
-"$IVSHMEM" server -F -S "$T/s2.sock" --socket-mode 0666 -M "ivs-adv-$$-s2" -l 64K -n 1 2>"$T/s2.log" &
-spid=$!; pids="$pids $spid"
-wait_for "$T/s2.log" "listening on" || nok "server for the fd attack starts"
-$ATTACKER "$ADV" pass-fd "$T/s2.sock" stream 8 >"$T/pass2.out" 2>&1 &
-apid=$!; pids="$pids $apid"
-wait_for "$T/pass2.out" "sent\|failed" || true
-echo "# server: $(cat "$T/pass2.out")"
-check "server: the attacker's fds never reach it (sendmsg refused) or are all taken" \
-	grep -q "sent [0-9]* refused [0-9]* failed 0" "$T/pass2.out"
-good=0
-for i in 1 2 3; do
-	timeout -k 5 10 "$IVSHMEM" info "server:$T/s2.sock" >/dev/null 2>&1 && good=$((good + 1))
-done
-check "server: a peer is served 3/3 times while the attacker's fds linger" test $good -eq 3
-stop "$apid"
-stop "$spid"
-check "server: exits 0 on SIGTERM after the attack" test "$st" -eq 0
+# fd_attack KIND TYPE CLIENT WHO READY CMD...: start the service (CMD,
+# logging READY when up, on $T/KIND2.sock), pass it 8 weapons as the
+# attacker, and have CLIENT ("$READER", or "" for root), named WHO, be
+# served 3/3 times meanwhile.
+fd_attack() {
+	kind=$1 type=$2 client=$3 who=$4 ready=$5; shift 5
+	"$@" 2>"$T/$kind-fd.log" &
+	spid=$!; pids="$pids $spid"
+	wait_for "$T/$kind-fd.log" "$ready" || nok "$kind for the fd attack starts"
+	$ATTACKER "$ADV" pass-fd "$T/${kind}2.sock" "$type" 8 >"$T/$kind-pass.out" 2>&1 &
+	apid=$!; pids="$pids $apid"
+	wait_for "$T/$kind-pass.out" "sent\|failed" || true
+	echo "# $kind: $(cat "$T/$kind-pass.out")"
+	check "$kind: the attacker's fds never reach it (sendmsg refused) or are all taken" \
+		grep -q "sent [0-9]* refused [0-9]* failed 0" "$T/$kind-pass.out"
+	good=0
+	for i in 1 2 3; do
+		$client timeout -k 5 10 "$IVSHMEM" info "$kind:$T/${kind}2.sock" >/dev/null 2>&1 && good=$((good + 1))
+	done
+	check "$kind: $who is served 3/3 times while the attacker's fds linger" \
+		test $good -eq 3
+	stop "$apid"
+	stop "$spid"
+	check "$kind: exits 0 on SIGTERM after the attack" test "$st" -eq 0
+}
+fd_attack daemon seqpacket "$READER" ivs-reader serving \
+	"$IVSHMEM" daemon --socket "$T/daemon2.sock" --allow-user ivs-reader "file:/dev/shm/ivs-adv-$$-dev"
+fd_attack server stream "" "a peer" "listening on" \
+	"$IVSHMEM" server -F -S "$T/server2.sock" --socket-mode 0666 -M "ivs-adv-$$-s2" -l 64K -n 1
 
 # ---- 3. a shm planted under the server's -M name
 $ATTACKER sh -c "umask 0; : >/dev/shm/ivs-adv-$$-planted"
