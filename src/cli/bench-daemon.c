@@ -130,7 +130,7 @@ static int start_daemon(struct bench *b, char warn[200])
 		int r = ivshmem_open(b->srv.spec, NULL, &ep);
 		struct ivsd *d = NULL;
 		uid_t me = getuid(); /* the client is us: let it in (root always may) */
-		struct ivsd_config cfg = {.socket_path = b->dsock, .policy = {.users = &me, .nusers = 1},
+		struct ivsd_config cfg = {.socket_path = b->dsock, .policy = {.allow = {.users = &me, .nusers = 1}},
 					  .log = daemon_log, .log_ctx = &m};
 		if (r == 0)
 			r = ivsd_new(&cfg, ep, &d); /* takes ep, also on failure */

@@ -15,12 +15,8 @@
 enum {
 	OPT_SOCKET = CLI_OPT_FIRST_FREE,
 	OPT_CONFIG,
-	OPT_ALLOW_USER,
-	OPT_ALLOW_GROUP,
-	OPT_READ_ONLY,
-	OPT_EXCLUSIVE,
-	OPT_ALLOW_REGS,
-	OPT_MAX_CLIENTS,
+	OPT_POLICY, /* long options named as policy keys (ivsd_policy_set) */
+	OPT_NO_RING,
 };
 
 static bool verbose;
@@ -42,18 +38,39 @@ static int config_other(void *ctx, const char *key, const char *value)
 {
 	struct cfg_extra *x = ctx;
 	char **slot = !strcmp(key, "socket") ? &x->socket : !strcmp(key, "device") ? &x->dev : NULL;
-	if (!slot || !*value)
+	if (!slot)
+		return -ENOKEY;
+	if (!*value)
 		return -EINVAL;
 	free(*slot);
 	*slot = strdup(value);
 	return *slot ? 0 : -ENOMEM;
 }
 
-static int policy_error(const char *what, const char *name, int r)
+/* A policy setting that didn't take: where is "" for an option, else
+ * "FILE:LINE: ". */
+static int setting_error(const char *where, const char *key, const char *value, int r)
 {
-	if (r == -ENOENT)
-		return cli_usage_error("no such %s '%s'", what, name);
-	return cli_error("%s '%s': %s", what, name, strerror(-r));
+	const char *dash = *where ? "" : "--";
+	switch (r) {
+	case -ENOENT:
+		return cli_error("%s%s%s: no such %s '%s'", where, dash, key,
+				 strstr(key, "group") ? "group" : "user", value);
+	case -ERANGE:
+		return cli_error("%s%s%s '%s': must be from 1 to %u", where, dash, key, value,
+				 IVSD_MAX_CLIENTS_LIMIT);
+	case -ENOKEY:
+		return cli_error("%sunknown key '%s' (keys: %s, socket, device)", where, key,
+				 ivsd_policy_keys());
+	case -EINVAL:
+		return cli_error("%s%s%s: bad value '%s' (%s)", where, dash, key, value ? value : "",
+				 !strncmp(key, "max-", 4)		       ? "a number"
+				 : strstr(key, "-user") || strstr(key, "-group") ? "a user or group"
+				 : !strcmp(key, "socket") || !strcmp(key, "device") ? "a path"
+										 : "yes or no");
+	default:
+		return cli_error("%s%s%s: %s", where, dash, key, strerror(-r));
+	}
 }
 
 int cmd_daemon(int argc, char **argv)
@@ -69,18 +86,22 @@ int cmd_daemon(int argc, char **argv)
 		{"sysfs-root", required_argument, NULL, CLI_OPT_SYSFS},
 		{"socket", required_argument, NULL, OPT_SOCKET},
 		{"config", required_argument, NULL, OPT_CONFIG},
-		{"allow-user", required_argument, NULL, OPT_ALLOW_USER},
-		{"allow-group", required_argument, NULL, OPT_ALLOW_GROUP},
-		{"read-only", no_argument, NULL, OPT_READ_ONLY},
-		{"exclusive", no_argument, NULL, OPT_EXCLUSIVE},
-		{"allow-registers", no_argument, NULL, OPT_ALLOW_REGS},
-		{"max-clients", required_argument, NULL, OPT_MAX_CLIENTS},
+		{"allow-user", required_argument, NULL, OPT_POLICY},
+		{"allow-group", required_argument, NULL, OPT_POLICY},
+		{"ring-user", required_argument, NULL, OPT_POLICY},
+		{"ring-group", required_argument, NULL, OPT_POLICY},
+		{"ring", no_argument, NULL, OPT_POLICY},
+		{"no-ring", no_argument, NULL, OPT_NO_RING},
+		{"read-only", no_argument, NULL, OPT_POLICY},
+		{"exclusive", no_argument, NULL, OPT_POLICY},
+		{"allow-registers", no_argument, NULL, OPT_POLICY},
+		{"max-clients", required_argument, NULL, OPT_POLICY},
+		{"max-clients-per-user", required_argument, NULL, OPT_POLICY},
 		{"verbose", no_argument, NULL, 'v'},
 		{0},
 	};
-	int rc = 1, c, r;
-	unsigned u;
-	while ((c = getopt_long(argc, argv, "v", longopts, NULL)) != -1) {
+	int rc = 1, c, r, li;
+	while ((c = getopt_long(argc, argv, "v", longopts, &li)) != -1) {
 		switch (c) {
 		case '?':
 			rc = cli_bad_option(argv);
@@ -94,33 +115,17 @@ int cmd_daemon(int argc, char **argv)
 		case OPT_CONFIG:
 			config = optarg;
 			break;
-		case OPT_ALLOW_USER:
-			r = ivsd_policy_add_user(&cfg.policy, optarg);
+		case OPT_POLICY: /* flags get no value: "yes" */
+			r = ivsd_policy_set(&cfg.policy, longopts[li].name, optarg);
 			if (r < 0) {
-				policy_error("user", optarg, r);
+				setting_error("", longopts[li].name, optarg, r);
 				goto out;
 			}
 			break;
-		case OPT_ALLOW_GROUP:
-			r = ivsd_policy_add_group(&cfg.policy, optarg);
-			if (r < 0) {
-				policy_error("group", optarg, r);
+		case OPT_NO_RING:
+			r = ivsd_policy_set(&cfg.policy, "ring", "no");
+			if (r < 0)
 				goto out;
-			}
-			break;
-		case OPT_READ_ONLY:
-			cfg.policy.read_only = true;
-			break;
-		case OPT_EXCLUSIVE:
-			cfg.policy.exclusive = true;
-			break;
-		case OPT_ALLOW_REGS:
-			cfg.policy.allow_registers = true;
-			break;
-		case OPT_MAX_CLIENTS:
-			if (cli_parse_uint("max-clients", optarg, 65536, &u))
-				goto out;
-			cfg.max_clients = u;
 			break;
 		default:
 			if (cli_common_opt(c, optarg, &o))
@@ -128,9 +133,9 @@ int cmd_daemon(int argc, char **argv)
 		}
 	}
 	if (config) {
-		unsigned line;
-		r = ivsd_policy_load(&cfg.policy, config, &line, config_other, &extra);
-		if (r < 0 && line == 0) {
+		struct ivsd_load_error le;
+		r = ivsd_policy_load(&cfg.policy, config, &le, config_other, &extra);
+		if (r < 0 && le.line == 0) {
 			if (r == -EISDIR)
 				cli_error("config %s is a directory: give the config file's path", config);
 			else if (r == -EINVAL)
@@ -141,9 +146,12 @@ int cmd_daemon(int argc, char **argv)
 			goto out;
 		}
 		if (r < 0) {
-			cli_error("%s:%u: %s (keys: allow-user, allow-group, read-only, exclusive, "
-				  "allow-registers, socket, device)",
-				  config, line, r == -ENOENT ? "no such user or group" : "bad setting");
+			char where[4200];
+			snprintf(where, sizeof(where), "%s:%u: ", config, le.line);
+			if (r == -E2BIG)
+				cli_error("%sline longer than 1 KiB", where);
+			else
+				setting_error(where, le.key, le.value, r);
 			goto out;
 		}
 	}

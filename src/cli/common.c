@@ -184,6 +184,18 @@ int cli_lib_error(const char *dev, const char *action, int err)
 				 "'ivshmem daemon' (daemon:SOCKET)", action, dev);
 	case -ENOENT:
 		return cli_error("%s %s: no such file or device", action, dev);
+	case -EUSERS:
+		return cli_error("%s %s: too many connections: the daemon's limit for your user "
+				 "(--max-clients-per-user) or in all (--max-clients) is reached: close some, "
+				 "or ask its administrator to raise it", action, dev);
+	case -EPROTOTYPE:
+		if (strncmp(dev, "daemon:", 7) == 0)
+			return cli_error("%s %s: not an ivshmem daemon socket (a stream socket: an ivshmem "
+					 "server's? then use server:%s)", action, dev, dev + 7);
+		if (strncmp(dev, "server:", 7) == 0)
+			return cli_error("%s %s: not an ivshmem server socket (a packet socket: an ivshmem "
+					 "daemon's? then use daemon:%s)", action, dev, dev + 7);
+		return cli_error("%s %s: %s", action, dev, strerror(-err));
 	case -ENOTSUP:
 		return cli_error("%s %s: not supported by this endpoint/backend", action, dev);
 	case -ENXIO:

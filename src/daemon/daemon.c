@@ -22,13 +22,15 @@
 
 #include "endpoint/endpoint.h"
 #include "proto/daemon-proto.h"
+#include "service/log-limit.h"
 #include "service/passed-fds.h"
 #include "service/runtime-files.h"
 
 enum tag_kind { TAG_LISTEN, TAG_VECTOR, TAG_EPCTL, TAG_STOP, TAG_TIMER, TAG_CLIENT };
 
-/* Connections of users the policy refuses whose HELLO hadn't arrived at
- * accept(): kept (outside max_clients) only to answer it with -EACCES. */
+/* Connections refused at accept() (users the policy refuses: -EACCES; over
+ * a limit: -EUSERS) whose HELLO hadn't arrived: kept, outside the limits,
+ * only to answer it. */
 #define REFUSED_MAX 16
 
 struct tag {
@@ -41,7 +43,9 @@ struct client {
 	int fd;
 	struct ivsd_cred cred;
 	bool ready;   /* HELLO accepted */
-	bool refused; /* not allowed by the policy: answer -EACCES, drop */
+	int refused;  /* < 0: refused at accept(), answer this to HELLO, drop */
+	bool capped;  /* counts against the limits (not root, not refused) */
+	bool may_ring;
 	uint64_t deadline_ns; /* dropped if not ready by then */
 	bool ro;
 	uint32_t grants;
@@ -60,6 +64,9 @@ struct ivsd {
 	int shm_err, regs_err;
 	struct client *clients;
 	unsigned nclients, nready, nrefused;
+	unsigned ncapped; /* clients counting against the limits */
+	struct ivs_log_limit refusal_log; /* lines a refused client causes */
+	struct ivs_log_limit client_log;  /* "connected" lines */
 	int timer_fd;	    /* HELLO deadlines */
 	bool timer_armed;   /* for the earliest deadline of a pending client */
 	bool stopping;
@@ -78,6 +85,26 @@ __attribute__((format(printf, 3, 4))) static void logf_(struct ivsd *d, enum ivs
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	d->cfg.log(d->cfg.log_ctx, l, msg);
+}
+
+/* A line a client causes by connecting: rate-limited, since a local user
+ * can cause as many as it can connect. */
+__attribute__((format(printf, 3, 4))) static void log_limited(struct ivsd *d,
+							     struct ivs_log_limit *l,
+							     const char *fmt, ...)
+{
+	unsigned dropped;
+	if (!d->cfg.log || !ivs_log_limit_pass(l, ivs_now_ns(), &dropped))
+		return;
+	char msg[480];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (dropped)
+		logf_(d, IVSD_LOG_INFO, "%s (%u more like this suppressed)", msg, dropped);
+	else
+		logf_(d, IVSD_LOG_INFO, "%s", msg);
 }
 
 int ivsd_default_socket(const char *dev, char *buf, size_t size)
@@ -120,6 +147,8 @@ static void drop_client(struct ivsd *d, struct client *c, const char *why)
 		d->nrefused--;
 	else
 		d->nclients--;
+	if (c->capped)
+		d->ncapped--;
 	free(c);
 }
 
@@ -152,7 +181,7 @@ static int notify(struct client *c, const struct ivshmem_event *ev)
 	return ivs_dp_send(c->fd, buf, sizeof(buf), -1, MSG_DONTWAIT);
 }
 
-static uint32_t grants_for(struct ivsd *d)
+static uint32_t grants_for(struct ivsd *d, const struct client *c)
 {
 	uint32_t g = 0;
 	if (d->shm.ro_fd >= 0)
@@ -161,7 +190,7 @@ static uint32_t grants_for(struct ivsd *d)
 		g |= IVS_DP_GRANT_SHM_RW;
 	if (d->cfg.policy.allow_registers && d->regs.ro_fd >= 0)
 		g |= IVS_DP_GRANT_REGS;
-	if (d->ep->ops->ring)
+	if (d->ep->ops->ring && c->may_ring)
 		g |= IVS_DP_GRANT_RING;
 	if (d->ep->vec_fds && d->ep->nvectors)
 		g |= IVS_DP_GRANT_IRQ;
@@ -186,30 +215,25 @@ static int do_hello(struct ivsd *d, struct client *c, const struct ivs_dp_req *r
 		*status = -EPROTONOSUPPORT;
 		return -1;
 	}
-	if (ivsd_policy_check(&d->cfg.policy, &c->cred) < 0) {
-		logf_(d, IVSD_LOG_INFO, "refused pid %d uid %u gid %u: not allowed by the policy",
-		      (int)c->cred.pid, (unsigned)c->cred.uid, (unsigned)c->cred.gid);
-		*status = -EACCES;
-		return -1;
-	}
 	if (d->cfg.policy.exclusive && d->nready > 0) {
-		logf_(d, IVSD_LOG_INFO, "refused pid %d uid %u: exclusive, another client is connected",
-		      (int)c->cred.pid, (unsigned)c->cred.uid);
+		log_limited(d, &d->refusal_log, "refused pid %d uid %u: exclusive, another client is connected",
+			    (int)c->cred.pid, (unsigned)c->cred.uid);
 		*status = -EBUSY;
 		return -1;
 	}
 	c->ready = true;
 	d->nready++;
 	c->ro = d->cfg.policy.read_only || (req->a2 & IVS_DP_HELLO_READONLY);
-	c->grants = grants_for(d);
+	c->may_ring = ivsd_policy_may_ring(&d->cfg.policy, &c->cred);
+	c->grants = grants_for(d, c);
 	v[0] = c->grants;
 	v[1] = d->ep->id >= 0 ? (uint64_t)d->ep->id : IVS_DP_NO_PEER_ID;
 	v[2] = d->ep->vec_fds ? d->ep->nvectors : 0;
 	v[3] = d->shm.size ? d->shm.size : d->ep->mem_size;
 	v[4] = d->regs.size;
 	v[5] = IVS_DP_VERSION;
-	logf_(d, IVSD_LOG_INFO, "client pid %d uid %u connected (%s)", (int)c->cred.pid,
-	      (unsigned)c->cred.uid, c->ro ? "read-only" : "read-write");
+	log_limited(d, &d->client_log, "client pid %d uid %u connected (%s%s)", (int)c->cred.pid,
+		    (unsigned)c->cred.uid, c->ro ? "read-only" : "read-write", c->may_ring ? ", ring" : "");
 	return 0;
 }
 
@@ -305,7 +329,7 @@ static int handle_request(struct ivsd *d, struct client *c, const uint8_t *buf, 
 	if (r == -EBADMSG)
 		return -1; /* malformed: no answer, the client is broken */
 	if (c->refused) {
-		reply(c, &req, -EACCES, NULL, -1);
+		reply(c, &req, c->refused, NULL, -1);
 		return -1;
 	}
 	if (r == -EPROTONOSUPPORT) {
@@ -328,7 +352,9 @@ static int handle_request(struct ivsd *d, struct client *c, const uint8_t *buf, 
 		status = do_map(d, c, &req, v, &fd);
 		break;
 	case IVS_DP_RING:
-		if (req.a0 >= IVSHMEM_MAX_PEERS || req.a1 >= IVSHMEM_MAX_VECTORS)
+		if (!c->may_ring)
+			status = -EACCES;
+		else if (req.a0 >= IVSHMEM_MAX_PEERS || req.a1 >= IVSHMEM_MAX_VECTORS)
 			status = -EINVAL;
 		else
 			status = ivshmem_ring(d->ep, req.a0, req.a1);
@@ -397,12 +423,6 @@ static bool shed_one(struct ivsd *d)
 	return true;
 }
 
-static void log_refused(struct ivsd *d, const struct ivsd_cred *cr)
-{
-	logf_(d, IVSD_LOG_INFO, "refused pid %d uid %u gid %u: not allowed by the policy", (int)cr->pid,
-	      (unsigned)cr->uid, (unsigned)cr->gid);
-}
-
 static unsigned hello_ms(const struct ivsd *d)
 {
 	return d->cfg.hello_timeout_ms ? d->cfg.hello_timeout_ms : 5000;
@@ -453,13 +473,13 @@ static void timer_fired(struct ivsd *d)
 	arm_timer(d);
 }
 
-/* A user the policy refuses: answer the HELLO if it is already there,
- * else keep the connection (outside max_clients, at most REFUSED_MAX of
- * them, the oldest evicted) until it arrives or its deadline passes.
- * Either way it takes no client slot.  False: close it now. */
-static bool refuse_at_accept(struct ivsd *d, int fd, struct ivsd_cred *cred)
+/* A connection refused at accept() (status -EACCES or -EUSERS): answer
+ * the HELLO if it is already there, else keep the connection (outside the
+ * limits, at most REFUSED_MAX of them, the oldest evicted) until it arrives
+ * or its deadline passes.  Either way it takes no client slot.  False:
+ * close it now. */
+static bool refuse_at_accept(struct ivsd *d, int fd, int status)
 {
-	log_refused(d, cred);
 	uint8_t buf[IVS_DP_REQ_SIZE + 1];
 	unsigned nfds = 0;
 	ssize_t n = ivs_pf_recv(fd, buf, sizeof(buf), MSG_DONTWAIT, &nfds);
@@ -479,16 +499,51 @@ static bool refuse_at_accept(struct ivsd *d, int fd, struct ivsd_cred *cred)
 		int r = n > 0 ? ivs_dp_req_decode(buf, (size_t)n, &req) : -EBADMSG;
 		if (r != -EBADMSG && nfds == 0) {
 			struct client tmp = {.fd = fd};
-			reply(&tmp, &req, -EACCES, NULL, -1);
+			reply(&tmp, &req, status, NULL, -1);
 		}
 		return false; /* the caller closes it */
 	}
 	return true;
 }
 
+/* Connections of uid held now (pending ones too). */
+static unsigned user_clients(const struct ivsd *d, uid_t uid)
+{
+	unsigned n = 0;
+	for (const struct client *c = d->clients; c; c = c->next)
+		n += c->capped && c->cred.uid == uid;
+	return n;
+}
+
+/* 0 if the client may take a slot, else the status its HELLO gets (after
+ * logging why). */
+static int admit(struct ivsd *d, const struct ivsd_cred *cr)
+{
+	const struct ivsd_policy *p = &d->cfg.policy;
+	if (ivsd_policy_check(p, cr) < 0) {
+		log_limited(d, &d->refusal_log, "refused pid %d uid %u gid %u: not allowed by the policy", (int)cr->pid,
+			    (unsigned)cr->uid, (unsigned)cr->gid);
+		return -EACCES;
+	}
+	if (cr->uid == 0)
+		return 0; /* root is trusted, and never locked out by users */
+	unsigned max = ivsd_policy_max_clients(p), per_user = ivsd_policy_max_per_user(p);
+	if (d->ncapped >= max) {
+		log_limited(d, &d->refusal_log, "turned away pid %d uid %u: %u clients, limit %u (max-clients)", (int)cr->pid,
+			    (unsigned)cr->uid, d->ncapped, max);
+		return -EUSERS;
+	}
+	unsigned mine = user_clients(d, cr->uid);
+	if (mine >= per_user) {
+		log_limited(d, &d->refusal_log, "turned away pid %d uid %u: %u connections of this user, limit %u "
+			    "(max-clients-per-user)", (int)cr->pid, (unsigned)cr->uid, mine, per_user);
+		return -EUSERS;
+	}
+	return 0;
+}
+
 static void accept_clients(struct ivsd *d)
 {
-	unsigned max = d->cfg.max_clients ? d->cfg.max_clients : 256;
 	uint64_t deadline = ivs_now_ns() + (uint64_t)hello_ms(d) * 1000000u;
 	/* Bounded per round so a connect storm can't starve the clients. */
 	for (int i = 0; i < 64; i++) {
@@ -512,23 +567,19 @@ static void accept_clients(struct ivsd *d)
 			logf_(d, IVSD_LOG_WARN, "a client was turned away (%s)", c ? "no credentials" : "no memory");
 			continue;
 		}
-		/* The policy first: refused users never take a slot. */
-		if (ivsd_policy_check(&d->cfg.policy, &c->cred) < 0) {
-			c->refused = refuse_at_accept(d, fd, &c->cred);
-			if (!c->refused) {
+		/* The policy and the limits first: a refused connection never
+		 * takes a slot. */
+		int status = admit(d, &c->cred);
+		if (status < 0) {
+			if (!refuse_at_accept(d, fd, status)) {
 				free(c->cred.groups);
 				free(c);
 				ivs_pf_close_peer(fd);
 				continue;
 			}
-		} else if (d->nclients >= max) {
-			free(c->cred.groups);
-			free(c);
-			ivs_pf_close_peer(fd);
-			logf_(d, IVSD_LOG_WARN, "a client was turned away (%u clients, limit %u)",
-			      d->nclients, max);
-			continue;
+			c->refused = status;
 		}
+		c->capped = !c->refused && c->cred.uid != 0;
 		c->tag.kind = TAG_CLIENT;
 		c->fd = fd;
 		c->deadline_ns = deadline;
@@ -549,6 +600,8 @@ static void accept_clients(struct ivsd *d)
 			d->nrefused++;
 		else
 			d->nclients++;
+		if (c->capped)
+			d->ncapped++;
 	}
 	arm_timer(d);
 }
@@ -742,6 +795,8 @@ int ivsd_new(const struct ivsd_config *cfg, ivshmem_ep *ep, struct ivsd **out)
 	}
 	d->cfg = *cfg;
 	d->ep = ep;
+	d->refusal_log = (struct ivs_log_limit)IVS_LOG_LIMIT_INIT(1000, 10);
+	d->client_log = (struct ivs_log_limit)IVS_LOG_LIMIT_INIT(1000, 10);
 	ivs_rt_socket_init(&d->sock);
 	d->epfd = -1;
 	d->timer_fd = -1;

@@ -16,14 +16,30 @@
 
 /* ---- policy (policy.c) ------------------------------------------------- */
 
-struct ivsd_policy {
+/* Users and groups, by number. */
+struct ivsd_ids {
 	uid_t *users;
 	size_t nusers;
 	gid_t *groups;
 	size_t ngroups;
+};
+
+/* Who may ring doorbells besides root and the ring lists. */
+enum ivsd_ring { IVSD_RING_DEFAULT, IVSD_RING_ALL, IVSD_RING_NONE };
+
+struct ivsd_policy {
+	struct ivsd_ids allow; /* who may connect (root always may) */
+	/* Who may ring doorbells: root, these, and with ring ALL everyone;
+	 * by default (no list, ring DEFAULT) everyone unless read_only. */
+	struct ivsd_ids ring_ids;
+	enum ivsd_ring ring;
 	bool read_only;	      /* clients get read-only memory */
 	bool exclusive;	      /* one client at a time (default: shared) */
 	bool allow_registers; /* clients may map BAR0 */
+	/* Connections one user may hold (pending ones count), root aside.
+	 * 0 = the default, 32 (never above the daemon's max_clients). */
+	unsigned max_per_user;
+	unsigned max_clients; /* 0 = 256; root and refused users don't count */
 };
 
 /* The credentials of a connected client (SO_PEERCRED + SO_PEERGROUPS). */
@@ -35,23 +51,46 @@ struct ivsd_cred {
 	size_t ngroups;
 };
 
+/* The limits' bounds and defaults. */
+#define IVSD_MAX_CLIENTS_DEFAULT 256u
+#define IVSD_MAX_CLIENTS_LIMIT 65536u
+#define IVSD_MAX_PER_USER_DEFAULT 32u
+
 /* Add a user / group by name or number.  0, -ENOENT (unknown), -ENOMEM. */
-int ivsd_policy_add_user(struct ivsd_policy *p, const char *name);
-int ivsd_policy_add_group(struct ivsd_policy *p, const char *name);
-/* Apply one "key value" setting (keys: allow-user, allow-group, read-only,
- * exclusive, allow-registers; flags take yes/no/true/false/1/0 or nothing).
- * 0, -EINVAL (unknown key / bad value), -ENOENT (unknown user/group). */
+int ivsd_ids_add_user(struct ivsd_ids *ids, const char *name);
+int ivsd_ids_add_group(struct ivsd_ids *ids, const char *name);
+/* Apply one "key value" setting (keys: allow-user, allow-group, ring-user,
+ * ring-group, ring, read-only, exclusive, allow-registers, max-clients,
+ * max-clients-per-user; flags take yes/no/true/false/1/0/on/off or nothing;
+ * limits 1..IVSD_MAX_CLIENTS_LIMIT).  0, -ENOKEY (not a policy key),
+ * -EINVAL (bad value), -ERANGE (limit out of range), -ENOENT (unknown
+ * user/group), -ENOMEM. */
 int ivsd_policy_set(struct ivsd_policy *p, const char *key, const char *value);
+/* The policy's keys, for messages: "allow-user, allow-group, ...". */
+const char *ivsd_policy_keys(void);
+/* The effective limits (defaults applied, per-user never above total). */
+unsigned ivsd_policy_max_clients(const struct ivsd_policy *p);
+unsigned ivsd_policy_max_per_user(const struct ivsd_policy *p);
+/* Where a config file went wrong. */
+struct ivsd_load_error {
+	unsigned line; /* 0: the file itself */
+	char key[64], value[192]; /* the offending setting, cut to fit */
+};
+
 /* Read a config file of "key value" lines ('#' comments, blank lines).  On
- * error *line receives the offending line number (0: the file itself:
- * -EISDIR, -EINVAL not a regular file, -errno; a FIFO never blocks).
- * Keys other than the policy's (socket, device) are returned through
- * other(ctx, key, value) if given, else rejected with -EINVAL. */
-int ivsd_policy_load(struct ivsd_policy *p, const char *path, unsigned *line,
+ * error *err says where: line 0 for the file itself (-EISDIR, -EINVAL not a
+ * regular file: a FIFO never blocks, -errno), else the line and its
+ * setting (-E2BIG: a line over 1 KiB, or ivsd_policy_set's errors).  Keys
+ * other than the policy's (socket, device) go to other(ctx, key, value) if
+ * given (it returns -ENOKEY for keys it doesn't know either), else are
+ * -ENOKEY. */
+int ivsd_policy_load(struct ivsd_policy *p, const char *path, struct ivsd_load_error *err,
 		     int (*other)(void *ctx, const char *key, const char *value), void *ctx);
 void ivsd_policy_free(struct ivsd_policy *p);
 /* 0 if the client may connect, -EACCES otherwise.  Root always may. */
 int ivsd_policy_check(const struct ivsd_policy *p, const struct ivsd_cred *c);
+/* Whether the client may ring doorbells (see struct ivsd_policy). */
+bool ivsd_policy_may_ring(const struct ivsd_policy *p, const struct ivsd_cred *c);
 
 /* Read a socket peer's credentials.  c->groups is malloc'd (free it). */
 int ivsd_peer_cred(int sock, struct ivsd_cred *c);
@@ -79,7 +118,6 @@ typedef void (*ivsd_log_fn)(void *ctx, enum ivsd_log_level level, const char *ms
 struct ivsd_config {
 	const char *socket_path;
 	struct ivsd_policy policy;
-	unsigned max_clients; /* 0 = 256; clients the policy refuses don't count */
 	/* A connection that hasn't completed HELLO this long after accept()
 	 * is dropped, so silent connections can't hold the slots.  0 = 5000. */
 	unsigned hello_timeout_ms;

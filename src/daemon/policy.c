@@ -61,31 +61,31 @@ static int lookup_gid(const char *name, gid_t *gid)
 	return 0;
 }
 
-int ivsd_policy_add_user(struct ivsd_policy *p, const char *name)
+int ivsd_ids_add_user(struct ivsd_ids *ids, const char *name)
 {
 	uid_t uid;
 	int r = lookup_uid(name, &uid);
 	if (r < 0)
 		return r;
-	uid_t *n = realloc(p->users, (p->nusers + 1) * sizeof(*n));
+	uid_t *n = realloc(ids->users, (ids->nusers + 1) * sizeof(*n));
 	if (!n)
 		return -ENOMEM;
-	n[p->nusers++] = uid;
-	p->users = n;
+	n[ids->nusers++] = uid;
+	ids->users = n;
 	return 0;
 }
 
-int ivsd_policy_add_group(struct ivsd_policy *p, const char *name)
+int ivsd_ids_add_group(struct ivsd_ids *ids, const char *name)
 {
 	gid_t gid;
 	int r = lookup_gid(name, &gid);
 	if (r < 0)
 		return r;
-	gid_t *n = realloc(p->groups, (p->ngroups + 1) * sizeof(*n));
+	gid_t *n = realloc(ids->groups, (ids->ngroups + 1) * sizeof(*n));
 	if (!n)
 		return -ENOMEM;
-	n[p->ngroups++] = gid;
-	p->groups = n;
+	n[ids->ngroups++] = gid;
+	ids->groups = n;
 	return 0;
 }
 
@@ -100,19 +100,93 @@ static int parse_bool(const char *v, bool *out)
 	return 0;
 }
 
+static int parse_limit(const char *v, unsigned *out)
+{
+	unsigned long n;
+	if (!v || parse_id(v, &n) < 0)
+		return -EINVAL;
+	if (n < 1 || n > IVSD_MAX_CLIENTS_LIMIT)
+		return -ERANGE;
+	*out = (unsigned)n;
+	return 0;
+}
+
+enum key {
+	K_ALLOW_USER,
+	K_ALLOW_GROUP,
+	K_RING_USER,
+	K_RING_GROUP,
+	K_RING,
+	K_READ_ONLY,
+	K_EXCLUSIVE,
+	K_ALLOW_REGS,
+	K_MAX_CLIENTS,
+	K_MAX_PER_USER,
+};
+
+static const char *const key_names[] = {
+	[K_ALLOW_USER] = "allow-user",
+	[K_ALLOW_GROUP] = "allow-group",
+	[K_RING_USER] = "ring-user",
+	[K_RING_GROUP] = "ring-group",
+	[K_RING] = "ring",
+	[K_READ_ONLY] = "read-only",
+	[K_EXCLUSIVE] = "exclusive",
+	[K_ALLOW_REGS] = "allow-registers",
+	[K_MAX_CLIENTS] = "max-clients",
+	[K_MAX_PER_USER] = "max-clients-per-user",
+};
+
+const char *ivsd_policy_keys(void)
+{
+	return "allow-user, allow-group, ring-user, ring-group, ring, read-only, exclusive, "
+	       "allow-registers, max-clients, max-clients-per-user";
+}
+
 int ivsd_policy_set(struct ivsd_policy *p, const char *key, const char *value)
 {
-	if (!strcmp(key, "allow-user"))
-		return value && *value ? ivsd_policy_add_user(p, value) : -EINVAL;
-	if (!strcmp(key, "allow-group"))
-		return value && *value ? ivsd_policy_add_group(p, value) : -EINVAL;
-	if (!strcmp(key, "read-only"))
+	size_t k = 0;
+	while (k < IVS_ARRAY_SIZE(key_names) && strcmp(key, key_names[k]))
+		k++;
+	bool named = value && *value, b;
+	int r;
+	switch (k) {
+	case K_ALLOW_USER:
+		return named ? ivsd_ids_add_user(&p->allow, value) : -EINVAL;
+	case K_ALLOW_GROUP:
+		return named ? ivsd_ids_add_group(&p->allow, value) : -EINVAL;
+	case K_RING_USER:
+		return named ? ivsd_ids_add_user(&p->ring_ids, value) : -EINVAL;
+	case K_RING_GROUP:
+		return named ? ivsd_ids_add_group(&p->ring_ids, value) : -EINVAL;
+	case K_RING:
+		r = parse_bool(value, &b);
+		if (r == 0)
+			p->ring = b ? IVSD_RING_ALL : IVSD_RING_NONE;
+		return r;
+	case K_READ_ONLY:
 		return parse_bool(value, &p->read_only);
-	if (!strcmp(key, "exclusive"))
+	case K_EXCLUSIVE:
 		return parse_bool(value, &p->exclusive);
-	if (!strcmp(key, "allow-registers"))
+	case K_ALLOW_REGS:
 		return parse_bool(value, &p->allow_registers);
-	return -EINVAL;
+	case K_MAX_CLIENTS:
+		return parse_limit(value, &p->max_clients);
+	case K_MAX_PER_USER:
+		return parse_limit(value, &p->max_per_user);
+	}
+	return -ENOKEY;
+}
+
+unsigned ivsd_policy_max_clients(const struct ivsd_policy *p)
+{
+	return p->max_clients ? p->max_clients : IVSD_MAX_CLIENTS_DEFAULT;
+}
+
+unsigned ivsd_policy_max_per_user(const struct ivsd_policy *p)
+{
+	unsigned n = p->max_per_user ? p->max_per_user : IVSD_MAX_PER_USER_DEFAULT;
+	return IVS_MIN(n, ivsd_policy_max_clients(p));
 }
 
 static char *trim(char *s)
@@ -125,10 +199,10 @@ static char *trim(char *s)
 	return s;
 }
 
-int ivsd_policy_load(struct ivsd_policy *p, const char *path, unsigned *line,
+int ivsd_policy_load(struct ivsd_policy *p, const char *path, struct ivsd_load_error *err,
 		     int (*other)(void *ctx, const char *key, const char *value), void *ctx)
 {
-	*line = 0;
+	*err = (struct ivsd_load_error){0};
 	/* Never a FIFO (open would sleep) nor a directory (reads EISDIR). */
 	int fd = ivs_rt_open_regular(path);
 	if (fd < 0)
@@ -141,8 +215,9 @@ int ivsd_policy_load(struct ivsd_policy *p, const char *path, unsigned *line,
 	}
 	char buf[1024];
 	int r = 0;
+	unsigned line = 0;
 	while (fgets(buf, sizeof(buf), f)) {
-		++*line;
+		++line;
 		if (!strchr(buf, '\n') && !feof(f)) {
 			r = -E2BIG; /* a line longer than any sane setting */
 			break;
@@ -158,50 +233,75 @@ int ivsd_policy_load(struct ivsd_policy *p, const char *path, unsigned *line,
 			*value++ = 0;
 		value = trim(value);
 		r = ivsd_policy_set(p, key, value);
-		if (r == -EINVAL && other && strcmp(key, "allow-user") && strcmp(key, "allow-group") &&
-		    strcmp(key, "read-only") && strcmp(key, "exclusive") && strcmp(key, "allow-registers"))
+		if (r == -ENOKEY && other)
 			r = other(ctx, key, value);
-		if (r < 0)
+		if (r < 0) {
+			snprintf(err->key, sizeof(err->key), "%s", key);
+			snprintf(err->value, sizeof(err->value), "%s", value);
 			break;
+		}
 	}
 	if (r == 0 && ferror(f))
 		r = -EIO;
 	fclose(f);
-	if (r == 0)
-		*line = 0;
+	if (r < 0 && r != -EIO)
+		err->line = line;
 	return r;
+}
+
+static void ids_free(struct ivsd_ids *ids)
+{
+	free(ids->users);
+	free(ids->groups);
+	*ids = (struct ivsd_ids){0};
 }
 
 void ivsd_policy_free(struct ivsd_policy *p)
 {
-	free(p->users);
-	free(p->groups);
-	p->users = NULL;
-	p->groups = NULL;
-	p->nusers = p->ngroups = 0;
+	ids_free(&p->allow);
+	ids_free(&p->ring_ids);
 }
 
-static bool has_gid(const struct ivsd_policy *p, gid_t g)
+static bool has_gid(const struct ivsd_ids *ids, gid_t g)
 {
-	for (size_t i = 0; i < p->ngroups; i++)
-		if (p->groups[i] == g)
+	for (size_t i = 0; i < ids->ngroups; i++)
+		if (ids->groups[i] == g)
+			return true;
+	return false;
+}
+
+/* Is the client one of ids (by uid, primary or supplementary group)? */
+static bool ids_match(const struct ivsd_ids *ids, const struct ivsd_cred *c)
+{
+	for (size_t i = 0; i < ids->nusers; i++)
+		if (ids->users[i] == c->uid)
+			return true;
+	if (has_gid(ids, c->gid))
+		return true;
+	for (size_t i = 0; i < c->ngroups; i++)
+		if (has_gid(ids, c->groups[i]))
 			return true;
 	return false;
 }
 
 int ivsd_policy_check(const struct ivsd_policy *p, const struct ivsd_cred *c)
 {
-	if (c->uid == 0)
-		return 0;
-	for (size_t i = 0; i < p->nusers; i++)
-		if (p->users[i] == c->uid)
-			return 0;
-	if (has_gid(p, c->gid))
-		return 0;
-	for (size_t i = 0; i < c->ngroups; i++)
-		if (has_gid(p, c->groups[i]))
-			return 0;
-	return -EACCES;
+	return c->uid == 0 || ids_match(&p->allow, c) ? 0 : -EACCES;
+}
+
+bool ivsd_policy_may_ring(const struct ivsd_policy *p, const struct ivsd_cred *c)
+{
+	if (c->uid == 0 || ids_match(&p->ring_ids, c))
+		return true;
+	switch (p->ring) {
+	case IVSD_RING_ALL:
+		return true;
+	case IVSD_RING_NONE:
+		return false;
+	case IVSD_RING_DEFAULT:
+		break;
+	}
+	return !p->ring_ids.nusers && !p->ring_ids.ngroups && !p->read_only;
 }
 
 /* Supplementary groups from /proc/PID/status, for kernels without

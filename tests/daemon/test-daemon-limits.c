@@ -5,7 +5,10 @@
  *  - (root) users the policy refuses can't take client slots: their
  *    connections are judged at accept() (SO_PEERCRED), not at HELLO;
  *  - (root) allowed connections that never send HELLO are dropped after
- *    the HELLO deadline, so they can't hold the slots either.
+ *    the HELLO deadline, so they can't hold the slots either;
+ *  - (root) one user can't take more than its share (max_per_user), its
+ *    silent connections included; over a limit, HELLO is answered -EUSERS;
+ *    root is never turned away by the limits.
  *
  * The daemon core runs in forked children around file: endpoints.  For the
  * race, unlink() of the socket path is slowed down in one child (the test's
@@ -31,6 +34,7 @@
 
 #define NOBODY 65534
 #define ALLOWED_UID 4243
+#define ALLOWED_UID2 4244
 #define ROUNDS 20
 #define T 10000 /* ms: bound of every wait */
 #define MAX_CLIENTS 4
@@ -111,16 +115,24 @@ static void test_race(void)
 
 /* ---- slots ------------------------------------------------------------------- */
 
-static pid_t start_daemon(unsigned hello_ms)
+/* A daemon allowing ALLOWED_UID and ALLOWED_UID2, MAX_CLIENTS slots, at
+ * most per_user (0: the default) for one user. */
+static pid_t start_daemon(unsigned hello_ms, unsigned per_user)
 {
 	unlink(sock);
 	fflush(stdout);
 	pid_t pid = fork();
 	if (pid == 0) {
-		struct ivsd_config cfg = {.max_clients = MAX_CLIENTS, .hello_timeout_ms = hello_ms};
+		struct ivsd_config cfg = {
+			.policy = {.max_clients = MAX_CLIENTS, .max_per_user = per_user},
+			.hello_timeout_ms = hello_ms,
+		};
 		char uid[16];
 		snprintf(uid, sizeof(uid), "%d", ALLOWED_UID);
-		if (ivsd_policy_add_user(&cfg.policy, uid) < 0)
+		if (ivsd_ids_add_user(&cfg.policy.allow, uid) < 0)
+			_exit(2);
+		snprintf(uid, sizeof(uid), "%d", ALLOWED_UID2);
+		if (ivsd_ids_add_user(&cfg.policy.allow, uid) < 0)
 			_exit(2);
 		run_daemon(-1, 0, &cfg);
 	}
@@ -214,6 +226,73 @@ static pid_t silent_user(uid_t uid, int n, int *ready_fd, int *hold_fd)
 	return pid;
 }
 
+/* What n opens as one user got. */
+struct opens {
+	unsigned char opened, users, other; /* 0, -EUSERS, anything else */
+};
+
+/* As `uid`: open the daemon n times, keeping what opens, report on `ready`
+ * (struct opens), hold them until `hold` reaches EOF. */
+static pid_t user_opens(uid_t uid, int n, int *ready_fd, int *hold_fd)
+{
+	int rd[2], hd[2];
+	if (pipe2(rd, O_CLOEXEC) < 0 || pipe2(hd, O_CLOEXEC) < 0)
+		return -1;
+	fflush(stdout);
+	pid_t pid = fork();
+	if (pid == 0) {
+		close(rd[0]);
+		close(hd[1]);
+		drop_to(uid);
+		struct opens o = {0};
+		for (int i = 0; i < n; i++) {
+			ivshmem_ep *ep; /* kept open until exit */
+			int r = open_daemon(&ep);
+			if (r == 0)
+				o.opened++;
+			else if (r == -EUSERS)
+				o.users++;
+			else
+				o.other++;
+		}
+		(void)!write(rd[1], &o, sizeof(o));
+		char c;
+		while (read(hd[0], &c, 1) < 0 && errno == EINTR)
+			;
+		_exit(0);
+	}
+	close(rd[1]);
+	close(hd[0]);
+	*ready_fd = rd[0];
+	*hold_fd = hd[1];
+	return pid;
+}
+
+/* The held opens of a user_opens() child, then let it go. */
+struct held {
+	pid_t pid;
+	int ready, hold;
+	struct opens got;
+	bool reported;
+};
+
+static struct held hold_opens(uid_t uid, int n)
+{
+	struct held h = {.ready = -1, .hold = -1};
+	h.pid = user_opens(uid, n, &h.ready, &h.hold);
+	h.reported = h.pid > 0 && read_bounded(h.ready, (char *)&h.got, sizeof(h.got), T) == 0;
+	return h;
+}
+
+static void release(struct held *h)
+{
+	ivs_close(h->hold);
+	ivs_close(h->ready);
+	if (h->pid > 0)
+		reap_bounded(h->pid, T);
+	h->pid = -1;
+}
+
 static int refused_user_open(void)
 {
 	fflush(stdout);
@@ -229,7 +308,7 @@ static int refused_user_open(void)
 
 static void test_refused_take_no_slot(void)
 {
-	pid_t d = start_daemon(60000); /* the deadline plays no part here */
+	pid_t d = start_daemon(60000, 0); /* the deadline plays no part here */
 	ok(d > 0, "daemon: %d slots, allows uid %d, HELLO deadline 60 s", MAX_CLIENTS, ALLOWED_UID);
 	if (d <= 0)
 		return;
@@ -239,18 +318,15 @@ static void test_refused_take_no_slot(void)
 	unsigned char got = 0;
 	ok(read_bounded(ready, (char *)&got, 1, T) == 0 && got == n, "uid %d holds %d silent connections (%d)",
 	   NOBODY, n, got);
-	ivshmem_ep *eps[MAX_CLIENTS] = {0};
-	int opened = 0;
-	for (int i = 0; i < MAX_CLIENTS; i++)
-		opened += open_daemon(&eps[i]) == 0;
-	is(opened, MAX_CLIENTS, "all %d slots are still there for allowed clients", MAX_CLIENTS);
+	struct held a = hold_opens(ALLOWED_UID, MAX_CLIENTS + 1);
+	ok(a.reported && a.got.opened == MAX_CLIENTS && a.got.users == 1 && a.got.other == 0,
+	   "all %d slots are still there for an allowed user; one more is answered -EUSERS "
+	   "(opened %u, EUSERS %u, other %u)", MAX_CLIENTS, a.got.opened, a.got.users, a.got.other);
 	is(refused_user_open(), 0, "a refused user still gets -EACCES (not a dropped connection)");
-	ivshmem_ep *extra = NULL;
-	int r = open_daemon(&extra);
-	ok(r < 0, "with the slots full of real clients, one more is turned away (%d)", r);
-	ivshmem_close(extra);
-	for (int i = 0; i < MAX_CLIENTS; i++)
-		ivshmem_close(eps[i]);
+	ivshmem_ep *root_ep = NULL;
+	is(open_daemon(&root_ep), 0, "with every slot taken, root still gets in");
+	ivshmem_close(root_ep);
+	release(&a);
 	close(hold);
 	close(ready);
 	reap_bounded(u, T);
@@ -260,11 +336,11 @@ static void test_refused_take_no_slot(void)
 
 static void test_hello_deadline(void)
 {
-	pid_t d = start_daemon(300);
+	pid_t d = start_daemon(300, 0);
 	ok(d > 0, "daemon: %d slots, HELLO deadline 300 ms", MAX_CLIENTS);
 	if (d <= 0)
 		return;
-	/* An allowed user (root) fills every slot, silently. */
+	/* Root opens silent connections: the deadline holds for everyone. */
 	int s[MAX_CLIENTS];
 	for (int i = 0; i < MAX_CLIENTS; i++)
 		s[i] = raw_connect();
@@ -303,6 +379,46 @@ static void test_hello_deadline(void)
 	is(reap_bounded(d, T), 0, "daemon exits 0");
 }
 
+/* One user's share: its silent connections count, others keep theirs. */
+static void test_per_user(void)
+{
+	pid_t d = start_daemon(60000, 2);
+	ok(d > 0, "daemon: %d slots, at most 2 per user", MAX_CLIENTS);
+	if (d <= 0)
+		return;
+	struct held a = hold_opens(ALLOWED_UID, 5);
+	ok(a.reported && a.got.opened == 2 && a.got.users == 3 && a.got.other == 0,
+	   "uid %d opening 5 times gets 2, then -EUSERS (opened %u, EUSERS %u, other %u)", ALLOWED_UID,
+	   a.got.opened, a.got.users, a.got.other);
+	int ready = -1, hold = -1;
+	unsigned char got = 0;
+	pid_t u = silent_user(ALLOWED_UID2, 2, &ready, &hold);
+	ok(read_bounded(ready, (char *)&got, 1, T) == 0 && got == 2, "uid %d holds 2 silent connections",
+	   ALLOWED_UID2);
+	struct held b = hold_opens(ALLOWED_UID2, 1);
+	ok(b.reported && b.got.users == 1, "then its HELLO is answered -EUSERS: its silent ones count");
+	release(&b);
+	close(hold);
+	close(ready);
+	reap_bounded(u, T);
+	/* The daemon sees the silent ones close asynchronously: bounded retry. */
+	bool in = false;
+	for (int i = 0; i < T / 10 && !in; i++) {
+		b = hold_opens(ALLOWED_UID2, 2);
+		in = b.reported && b.got.opened == 2;
+		release(&b);
+		if (!in)
+			usleep(10000);
+	}
+	ok(in, "once they are closed, uid %d gets its 2", ALLOWED_UID2);
+	ivshmem_ep *root_ep = NULL;
+	is(open_daemon(&root_ep), 0, "root is not limited by the users' shares");
+	ivshmem_close(root_ep);
+	release(&a);
+	kill(d, SIGTERM);
+	is(reap_bounded(d, T), 0, "daemon exits 0");
+}
+
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
@@ -323,6 +439,7 @@ int main(void)
 	if (geteuid() == 0) {
 		test_refused_take_no_slot();
 		test_hello_deadline();
+		test_per_user();
 	} else {
 		printf("# not root: the slot tests (setuid) are skipped\n");
 	}

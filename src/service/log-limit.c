@@ -1,0 +1,22 @@
+/* SPDX-License-Identifier: MIT */
+#include "log-limit.h"
+
+#include <limits.h>
+
+bool ivs_log_limit_pass(struct ivs_log_limit *l, uint64_t now_ns, unsigned *suppressed)
+{
+	/* A clock going backwards (it doesn't, but) starts a new interval. */
+	if (now_ns < l->begin_ns || now_ns - l->begin_ns >= l->interval_ns || l->begin_ns == 0) {
+		l->begin_ns = now_ns ? now_ns : 1;
+		l->used = 0;
+	}
+	if (l->used >= l->burst) {
+		if (l->suppressed < UINT_MAX)
+			l->suppressed++;
+		return false;
+	}
+	l->used++;
+	*suppressed = l->suppressed;
+	l->suppressed = 0;
+	return true;
+}
