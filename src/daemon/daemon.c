@@ -190,7 +190,7 @@ static uint32_t grants_for(struct ivsd *d, const struct client *c)
 		g |= IVS_DP_GRANT_SHM_RW;
 	if (d->cfg.policy.allow_registers && d->regs.ro_fd >= 0)
 		g |= IVS_DP_GRANT_REGS;
-	if (d->ep->ops->ring && c->may_ring)
+	if (ivs_ep_can_ring(d->ep) && c->may_ring)
 		g |= IVS_DP_GRANT_RING;
 	if (d->ep->vec_fds && d->ep->nvectors)
 		g |= IVS_DP_GRANT_IRQ;
@@ -352,7 +352,9 @@ static int handle_request(struct ivsd *d, struct client *c, const uint8_t *buf, 
 		status = do_map(d, c, &req, v, &fd);
 		break;
 	case IVS_DP_RING:
-		if (!c->may_ring)
+		if (!ivs_ep_can_ring(d->ep))
+			status = -ENOTSUP; /* nothing to ring: say so to anyone */
+		else if (!c->may_ring)
 			status = -EACCES;
 		else if (req.a0 >= IVSHMEM_MAX_PEERS || req.a1 >= IVSHMEM_MAX_VECTORS)
 			status = -EINVAL;

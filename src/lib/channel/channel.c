@@ -636,7 +636,7 @@ static int open_common(ivshmem_chan *ch, const char *name, int role, const struc
 
 	/* Capabilities of this side. */
 	if (ch->ep) {
-		if (ch->ep->ops->ring && ivshmem_id(ch->ep) >= 0)
+		if (ivs_ep_can_ring(ch->ep) && ivshmem_id(ch->ep) >= 0)
 			ch->caps |= IVS_SIDE_CAN_RING;
 		int fd = ivshmem_vector_fd(ch->ep, ch->vector);
 		if (fd >= 0 && ivshmem_id(ch->ep) >= 0) {

@@ -128,6 +128,11 @@ int ivshmem_ring(ivshmem_ep *ep, unsigned peer, unsigned vector)
 	return ep->ops->ring(ep, peer, vector);
 }
 
+bool ivs_ep_can_ring(const ivshmem_ep *ep)
+{
+	return ep && ep->ops->ring && !ep->ring_denied;
+}
+
 int ivshmem_vector_fd(ivshmem_ep *ep, unsigned vector)
 {
 	if (!ep)

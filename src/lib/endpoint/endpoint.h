@@ -38,6 +38,7 @@ struct ivshmem_ep {
 	int mem_fd;	 /* fd behind mem if the kind keeps one (closed here), or -1:
 			    lets a broker reopen it without /proc/self/map_files */
 	bool readonly;
+	bool ring_denied; /* has doorbells, but may not ring them (a policy) */
 	enum ivshmem_cache cache;
 	int id;		 /* -ENODATA if none */
 	unsigned nvectors;
@@ -51,6 +52,10 @@ struct ivshmem_ep {
 	ivshmem_pci_dev *pci; /* "pci" and "file" kinds */
 	void *priv;
 };
+
+/* Whether ivshmem_ring() can succeed here: the kind has doorbells and
+ * nothing (a daemon's policy) forbids ringing them. */
+bool ivs_ep_can_ring(const ivshmem_ep *ep);
 
 extern const struct ivs_ep_ops ivs_ep_pci_ops;
 extern const struct ivs_ep_ops ivs_ep_file_ops;

@@ -215,6 +215,7 @@ static int daemon_open(ivshmem_ep *ep, const char *target, const struct ivshmem_
 	p->grants = (uint32_t)resp.v[0];
 	if ((p->grants & IVS_DP_GRANT_SHM_RO) && !(p->grants & IVS_DP_GRANT_SHM_RW))
 		ep->readonly = true; /* the daemon's policy: read-only clients */
+	ep->ring_denied = !(p->grants & IVS_DP_GRANT_RING);
 	if (resp.v[1] < IVSHMEM_MAX_PEERS)
 		ep->id = (int)resp.v[1];
 	else if (resp.v[1] != IVS_DP_NO_PEER_ID)
