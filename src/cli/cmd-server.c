@@ -27,6 +27,7 @@ enum {
 	OPT_JSON_LOG,
 	OPT_IDS,
 	OPT_SHM_REUSE,
+	OPT_GREETING_TIMEOUT,
 };
 
 struct log_ctx {
@@ -153,9 +154,16 @@ static int start_error(const struct ivs_server_opts *o, int r, bool init)
 		if (r == -EACCES)
 			return cli_error("shared memory %s: permission denied: use another -M name or -m DIR",
 					 what);
+		if (r == -ENOTDIR && o->shm_dir)
+			return cli_error("-m %s is not a directory: give the directory the file is made in "
+					 "(a hugetlbfs or tmpfs mount)", what);
 		if (r == -ENOENT || r == -ENOTDIR)
 			return cli_error("shared memory directory %s does not exist: create it or fix -m", what);
-		if (r == -ENOSPC || r == -ENOMEM || r == -EFBIG)
+		if (r == -EFBIG)
+			return cli_error("shared memory %s: -l %llu bytes is more than its filesystem holds: use "
+					 "a smaller -l (or a bigger filesystem: -m DIR)", what,
+					 (unsigned long long)o->size);
+		if (r == -ENOSPC || r == -ENOMEM)
 			return cli_error("shared memory %s: cannot allocate %llu bytes: use a smaller -l", what,
 					 (unsigned long long)o->size);
 		return cli_error("shared memory %s: %s", what, strerror(-r));
@@ -241,6 +249,7 @@ int cmd_server(int argc, char **argv)
 		{"json-log", no_argument, NULL, OPT_JSON_LOG},
 		{"ids", required_argument, NULL, OPT_IDS},
 		{"shm-reuse", no_argument, NULL, OPT_SHM_REUSE},
+		{"greeting-timeout", required_argument, NULL, OPT_GREETING_TIMEOUT},
 		{0},
 	};
 	int c;
@@ -260,6 +269,9 @@ int cmd_server(int argc, char **argv)
 		case 'l':
 			if (cli_parse_u64("size", optarg, &o.size))
 				return 1;
+			if (o.size > (uint64_t)INT64_MAX)
+				return cli_usage_error("size '%s' is beyond any file's size (at most 4E): "
+						       "e.g. 1M or 4M", optarg);
 			if (o.size == 0 || (o.size & (o.size - 1)))
 				return cli_usage_error("size '%s' must be a power of two (QEMU maps it as a PCI "
 						       "BAR), e.g. 1M or 4M", optarg);
@@ -311,6 +323,15 @@ int cmd_server(int argc, char **argv)
 		case OPT_SHM_REUSE:
 			o.shm_reuse = true;
 			break;
+		case OPT_GREETING_TIMEOUT: {
+			int ms;
+			if (cli_parse_seconds("--greeting-timeout", optarg, &ms))
+				return 1;
+			if (ms <= 0)
+				return cli_usage_error("--greeting-timeout must be more than 0 seconds");
+			o.greeting_timeout_ms = (unsigned)ms;
+			break;
+		}
 		case OPT_JSON_LOG:
 			lc.json = true;
 			break;

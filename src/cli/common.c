@@ -185,6 +185,9 @@ int cli_lib_error(const char *dev, const char *action, int err)
 	case -ENOENT:
 		return cli_error("%s %s: no such file or device", action, dev);
 	case -EUSERS:
+		if (strncmp(dev, "server:", 7) == 0)
+			return cli_error("%s %s: the server is full: it has as many peers as its --max-peers "
+					 "allows; wait for one to leave, or raise it", action, dev);
 		return cli_error("%s %s: too many connections: the daemon's limit for your user "
 				 "(--max-clients-per-user) or in all (--max-clients) is reached: close some, "
 				 "or ask its administrator to raise it", action, dev);

@@ -26,11 +26,13 @@ static const struct cli_cmd commands[] = {
 	{"server", cmd_server,
 	 "server [-S SOCKET] [-M SHMNAME [--shm-reuse] | -m DIR] [-l SIZE] [-n VECTORS] [-F] [-p PIDFILE] [-v]\n"
 	 "         [--socket-mode OCTAL] [--socket-owner USER] [--socket-group GROUP]\n"
-	 "         [--max-peers N] [--ids next|lowest] [--json-log]",
+	 "         [--max-peers N] [--greeting-timeout SECONDS] [--ids next|lowest] [--json-log]",
 	 "run an ivshmem server that QEMU connects to"},
 	{"daemon", cmd_daemon,
 	 "daemon DEV [--socket PATH] [--config FILE] [--allow-user USER]... [--allow-group GROUP]...\n"
-	 "         [--read-only] [--exclusive] [--allow-registers] [--max-clients N] [-v]",
+	 "         [--read-only] [--exclusive] [--allow-registers]\n"
+	 "         [--ring-user USER]... [--ring-group GROUP]... [--ring | --no-ring]\n"
+	 "         [--max-clients N] [--max-clients-per-user N] [-v]",
 	 "broker a device to unprivileged clients"},
 	{"chan", cmd_chan,
 	 "chan init DEV | chan list DEV\n"

@@ -2,10 +2,26 @@
 /* The ivshmem server core.  See server.h and docs/server.md.
  *
  * Robustness rules:
- *   - every socket is nonblocking; a message that doesn't fit in the
- *     kernel's buffer goes to a per-peer queue (fds dup'ed), flushed on
- *     EPOLLOUT; a queue over its limit means the peer doesn't read: it is
- *     dropped.  Queued announcements of a peer that left are purged.
+ *   - every socket is nonblocking; a message that can't go now goes to a
+ *     per-peer queue, flushed on EPOLLOUT; a queue over its limit means the
+ *     peer doesn't read: it is dropped.  Queued announcements of a peer
+ *     that left are purged.  The queues hold no fds: an entry names where
+ *     its fd comes from (the shm, or a live peer's vector), looked up when
+ *     it is sent, so a peer that doesn't read costs the server memory for
+ *     its entries, never fds.
+ *   - fds in flight are bounded per peer: each peer socket has the
+ *     smallest send buffer, and a message with an fd is sent only while the
+ *     socket is writable, which then means at most one message is unread;
+ *     so a peer that never reads pins at most two fds in the kernel, even
+ *     after it is dropped (the kernel counts them against the server's
+ *     user until the peer reads or closes them: RLIMIT_NOFILE, "in-flight
+ *     fds").
+ *   - a peer that hasn't taken its whole greeting within the greeting
+ *     deadline is dropped: a connection that never reads can't hold a
+ *     peer slot, an ID or the others' attention.  (By the rule above, the
+ *     greeting's last message, an fd, goes out only once the peer has read
+ *     all but the one before it; a peer that reads nothing never gets past
+ *     the version and its ID, and holds no fd at all.)
  *   - a send error or any data from a client (QEMU never writes) drops it.
  *   - drops found while iterating are deferred to a "dead" list and
  *     processed after the iteration (a drop announces the leave, which can
@@ -15,10 +31,12 @@
 #include "server.h"
 
 #include "proto/server-proto.h"
+#include "service/log-limit.h"
 #include "service/passed-fds.h"
 #include "util/util.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +47,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/timerfd.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -37,11 +56,18 @@
 #endif
 
 #define QUEUE_BASE 4096 /* queued messages a peer may lag behind, plus... */
+#define KEY_LISTEN 0	   /* epoll keys: the listener, the timer, peer ID + 1 */
+#define KEY_TIMER UINT64_MAX
+
+/* Where a message's fd comes from. */
+#define SRC_NONE (-1) /* no fd */
+#define SRC_SHM (-2)  /* the shared memory; else the ID of the peer whose vector */
 
 struct outmsg {
 	int64_t value;
-	int fd;	     /* dup'ed fd to attach, or -1 */
-	uint8_t off; /* bytes already sent (fd went with the first) */
+	int32_t src; /* SRC_NONE, SRC_SHM or a peer ID */
+	uint8_t vec; /* which of src's vectors */
+	uint8_t off; /* bytes already sent (the fd went with the first) */
 };
 
 struct ivs_server_peer {
@@ -52,6 +78,10 @@ struct ivs_server_peer {
 	struct outmsg *q;
 	size_t qhead, qlen, qcap; /* entries [qhead, qlen) pending */
 	bool want_out;		  /* EPOLLOUT armed */
+	uint64_t nsent;		  /* messages sent (or skipped: source gone) */
+	uint64_t greet_msgs;	  /* how many of them the greeting is */
+	bool greeted;		  /* nsent reached greet_msgs */
+	uint64_t greet_by_ns;	  /* else it is dropped at this time */
 	bool dead;
 	const char *why; /* reason for the drop */
 	struct ivs_server_peer *next, *prev, *next_dead;
@@ -69,6 +99,27 @@ __attribute__((format(printf, 3, 4))) static void slog(struct ivs_server *s, enu
 	va_end(ap);
 	s->opts.log(s->opts.log_ctx, l, line);
 }
+
+/* A line any local user who can connect causes as often as it likes:
+ * rate-limited (log-limit.h). */
+__attribute__((format(printf, 3, 4))) static void limited_log(struct ivs_server *s, struct ivs_log_limit *l,
+							      const char *fmt, ...)
+{
+	unsigned dropped;
+	if (!s->opts.log || !ivs_log_limit_pass(l, ivs_now_ns(), &dropped))
+		return;
+	char line[480];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (dropped)
+		slog(s, IVS_SERVER_LOG_INFO, "%s (%u more like this suppressed)", line, dropped);
+	else
+		slog(s, IVS_SERVER_LOG_INFO, "%s", line);
+}
+
+#define refusal_log(s, ...) limited_log(s, &(s)->refusal_log, __VA_ARGS__)
 
 /* ---- shared memory --------------------------------------------------- */
 
@@ -126,6 +177,12 @@ static int create_shm(struct ivs_server *s)
 	}
 	if (!s->shm_created && !o->shm_dir && st.st_size != 0 && (uint64_t)st.st_size != size)
 		return -ERANGE; /* its peers' mappings would break */
+	/* A file bigger than its filesystem (tmpfs allows it: sparse) maps,
+	 * then SIGBUSes whoever touches the part that can't be had. */
+	struct statfs fs;
+	if (fstatfs(fd, &fs) == 0 && fs.f_blocks > 0 && fs.f_bsize > 0 &&
+	    size / (uint64_t)fs.f_bsize > (uint64_t)fs.f_blocks)
+		return -EFBIG;
 	if ((uint64_t)st.st_size != size && ftruncate(fd, (off_t)size) < 0) {
 		int e = -errno;
 		/* hugetlbfs files can't shrink: a big-enough one is fine. */
@@ -165,7 +222,7 @@ static size_t queue_limit(const struct ivs_server *s)
 	return QUEUE_BASE + 4 * (size_t)(s->npeers + 1) * (s->opts.nvectors + 1);
 }
 
-static void enqueue(struct ivs_server *s, struct ivs_server_peer *p, int64_t value, int fd, uint8_t off)
+static void enqueue(struct ivs_server *s, struct ivs_server_peer *p, struct outmsg m)
 {
 	if (p->qlen - p->qhead >= queue_limit(s)) {
 		mark_dead(s, p, "not reading its socket");
@@ -188,71 +245,97 @@ static void enqueue(struct ivs_server *s, struct ivs_server_peer *p, int64_t val
 			p->qcap = cap;
 		}
 	}
-	int dfd = -1;
-	if (fd >= 0) {
-		dfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-		if (dfd < 0) {
-			mark_dead(s, p, "out of file descriptors");
-			return;
-		}
-	}
-	p->q[p->qlen++] = (struct outmsg){value, dfd, off};
-	set_out(s, p, true);
+	p->q[p->qlen++] = m;
 }
 
-/* Send one message to p now, or queue it. */
-static void send_to(struct ivs_server *s, struct ivs_server_peer *p, int64_t value, int fd)
+/* The fd a message carries: -1 none, -2 its source is gone. */
+static int src_fd(const struct ivs_server *s, const struct outmsg *m)
 {
-	if (p->dead)
-		return;
-	if (p->qlen > p->qhead) {
-		if (s->opts.debug)
-			slog(s, IVS_SERVER_LOG_DEBUG, "peer %u <- %lld%s (queued)", p->id, (long long)value,
-			     fd >= 0 ? " + fd" : "");
-		enqueue(s, p, value, fd, 0);
-		return;
-	}
-	uint8_t b[IVS_SRV_MSG_LEN];
-	ivs_srv_encode(value, b);
-	ssize_t n = ivs_srv_send(p->sock, b, sizeof(b), fd);
-	if (s->opts.debug)
-		slog(s, IVS_SERVER_LOG_DEBUG, "peer %u <- %lld%s%s", p->id, (long long)value,
-		     fd >= 0 ? " + fd" : "", n == IVS_SRV_MSG_LEN ? "" : n >= 0 || n == -EAGAIN ? " (queued)" : "");
-	if (n == IVS_SRV_MSG_LEN)
-		return;
-	if (n == -EAGAIN)
-		enqueue(s, p, value, fd, 0);
-	else if (n > 0)
-		enqueue(s, p, value, -1, (uint8_t)n); /* the fd went with byte 0 */
-	else
-		mark_dead(s, p, n == -EPIPE || n == -ECONNRESET ? "closed" : "send failed");
+	if (m->src == SRC_NONE || m->off)
+		return -1; /* (an fd goes with the first byte) */
+	if (m->src == SRC_SHM)
+		return s->shm_fd;
+	const struct ivs_server_peer *o = m->src >= 0 && m->src < IVSHMEM_MAX_PEERS ? s->peers[m->src] : NULL;
+	return o && m->vec < o->nvec ? o->vec[m->vec] : -2;
 }
 
+static void sent_one(struct ivs_server_peer *p)
+{
+	if (++p->nsent >= p->greet_msgs)
+		p->greeted = true;
+}
+
+/* May a message with an fd go to this socket now?  Writable means, with
+ * the smallest send buffer, at most one message unread (see the top). */
+static bool fd_may_go(int sock)
+{
+	struct pollfd pfd = {.fd = sock, .events = POLLOUT};
+	return poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLOUT);
+}
+
+/* Send what is queued for p while the socket takes it; arm EPOLLOUT for
+ * the rest. */
 static void flush(struct ivs_server *s, struct ivs_server_peer *p)
 {
 	while (!p->dead && p->qhead < p->qlen) {
 		struct outmsg *m = &p->q[p->qhead];
+		int fd = src_fd(s, m);
+		if (fd == -2) { /* purged at its drop; never sent half */
+			p->qhead++;
+			sent_one(p);
+			continue;
+		}
+		if (fd >= 0 && !fd_may_go(p->sock))
+			break;
 		uint8_t b[IVS_SRV_MSG_LEN];
 		ivs_srv_encode(m->value, b);
-		ssize_t n = ivs_srv_send(p->sock, b + m->off, sizeof(b) - m->off, m->off ? -1 : m->fd);
+		ssize_t n = ivs_srv_send(p->sock, b + m->off, sizeof(b) - m->off, fd);
 		if (n == -EAGAIN)
+			break;
+		if (n == -ETOOMANYREFS) {
+			/* The kernel's count of this user's fds in flight is
+			 * full: peers that don't read hold them.  Retrying
+			 * would spin; this peer can reconnect. */
+			unsigned dropped;
+			if (ivs_log_limit_pass(&s->refusal_log, ivs_now_ns(), &dropped))
+				slog(s, IVS_SERVER_LOG_WARN,
+				     "peer %u: the kernel refuses to pass more fds: too many are in flight "
+				     "in sockets that aren't read (run the server as root, or raise its "
+				     "fd limit)%s", p->id, dropped ? " (and more like this)" : "");
+			mark_dead(s, p, "fds in flight over the limit");
 			return;
+		}
 		if (n <= 0) {
 			mark_dead(s, p, n == -EPIPE || n == -ECONNRESET ? "closed" : "send failed");
 			return;
 		}
-		m->fd = ivs_close(m->fd); /* sent with the first byte */
+		if (s->opts.debug && !m->off)
+			slog(s, IVS_SERVER_LOG_DEBUG, "peer %u <- %lld%s%s", p->id, (long long)m->value,
+			     fd >= 0 ? " + fd" : "", p->qhead + 1 < p->qlen ? " (queued)" : "");
 		m->off = (uint8_t)(m->off + n);
 		if (m->off == IVS_SRV_MSG_LEN) {
-			if (s->opts.debug)
-				slog(s, IVS_SERVER_LOG_DEBUG, "peer %u <- %lld (flushed)", p->id, (long long)m->value);
 			p->qhead++;
+			sent_one(p);
 		}
 	}
-	if (p->qhead == p->qlen) {
+	if (p->dead)
+		return;
+	if (p->qhead == p->qlen)
 		p->qhead = p->qlen = 0;
-		set_out(s, p, false);
-	}
+	set_out(s, p, p->qlen > 0);
+}
+
+/* Send one message to p (src: where its fd comes from), after what is
+ * already queued. */
+static void send_to(struct ivs_server *s, struct ivs_server_peer *p, int64_t value, int32_t src,
+		    unsigned vec)
+{
+	if (p->dead)
+		return;
+	bool idle = p->qhead == p->qlen;
+	enqueue(s, p, (struct outmsg){value, src, (uint8_t)vec, 0});
+	if (idle)
+		flush(s, p);
 }
 
 /* Forget queued announcements of a peer that left.  Returns true when all
@@ -265,8 +348,7 @@ static bool purge(struct ivs_server_peer *p, uint16_t id, unsigned nvec)
 	unsigned purged = 0;
 	for (size_t r = p->qhead; r < p->qlen; r++) {
 		struct outmsg *m = &p->q[r];
-		if (m->value == id && m->fd >= 0 && m->off == 0) {
-			close(m->fd);
+		if (m->src == id && m->off == 0) {
 			purged++;
 			continue;
 		}
@@ -278,8 +360,6 @@ static bool purge(struct ivs_server_peer *p, uint16_t id, unsigned nvec)
 
 static void free_peer(struct ivs_server_peer *p)
 {
-	for (size_t i = p->qhead; i < p->qlen; i++)
-		ivs_close(p->q[i].fd);
 	free(p->q);
 	for (unsigned i = 0; i < p->nvec; i++)
 		ivs_close(p->vec[i]);
@@ -312,7 +392,7 @@ static void drop(struct ivs_server *s, struct ivs_server_peer *p, const char *wh
 	slog(s, IVS_SERVER_LOG_INFO, "peer %u disconnected (%s)", id, why);
 	for (struct ivs_server_peer *o = s->live; o; o = o->next) {
 		if (!purge(o, id, nvec))
-			send_to(s, o, id, -1);
+			send_to(s, o, id, SRC_NONE, 0);
 	}
 }
 
@@ -346,24 +426,88 @@ static int alloc_id(struct ivs_server *s)
 	return -1;
 }
 
+static unsigned greeting_ms(const struct ivs_server *s)
+{
+	return s->opts.greeting_timeout_ms ? s->opts.greeting_timeout_ms : IVS_SERVER_DEFAULT_GREETING_MS;
+}
+
+/* Arm the timer for the earliest greeting deadline, if it isn't armed. */
+static void arm_timer(struct ivs_server *s)
+{
+	if (s->timer_armed || s->timer_fd < 0)
+		return;
+	uint64_t first = UINT64_MAX;
+	for (struct ivs_server_peer *p = s->live; p; p = p->next)
+		if (!p->greeted && !p->dead && p->greet_by_ns < first)
+			first = p->greet_by_ns;
+	if (first == UINT64_MAX)
+		return;
+	struct itimerspec its = {
+		.it_value = {.tv_sec = (time_t)(first / 1000000000u), .tv_nsec = (long)(first % 1000000000u)},
+	};
+	if (its.it_value.tv_sec == 0 && its.it_value.tv_nsec == 0)
+		its.it_value.tv_nsec = 1; /* 0 would disarm */
+	if (timerfd_settime(s->timer_fd, TFD_TIMER_ABSTIME, &its, NULL) == 0)
+		s->timer_armed = true;
+	else
+		slog(s, IVS_SERVER_LOG_WARN, "timerfd: %s", strerror(errno));
+}
+
+/* The greeting deadline: peers past it that haven't taken their greeting
+ * are dropped. */
+static void check_greetings(struct ivs_server *s)
+{
+	uint64_t now = ivs_now_ns();
+	for (struct ivs_server_peer *p = s->live; p; p = p->next)
+		if (!p->greeted && !p->dead && p->greet_by_ns <= now)
+			mark_dead(s, p, "did not read its greeting in time");
+}
+
+static void timer_fired(struct ivs_server *s)
+{
+	uint64_t n;
+	if (read(s->timer_fd, &n, sizeof(n)) < 0 && errno == EAGAIN)
+		return;
+	s->timer_armed = false;
+	check_greetings(s);
+	reap(s);
+	arm_timer(s);
+}
+
+/* Turn a connection away in the protocol: version, then ID -1 (QEMU:
+ * "server sent invalid ID"; libivshmem: -EUSERS).  Best effort, no
+ * waiting: the socket is new, its buffer empty. */
+static void refuse(struct ivs_server *s, int c, const char *why)
+{
+	uint8_t b[2 * IVS_SRV_MSG_LEN];
+	ivs_srv_encode(IVS_SRV_PROTO_VERSION, b);
+	ivs_srv_encode(IVS_SRV_FULL_ID, b + IVS_SRV_MSG_LEN);
+	(void)ivs_srv_send(c, b, sizeof(b), -1);
+	ivs_pf_close_peer(c);
+	refusal_log(s, "connection refused: %s", why);
+}
+
 static void accept_one(struct ivs_server *s, int c)
 {
 	unsigned max = s->opts.max_peers ? s->opts.max_peers : IVSHMEM_MAX_PEERS;
 	int id = s->npeers < max ? alloc_id(s) : -1;
 	if (id < 0) {
-		slog(s, IVS_SERVER_LOG_WARN, "connection refused: %u peers is the maximum", max);
-		ivs_pf_close_peer(c);
+		char why[64];
+		snprintf(why, sizeof(why), "at the peer limit (--max-peers %u)", max);
+		refuse(s, c, why);
 		return;
 	}
 	struct ivs_server_peer *p = calloc(1, sizeof(*p));
 	if (!p) {
-		ivs_pf_close_peer(c);
+		refuse(s, c, "out of memory");
 		s->lowest_free = IVS_MIN(s->lowest_free, (unsigned)id);
-		slog(s, IVS_SERVER_LOG_WARN, "connection refused: out of memory");
 		return;
 	}
 	p->id = (uint16_t)id;
 	p->sock = c;
+	/* The smallest send buffer (the kernel rounds it up): see the top. */
+	int one = 1;
+	(void)setsockopt(c, SOL_SOCKET, SO_SNDBUF, &one, sizeof(one));
 	for (; p->nvec < s->opts.nvectors; p->nvec++) {
 		int e = ivs_eventfd();
 		if (e < 0) {
@@ -388,29 +532,34 @@ static void accept_one(struct ivs_server *s, int c)
 	s->live = p;
 	s->npeers++;
 	s->accepted++;
+	p->greet_by_ns = ivs_now_ns() + (uint64_t)greeting_ms(s) * 1000000u;
+	p->greet_msgs = 3 + p->nvec;
+	for (struct ivs_server_peer *o = s->live; o; o = o->next)
+		if (o != p && !o->dead)
+			p->greet_msgs += o->nvec;
 
 	/* Greeting: version, ID, shm, the others' vectors, then our own last
 	 * (clients detect the greeting's end by their own ID). */
-	send_to(s, p, IVS_SRV_PROTO_VERSION, -1);
-	send_to(s, p, id, -1);
-	send_to(s, p, IVS_SRV_SHM_ID, s->shm_fd);
+	send_to(s, p, IVS_SRV_PROTO_VERSION, SRC_NONE, 0);
+	send_to(s, p, id, SRC_NONE, 0);
+	send_to(s, p, IVS_SRV_SHM_ID, SRC_SHM, 0);
 	for (struct ivs_server_peer *o = s->live; o; o = o->next) {
 		if (o == p || o->dead)
 			continue;
 		for (unsigned v = 0; v < o->nvec; v++)
-			send_to(s, p, o->id, o->vec[v]);
+			send_to(s, p, o->id, o->id, v);
 	}
 	for (unsigned v = 0; v < p->nvec; v++)
-		send_to(s, p, id, p->vec[v]);
+		send_to(s, p, id, id, v);
 	/* Announce the newcomer to the others. */
 	for (struct ivs_server_peer *o = s->live; o; o = o->next) {
 		if (o == p)
 			continue;
 		for (unsigned v = 0; v < p->nvec; v++)
-			send_to(s, o, id, p->vec[v]);
+			send_to(s, o, id, id, v);
 	}
-	slog(s, IVS_SERVER_LOG_INFO, "peer %d connected (%u vector%s, %u peer%s now)", id, p->nvec,
-	     p->nvec == 1 ? "" : "s", s->npeers, s->npeers == 1 ? "" : "s");
+	slog(s, IVS_SERVER_LOG_INFO, "peer %d connected (%u vector%s, %u peer%s now)", id, p->nvec, p->nvec == 1 ? "" : "s",
+		 s->npeers, s->npeers == 1 ? "" : "s");
 }
 
 /* Out of fds: shed one pending connection (see ivs_accept_shed), once
@@ -439,12 +588,13 @@ static void handle_accept(struct ivs_server *s)
 				continue;
 			if (errno != EAGAIN && errno != EWOULDBLOCK)
 				slog(s, IVS_SERVER_LOG_WARN, "accept: %s", strerror(errno));
-			return;
+			break;
 		}
 		s->fd_full_logged = false;
 		accept_one(s, c);
 		reap(s);
 	}
+	arm_timer(s);
 }
 
 static void handle_peer(struct ivs_server *s, struct ivs_server_peer *p, uint32_t events)
@@ -486,7 +636,8 @@ int ivs_server_init(struct ivs_server *s, const struct ivs_server_opts *opts)
 {
 	memset(s, 0, sizeof(*s));
 	ivs_rt_socket_init(&s->sock);
-	s->shm_fd = s->epoll_fd = s->reserve_fd = -1;
+	s->shm_fd = s->epoll_fd = s->reserve_fd = s->timer_fd = -1;
+	s->refusal_log = (struct ivs_log_limit)IVS_LOG_LIMIT_INIT(1000, 10);
 	s->opts = *opts;
 	struct ivs_server_opts *o = &s->opts;
 	if (!o->socket_path)
@@ -548,8 +699,12 @@ int ivs_server_start(struct ivs_server *s)
 		slog(s, IVS_SERVER_LOG_WARN, "this kernel can't refuse fds passed by clients (SO_PASSRIGHTS, "
 		     "Linux 6.16): a local user could tie up the server; restrict the socket "
 		     "(--socket-mode 0660 --socket-group GROUP)");
-	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = 0};
+	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = KEY_LISTEN};
 	if (epoll_ctl(s->epoll_fd, EPOLL_CTL_ADD, s->sock.fd, &ev) < 0)
+		return -errno;
+	s->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	ev = (struct epoll_event){.events = EPOLLIN, .data.u64 = KEY_TIMER};
+	if (s->timer_fd < 0 || epoll_ctl(s->epoll_fd, EPOLL_CTL_ADD, s->timer_fd, &ev) < 0)
 		return -errno;
 	struct stat shm;
 	uint64_t size = fstat(s->shm_fd, &shm) == 0 ? (uint64_t)shm.st_size : s->opts.size;
@@ -576,11 +731,15 @@ int ivs_server_handle(struct ivs_server *s, int timeout_ms)
 	int n = epoll_wait(s->epoll_fd, evs, 64, timeout_ms);
 	if (n < 0)
 		return errno == EINTR ? 0 : -errno;
-	bool listen_ready = false;
+	bool listen_ready = false, timer_ready = false;
 	for (int i = 0; i < n; i++) {
 		uint64_t key = evs[i].data.u64;
-		if (key == 0) {
+		if (key == KEY_LISTEN) {
 			listen_ready = true;
+			continue;
+		}
+		if (key == KEY_TIMER) {
+			timer_ready = true;
 			continue;
 		}
 		struct ivs_server_peer *p = s->peers[key - 1];
@@ -588,6 +747,8 @@ int ivs_server_handle(struct ivs_server *s, int timeout_ms)
 			handle_peer(s, p, evs[i].events);
 	}
 	reap(s);
+	if (timer_ready)
+		timer_fired(s);
 	if (listen_ready)
 		handle_accept(s);
 	return n;
@@ -609,6 +770,7 @@ void ivs_server_close(struct ivs_server *s)
 		s->peers = NULL;
 	}
 	s->epoll_fd = ivs_close(s->epoll_fd);
+	s->timer_fd = ivs_close(s->timer_fd);
 	s->reserve_fd = ivs_close(s->reserve_fd);
 	ivs_rt_socket_close(&s->sock);
 	s->shm_fd = ivs_close(s->shm_fd);

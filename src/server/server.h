@@ -17,11 +17,13 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "service/log-limit.h"
 #include "service/runtime-files.h"
 
 #define IVS_SERVER_DEFAULT_SOCKET "/tmp/ivshmem_socket"
 #define IVS_SERVER_DEFAULT_SHM "ivshmem"
 #define IVS_SERVER_DEFAULT_SIZE (4u << 20)
+#define IVS_SERVER_DEFAULT_GREETING_MS 5000u
 
 /* How IDs are handed out.  NEXT (default, like QEMU's contrib server): the
  * one after the last allocated, wrapping at 65535 and skipping IDs in use,
@@ -44,7 +46,10 @@ struct ivs_server_opts {
 	int socket_mode;	 /* the socket's mode, at most 0777; -1 = umask's */
 	uid_t socket_uid;	 /* chown; (uid_t)-1 = leave */
 	gid_t socket_gid;	 /* (gid_t)-1 = leave */
-	unsigned max_peers;	 /* 0 = 65536 */
+	unsigned max_peers;	 /* 0 = 65536; beyond, a connection gets ID -1 */
+	/* A peer that hasn't read its whole greeting this long after it
+	 * connected is dropped.  0 = IVS_SERVER_DEFAULT_GREETING_MS. */
+	unsigned greeting_timeout_ms;
 	enum ivs_server_ids ids;
 	bool debug;		 /* also log every message (IVS_SERVER_LOG_DEBUG) */
 	/* Log sink (may be NULL).  One line, no newline. */
@@ -70,6 +75,9 @@ struct ivs_server {
 	uint64_t accepted, dropped;
 	int reserve_fd; /* spare fd: lets accept() shed connections at EMFILE */
 	bool fd_full_logged;
+	int timer_fd;	  /* greeting deadlines */
+	bool timer_armed; /* for the earliest one */
+	struct ivs_log_limit refusal_log; /* refusals: any client can cause them */
 };
 
 /* Validate options, take the instance lock and create the shared memory.

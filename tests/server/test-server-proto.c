@@ -207,6 +207,14 @@ static void test_decoder(void)
 		is(count_fds(), base, "no fd leak (%s)", bad[i].name);
 	}
 
+	/* A server that turns us away: version, then ID -1. */
+	ivs_srv_dec_init(&d);
+	is(feed(&d, 0, false, &o), 0, "refusal: the version");
+	is(feed(&d, IVS_SRV_FULL_ID, false, &o), -EUSERS, "ID -1 (IVS_SRV_FULL_ID): -EUSERS, the server is full");
+	is(feed(&d, -1, true, &o), -EPROTO, "and nothing after it is taken");
+	ivs_srv_dec_free(&d);
+	is(count_fds(), base, "no fd leak (refusal)");
+
 	/* Vector limits: 64 per peer and for ourselves. */
 	ivs_srv_dec_init(&d);
 	feed(&d, 0, false, &o);

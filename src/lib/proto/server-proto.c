@@ -280,6 +280,10 @@ int ivs_srv_dec_feed(struct ivs_srv_dec *d, int64_t value, int fd, struct ivs_sr
 		*out = (struct ivs_srv_dec_out){IVS_SRV_GOT_VERSION, 0, 0};
 		return 0;
 	case IVS_SRV_DEC_ID:
+		if (value == IVS_SRV_FULL_ID && fd < 0) {
+			fail(d, fd);
+			return -EUSERS; /* the server turned us away: it is full */
+		}
 		if (value < 0 || value >= IVSHMEM_MAX_PEERS || fd >= 0)
 			return fail(d, fd);
 		d->id = (int)value;

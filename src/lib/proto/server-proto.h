@@ -23,6 +23,10 @@
 #define IVS_SRV_PROTO_VERSION 0
 #define IVS_SRV_MSG_LEN 8
 #define IVS_SRV_SHM_ID (-1)
+/* Sent as the ID (after the version) by a server that turns a connection
+ * away, e.g. at its peer limit: QEMU reports "server sent invalid ID", the
+ * decoder -EUSERS.  An extension of ours; QEMU's server just closes. */
+#define IVS_SRV_FULL_ID (-1)
 
 void ivs_srv_encode(int64_t value, uint8_t out[IVS_SRV_MSG_LEN]);
 int64_t ivs_srv_decode(const uint8_t in[IVS_SRV_MSG_LEN]);
@@ -105,7 +109,8 @@ void ivs_srv_dec_init(struct ivs_srv_dec *d);
 void ivs_srv_dec_free(struct ivs_srv_dec *d);
 /* Feed one message.  The decoder always takes fd (stores it, or closes it
  * on error / when it is not needed).  Returns 0 with *out filled, -EPROTO
- * on a protocol violation (state becomes FAILED), or -ENOMEM. */
+ * on a protocol violation, -EUSERS if the server turned us away
+ * (IVS_SRV_FULL_ID; either way the state becomes FAILED), or -ENOMEM. */
 int ivs_srv_dec_feed(struct ivs_srv_dec *d, int64_t value, int fd, struct ivs_srv_dec_out *out);
 /* The peer with this ID, or NULL. */
 const struct ivs_srv_dec_peer *ivs_srv_dec_find(const struct ivs_srv_dec *d, unsigned id);

@@ -1,0 +1,257 @@
+/* SPDX-License-Identifier: MIT */
+/* Peers that don't read, against the server core (row 5 of
+ * docs/security.md):
+ *  - a connection that never reads gets no fd at all and is dropped at
+ *    the greeting deadline;
+ *  - twenty of them held at once, with the server's fd limit (and so the
+ *    kernel's limit on its fds in flight) at 256, don't keep a new peer
+ *    out: before, each pinned its whole greeting's fds in the kernel and
+ *    the newcomer's greeting failed with ETOOMANYREFS;
+ *  - peers that read their greeting and then go quiet (a library peer
+ *    that never pumps) are not dropped;
+ *  - a connection over --max-peers is told so in the protocol (ID -1):
+ *    the library returns -EUSERS, not a reset connection.
+ * The server core runs in a forked child, as an ordinary user when the
+ * test runs as root (root's fds in flight are not limited).  Every wait is
+ * bounded; no timing thresholds. */
+#include "srv-test.h"
+#include "../tap.h"
+#include "../../src/server/server.h"
+#include "proto/server-proto.h"
+
+#include <errno.h>
+#include <grp.h>
+#include <sys/resource.h>
+
+#define T 10000	     /* ms: bound of every wait */
+#define NVEC 2
+#define QUIET 8	     /* peers that read their greeting, then never again */
+#define MUTE 20	     /* connections that never read */
+#define FD_LIMIT 256 /* the server's RLIMIT_NOFILE */
+#define SERVER_UID 4245 /* as root, the server runs as this user: root's fds
+			 * in flight are not limited (CAP_SYS_RESOURCE) */
+
+static char dir[64], sock[128], sock2[128], logpath[128];
+static volatile sig_atomic_t stop_flag;
+static FILE *logf_;
+
+static void on_term(int sig)
+{
+	(void)sig;
+	stop_flag = 1;
+}
+
+static void log_line(void *ctx, enum ivs_server_log_level l, const char *line)
+{
+	(void)ctx;
+	(void)l;
+	fprintf(logf_, "%s\n", line);
+	fflush(logf_);
+}
+
+/* The server core in a child, once it listens (-1 if it doesn't). */
+static pid_t start_core(const char *path, const char *shm, unsigned max_peers, unsigned greeting_ms)
+{
+	int ready[2];
+	if (pipe2(ready, O_CLOEXEC) < 0)
+		return -1;
+	fflush(stdout);
+	pid_t pid = fork();
+	if (pid != 0) {
+		close(ready[1]);
+		char c = 0;
+		int r = read_bounded(ready[0], &c, 1, T);
+		close(ready[0]);
+		if (pid > 0 && (r < 0 || c != 'R')) {
+			kill(pid, SIGKILL);
+			reap_bounded(pid, T);
+			return -1;
+		}
+		return pid;
+	}
+	close(ready[0]);
+	struct sigaction sa = {.sa_handler = on_term};
+	sigaction(SIGTERM, &sa, NULL);
+	struct rlimit rl = {FD_LIMIT, FD_LIMIT};
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+		_exit(2);
+	if (geteuid() == 0 && (setgroups(0, NULL) < 0 || setgid(SERVER_UID) < 0 || setuid(SERVER_UID) < 0))
+		_exit(2);
+	logf_ = fopen(logpath, "ae");
+	if (!logf_)
+		_exit(2);
+	struct ivs_server_opts o = {
+		.socket_path = path,
+		.shm_name = shm,
+		.size = 1 << 20,
+		.nvectors = NVEC,
+		.socket_mode = -1,
+		.socket_uid = (uid_t)-1,
+		.socket_gid = (gid_t)-1,
+		.max_peers = max_peers,
+		.greeting_timeout_ms = greeting_ms,
+		.log = log_line,
+	};
+	struct ivs_server s;
+	int r = ivs_server_init(&s, &o);
+	if (r == 0)
+		r = ivs_server_start(&s);
+	if (r < 0) {
+		fprintf(logf_, "start: %s\n", strerror(-r));
+		ivs_server_close(&s);
+		_exit(1);
+	}
+	(void)!write(ready[1], "R", 1);
+	close(ready[1]);
+	while (!stop_flag && ivs_server_handle(&s, 100) >= 0)
+		;
+	ivs_server_close(&s);
+	_exit(0);
+}
+
+static int open_peer(const char *path, ivshmem_ep **ep)
+{
+	char spec[160];
+	snprintf(spec, sizeof(spec), "server:%s", path);
+	return ivshmem_open(spec, NULL, ep);
+}
+
+/* After the server closed a connection that never read: how many fds were
+ * waiting in it (read and closed here), and how many messages. */
+static int drain(int s, int *msgs)
+{
+	int fds = 0;
+	*msgs = 0;
+	for (int i = 0; i < 100000; i++) {
+		char b[8];
+		union {
+			char buf[CMSG_SPACE(sizeof(int) * 8)];
+			struct cmsghdr align;
+		} ctl;
+		struct iovec iov = {b, sizeof(b)};
+		struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
+				   .msg_controllen = sizeof(ctl.buf)};
+		ssize_t n = recvmsg(s, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+		if (n <= 0)
+			break;
+		*msgs += n == 8;
+		for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
+			if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+				continue;
+			int k = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+			for (int j = 0; j < k; j++) {
+				int fd;
+				memcpy(&fd, CMSG_DATA(c) + j * sizeof(int), sizeof(int));
+				close(fd);
+				fds++;
+			}
+		}
+	}
+	return fds;
+}
+
+/* Wait (until deadline) for the server to close its end of s. */
+static bool closed_by_server(int s, uint64_t deadline)
+{
+	struct pollfd p = {.fd = s, .events = POLLRDHUP};
+	return poll(&p, 1, ivs_remaining_ms(deadline)) == 1 && (p.revents & (POLLRDHUP | POLLHUP));
+}
+
+static void test_quiet_and_mute(void)
+{
+	pid_t srv = start_core(sock, "ivs-greet-a", 64, 1000);
+	ok(srv > 0, "server core: %d vectors, greeting deadline 1 s, fd limit %d", NVEC, FD_LIMIT);
+	if (srv <= 0)
+		return;
+	ivshmem_ep *quiet[QUIET] = {0}, *late = NULL;
+	int opened = 0;
+	for (int i = 0; i < QUIET; i++)
+		opened += open_peer(sock, &quiet[i]) == 0;
+	is(opened, QUIET, "%d peers open, then never read again", QUIET);
+
+	int mute[MUTE], nmute = 0;
+	for (int i = 0; i < MUTE; i++)
+		nmute += (mute[i] = connect_raw(sock)) >= 0;
+	is(nmute, MUTE, "%d connections that never read", MUTE);
+	int r = open_peer(sock, &late);
+	is(r, 0, "with them all held, a new peer still gets in (server fd limit %d)", FD_LIMIT);
+	int peers = late ? ivshmem_peers(late, NULL, 0) : -1;
+	ok(peers >= QUIET, "and sees the %d quiet peers (%d peers)", QUIET, peers);
+
+	int dropped = 0, most_fds = 0, most_msgs = 0;
+	uint64_t deadline = ivs_now_ns() + (uint64_t)T * 1000000u;
+	for (int i = 0; i < MUTE; i++) {
+		if (mute[i] < 0 || !closed_by_server(mute[i], deadline))
+			continue;
+		dropped++;
+		int msgs, fds = drain(mute[i], &msgs);
+		most_fds = IVS_MAX(most_fds, fds);
+		most_msgs = IVS_MAX(most_msgs, msgs);
+	}
+	is(dropped, MUTE, "the server drops every connection that never reads");
+	ok(wait_log(logpath, "did not read its greeting in time", T), "  saying why");
+	ok(most_fds <= 2, "  none of them was ever sent more than 2 fds (most: %d fds, %d messages)",
+	   most_fds, most_msgs);
+	for (int i = 0; i < MUTE; i++)
+		ivs_close(mute[i]);
+
+	/* The quiet peers have long passed their deadline: still there. */
+	ivshmem_ep *check = NULL;
+	is(open_peer(sock, &check), 0, "another peer opens after the deadlines");
+	struct ivshmem_peer list[IVSHMEM_MAX_PEERS < 128 ? IVSHMEM_MAX_PEERS : 128];
+	int n = check ? ivshmem_peers(check, list, 128) : -1;
+	int found = 0;
+	for (int i = 0; i < QUIET; i++)
+		for (int k = 0; k < n; k++)
+			found += quiet[i] && list[k].id == ivshmem_id(quiet[i]);
+	is(found, QUIET, "the quiet peers (who read their greeting) were not dropped");
+	if (check && late)
+		is(ivshmem_ring(check, (unsigned)ivshmem_id(late), 1), 0, "a doorbell to the new peer works");
+	if (late)
+		is(ivshmem_wait(late, 1, T), 1, "  and arrives");
+	ivshmem_close(check);
+	ivshmem_close(late);
+	for (int i = 0; i < QUIET; i++)
+		ivshmem_close(quiet[i]);
+	kill(srv, SIGTERM);
+	is(reap_bounded(srv, T), 0, "the server exits 0");
+}
+
+static void test_max_peers(void)
+{
+	pid_t srv = start_core(sock2, "ivs-greet-b", 1, 0);
+	ok(srv > 0, "server core: --max-peers 1");
+	if (srv <= 0)
+		return;
+	ivshmem_ep *a = NULL, *b = NULL;
+	is(open_peer(sock2, &a), 0, "--max-peers 1: the first peer gets in");
+	is(open_peer(sock2, &b), -EUSERS, "the second is told the server is full (-EUSERS)");
+	ok(wait_log(logpath, "at the peer limit (--max-peers 1)", T), "  and the server says so");
+	ivshmem_close(b);
+	ivshmem_close(a);
+	kill(srv, SIGTERM);
+	is(reap_bounded(srv, T), 0, "the server exits 0");
+}
+
+int main(void)
+{
+	signal(SIGPIPE, SIG_IGN);
+	snprintf(dir, sizeof(dir), "/tmp/ivs-greet-%d", (int)getpid());
+	if (mkdir(dir, 0700) < 0 || (geteuid() == 0 && chown(dir, SERVER_UID, SERVER_UID) < 0))
+		skip_all("cannot create %s", dir);
+	snprintf(sock, sizeof(sock), "%s/a.sock", dir);
+	snprintf(sock2, sizeof(sock2), "%s/b.sock", dir);
+	snprintf(logpath, sizeof(logpath), "%s/log", dir);
+	test_quiet_and_mute();
+	test_max_peers();
+	if (tap_failed) {
+		printf("# server log:\n");
+		char cmd[200];
+		snprintf(cmd, sizeof(cmd), "sed 's/^/#   /' %s", logpath);
+		(void)!system(cmd);
+	}
+	char cmd[100];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	(void)!system(cmd);
+	return tap_done();
+}
