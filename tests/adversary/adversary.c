@@ -10,11 +10,25 @@
  *                             and it keeps trying
  *   pass-fd PATH TYPE N       connect N times to the service at PATH
  *                             (TYPE stream or seqpacket) and pass each a TCP
- *                             socket whose close() lingers, then hold on */
+ *                             socket whose close() lingers, then hold on
+ *   hog-daemon PATH N         ivshmem_open("daemon:PATH") N times, keeping
+ *                             every endpoint; print how many opened, how
+ *                             many got -EUSERS and how many anything else
+ *                             (with the first such error), then hold on
+ *   silent-daemon PATH N      connect N SOCK_SEQPACKET sockets to PATH and
+ *                             send nothing; print how many connected, hold
+ *                             on; at SIGTERM print how many the daemon had
+ *                             not yet closed
+ *   flood PATH SECONDS        connect to PATH (SOCK_SEQPACKET) and close, in
+ *                             a loop for SECONDS, every other connection
+ *                             sending one garbage byte first; print how many
+ *                             connected */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -22,9 +36,12 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "ivshmem.h"
 #include "../lingering.h"
 
 static volatile sig_atomic_t stop;
@@ -33,6 +50,174 @@ static void on_term(int sig)
 {
 	(void)sig;
 	stop = 1;
+}
+
+/* Block until SIGTERM or SIGINT (no window between the check and the
+ * sleep: the signals are blocked in between). */
+static void hold(void)
+{
+	sigset_t block, old;
+	sigemptyset(&block);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGINT);
+	sigprocmask(SIG_BLOCK, &block, &old);
+	while (!stop)
+		sigsuspend(&old);
+	sigprocmask(SIG_SETMASK, &old, NULL);
+}
+
+/* N as a count of 1..max, or -1. */
+static int parse_count(const char *s, int max)
+{
+	char *end;
+	errno = 0;
+	long v = strtol(s, &end, 10);
+	if (errno || end == s || *end || v < 1 || v > max)
+		return -1;
+	return (int)v;
+}
+
+/* A SOCK_SEQPACKET socket connected to path (fl: extra socket() flags), or
+ * -errno.  A blocking connect waits for room in the backlog at most 5 s. */
+static int connect_seqpacket(const char *path, int fl)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	int s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | fl, 0);
+	if (s < 0)
+		return -errno;
+	struct timeval tv = {.tv_sec = 5};
+	if (setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0 ||
+	    connect(s, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		int e = errno;
+		close(s);
+		return -e;
+	}
+	return s;
+}
+
+static int hog_daemon(const char *path, int n)
+{
+	char spec[4200];
+	if ((size_t)snprintf(spec, sizeof(spec), "daemon:%s", path) >= sizeof(spec)) {
+		printf("path too long\n");
+		return 1;
+	}
+	ivshmem_ep **eps = calloc((size_t)n, sizeof(*eps));
+	if (!eps) {
+		printf("out of memory\n");
+		return 1;
+	}
+	struct ivshmem_open_opts o = {.flags = IVSHMEM_OPEN_NO_IRQ, .ready_timeout_ms = -1};
+	int opened = 0, users = 0, other = 0, first = 0;
+	for (int i = 0; i < n; i++) {
+		int r = ivshmem_open(spec, &o, &eps[opened]);
+		if (r == 0)
+			opened++;
+		else if (r == -EUSERS)
+			users++;
+		else if (other++ == 0)
+			first = r;
+	}
+	if (other)
+		printf("opened %d users %d other %d (first: %s)\n", opened, users, other, strerror(-first));
+	else
+		printf("opened %d users %d other %d\n", opened, users, other);
+	fflush(stdout);
+	hold();
+	for (int i = 0; i < opened; i++)
+		ivshmem_close(eps[i]);
+	free(eps);
+	return 0;
+}
+
+static int silent_daemon(const char *path, int n)
+{
+	struct pollfd *pf = calloc((size_t)n, sizeof(*pf));
+	if (!pf) {
+		printf("out of memory\n");
+		return 1;
+	}
+	int got = 0, failed = 0, first = 0;
+	for (int i = 0; i < n; i++) {
+		int s = connect_seqpacket(path, 0);
+		if (s >= 0)
+			pf[got++].fd = s; /* events 0: poll reports only POLLHUP/POLLERR */
+		else if (failed++ == 0)
+			first = s;
+	}
+	if (failed)
+		printf("connected %d failed %d (first: %s)\n", got, failed, strerror(-first));
+	else
+		printf("connected %d\n", got);
+	fflush(stdout);
+	hold();
+	int held = got;
+	if (got && poll(pf, (nfds_t)got, 0) < 0) {
+		printf("poll: %s\n", strerror(errno));
+		held = -1;
+	} else {
+		for (int i = 0; i < got; i++)
+			if (pf[i].revents & (POLLHUP | POLLERR))
+				held--;
+	}
+	printf("held %d\n", held);
+	for (int i = 0; i < got; i++)
+		close(pf[i].fd);
+	free(pf);
+	return held < 0;
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static int flood(const char *path, int seconds)
+{
+	/* A full backlog makes connect() fail with EAGAIN (non-blocking):
+	 * count that and go on, the flood must not wait for the daemon. */
+	unsigned long connections = 0, busy = 0, failed = 0;
+	int first = 0;
+	printf("flooding\n");
+	fflush(stdout);
+	uint64_t end = now_ns() + (uint64_t)seconds * 1000000000u;
+	while (!stop && now_ns() < end) {
+		int s = connect_seqpacket(path, SOCK_NONBLOCK);
+		if (s == -EAGAIN) {
+			busy++;
+			sched_yield();
+			continue;
+		}
+		if (s == -EMFILE || s == -ENFILE || s == -ENOMEM || s == -ENOBUFS) {
+			printf("socket: %s\n", strerror(-s));
+			return 1;
+		}
+		if (s < 0) {
+			if (failed++ == 0)
+				first = s;
+			continue;
+		}
+		connections++;
+		/* Garbage instead of a HELLO; the daemon may already have
+		 * closed its end (EPIPE, ECONNRESET): that's its answer. */
+		if (connections % 2 && send(s, "\xff", 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0 &&
+		    errno != EPIPE && errno != ECONNRESET && errno != EAGAIN) {
+			if (failed++ == 0)
+				first = -errno;
+		}
+		close(s);
+	}
+	if (failed)
+		printf("connections %lu busy %lu failed %lu (first: %s)\n", connections, busy, failed,
+		       strerror(-first));
+	else
+		printf("connections %lu busy %lu failed 0\n", connections, busy);
+	return 0;
 }
 
 static int swap_socket(const char *path, const char *target)
@@ -114,8 +299,7 @@ static int pass_fd(const char *path, const char *type, int n)
 	}
 	printf("sent %d refused %d failed %d\n", sent, refused, other);
 	fflush(stdout);
-	while (!stop)
-		pause();
+	hold();
 	for (int i = 0; i < n; i++)
 		close(keep[i]);
 	return 0;
@@ -131,6 +315,14 @@ int main(int argc, char **argv)
 		return swap_socket(argv[2], argv[3]);
 	if (argc == 5 && !strcmp(argv[1], "pass-fd"))
 		return pass_fd(argv[2], argv[3], atoi(argv[4]));
-	fprintf(stderr, "usage: adversary swap-socket PATH TARGET | pass-fd PATH stream|seqpacket N\n");
+	int k = argc == 4 ? parse_count(argv[3], 100000) : -1;
+	if (k > 0 && !strcmp(argv[1], "hog-daemon"))
+		return hog_daemon(argv[2], k);
+	if (k > 0 && !strcmp(argv[1], "silent-daemon"))
+		return silent_daemon(argv[2], k);
+	if (k > 0 && k <= 3600 && !strcmp(argv[1], "flood"))
+		return flood(argv[2], k);
+	fprintf(stderr, "usage: adversary swap-socket PATH TARGET | pass-fd PATH stream|seqpacket N\n"
+			"       | hog-daemon PATH N | silent-daemon PATH N | flood PATH SECONDS\n");
 	return 2;
 }

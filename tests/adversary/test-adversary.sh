@@ -209,6 +209,91 @@ check "  the first server serves a peer throughout" quiet timeout -k 5 10 "$IVSH
 stop "$mpid"
 check "  and removes its shm at SIGTERM" test ! -e "/dev/shm/ivs-adv-$$-m"
 
+echo "# $(date +%T.%N) per-user caps"
+# ---- 6. one user opens 300 daemon connections
+# start_daemon TAG DEV OPTIONS...: a daemon on $T/TAG.sock logging to
+# $T/TAG.log; sets dpid.  Fails (one "not ok") if it exits or isn't
+# serving within 10 s: the round then stops there.
+start_daemon() {
+	tag=$1 dev=$2; shift 2
+	"$IVSHMEM" daemon --socket "$T/$tag.sock" "$@" "$dev" 2>"$T/$tag.log" &
+	dpid=$!; pids="$pids $dpid"
+	i=0
+	until grep -q serving "$T/$tag.log" 2>/dev/null; do
+		if ! running "$dpid" || [ $i -ge 1000 ]; then
+			nok "$tag: the daemon starts" "$(head -3 "$T/$tag.log")"
+			stop "$dpid"
+			return 1
+		fi
+		sleep 0.01; i=$((i + 1))
+	done
+}
+# hog_round TAG CAP OPTIONS...: the attacker opens 300 endpoints and keeps
+# them: exactly CAP open, the rest get -EUSERS; root and ivs-reader are
+# served meanwhile, the attacker's next one is told "too many connections";
+# once the hog is gone the attacker is served again.
+hog_round() {
+	tag=$1 cap=$2; shift 2
+	start_daemon "$tag" "file:/dev/shm/ivs-adv-$$-dev" --allow-user ivs-attacker --allow-user ivs-reader "$@" ||
+		return
+	$ATTACKER "$ADV" hog-daemon "$T/$tag.sock" 300 >"$T/$tag-hog.out" 2>&1 &
+	hpid=$!; pids="$pids $hpid"
+	wait_for "$T/$tag-hog.out" "opened\|failed\|memory" 60 || true
+	echo "# $tag: $(cat "$T/$tag-hog.out")"
+	check "$tag: the attacker opens exactly $cap of 300, the other $((300 - cap)) get -EUSERS" \
+		grep -q "^opened $cap users $((300 - cap)) other 0\$" "$T/$tag-hog.out"
+	check "$tag: root is served while the attacker holds them" \
+		quiet timeout -k 5 10 "$IVSHMEM" info "daemon:$T/$tag.sock"
+	check "$tag: ivs-reader is served while the attacker holds them" \
+		quiet $READER timeout -k 5 10 "$IVSHMEM" info "daemon:$T/$tag.sock"
+	$ATTACKER timeout -k 5 10 "$IVSHMEM" info "daemon:$T/$tag.sock" >/dev/null 2>"$T/$tag-att.err"
+	rc=$?
+	check "$tag: the attacker's next one: exit 1 ($rc), one line 'too many connections': $(cat "$T/$tag-att.err")" \
+		sh -c "[ $rc -eq 1 ] && [ \$(wc -l <'$T/$tag-att.err') -eq 1 ] && grep -q 'too many connections' '$T/$tag-att.err'"
+	stop "$hpid"
+	# The daemon sees the closes when it gets to them: retry, bounded.
+	back=0
+	for i in $(seq 50); do
+		quiet $ATTACKER timeout -k 5 10 "$IVSHMEM" info "daemon:$T/$tag.sock" && { back=$i; break; }
+		sleep 0.1
+	done
+	check "$tag: once the hog is gone the attacker is served again (try $back)" test $back -gt 0
+	stop "$dpid"
+	check "$tag: the daemon exits 0 on SIGTERM" test "$st" -eq 0
+}
+hog_round r6 32
+hog_round r6-cap4 4 --max-clients-per-user 4
+# Connections that never say HELLO count against their user's cap until
+# the HELLO deadline (5 s) drops them: 300 silent ones deny nobody else.
+silent_round() {
+	start_daemon r6-silent "file:/dev/shm/ivs-adv-$$-dev" --allow-user ivs-attacker --allow-user ivs-reader || return
+	$ATTACKER "$ADV" silent-daemon "$T/r6-silent.sock" 300 >"$T/r6-silent.out" 2>&1 &
+	hpid=$!; pids="$pids $hpid"
+	wait_for "$T/r6-silent.out" "connected\|memory" 30 || true
+	check "r6-silent: the attacker's 300 silent connections are made: $(cat "$T/r6-silent.out")" \
+		grep -q "^connected 300\$" "$T/r6-silent.out"
+	check "r6-silent: ivs-reader is served while they are held" \
+		quiet $READER timeout -k 5 10 "$IVSHMEM" info "daemon:$T/r6-silent.sock"
+	check "r6-silent: root is served while they are held" \
+		quiet timeout -k 5 10 "$IVSHMEM" info "daemon:$T/r6-silent.sock"
+	# Still within the deadline: the silent ones count against the attacker.
+	$ATTACKER timeout -k 5 10 "$IVSHMEM" info "daemon:$T/r6-silent.sock" >/dev/null 2>"$T/r6-silent-att.err"
+	rc=$?
+	check "r6-silent: meanwhile the attacker's own HELLO gets 'too many connections' (exit $rc): $(cat "$T/r6-silent-att.err")" \
+		sh -c "[ $rc -eq 1 ] && grep -q 'too many connections' '$T/r6-silent-att.err'"
+	back=0
+	for i in $(seq 100); do # the deadline passes about 5 s after they connected
+		quiet $ATTACKER timeout -k 5 10 "$IVSHMEM" info "daemon:$T/r6-silent.sock" && { back=$i; break; }
+		sleep 0.1
+	done
+	check "r6-silent: after the HELLO deadline the attacker is served again (try $back)" test $back -gt 0
+	stop "$hpid"
+	echo "# r6-silent: of its connections, at the end the attacker $(tail -1 "$T/r6-silent.out")"
+	stop "$dpid"
+	check "r6-silent: the daemon exits 0 on SIGTERM" test "$st" -eq 0
+}
+silent_round
+
 echo "# $(date +%T.%N) pid"
 # ---- 7. a symlink planted at the pid-file path
 "$IVSHMEM" server -F -S "$T/a.sock" -M "ivs-adv-$$-a" -l 64K -n 0 -p "$T/a.pid" 2>"$T/a.log" &
@@ -255,6 +340,102 @@ check "  SIGTERM: socket, lock and pid file removed from that directory" \
 	test ! -e "$R/ivs-adv-$$.sock" -a ! -e "$R/ivs-adv-$$.sock.lock" -a ! -e "$R/rel.pid"
 check "  and the same names in / are untouched" test "$(cat "$decoy")" = decoy
 rm -f "$decoy"
+
+echo "# $(date +%T.%N) ring permission"
+# ---- 9. a read-only daemon client rings a doorbell
+# The daemons are peers of a server; a waiter (root) is another peer, and
+# ivs-reader rings it through the daemon.
+"$IVSHMEM" server -F -S "$T/r9.sock" -M "ivs-adv-$$-r9" -l 64K -n 1 2>"$T/r9-server.log" &
+r9srv=$!; pids="$pids $r9srv"
+wait_for "$T/r9-server.log" "listening on" || nok "r9: the server starts" "$(cat "$T/r9-server.log")"
+peer_ids() { "$IVSHMEM" peers "$1" 2>/dev/null | sed -n 's/^peer \([0-9]*\):.*/\1/p'; }
+# new_peer DEV BEFORE: a peer ID DEV lists that is not in BEFORE (bounded).
+new_peer() {
+	i=0
+	while [ $i -lt 500 ]; do
+		for p in $(peer_ids "$1"); do
+			case " $2 " in *" $p "*) ;; *) echo "$p"; return 0 ;; esac
+		done
+		sleep 0.02; i=$((i + 1))
+	done
+	return 1
+}
+# ring_round TAG MAY OPTIONS...: a daemon with OPTIONS; MAY yes: ivs-reader's
+# ring reaches the waiter; no: it is refused naming the doorbell, the waiter
+# gets nothing, and root's ring through the same daemon reaches it.
+ring_round() {
+	tag=$1 may=$2; shift 2
+	start_daemon "$tag" "server:$T/r9.sock" --allow-user ivs-reader "$@" || return
+	before=$(peer_ids "daemon:$T/$tag.sock")
+	"$IVSHMEM" wait "server:$T/r9.sock" 0 --timeout 20 >"$T/$tag-wait.out" 2>&1 &
+	wpid=$!; pids="$pids $wpid"
+	wid=$(new_peer "daemon:$T/$tag.sock" "$before") || nok "$tag: the daemon sees the waiter join"
+	$READER timeout -k 5 10 "$IVSHMEM" ring "daemon:$T/$tag.sock" "${wid:-1}" 0 >/dev/null 2>"$T/$tag-ring.err"
+	rc=$?
+	if [ "$may" = yes ]; then
+		check "$tag: ivs-reader may ring peer $wid: exit 0 ($rc) $(cat "$T/$tag-ring.err")" test $rc -eq 0
+	else
+		check "$tag: ivs-reader's ring is refused: exit 1 ($rc), one line naming the doorbell: $(cat "$T/$tag-ring.err")" \
+			sh -c "[ $rc -eq 1 ] && [ \$(wc -l <'$T/$tag-ring.err') -eq 1 ] && grep -q doorbell '$T/$tag-ring.err'"
+		# Delivered, it would wake the waiter at once: give it a second.
+		i=0; while running "$wpid" && [ $i -lt 100 ]; do sleep 0.01; i=$((i + 1)); done
+		check "$tag: the waiter got nothing from it" running "$wpid"
+		timeout -k 5 10 "$IVSHMEM" ring "daemon:$T/$tag.sock" "${wid:-1}" 0 >/dev/null 2>"$T/$tag-ring.err"
+		rc=$?
+		check "$tag: root's ring through the daemon succeeds ($rc) $(cat "$T/$tag-ring.err")" test $rc -eq 0
+	fi
+	i=0; while running "$wpid" && [ $i -lt 1000 ]; do sleep 0.01; i=$((i + 1)); done
+	stop "$wpid"
+	check "$tag: the waiter received exactly that ring (exit $st): $(cat "$T/$tag-wait.out")" \
+		sh -c "[ $st -eq 0 ] && grep -q 'interrupt vector 0 count 1\$' '$T/$tag-wait.out'"
+	stop "$dpid"
+	check "$tag: the daemon exits 0 on SIGTERM" test "$st" -eq 0
+}
+ring_round r9-ro no --read-only
+ring_round r9-ring-user yes --read-only --ring-user ivs-reader
+ring_round r9-ring-group yes --read-only --ring-group ivs-reader
+printf 'read-only yes\nring-user ivs-reader\n' >"$T/r9.conf"
+ring_round r9-config yes --config "$T/r9.conf"
+ring_round r9-ring yes --read-only --ring
+ring_round r9-rw yes
+ring_round r9-no-ring no --no-ring
+printf 'ring no\n' >"$T/r9-no.conf"
+ring_round r9-config-no no --config "$T/r9-no.conf"
+stop "$r9srv"
+
+echo "# $(date +%T.%N) refusal flood"
+# ---- 10. a refused user floods connections: the log stays short
+# At most 10 refusal lines a second, then one saying how many were
+# suppressed; ivs-reader is served throughout.
+secs=2
+flood_round() {
+	start_daemon r10 "file:/dev/shm/ivs-adv-$$-dev" --allow-user ivs-reader || return
+	$ATTACKER "$ADV" flood "$T/r10.sock" $secs >"$T/r10-flood.out" 2>&1 &
+	fpid=$!; pids="$pids $fpid"
+	wait_for "$T/r10-flood.out" flooding || true
+	good=0
+	for i in 1 2 3; do
+		$READER timeout -k 5 10 "$IVSHMEM" info "daemon:$T/r10.sock" >/dev/null 2>&1 && good=$((good + 1))
+	done
+	during=no; running "$fpid" && during=yes
+	wait_for "$T/r10-flood.out" "^connections\|socket:" $((secs + 10)) || true
+	stop "$fpid"
+	echo "# r10: $(tail -1 "$T/r10-flood.out")"
+	conns=$(sed -n 's/^connections \([0-9]*\).*/\1/p' "$T/r10-flood.out")
+	check "r10: the flood happened: ${conns:-no} connections in $secs s (more than 1000)" \
+		test "${conns:-0}" -gt 1000
+	check "r10: ivs-reader is served $good/3 times during the flood (still flooding: $during)" \
+		test $good -eq 3 -a $during = yes
+	stop "$dpid"
+	check "r10: the daemon exits 0 on SIGTERM" test "$st" -eq 0
+	lines=$(grep -c "refused\|turned away" "$T/r10.log")
+	check "r10: at most $((10 * (secs + 2))) refusal lines in the log ($lines)" test "$lines" -le $((10 * (secs + 2)))
+	check "r10: a line says how many more were suppressed: $(grep -m1 suppressed "$T/r10.log")" \
+		grep -q "([0-9][0-9]* more like this suppressed)\$" "$T/r10.log"
+	size=$(stat -c %s "$T/r10.log")
+	check "r10: the log stays under 20 KB ($size bytes)" test "$size" -lt 20480
+}
+flood_round
 
 # ---- 13. a FIFO as the pid file or the config file
 mkfifo "$T/fifo"
