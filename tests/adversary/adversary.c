@@ -19,6 +19,12 @@
  *                             send nothing; print how many connected, hold
  *                             on; at SIGTERM print how many the daemon had
  *                             not yet closed
+ *   mute-server PATH N        connect N SOCK_STREAM sockets to the server at
+ *                             PATH and never read; print how many
+ *                             connected, hold on; at SIGTERM read what
+ *                             waited in them and print how many fds the
+ *                             server had sent (in all, and to one at most)
+ *                             and how many of them it had closed
  *   flood PATH SECONDS        connect to PATH (SOCK_SEQPACKET) and close, in
  *                             a loop for SECONDS, every other connection
  *                             sending one garbage byte first; print how many
@@ -168,6 +174,78 @@ static int silent_daemon(const char *path, int n)
 		close(pf[i].fd);
 	free(pf);
 	return held < 0;
+}
+
+/* Read what waits in s; close and count the fds that came with it. */
+static int drain_fds(int s)
+{
+	int fds = 0;
+	for (int i = 0; i < 1000000; i++) {
+		char b[64];
+		union {
+			char buf[CMSG_SPACE(sizeof(int) * 16)];
+			struct cmsghdr align;
+		} ctl;
+		struct iovec iov = {b, sizeof(b)};
+		struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
+				   .msg_controllen = sizeof(ctl.buf)};
+		if (recvmsg(s, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC) <= 0)
+			break;
+		for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
+			if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+				continue;
+			size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+			for (size_t j = 0; j < k; j++) {
+				int fd;
+				memcpy(&fd, CMSG_DATA(c) + j * sizeof(int), sizeof(int));
+				close(fd);
+				fds++;
+			}
+		}
+	}
+	return fds;
+}
+
+static int mute_server(const char *path, int n)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	int *socks = calloc((size_t)n, sizeof(*socks));
+	if (!socks || strlen(path) >= sizeof(sa.sun_path)) {
+		printf("out of memory or path too long\n");
+		free(socks);
+		return 1;
+	}
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	int got = 0, failed = 0, first = 0;
+	for (int i = 0; i < n; i++) {
+		int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (s >= 0 && connect(s, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+			socks[got++] = s;
+			continue;
+		}
+		if (failed++ == 0)
+			first = errno;
+		if (s >= 0)
+			close(s);
+	}
+	if (failed)
+		printf("connected %d failed %d (first: %s)\n", got, failed, strerror(first));
+	else
+		printf("connected %d\n", got);
+	fflush(stdout);
+	hold();
+	int total = 0, most = 0, closed = 0;
+	for (int i = 0; i < got; i++) {
+		struct pollfd p = {.fd = socks[i], .events = POLLRDHUP};
+		closed += poll(&p, 1, 0) == 1 && (p.revents & (POLLRDHUP | POLLHUP));
+		int k = drain_fds(socks[i]);
+		total += k;
+		most = k > most ? k : most;
+		close(socks[i]);
+	}
+	printf("fds %d most %d closed %d\n", total, most, closed);
+	free(socks);
+	return 0;
 }
 
 static uint64_t now_ns(void)
@@ -320,9 +398,12 @@ int main(int argc, char **argv)
 		return hog_daemon(argv[2], k);
 	if (k > 0 && !strcmp(argv[1], "silent-daemon"))
 		return silent_daemon(argv[2], k);
+	if (k > 0 && !strcmp(argv[1], "mute-server"))
+		return mute_server(argv[2], k);
 	if (k > 0 && k <= 3600 && !strcmp(argv[1], "flood"))
 		return flood(argv[2], k);
 	fprintf(stderr, "usage: adversary swap-socket PATH TARGET | pass-fd PATH stream|seqpacket N\n"
-			"       | hog-daemon PATH N | silent-daemon PATH N | flood PATH SECONDS\n");
+			"       | hog-daemon PATH N | silent-daemon PATH N | mute-server PATH N\n"
+			"       | flood PATH SECONDS\n");
 	return 2;
 }

@@ -209,6 +209,42 @@ check "  the first server serves a peer throughout" quiet timeout -k 5 10 "$IVSH
 stop "$mpid"
 check "  and removes its shm at SIGTERM" test ! -e "/dev/shm/ivs-adv-$$-m"
 
+echo "# $(date +%T.%N) peers that never read"
+# ---- 5. a server run by an ordinary user; 100 peers connect, never read
+# The kernel counts fds in flight in unread sockets against the sending
+# user (root is exempt) up to its fd limit: here 1024, as in a login
+# session.  Before, each silent connection pinned its whole greeting
+# (1 + 2 per other peer + 2 fds) and a new peer's greeting failed with
+# ETOOMANYREFS.  Now one that never reads gets no fd, and is dropped at the
+# greeting deadline.
+R5=$T/r5; mkdir "$R5"; chown ivs-reader "$R5"
+$READER sh -c 'ulimit -n 1024 && exec "$@"' sh "$IVSHMEM" server -F -S "$R5/s.sock" --socket-mode 0666 \
+	-M "ivs-adv-$$-r5" -l 64K -n 2 --greeting-timeout 3 2>"$T/r5.log" &
+r5pid=$!; pids="$pids $r5pid"
+wait_for "$T/r5.log" "listening on" || nok "r5: ivs-reader's server starts" "$(cat "$T/r5.log")"
+$ATTACKER "$ADV" mute-server "$R5/s.sock" 100 >"$T/r5-mute.out" 2>&1 &
+mpid5=$!; pids="$pids $mpid5"
+wait_for "$T/r5-mute.out" "connected" 30 || true
+check "r5: the attacker holds 100 connections that never read: $(head -1 "$T/r5-mute.out")" \
+	grep -q "^connected 100\$" "$T/r5-mute.out"
+good=0
+for i in 1 2 3; do
+	timeout -k 5 10 "$IVSHMEM" info "server:$R5/s.sock" >/dev/null 2>"$T/r5-info.err" && good=$((good + 1))
+done
+check "r5: a new peer is served 3/3 times while they are held: $(cat "$T/r5-info.err")" test $good -eq 3
+i=0; while [ "$(grep -c 'did not read its greeting' "$T/r5.log")" -lt 100 ] && [ $i -lt 1500 ]; do
+	sleep 0.01; i=$((i + 1))
+done
+check "r5: the server drops all 100 at the greeting deadline ($(grep -c 'did not read its greeting' "$T/r5.log"))" \
+	test "$(grep -c 'did not read its greeting' "$T/r5.log")" -eq 100
+stop "$mpid5"
+echo "# r5: $(tail -1 "$T/r5-mute.out")"
+check "r5: none of them was sent an fd (in flight, they would count against ivs-reader)" \
+	grep -q "^fds 0 most 0 closed 100\$" "$T/r5-mute.out"
+check "r5: a new peer is served after" quiet timeout -k 5 10 "$IVSHMEM" info "server:$R5/s.sock"
+stop "$r5pid"
+check "r5: the server exits 0 on SIGTERM" test "$st" -eq 0
+
 echo "# $(date +%T.%N) per-user caps"
 # ---- 6. one user opens 300 daemon connections
 # start_daemon TAG DEV OPTIONS...: a daemon on $T/TAG.sock logging to
