@@ -346,15 +346,21 @@ static bool purge(struct ivs_server_peer *p, uint16_t id, unsigned nvec)
 {
 	size_t w = p->qhead;
 	unsigned purged = 0;
+	/* Greeting messages still queued: the first ones (it went first). */
+	uint64_t greeting_left = p->greeted ? 0 : p->greet_msgs - p->nsent;
 	for (size_t r = p->qhead; r < p->qlen; r++) {
 		struct outmsg *m = &p->q[r];
 		if (m->src == id && m->off == 0) {
 			purged++;
+			if (r - p->qhead < greeting_left)
+				p->greet_msgs--; /* the greeting is shorter now */
 			continue;
 		}
 		p->q[w++] = *m;
 	}
 	p->qlen = w;
+	if (!p->greeted && p->nsent >= p->greet_msgs)
+		p->greeted = true;
 	return nvec > 0 && purged == nvec;
 }
 

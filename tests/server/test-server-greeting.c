@@ -52,6 +52,8 @@ static void log_line(void *ctx, enum ivs_server_log_level l, const char *line)
 /* The server core in a child, once it listens (-1 if it doesn't). */
 static pid_t start_core(const char *path, const char *shm, unsigned max_peers, unsigned greeting_ms)
 {
+	/* A log of its own: checks must not find an earlier server's lines. */
+	snprintf(logpath, sizeof(logpath), "%s/%s.log", dir, shm);
 	int ready[2];
 	if (pipe2(ready, O_CLOEXEC) < 0)
 		return -1;
@@ -217,6 +219,89 @@ static void test_quiet_and_mute(void)
 	is(reap_bounded(srv, T), 0, "the server exits 0");
 }
 
+/* Read one message from raw socket s (bounded): value, and the fd if any
+ * (closed).  1, or 0 on EOF/timeout. */
+static int read_msg(int s, int64_t *value, bool *had_fd)
+{
+	uint8_t b[IVS_SRV_MSG_LEN];
+	size_t got = 0;
+	*had_fd = false;
+	while (got < sizeof(b)) {
+		if (ivs_poll1(s, POLLIN, T) <= 0)
+			return 0;
+		union {
+			char buf[CMSG_SPACE(sizeof(int))];
+			struct cmsghdr align;
+		} ctl;
+		struct iovec iov = {b + got, sizeof(b) - got};
+		struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
+				   .msg_controllen = sizeof(ctl.buf)};
+		ssize_t n = recvmsg(s, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+		if (n <= 0)
+			return 0;
+		struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+		if (c && c->cmsg_type == SCM_RIGHTS) {
+			int fd;
+			memcpy(&fd, CMSG_DATA(c), sizeof(fd));
+			close(fd);
+			*had_fd = true;
+		}
+		got += (size_t)n;
+	}
+	*value = ivs_srv_decode(b);
+	return 1;
+}
+
+/* A peer leaves while a newcomer is halfway through its greeting: what
+ * was queued of the leaver is taken out, and the newcomer that then reads
+ * the rest has taken its greeting: it is not dropped at the deadline. */
+static void test_leave_mid_greeting(void)
+{
+	pid_t srv = start_core(sock, "ivs-greet-c", 64, 500);
+	ok(srv > 0, "server core: greeting deadline 500 ms");
+	if (srv <= 0)
+		return;
+	ivshmem_ep *a = NULL, *b = NULL, *d = NULL;
+	ok(open_peer(sock, &a) == 0 && open_peer(sock, &b) == 0, "peers A and B");
+	int r = connect_raw(sock);
+	int64_t v[2] = {-5, -5};
+	bool fd;
+	/* Only the version: then the ID and the shm are unread, and with
+	 * two messages unread nothing more is sent (B's vectors wait). */
+	ok(r >= 0 && read_msg(r, &v[0], &fd) && v[0] == 0, "a newcomer reads the version, then pauses");
+	char left[64];
+	snprintf(left, sizeof(left), "peer %d disconnected (closed)", b ? ivshmem_id(b) : -1);
+	b = ivshmem_close(b); /* leaves while the rest of the greeting waits */
+	ok(wait_log(logpath, left, T), "B leaves meanwhile (%s)", left);
+	ok(read_msg(r, &v[1], &fd) && v[1] >= 0, "then reads its ID (%lld)", (long long)v[1]);
+	int own = 0, msgs = 0;
+	int64_t x;
+	while (own < NVEC && read_msg(r, &x, &fd)) {
+		msgs++;
+		own += x == v[1] && fd;
+	}
+	is(own, NVEC, "it reads on to its own vectors, the end of its greeting (%d more messages)", msgs);
+	is(msgs, 1 + NVEC + NVEC, "  the shm, A's vectors and its own: none of B's");
+	/* Nothing else is sent to it now: were its greeting still counted
+	 * in full, it would wait for two messages that will never come, and
+	 * be dropped at its deadline.  Give that four times the deadline. */
+	struct pollfd pfd = {.fd = r, .events = POLLRDHUP};
+	is(poll(&pfd, 1, 4 * 500), 0, "it is not dropped at its deadline (nor in 4 times that)");
+	int found = 0;
+	if (open_peer(sock, &d) == 0) {
+		struct ivshmem_peer list[16];
+		int n = ivshmem_peers(d, list, 16);
+		for (int i = 0; i < n; i++)
+			found += list[i].id == v[1];
+	}
+	is(found, 1, "the newcomer is still a peer: its shortened greeting counted as read");
+	ivshmem_close(d);
+	ivshmem_close(a);
+	ivs_close(r);
+	kill(srv, SIGTERM);
+	is(reap_bounded(srv, T), 0, "the server exits 0");
+}
+
 static void test_max_peers(void)
 {
 	pid_t srv = start_core(sock2, "ivs-greet-b", 1, 0);
@@ -241,13 +326,14 @@ int main(void)
 		skip_all("cannot create %s", dir);
 	snprintf(sock, sizeof(sock), "%s/a.sock", dir);
 	snprintf(sock2, sizeof(sock2), "%s/b.sock", dir);
-	snprintf(logpath, sizeof(logpath), "%s/log", dir);
 	test_quiet_and_mute();
+	test_leave_mid_greeting();
 	test_max_peers();
 	if (tap_failed) {
-		printf("# server log:\n");
+		printf("# server logs:\n");
+		fflush(stdout);
 		char cmd[200];
-		snprintf(cmd, sizeof(cmd), "sed 's/^/#   /' %s", logpath);
+		snprintf(cmd, sizeof(cmd), "sed 's/^/#   /' %s/*.log", dir);
 		(void)!system(cmd);
 	}
 	char cmd[100];
