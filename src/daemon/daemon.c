@@ -648,6 +648,15 @@ static void ctl_readable(struct ivsd *d)
 	}
 }
 
+/* Is t one of the daemon's own tags (not a client's)?  By address only:
+ * a client's tag may point to freed memory. */
+static bool own_tag(const struct ivsd *d, const struct tag *t)
+{
+	uintptr_t a = (uintptr_t)t, v0 = (uintptr_t)d->vec_tags, v1 = (uintptr_t)(d->vec_tags + IVSHMEM_MAX_VECTORS);
+	return t == &d->listen_tag || t == &d->ctl_tag || t == &d->stop_tag || t == &d->timer_tag ||
+	       (a >= v0 && a < v1);
+}
+
 int ivsd_dispatch(struct ivsd *d, int timeout_ms)
 {
 	struct epoll_event evs[64];
@@ -659,6 +668,10 @@ int ivsd_dispatch(struct ivsd *d, int timeout_ms)
 	 * client's own handler is the only one that frees it. */
 	for (int i = 0; i < n; i++) {
 		struct tag *t = evs[i].data.ptr;
+		/* Only our own tags are read here: a client's may already be
+		 * freed (by a broadcast of an earlier event of this batch). */
+		if (!own_tag(d, t))
+			continue;
 		switch (t->kind) {
 		case TAG_LISTEN:
 			accept_clients(d);
