@@ -295,11 +295,18 @@ typedef struct ivshmem_chan ivshmem_chan;
  * let the consumer serve them all (ivshmem_chan_arm + one vector, below).
  *
  * Liveness errors (see docs/channels.md):
- *   -EPIPE       the peer detached (after the queue is drained, for recv)
+ *   -EPIPE       the peer detached (after the queue is drained, for recv);
+ *                only when the layout, the channel and the peer's attach
+ *                state are all valid and say so (else -EPROTO)
+ *   -EOWNERDEAD  the peer died without detaching (found while waiting: its
+ *                process is gone, or its server no longer lists it); it was
+ *                detached on its behalf, the next call gives -EPIPE
  *   -ECONNRESET  the peer restarted (new attach without detach): reported
  *                once, nothing was done, the next call proceeds
  *   -ESTALE      (sticky) this handle was taken over by a new attach of its
- *                role, or the region was re-formatted: close it */
+ *                role, or the region was re-formatted: close it
+ * Corruption: -EPROTO (layout or attach state: e.g. an epoch that moved
+ * backwards or jumped), -EBADMSG (the queue), both sticky. */
 
 /* Format the region: header + empty table.  Destroys every channel; open
  * handles see -ESTALE.  -EROFS (read-only mapping), -ENOSPC (region
@@ -361,18 +368,21 @@ ivshmem_chan *ivshmem_chan_close(ivshmem_chan *ch) IVSHMEM_API;
 
 /* timeout_ms: 0 = don't wait (-EAGAIN), < 0 = wait forever (still ends with
  * -EPIPE/-ECONNRESET when the peer goes), > 0 = at most that long
- * (-ETIMEDOUT).  Waiting spins briefly, then sleeps: on the doorbell vector
+ * (-ETIMEDOUT), an absolute deadline nothing the peer does extends.  A call
+ * that returns -ECONNRESET early leaves the rest of the time to the
+ * caller: retry with what remains, not with the whole timeout again.  Waiting spins briefly, then sleeps: on the doorbell vector
  * when the peer can ring it, on a futex when both sides share a host,
  * otherwise in a bounded sleep/poll loop. */
 
 /* Copy one message in.  Returns 0, -EMSGSIZE (len > max_msg), -EAGAIN,
- * -ETIMEDOUT, -EPIPE (no consumer any more), -ECONNRESET, -EBADMSG, -EPERM
- * (not the producer). */
+ * -ETIMEDOUT, -EPIPE (no consumer any more), -EOWNERDEAD, -ECONNRESET,
+ * -EBADMSG, -EPROTO, -ESTALE, -EPERM (not the producer). */
 int ivshmem_chan_send(ivshmem_chan *ch, const void *buf, size_t len, int timeout_ms) IVSHMEM_API;
 /* Copy the next message out.  Returns its length, -EMSGSIZE (cap too small:
  * the message stays queued; ivshmem_chan_peek tells its size), -EAGAIN,
  * -ETIMEDOUT, -EPIPE (the producer detached and the queue is empty),
- * -ECONNRESET, -EBADMSG, -EPERM (not the consumer). */
+ * -EOWNERDEAD, -ECONNRESET, -EBADMSG, -EPROTO, -ESTALE, -EPERM (not the
+ * consumer). */
 ssize_t ivshmem_chan_recv(ivshmem_chan *ch, void *buf, size_t cap, int timeout_ms) IVSHMEM_API;
 
 /* Zero copy, producer: reserve room for up to len bytes, write them at

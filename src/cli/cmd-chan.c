@@ -110,7 +110,8 @@ static int chan_error(const struct chan_args *a, const char *action, int err)
 		return cli_error("no channel '%s' in %s: create it with 'ivshmem chan create %s %s'", a->name,
 				 a->dev, a->dev, a->name);
 	case -EPROTO:
-		return cli_error("%s does not hold a valid channel layout (corrupt, or not made by ivshmem): "
+		return cli_error("%s does not hold a valid channel layout, or the channel's attach state is "
+				 "corrupt (written by something other than ivshmem): "
 				 "'ivshmem chan init %s' formats it, destroying its contents",
 				 a->dev, a->dev);
 	case -EBADMSG:
@@ -134,6 +135,9 @@ static int chan_error(const struct chan_args *a, const char *action, int err)
 				 "region was re-formatted", a->name, a->dev);
 	case -EPIPE:
 		return cli_error("the other side of channel '%s' in %s went away", a->name, a->dev);
+	case -EOWNERDEAD:
+		return cli_error("the other side of channel '%s' in %s died without detaching (its process "
+				 "is gone): it was detached on its behalf", a->name, a->dev);
 	case -ETIMEDOUT:
 		return cli_error("%s %s: timed out: another process holds the channel table lock", action,
 				 a->dev);
@@ -217,11 +221,14 @@ static int do_send(struct chan_args *a, ivshmem_ep *ep)
 				       a->raw ? "input" : "line", n, len, a->name, st.max_msg);
 			break;
 		}
-		for (int tries = 0;; tries++) {
-			r = ivshmem_chan_send(ch, line, (size_t)len, a->timeout_ms ? a->timeout_ms : -1);
-			if (r != -ECONNRESET || tries > 3)
-				break; /* consumer restarted: nothing was sent, retry */
-		}
+		/* --timeout is for this message, whatever the consumer does:
+		 * a restart (nothing was sent) is retried within it. */
+		uint64_t deadline = a->timeout_ms ? ivs_now_ns() + (uint64_t)a->timeout_ms * 1000000u : 0;
+		do
+			r = ivshmem_chan_send(ch, line, (size_t)len, deadline ? ivs_remaining_ms(deadline) : -1);
+		while (r == -ECONNRESET && (!deadline || ivs_remaining_ms(deadline) > 0));
+		if (r == -ECONNRESET || r == -EAGAIN)
+			r = -ETIMEDOUT; /* the time ran out among restarts */
 		if (r == -ETIMEDOUT) {
 			fprintf(stderr, "ivshmem: channel '%s' stayed full for the timeout; %lu message(s) sent\n",
 				a->name, n - 1);
@@ -254,11 +261,18 @@ static int do_recv(struct chan_args *a, ivshmem_ep *ep)
 		ivshmem_chan_close(ch);
 		return cli_error("out of memory");
 	}
-	int timeout = a->timeout_ms ? a->timeout_ms : -1;
+	/* --timeout is for each message, whatever the producer does: its
+	 * restarts are waited through within it, never on top of it. */
+	uint64_t deadline = 0;
 	for (uint64_t got = 0; !a->has_count || got < a->count;) {
-		ssize_t n = ivshmem_chan_recv(ch, buf, st.max_msg, timeout);
+		if (a->timeout_ms && !deadline)
+			deadline = ivs_now_ns() + (uint64_t)a->timeout_ms * 1000000u;
+		int left = deadline ? ivs_remaining_ms(deadline) : -1;
+		ssize_t n = left == 0 ? -ETIMEDOUT : ivshmem_chan_recv(ch, buf, st.max_msg, left);
+		if (n == -EAGAIN)
+			n = -ETIMEDOUT; /* (a timeout of 0 left) */
 		if (n == -ECONNRESET)
-			continue; /* the producer restarted: keep reading */
+			continue; /* the producer restarted: keep reading, same deadline */
 		if (n == -ETIMEDOUT) {
 			fprintf(stderr, "ivshmem: no message on channel '%s' within the timeout\n", a->name);
 			rc = 2;
@@ -278,6 +292,7 @@ static int do_recv(struct chan_args *a, ivshmem_ep *ep)
 		if ((rc = cli_write_stdout(buf, (size_t)n + 1)))
 			break;
 		got++;
+		deadline = 0; /* the next message gets its own --timeout */
 	}
 	free(buf);
 	ivshmem_chan_close(ch);

@@ -80,7 +80,7 @@ int main(void)
 				if (r < 0) {
 					errs++;
 					if (r != -EAGAIN && r != -ETIMEDOUT && r != -EPIPE && r != -ECONNRESET &&
-					    r != -ESTALE && r != -EBADMSG)
+					    r != -ESTALE && r != -EBADMSG && r != -EPROTO && r != -EOWNERDEAD)
 						unexpected++;
 				}
 			}
@@ -93,7 +93,8 @@ int main(void)
 					errs++;
 					by_err[r == -EBADMSG ? 0 : r == -ESTALE ? 1 : r == -ECONNRESET ? 2 : r == -EPIPE ? 3 : 4]++;
 					if (r != -EAGAIN && r != -ETIMEDOUT && r != -EPIPE && r != -ECONNRESET &&
-					    r != -ESTALE && r != -EBADMSG && r != -EMSGSIZE)
+					    r != -ESTALE && r != -EBADMSG && r != -EMSGSIZE && r != -EPROTO &&
+					    r != -EOWNERDEAD)
 						unexpected++;
 				}
 				const void *q;

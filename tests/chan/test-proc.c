@@ -165,7 +165,8 @@ static void test_producer_crash(void)
 	while ((r = ivshmem_chan_recv(c, buf, sizeof(buf), 10000)) == 1)
 		got++;
 	is(got, 3, "committed messages of the dead producer delivered");
-	is(r, -EPIPE, "dead producer (no detach) reported as -EPIPE, not waited on");
+	is(r, -EOWNERDEAD, "dead producer (no detach) reported as -EOWNERDEAD (died), not waited on");
+	is(ivshmem_chan_recv(c, buf, sizeof(buf), 0), -EPIPE, "  then it is detached: -EPIPE");
 
 	/* A restarted producer resumes; the stale reservation never shows. */
 	pid = fork();

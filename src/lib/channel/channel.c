@@ -38,6 +38,11 @@
 #define POLL_MAX_NS 1000000ull /* fallback poll: back off up to 1 ms */
 #define IDLE_MAX_NS 50000000ull /* peer not attached: back off up to 50 ms */
 #define REAP_EVERY_NS 50000000ull
+/* An epoch only moves forward, by one attach or detach at a time: seen
+ * jumping back, or further ahead than any real run of restarts between
+ * two looks (they are at most 100 ms apart while waiting), it is corrupt
+ * memory, not a peer. */
+#define EPOCH_JUMP_MAX (1u << 16)
 
 struct ivshmem_chan {
 	ivshmem_ep *ep; /* NULL for raw memory */
@@ -127,6 +132,8 @@ static int check_epochs(ivshmem_chan *ch)
 		return fail(ch, -ESTALE);
 	uint32_t p = atomic_load_explicit(&ch->peer->epoch, ACQ);
 	if (p != ch->peer_epoch) {
+		if (p - ch->peer_epoch > EPOCH_JUMP_MAX)
+			return fail(ch, -EPROTO);
 		uint32_t old = ch->peer_epoch;
 		ch->peer_epoch = p;
 		if (p & 1) {
@@ -142,6 +149,55 @@ static int check_epochs(ivshmem_chan *ch)
 static bool peer_gone(const ivshmem_chan *ch)
 {
 	return ch->peer_seen && !(ch->peer_epoch & 1);
+}
+
+/* Is our channel still the one we opened: the layout (same generation),
+ * its entry (same name, block and geometry) and the block (magic,
+ * instance, geometry)?  0, -ESTALE (re-formatted or deleted, on purpose),
+ * -EPROTO (malformed). */
+static int check_block(ivshmem_chan *ch)
+{
+	struct ivs_layout_view v;
+	if (ivs_layout_read(ch->mem, ch->size, &v) < 0)
+		return -EPROTO;
+	if (v.generation != ch->gen)
+		return -ESTALE;
+	struct ivs_entry_view e;
+	int r = ivs_layout_find(ch->mem, ch->size, &v, ch->name, &e);
+	if (r == -ENOENT)
+		return -ESTALE;
+	if (r < 0 || ch->mem + e.offset != (unsigned char *)ch->c || e.ring_size != ch->ring_size ||
+	    e.max_msg != ch->max_msg)
+		return -EPROTO;
+	uint64_t magic = atomic_load_explicit(&ch->c->magic, ACQ);
+	if (magic == 0 || atomic_load_explicit(&ch->c->instance, RLX) != ch->instance)
+		return -ESTALE; /* deleted (the magic goes first), maybe reused */
+	if (magic != IVS_CHAN_MAGIC || atomic_load_explicit(&ch->c->ring_size, RLX) != ch->ring_size ||
+	    atomic_load_explicit(&ch->c->max_msg, RLX) != ch->max_msg ||
+	    atomic_load_explicit(&ch->c->index, RLX) != e.index ||
+	    atomic_load_explicit(&ch->c->gen, RLX) != ch->gen)
+		return -EPROTO;
+	return 0;
+}
+
+/* The peer's epoch says it detached.  That is a clean end (-EPIPE) only if
+ * everything that says so holds: the layout, our entry and our block are
+ * as at open, and the attach state is one a detach leaves (the epoch one
+ * past an attached one whose info the peer had published).  Otherwise the
+ * error naming what is corrupt.  0 if the peer came back meanwhile. */
+static int confirm_gone(ivshmem_chan *ch)
+{
+	int r = check_block(ch);
+	if (r < 0)
+		return fail(ch, r);
+	if ((r = check_epochs(ch)) < 0)
+		return r;
+	if (!peer_gone(ch))
+		return 0;
+	uint32_t info = atomic_load_explicit(&ch->peer->info_epoch, ACQ);
+	if (info != ch->peer_epoch - 1)
+		return fail(ch, -EPROTO);
+	return -EPIPE;
 }
 
 /* Let a server/daemon endpoint read its control socket (peer joins and
@@ -200,10 +256,15 @@ static int check_slow(ivshmem_chan *ch)
 		return 0;
 	bool dead = side_dead(ch->ep, ch->host, ch->peer, e);
 	if (dead) {
-		/* Detach it on its behalf: everyone sees a clean detach. */
+		/* Detach it on its behalf, so that its role is free again; but
+		 * it did not end cleanly (and the pid that says it is dead may
+		 * be scribbled): say that it died, once.  Later calls see a
+		 * detached peer. */
 		uint32_t want = e;
-		atomic_compare_exchange_strong_explicit(&ch->peer->epoch, &want, e + 1, SC, RLX);
-		return check_epochs(ch);
+		bool reaped =
+			atomic_compare_exchange_strong_explicit(&ch->peer->epoch, &want, e + 1, SC, RLX);
+		int r = check_epochs(ch);
+		return r < 0 ? r : reaped ? -EOWNERDEAD : 0;
 	}
 	return 0;
 }
@@ -319,7 +380,7 @@ static int try_peek(ivshmem_chan *ch)
 					if ((r = load_tail(ch)) < 0)
 						return r;
 					if (ch->tail_cache == h)
-						return -EPIPE;
+						return confirm_gone(ch);
 				} else {
 					return 0;
 				}
@@ -391,8 +452,8 @@ static int try_reserve(ivshmem_chan *ch, size_t len)
 	int r = check_epochs(ch);
 	if (r < 0)
 		return r;
-	if (peer_gone(ch))
-		return -EPIPE;
+	if (peer_gone(ch) && (r = confirm_gone(ch)) != 0)
+		return r;
 	uint64_t rec = IVS_REC_HDR + align8(len);
 	uint64_t pos = ch->tail & ch->mask;
 	uint64_t pad = pos + rec > ch->ring_size ? ch->ring_size - pos : 0;
@@ -465,6 +526,8 @@ static int wait_op(ivshmem_chan *ch, size_t len, int timeout_ms)
 		return r;
 	if (timeout_ms == 0)
 		return -EAGAIN;
+	/* One absolute deadline for the whole call: nothing the peer does
+	 * (restarts, wakeups, flapping state) moves it. */
 	uint64_t start = ivs_now_ns();
 	uint64_t deadline = timeout_ms < 0 ? 0 : start + (uint64_t)timeout_ms * 1000000ull;
 	if (ch->spin_ns) {
@@ -475,8 +538,11 @@ static int wait_op(ivshmem_chan *ch, size_t len, int timeout_ms)
 				ch->n_spins++;
 				return r;
 			}
-			if ((i & 15) == 15 && ivs_now_ns() - start > ch->spin_cur)
-				break;
+			if ((i & 15) == 15) {
+				uint64_t now = ivs_now_ns();
+				if (now - start > ch->spin_cur || (deadline && now >= deadline))
+					break;
+			}
 		}
 	}
 	uint64_t backoff = 10000, slept_from = ivs_now_ns();
