@@ -20,10 +20,12 @@ enum {
 };
 
 static bool verbose;
+static bool core_said_why; /* the core logged an error: that is the message */
 
 static void log_stderr(void *ctx, enum ivsd_log_level level, const char *msg)
 {
 	(void)ctx;
+	core_said_why |= level == IVSD_LOG_ERR;
 	if (level == IVSD_LOG_DEBUG && !verbose)
 		return;
 	fprintf(stderr, "ivshmem daemon: %s%s\n", level == IVSD_LOG_ERR ? "error: " : "", msg);
@@ -204,7 +206,9 @@ int cmd_daemon(int argc, char **argv)
 	}
 	struct ivsd *d;
 	r = ivsd_new(&cfg, ep, &d);
-	if (r == -EADDRINUSE) {
+	if (r < 0 && core_said_why) {
+		/* its line said why */
+	} else if (r == -EADDRINUSE) {
 		cli_error("%s: another daemon is already running there: stop it, or pick --socket", sock);
 	} else if (r == -EEXIST) {
 		cli_error("%s.lock exists and is not a lock file of ours (a symlink, FIFO, directory or another "

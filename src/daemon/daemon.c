@@ -773,6 +773,22 @@ static int watch(struct ivsd *d, int fd, struct tag *t)
 	return epoll_ctl(d->epfd, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
 }
 
+/* 0, or -EPERM if the memory is a file every local user may write: they
+ * would write it past the policy (a read-only client too, by opening it),
+ * or truncate it under the clients (SIGBUS).  Files of the owner and its
+ * group are the administrator's choice. */
+static int check_backing(struct ivsd *d)
+{
+	struct stat st;
+	if (d->shm.ro_fd < 0 || fstat(d->shm.ro_fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_nlink == 0 ||
+	    !(st.st_mode & S_IWOTH))
+		return 0;
+	logf_(d, IVSD_LOG_ERR, "%s is writable by every user (mode %04o): anyone could write it past the "
+	      "policy or truncate it under the clients; chmod o-w it", d->shm.source,
+	      (unsigned)(st.st_mode & 07777));
+	return -EPERM;
+}
+
 static void open_regions(struct ivsd *d)
 {
 	d->shm_err = ivsd_region_open(d->ep, IVSHMEM_BAR_SHM, &d->shm);
@@ -782,11 +798,6 @@ static void open_regions(struct ivsd *d)
 		      d->shm_err == -ENOTSUP ? "; see SECURITY in docs/ivshmem-daemon.md" : "");
 	else
 		logf_(d, IVSD_LOG_DEBUG, "clients map %s", d->shm.source);
-	struct stat st;
-	if (d->cfg.policy.read_only && d->shm.ro_fd >= 0 && fstat(d->shm.ro_fd, &st) == 0 &&
-	    st.st_nlink > 0 && (st.st_mode & S_IWOTH))
-		logf_(d, IVSD_LOG_WARN, "%s is world-writable: read-only clients can open it "
-		      "writable directly (chmod o-w)", d->shm.source);
 	if (d->cfg.policy.allow_registers) {
 		d->regs_err = ivsd_region_open(d->ep, IVSHMEM_BAR_REGS, &d->regs);
 		if (d->regs_err < 0)
@@ -832,6 +843,9 @@ int ivsd_new(const struct ivsd_config *cfg, ivshmem_ep *ep, struct ivsd **out)
 	if (r < 0)
 		goto fail;
 	open_regions(d);
+	r = check_backing(d);
+	if (r < 0)
+		goto fail;
 	r = listen_on(d, cfg->socket_path);
 	if (r < 0)
 		goto fail;

@@ -139,8 +139,9 @@ int ivsd_default_socket(const char *dev, char *buf, size_t size);
  * ivsd_free).  cfg is copied except the policy arrays, which must outlive
  * the daemon.  -EADDRINUSE if another daemon holds the lock or answers on
  * the socket, -ENOTSOCK if the socket path is taken by something else,
- * -EEXIST if SOCKET.lock is not a regular file.  Clients cannot pass fds to
- * the daemon (see src/service/passed-fds.h). */
+ * -EEXIST if SOCKET.lock is not a regular file, -EPERM (logged at
+ * IVSD_LOG_ERR first) if the memory is a file every user may write.
+ * Clients cannot pass fds to the daemon (see src/service/passed-fds.h). */
 int ivsd_new(const struct ivsd_config *cfg, ivshmem_ep *ep, struct ivsd **out);
 /* Serve until stop_fd (e.g. a signalfd) is readable or a fatal error.  0 or
  * -errno. */

@@ -203,6 +203,15 @@ for reuse in "" --shm-reuse; do
 done
 rm -f "/dev/shm/ivs-adv-$$-planted"
 
+# ---- 3b. the daemon on a backing file every user may write
+$ATTACKER sh -c "umask 0; : >/dev/shm/ivs-adv-$$-ww && truncate -s 64K /dev/shm/ivs-adv-$$-ww"
+timeout -k 5 10 "$IVSHMEM" daemon --socket "$T/ww.sock" "file:/dev/shm/ivs-adv-$$-ww" >/dev/null 2>"$T/ww.err"
+rc=$?
+check "daemon on a world-writable backing file: exit 1 ($rc), one line naming its mode and the way out" sh -c \
+	"[ $rc -eq 1 ] && [ \$(wc -l <'$T/ww.err') -eq 1 ] && grep -q 'writable by every user (mode 0666).*chmod o-w' '$T/ww.err'"
+check "  no socket was made" test ! -e "$T/ww.sock"
+rm -f "/dev/shm/ivs-adv-$$-ww"
+
 # ---- 4. a second server on a live server's shm
 "$IVSHMEM" server -F -S "$T/m1.sock" -M "ivs-adv-$$-m" -l 1M -n 0 2>"$T/m1.log" &
 mpid=$!; pids="$pids $mpid"
