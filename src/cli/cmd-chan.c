@@ -132,7 +132,7 @@ static int chan_error(const struct chan_args *a, const char *action, int err)
 		return cli_error("%s is mapped read-only: drop --read-only", a->dev);
 	case -ESTALE:
 		return cli_error("lost channel '%s' in %s: another process took over this role, or the "
-				 "region was re-formatted", a->name, a->dev);
+				 "region was re-formatted or overwritten", a->name, a->dev);
 	case -EPIPE:
 		return cli_error("the other side of channel '%s' in %s went away", a->name, a->dev);
 	case -EOWNERDEAD:

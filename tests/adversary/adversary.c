@@ -25,6 +25,13 @@
  *                             waited in them and print how many fds the
  *                             server had sent (in all, and to one at most)
  *                             and how many of them it had closed
+ *   flap-producer DEV NAME    take the producer role of channel NAME in DEV
+ *                             over and over, every 20 ms, never sending and
+ *                             never detaching (a "restart" each time), until
+ *                             killed; print "flapping" once attached
+ *   scribble PATH SECONDS     write random bytes at random places of the
+ *                             file PATH (mapped shared) for SECONDS; print
+ *                             how many writes
  *   flood PATH SECONDS        connect to PATH (SOCK_SEQPACKET) and close, in
  *                             a loop for SECONDS, every other connection
  *                             sending one garbage byte first; print how many
@@ -40,6 +47,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
@@ -255,6 +263,68 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+static int scribble(const char *path, int seconds)
+{
+	int fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) < 0 || st.st_size <= 0) {
+		printf("open %s: %s\n", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return 1;
+	}
+	size_t size = (size_t)st.st_size;
+	unsigned char *m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	close(fd);
+	if (m == MAP_FAILED) {
+		printf("mmap: %s\n", strerror(errno));
+		return 1;
+	}
+	uint64_t x = now_ns() | 1, end = now_ns() + (uint64_t)seconds * 1000000000u, n = 0;
+	while (!stop && now_ns() < end) {
+		for (int i = 0; i < 256; i++, n++) {
+			x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+			size_t at = (size_t)(x >> 16) % size, len = 1 + (size_t)(x & 15);
+			for (size_t j = 0; j < len && at + j < size; j++)
+				__atomic_store_n(&m[at + j], (unsigned char)(x >> (8 * (j & 7))), __ATOMIC_RELAXED);
+		}
+		struct timespec ts = {0, 100000}; /* let the victim run */
+		nanosleep(&ts, NULL);
+	}
+	munmap(m, size);
+	printf("writes %llu\n", (unsigned long long)n);
+	return 0;
+}
+
+static int flap_producer(const char *dev, const char *name)
+{
+	ivshmem_ep *ep = NULL;
+	int r = ivshmem_open(dev, NULL, &ep);
+	if (r < 0) {
+		printf("open: %s\n", strerror(-r));
+		return 1;
+	}
+	ivshmem_chan *old = NULL;
+	for (bool said = false; !stop;) {
+		ivshmem_chan *ch = NULL;
+		r = ivshmem_chan_open(ep, name, IVSHMEM_CHAN_PRODUCER, NULL, &ch);
+		if (r < 0) {
+			printf("chan open: %s\n", strerror(-r));
+			break;
+		}
+		ivshmem_chan_close(old); /* taken over: frees it, detaches nothing */
+		old = ch;
+		if (!said) {
+			printf("flapping\n");
+			fflush(stdout);
+			said = true;
+		}
+		struct timespec ts = {0, 20 * 1000000};
+		nanosleep(&ts, NULL);
+	}
+	return r < 0;
+}
+
 static int flood(const char *path, int seconds)
 {
 	/* A full backlog makes connect() fail with EAGAIN (non-blocking):
@@ -400,10 +470,14 @@ int main(int argc, char **argv)
 		return silent_daemon(argv[2], k);
 	if (k > 0 && !strcmp(argv[1], "mute-server"))
 		return mute_server(argv[2], k);
+	if (argc == 4 && !strcmp(argv[1], "flap-producer"))
+		return flap_producer(argv[2], argv[3]);
+	if (k > 0 && k <= 3600 && !strcmp(argv[1], "scribble"))
+		return scribble(argv[2], k);
 	if (k > 0 && k <= 3600 && !strcmp(argv[1], "flood"))
 		return flood(argv[2], k);
 	fprintf(stderr, "usage: adversary swap-socket PATH TARGET | pass-fd PATH stream|seqpacket N\n"
 			"       | hog-daemon PATH N | silent-daemon PATH N | mute-server PATH N\n"
-			"       | flood PATH SECONDS\n");
+			"       | flap-producer DEV NAME | scribble PATH SECONDS | flood PATH SECONDS\n");
 	return 2;
 }

@@ -518,6 +518,47 @@ flood_round() {
 }
 flood_round
 
+echo "# $(date +%T.%N) hostile channel peers"
+# ---- 11 and 12: the attacker is a party of a channel region (a file the
+# two users share on purpose, 0666): a producer that "restarts" every 20 ms,
+# then random bytes written all over the region.
+CH=/dev/shm/ivs-adv-$$-chan
+truncate -s 1M "$CH" && chmod 666 "$CH"
+quiet "$IVSHMEM" chan create "file:$CH" c --size 64K && quiet "$IVSHMEM" chan create "file:$CH" ok --size 64K ||
+	nok "r11: the channels are made"
+$ATTACKER "$ADV" flap-producer "file:$CH" c >"$T/r11.out" 2>&1 &
+fpid=$!; pids="$pids $fpid"
+wait_for "$T/r11.out" "flapping\|open" || true
+check "r11: the attacker's producer restarts every 20 ms: $(head -1 "$T/r11.out")" grep -q flapping "$T/r11.out"
+echo hello | "$IVSHMEM" chan send "file:$CH" ok 2>"$T/r11-send.err"
+$READER timeout -k 5 10 "$IVSHMEM" chan recv "file:$CH" ok --count 1 --timeout 5 >"$T/r11-ok.out" 2>&1
+check "r11: meanwhile ivs-reader receives root's message on the other channel" grep -qx hello "$T/r11-ok.out"
+$READER timeout -k 5 10 "$IVSHMEM" chan recv "file:$CH" c --timeout 1 >"$T/r11.recv" 2>"$T/r11.err"
+rc=$?
+check "r11: chan recv --timeout 1 ends with exit 2 ($rc; 124: stretched until killed at 10 s): $(cat "$T/r11.err")" \
+	sh -c "[ $rc -eq 2 ] && grep -q 'within the timeout' '$T/r11.err' && [ ! -s '$T/r11.recv' ]"
+stop "$fpid"
+
+good=0
+for round in 1 2 3 4 5; do
+	$READER timeout -k 5 20 "$IVSHMEM" chan recv "file:$CH" c --timeout 10 >"$T/r12-$round.out" 2>"$T/r12-$round.err" &
+	rpid=$!; pids="$pids $rpid"
+	i=0; until "$IVSHMEM" chan stat "file:$CH" c --json 2>/dev/null | grep -q '"consumer":{"attached":true'; do
+		[ $i -ge 1000 ] && break; sleep 0.01; i=$((i + 1))
+	done
+	$ATTACKER "$ADV" scribble "$CH" 1 >"$T/r12-$round.scr" 2>&1
+	i=0; while running "$rpid" && [ $i -lt 2000 ]; do sleep 0.01; i=$((i + 1)); done
+	stop "$rpid"
+	echo "# r12 round $round: exit $st, $(cat "$T/r12-$round.err") ($(cat "$T/r12-$round.scr"))"
+	# exit 1 naming what went wrong; never 0 (a clean end) nor a message
+	[ "$st" -eq 1 ] && [ ! -s "$T/r12-$round.out" ] &&
+		grep -q "corrupt\|lost channel\|valid channel layout\|died" "$T/r12-$round.err" && good=$((good + 1))
+	# a fresh region for the next round
+	rm -f "$CH"; truncate -s 1M "$CH" && chmod 666 "$CH" && quiet "$IVSHMEM" chan create "file:$CH" c --size 64K
+done
+check "r12: random bytes while chan recv waits: 5/5 rounds end with exit 1 naming the corruption ($good/5)" test $good -eq 5
+rm -f "$CH"
+
 # ---- 13. a FIFO as the pid file or the config file
 mkfifo "$T/fifo"
 timeout -k 5 10 "$IVSHMEM" server -F -S "$T/c.sock" -M "ivs-adv-$$-c" -l 64K -n 0 -p "$T/fifo" \
