@@ -267,6 +267,28 @@ static void test_liveness(void)
 	free(m);
 }
 
+/* A fresh ring is all zero: a tail moved forward over it must not read
+ * as empty messages (before the tags were salted, [0][0] at index 0 was a
+ * valid zero-length record). */
+static void test_zero_ring(void)
+{
+	unsigned char *m = region();
+	ivshmem_chan *p, *c;
+	unsigned char out[64];
+	pair(m, "z", 4096, 1000, &p, &c);
+	struct ivs_layout_view v;
+	struct ivs_entry_view e;
+	ivs_layout_read(m, REGION, &v);
+	ivs_layout_find(m, REGION, &v, "z", &e);
+	struct ivs_chan_ctrl *ctl = (void *)(m + e.offset);
+	atomic_store(&ctl->tail, 16);
+	is(ivshmem_chan_recv(c, out, sizeof(out), 0), -EBADMSG,
+	   "a tail moved over the zero-filled ring: -EBADMSG, not an empty message");
+	ivshmem_chan_close(p);
+	ivshmem_chan_close(c);
+	free(m);
+}
+
 static void test_corrupt_queue(void)
 {
 	unsigned char *m = region();
@@ -293,11 +315,13 @@ static void test_corrupt_queue(void)
 	is(ivshmem_chan_recv(c, out, sizeof(out), 0), -EBADMSG, "length above max: -EBADMSG");
 	ivshmem_chan_close(c);
 	w[0] = 3;
-	w[1] = 77;
+	uint32_t tag = w[1]; /* index 0's: (0 >> 3) xor the channel's salt */
+	ok(tag != 0, "a record's tag is salted: the first one's is not 0 (%#x)", tag);
+	w[1] = tag ^ 77;
 	is(ivs_chan_open_mem(m, REGION, "c", IVSHMEM_CHAN_CONSUMER, 0, &c), 0, "reopen");
 	is(ivshmem_chan_recv(c, out, sizeof(out), 0), -EBADMSG, "bad record tag: -EBADMSG");
 	ivshmem_chan_close(c);
-	w[1] = 0;
+	w[1] = tag;
 	is(ivs_chan_open_mem(m, REGION, "c", IVSHMEM_CHAN_CONSUMER, 0, &c), 0, "reopen");
 	is(ivshmem_chan_recv(c, out, sizeof(out), 0), 3, "repaired record reads");
 	ivshmem_chan_send(p, "d", 1, 0);
@@ -473,6 +497,7 @@ int main(void)
 	test_queue();
 	test_liveness();
 	test_corrupt_queue();
+	test_zero_ring();
 	test_delete();
 	return tap_done();
 }

@@ -4,8 +4,10 @@
  * Each side keeps its own index locally (authoritative) and only publishes
  * it; the other side's index is read once per refill, validated (8-byte
  * aligned, monotonic, never more than the ring apart), and cached.  Records
- * are [u32 len][u32 tag][data, padded to 8]; tag = (start index >> 3) so
- * stale or forged bytes are detected.  A record that does not fit before
+ * are [u32 len][u32 tag][data, padded to 8]; tag = (start index >> 3) xor
+ * a salt from the channel's instance, so stale bytes (of an earlier lap, of
+ * an earlier channel in the same block), a zero-filled ring and forged
+ * records are detected.  A record that does not fit before
  * the ring's end is preceded by a padding record (len = IVS_REC_PAD).
  *
  * Wakeups follow virtio's event index: a side about to sleep stores the
@@ -54,6 +56,7 @@ struct ivshmem_chan {
 	uint32_t max_msg;
 	uint64_t gen;
 	uint64_t instance; /* of the channel block at open (delete changes it) */
+	uint32_t tag_salt; /* from instance: record tags (never 0) */
 	char name[IVS_NAME_MAX];
 	int role;
 	struct ivs_side *me, *peer;
@@ -106,6 +109,12 @@ static inline void prefetch_w(const void *p)
 static inline uint64_t align8(uint64_t x)
 {
 	return (x + 7) & ~7ull;
+}
+
+/* The tag of a record starting at index idx. */
+static inline uint32_t rec_tag(const ivshmem_chan *ch, uint64_t idx)
+{
+	return (uint32_t)(idx >> 3) ^ ch->tag_salt;
 }
 
 static inline uint32_t *word_at(ivshmem_chan *ch, uint64_t idx, unsigned off)
@@ -392,7 +401,7 @@ static int try_peek(ivshmem_chan *ch)
 			return fail(ch, -EBADMSG);
 		uint32_t len = __atomic_load_n(word_at(ch, h, 0), __ATOMIC_RELAXED);
 		uint32_t tag = __atomic_load_n(word_at(ch, h, 4), __ATOMIC_RELAXED);
-		if (tag != (uint32_t)(h >> 3))
+		if (tag != rec_tag(ch, h))
 			return fail(ch, -EBADMSG);
 		if (len == IVS_REC_PAD) {
 			uint64_t pad = ch->ring_size - pos;
@@ -466,7 +475,7 @@ static int try_reserve(ivshmem_chan *ch, size_t len)
 	}
 	if (pad) {
 		__atomic_store_n(word_at(ch, ch->tail, 0), IVS_REC_PAD, __ATOMIC_RELAXED);
-		__atomic_store_n(word_at(ch, ch->tail, 4), (uint32_t)(ch->tail >> 3), __ATOMIC_RELAXED);
+		__atomic_store_n(word_at(ch, ch->tail, 4), rec_tag(ch, ch->tail), __ATOMIC_RELAXED);
 	}
 	ch->res_start = ch->tail + pad;
 	ch->res_cap = len;
@@ -675,6 +684,8 @@ static int open_common(ivshmem_chan *ch, const char *name, int role, const struc
 		return -EPROTO;
 	}
 	ch->instance = atomic_load_explicit(&c->instance, RLX);
+	/* Odd, so an all-zero record never has the tag of index 0. */
+	ch->tag_salt = ((uint32_t)ch->instance ^ (uint32_t)(ch->instance >> 32)) | 1u;
 	ch->c = c;
 	ch->ring = ch->mem + e.offset + IVS_CHAN_CTRL;
 	ch->ring_size = e.ring_size;
@@ -835,7 +846,7 @@ int ivshmem_chan_commit(ivshmem_chan *ch, size_t len)
 		return r;
 	uint64_t s = ch->res_start;
 	__atomic_store_n(word_at(ch, s, 0), (uint32_t)len, __ATOMIC_RELAXED);
-	__atomic_store_n(word_at(ch, s, 4), (uint32_t)(s >> 3), __ATOMIC_RELAXED);
+	__atomic_store_n(word_at(ch, s, 4), rec_tag(ch, s), __ATOMIC_RELAXED);
 	uint64_t old = ch->tail;
 	ch->tail = s + IVS_REC_HDR + align8(len);
 	ch->reserved = false;

@@ -21,7 +21,7 @@
 /* ---- region header, offset 0 ------------------------------------------ */
 
 #define IVS_LAYOUT_MAGIC 0x4e41484348535649ull /* "IVSHCHAN" little-endian */
-#define IVS_LAYOUT_VERSION 1u
+#define IVS_LAYOUT_VERSION 2u /* 2: record tags salted with the instance */
 #define IVS_LAYOUT_HDR 128u	 /* bytes of struct ivs_layout_hdr */
 #define IVS_LAYOUT_ENTRY 128u	 /* bytes of one table entry */
 #define IVS_LAYOUT_NCHANS 31u	 /* entries written by this version */
