@@ -306,7 +306,7 @@ typedef struct ivshmem_chan ivshmem_chan;
  *   -ESTALE      (sticky) this handle was taken over by a new attach of its
  *                role, or the region was re-formatted: close it
  * Corruption: -EPROTO (layout or attach state: e.g. an epoch that moved
- * backwards or jumped), -EBADMSG (the queue), both sticky. */
+ * backwards), -EBADMSG (the queue), both sticky. */
 
 /* Format the region: header + empty table.  Destroys every channel; open
  * handles see -ESTALE.  -EROFS (read-only mapping), -ENOSPC (region

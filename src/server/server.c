@@ -17,8 +17,10 @@
  *     user until the peer reads or closes them: RLIMIT_NOFILE, "in-flight
  *     fds").
  *   - a peer that hasn't taken its whole greeting within the greeting
- *     deadline is dropped: a connection that never reads can't hold a
- *     peer slot, an ID or the others' attention.  (By the rule above, the
+ *     deadline, counted from its last read, is dropped: a connection that
+ *     never reads can't hold a peer slot, an ID or the others' attention
+ *     for long.  QEMU reads its greeting when it realizes the device, after
+ *     its memory is allocated: the default (60 s) leaves room for that.  (By the rule above, the
  *     greeting's last message, an fd, goes out only once the peer has read
  *     all but the one before it; a peer that reads nothing never gets past
  *     the version and its ID, and holds no fd at all.)
@@ -248,6 +250,11 @@ static void enqueue(struct ivs_server *s, struct ivs_server_peer *p, struct outm
 	p->q[p->qlen++] = m;
 }
 
+static unsigned greeting_ms(const struct ivs_server *s)
+{
+	return s->opts.greeting_timeout_ms ? s->opts.greeting_timeout_ms : IVS_SERVER_DEFAULT_GREETING_MS;
+}
+
 /* The fd a message carries: -1 none, -2 its source is gone. */
 static int src_fd(const struct ivs_server *s, const struct outmsg *m)
 {
@@ -259,10 +266,15 @@ static int src_fd(const struct ivs_server *s, const struct outmsg *m)
 	return o && m->vec < o->nvec ? o->vec[m->vec] : -2;
 }
 
-static void sent_one(struct ivs_server_peer *p)
+static void sent_one(struct ivs_server *s, struct ivs_server_peer *p)
 {
 	if (++p->nsent >= p->greet_msgs)
 		p->greeted = true;
+	else if (p->nsent > 2)
+		/* Progress (past the version and ID, a message goes only once
+		 * the peer read the one before): the deadline counts from its
+		 * last read, so a big greeting read slowly is not cut off. */
+		p->greet_by_ns = ivs_now_ns() + (uint64_t)greeting_ms(s) * 1000000u;
 }
 
 /* May a message with an fd go to this socket now?  Writable means, with
@@ -282,7 +294,7 @@ static void flush(struct ivs_server *s, struct ivs_server_peer *p)
 		int fd = src_fd(s, m);
 		if (fd == -2) { /* purged at its drop; never sent half */
 			p->qhead++;
-			sent_one(p);
+			sent_one(s, p);
 			continue;
 		}
 		if (fd >= 0 && !fd_may_go(p->sock))
@@ -297,11 +309,11 @@ static void flush(struct ivs_server *s, struct ivs_server_peer *p)
 			 * full: peers that don't read hold them.  Retrying
 			 * would spin; this peer can reconnect. */
 			unsigned dropped;
-			if (ivs_log_limit_pass(&s->refusal_log, ivs_now_ns(), &dropped))
+			if (ivs_log_limit_pass(&s->inflight_log, ivs_now_ns(), &dropped))
 				slog(s, IVS_SERVER_LOG_WARN,
 				     "peer %u: the kernel refuses to pass more fds: too many are in flight "
 				     "in sockets that aren't read (run the server as root, or raise its "
-				     "fd limit)%s", p->id, dropped ? " (and more like this)" : "");
+				     "fd limit) (%u more like this suppressed)", p->id, dropped);
 			mark_dead(s, p, "fds in flight over the limit");
 			return;
 		}
@@ -315,7 +327,7 @@ static void flush(struct ivs_server *s, struct ivs_server_peer *p)
 		m->off = (uint8_t)(m->off + n);
 		if (m->off == IVS_SRV_MSG_LEN) {
 			p->qhead++;
-			sent_one(p);
+			sent_one(s, p);
 		}
 	}
 	if (p->dead)
@@ -430,11 +442,6 @@ static int alloc_id(struct ivs_server *s)
 		}
 	}
 	return -1;
-}
-
-static unsigned greeting_ms(const struct ivs_server *s)
-{
-	return s->opts.greeting_timeout_ms ? s->opts.greeting_timeout_ms : IVS_SERVER_DEFAULT_GREETING_MS;
 }
 
 /* Arm the timer for the earliest greeting deadline, if it isn't armed. */
@@ -644,6 +651,7 @@ int ivs_server_init(struct ivs_server *s, const struct ivs_server_opts *opts)
 	ivs_rt_socket_init(&s->sock);
 	s->shm_fd = s->epoll_fd = s->reserve_fd = s->timer_fd = -1;
 	s->refusal_log = (struct ivs_log_limit)IVS_LOG_LIMIT_INIT(1000, 10);
+	s->inflight_log = (struct ivs_log_limit)IVS_LOG_LIMIT_INIT(1000, 10);
 	s->opts = *opts;
 	struct ivs_server_opts *o = &s->opts;
 	if (!o->socket_path)

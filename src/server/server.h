@@ -23,7 +23,7 @@
 #define IVS_SERVER_DEFAULT_SOCKET "/tmp/ivshmem_socket"
 #define IVS_SERVER_DEFAULT_SHM "ivshmem"
 #define IVS_SERVER_DEFAULT_SIZE (4u << 20)
-#define IVS_SERVER_DEFAULT_GREETING_MS 5000u
+#define IVS_SERVER_DEFAULT_GREETING_MS 60000u
 
 /* How IDs are handed out.  NEXT (default, like QEMU's contrib server): the
  * one after the last allocated, wrapping at 65535 and skipping IDs in use,
@@ -47,8 +47,8 @@ struct ivs_server_opts {
 	uid_t socket_uid;	 /* chown; (uid_t)-1 = leave */
 	gid_t socket_gid;	 /* (gid_t)-1 = leave */
 	unsigned max_peers;	 /* 0 = 65536; beyond, a connection gets ID -1 */
-	/* A peer that hasn't read its whole greeting this long after it
-	 * connected is dropped.  0 = IVS_SERVER_DEFAULT_GREETING_MS. */
+	/* A peer that hasn't read its whole greeting, and read nothing of it
+	 * for this long, is dropped.  0 = IVS_SERVER_DEFAULT_GREETING_MS. */
 	unsigned greeting_timeout_ms;
 	enum ivs_server_ids ids;
 	bool debug;		 /* also log every message (IVS_SERVER_LOG_DEBUG) */
@@ -77,7 +77,8 @@ struct ivs_server {
 	bool fd_full_logged;
 	int timer_fd;	  /* greeting deadlines */
 	bool timer_armed; /* for the earliest one */
-	struct ivs_log_limit refusal_log; /* refusals: any client can cause them */
+	struct ivs_log_limit refusal_log;  /* refusals: any client can cause them */
+	struct ivs_log_limit inflight_log; /* ETOOMANYREFS warnings */
 };
 
 /* Validate options, take the instance lock and create the shared memory.

@@ -267,6 +267,29 @@ static void test_liveness(void)
 	free(m);
 }
 
+/* A consumer that doesn't call for a long time while the producer
+ * restarts 70000 times (more than EPOCH_JUMP_MAX / 2): the long history
+ * is believed (its attach info matches), not taken for corruption. */
+static void test_long_history(void)
+{
+	unsigned char *m = region();
+	ivshmem_chan *p, *c;
+	unsigned char out[64];
+	pair(m, "h", 4096, 1000, &p, &c);
+	ivshmem_chan_close(p);
+	int opened = 0;
+	for (int i = 0; i < 70000; i++) {
+		p = NULL;
+		opened += ivs_chan_open_mem(m, REGION, "h", IVSHMEM_CHAN_PRODUCER, 0, &p) == 0;
+		ivshmem_chan_close(p);
+	}
+	is(opened, 70000, "the producer attached and detached 70000 times while the consumer slept");
+	is(ivshmem_chan_recv(c, out, sizeof(out), 0), -EPIPE,
+	   "then the consumer sees it detached (-EPIPE), not a corrupt epoch (-EPROTO)");
+	ivshmem_chan_close(c);
+	free(m);
+}
+
 /* A fresh ring is all zero: a tail moved forward over it must not read
  * as empty messages (before the tags were salted, [0][0] at index 0 was a
  * valid zero-length record). */
@@ -498,6 +521,7 @@ int main(void)
 	test_liveness();
 	test_corrupt_queue();
 	test_zero_ring();
+	test_long_history();
 	test_delete();
 	return tap_done();
 }

@@ -302,6 +302,51 @@ static void test_leave_mid_greeting(void)
 	is(reap_bounded(srv, T), 0, "the server exits 0");
 }
 
+/* A peer that reads its greeting slowly, one message every 100 ms, for
+ * longer than the deadline (500 ms) in all: the deadline counts from its
+ * last read, so it is not cut off (a QEMU reading a big peer table while
+ * the host is busy). */
+static void test_slow_reader(void)
+{
+	pid_t srv = start_core(sock, "ivs-greet-d", 64, 500);
+	ok(srv > 0, "server core: greeting deadline 500 ms");
+	if (srv <= 0)
+		return;
+	ivshmem_ep *peers[4] = {0};
+	int opened = 0;
+	for (int i = 0; i < 4; i++)
+		opened += open_peer(sock, &peers[i]) == 0;
+	is(opened, 4, "4 peers with %d vectors each: a greeting of %d messages", NVEC, 3 + 4 * NVEC + NVEC);
+	int r = connect_raw(sock);
+	int64_t x, id = -1;
+	bool fd;
+	int msgs = 0, own = 0;
+	uint64_t start = ivs_now_ns();
+	while (own < NVEC && read_msg(r, &x, &fd)) {
+		if (++msgs == 2)
+			id = x;
+		own += fd && x == id;
+		usleep(100000); /* the slow reader: this is what is tested */
+	}
+	unsigned took = (unsigned)((ivs_now_ns() - start) / 1000000);
+	is(own, NVEC, "it reads its whole greeting, %d messages in %u ms", msgs, took);
+	int found = 0;
+	ivshmem_ep *d = NULL;
+	if (open_peer(sock, &d) == 0) {
+		struct ivshmem_peer list[16];
+		int n = ivshmem_peers(d, list, 16);
+		for (int i = 0; i < n; i++)
+			found += list[i].id == id;
+	}
+	is(found, 1, "and is still a peer after (not dropped while it was reading)");
+	ivshmem_close(d);
+	for (int i = 0; i < 4; i++)
+		ivshmem_close(peers[i]);
+	ivs_close(r);
+	kill(srv, SIGTERM);
+	is(reap_bounded(srv, T), 0, "the server exits 0");
+}
+
 static void test_max_peers(void)
 {
 	pid_t srv = start_core(sock2, "ivs-greet-b", 1, 0);
@@ -328,6 +373,7 @@ int main(void)
 	snprintf(sock2, sizeof(sock2), "%s/b.sock", dir);
 	test_quiet_and_mute();
 	test_leave_mid_greeting();
+	test_slow_reader();
 	test_max_peers();
 	if (tap_failed) {
 		printf("# server logs:\n");

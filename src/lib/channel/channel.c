@@ -40,10 +40,11 @@
 #define POLL_MAX_NS 1000000ull /* fallback poll: back off up to 1 ms */
 #define IDLE_MAX_NS 50000000ull /* peer not attached: back off up to 50 ms */
 #define REAP_EVERY_NS 50000000ull
-/* An epoch only moves forward, by one attach or detach at a time: seen
- * jumping back, or further ahead than any real run of restarts between
- * two looks (they are at most 100 ms apart while waiting), it is corrupt
- * memory, not a peer. */
+/* An epoch only moves forward, by one attach or detach at a time.  Seen
+ * going back, it is corrupt memory, not a peer.  Far ahead (more restarts
+ * than a waiting side sees between two looks, 100 ms apart; but a side
+ * that doesn't call us for minutes sees many), it is believed only with
+ * the attach info of that epoch. */
 #define EPOCH_JUMP_MAX (1u << 16)
 
 struct ivshmem_chan {
@@ -141,8 +142,17 @@ static int check_epochs(ivshmem_chan *ch)
 		return fail(ch, -ESTALE);
 	uint32_t p = atomic_load_explicit(&ch->peer->epoch, ACQ);
 	if (p != ch->peer_epoch) {
-		if (p - ch->peer_epoch > EPOCH_JUMP_MAX)
-			return fail(ch, -EPROTO);
+		uint32_t d = p - ch->peer_epoch;
+		if (d > UINT32_MAX / 2)
+			return fail(ch, -EPROTO); /* went back */
+		if (d > EPOCH_JUMP_MAX) {
+			/* A long history, or a scribble: the info says which.
+			 * Attached: its info is of that epoch; detached: of the
+			 * one before.  Mid-attach: look again later. */
+			uint32_t info = atomic_load_explicit(&ch->peer->info_epoch, ACQ);
+			if (info != ((p & 1) ? p : p - 1) || atomic_load_explicit(&ch->peer->epoch, ACQ) != p)
+				return 0;
+		}
 		uint32_t old = ch->peer_epoch;
 		ch->peer_epoch = p;
 		if (p & 1) {
@@ -204,6 +214,10 @@ static int confirm_gone(ivshmem_chan *ch)
 	if (!peer_gone(ch))
 		return 0;
 	uint32_t info = atomic_load_explicit(&ch->peer->info_epoch, ACQ);
+	/* A new attach between the two reads (epoch first, then its info)
+	 * is a restart, not corruption: look again. */
+	if (atomic_load_explicit(&ch->peer->epoch, ACQ) != ch->peer_epoch)
+		return 0;
 	if (info != ch->peer_epoch - 1)
 		return fail(ch, -EPROTO);
 	return -EPIPE;
