@@ -225,7 +225,7 @@ static int do_send(struct chan_args *a, ivshmem_ep *ep)
 		 * a restart (nothing was sent) is retried within it. */
 		uint64_t deadline = a->timeout_ms ? ivs_now_ns() + (uint64_t)a->timeout_ms * 1000000u : 0;
 		do
-			r = ivshmem_chan_send(ch, line, (size_t)len, deadline ? ivs_remaining_ms(deadline) : -1);
+			r = ivshmem_chan_send(ch, line, (size_t)len, ivs_remaining_ms(deadline));
 		while (r == -ECONNRESET && (!deadline || ivs_remaining_ms(deadline) > 0));
 		if (r == -ECONNRESET || r == -EAGAIN)
 			r = -ETIMEDOUT; /* the time ran out among restarts */
@@ -267,7 +267,7 @@ static int do_recv(struct chan_args *a, ivshmem_ep *ep)
 	for (uint64_t got = 0; !a->has_count || got < a->count;) {
 		if (a->timeout_ms && !deadline)
 			deadline = ivs_now_ns() + (uint64_t)a->timeout_ms * 1000000u;
-		int left = deadline ? ivs_remaining_ms(deadline) : -1;
+		int left = ivs_remaining_ms(deadline);
 		ssize_t n = left == 0 ? -ETIMEDOUT : ivshmem_chan_recv(ch, buf, st.max_msg, left);
 		if (n == -EAGAIN)
 			n = -ETIMEDOUT; /* (a timeout of 0 left) */

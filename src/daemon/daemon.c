@@ -93,18 +93,15 @@ __attribute__((format(printf, 3, 4))) static void log_limited(struct ivsd *d,
 							     struct ivs_log_limit *l,
 							     const char *fmt, ...)
 {
-	unsigned dropped;
-	if (!d->cfg.log || !ivs_log_limit_pass(l, ivs_now_ns(), &dropped))
+	if (!d->cfg.log)
 		return;
-	char msg[480];
+	char msg[512];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	bool pass = ivs_log_limit_vformat(l, ivs_now_ns(), msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	if (dropped)
-		logf_(d, IVSD_LOG_INFO, "%s (%u more like this suppressed)", msg, dropped);
-	else
-		logf_(d, IVSD_LOG_INFO, "%s", msg);
+	if (pass)
+		d->cfg.log(d->cfg.log_ctx, IVSD_LOG_INFO, msg);
 }
 
 int ivsd_default_socket(const char *dev, char *buf, size_t size)
@@ -442,15 +439,11 @@ static void arm_timer(struct ivsd *d)
 			first = c->deadline_ns;
 	if (first == UINT64_MAX)
 		return;
-	struct itimerspec its = {
-		.it_value = {.tv_sec = (time_t)(first / 1000000000u), .tv_nsec = (long)(first % 1000000000u)},
-	};
-	if (its.it_value.tv_sec == 0 && its.it_value.tv_nsec == 0)
-		its.it_value.tv_nsec = 1; /* 0 would disarm */
-	if (timerfd_settime(d->timer_fd, TFD_TIMER_ABSTIME, &its, NULL) == 0)
+	int r = ivs_timerfd_at(d->timer_fd, first);
+	if (r == 0)
 		d->timer_armed = true;
 	else
-		logf_(d, IVSD_LOG_WARN, "timerfd: %s", strerror(errno));
+		logf_(d, IVSD_LOG_WARN, "timerfd: %s", strerror(-r));
 }
 
 /* Drop the connections whose HELLO is overdue. */

@@ -66,7 +66,8 @@ int ivsd_ids_add_group(struct ivsd_ids *ids, const char *name);
  * -EINVAL (bad value), -ERANGE (limit out of range), -ENOENT (unknown
  * user/group), -ENOMEM. */
 int ivsd_policy_set(struct ivsd_policy *p, const char *key, const char *value);
-/* The policy's keys, for messages: "allow-user, allow-group, ...". */
+/* The policy's keys, for messages: "allow-user, allow-group, ...".  Not
+ * thread-safe on its first call (the daemon has one thread). */
 const char *ivsd_policy_keys(void);
 /* The effective limits (defaults applied, per-user never above total). */
 unsigned ivsd_policy_max_clients(const struct ivsd_policy *p);

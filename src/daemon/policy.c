@@ -139,8 +139,12 @@ static const char *const key_names[] = {
 
 const char *ivsd_policy_keys(void)
 {
-	return "allow-user, allow-group, ring-user, ring-group, ring, read-only, exclusive, "
-	       "allow-registers, max-clients, max-clients-per-user";
+	static char list[256]; /* from key_names, once: the two can't drift */
+	if (!list[0])
+		for (size_t k = 0; k < IVS_ARRAY_SIZE(key_names); k++)
+			snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s", k ? ", " : "",
+				 key_names[k]);
+	return list;
 }
 
 int ivsd_policy_set(struct ivsd_policy *p, const char *key, const char *value)

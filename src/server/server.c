@@ -104,24 +104,22 @@ __attribute__((format(printf, 3, 4))) static void slog(struct ivs_server *s, enu
 
 /* A line any local user who can connect causes as often as it likes:
  * rate-limited (log-limit.h). */
-__attribute__((format(printf, 3, 4))) static void limited_log(struct ivs_server *s, struct ivs_log_limit *l,
-							      const char *fmt, ...)
+__attribute__((format(printf, 4, 5))) static void limited_log(struct ivs_server *s,
+							      enum ivs_server_log_level level,
+							      struct ivs_log_limit *l, const char *fmt, ...)
 {
-	unsigned dropped;
-	if (!s->opts.log || !ivs_log_limit_pass(l, ivs_now_ns(), &dropped))
+	if (!s->opts.log)
 		return;
-	char line[480];
+	char line[512];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
+	bool pass = ivs_log_limit_vformat(l, ivs_now_ns(), line, sizeof(line), fmt, ap);
 	va_end(ap);
-	if (dropped)
-		slog(s, IVS_SERVER_LOG_INFO, "%s (%u more like this suppressed)", line, dropped);
-	else
-		slog(s, IVS_SERVER_LOG_INFO, "%s", line);
+	if (pass)
+		s->opts.log(s->opts.log_ctx, level, line);
 }
 
-#define refusal_log(s, ...) limited_log(s, &(s)->refusal_log, __VA_ARGS__)
+#define refusal_log(s, ...) limited_log(s, IVS_SERVER_LOG_INFO, &(s)->refusal_log, __VA_ARGS__)
 
 /* ---- shared memory --------------------------------------------------- */
 
@@ -308,12 +306,10 @@ static void flush(struct ivs_server *s, struct ivs_server_peer *p)
 			/* The kernel's count of this user's fds in flight is
 			 * full: peers that don't read hold them.  Retrying
 			 * would spin; this peer can reconnect. */
-			unsigned dropped;
-			if (ivs_log_limit_pass(&s->inflight_log, ivs_now_ns(), &dropped))
-				slog(s, IVS_SERVER_LOG_WARN,
-				     "peer %u: the kernel refuses to pass more fds: too many are in flight "
-				     "in sockets that aren't read (run the server as root, or raise its "
-				     "fd limit) (%u more like this suppressed)", p->id, dropped);
+			limited_log(s, IVS_SERVER_LOG_WARN, &s->inflight_log,
+				    "peer %u: the kernel refuses to pass more fds: too many are in flight in "
+				    "sockets that aren't read (run the server as root, or raise its fd limit)",
+				    p->id);
 			mark_dead(s, p, "fds in flight over the limit");
 			return;
 		}
@@ -455,15 +451,11 @@ static void arm_timer(struct ivs_server *s)
 			first = p->greet_by_ns;
 	if (first == UINT64_MAX)
 		return;
-	struct itimerspec its = {
-		.it_value = {.tv_sec = (time_t)(first / 1000000000u), .tv_nsec = (long)(first % 1000000000u)},
-	};
-	if (its.it_value.tv_sec == 0 && its.it_value.tv_nsec == 0)
-		its.it_value.tv_nsec = 1; /* 0 would disarm */
-	if (timerfd_settime(s->timer_fd, TFD_TIMER_ABSTIME, &its, NULL) == 0)
+	int r = ivs_timerfd_at(s->timer_fd, first);
+	if (r == 0)
 		s->timer_armed = true;
 	else
-		slog(s, IVS_SERVER_LOG_WARN, "timerfd: %s", strerror(errno));
+		slog(s, IVS_SERVER_LOG_WARN, "timerfd: %s", strerror(-r));
 }
 
 /* The greeting deadline: peers past it that haven't taken their greeting

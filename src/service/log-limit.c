@@ -2,6 +2,7 @@
 #include "log-limit.h"
 
 #include <limits.h>
+#include <stdio.h>
 
 bool ivs_log_limit_pass(struct ivs_log_limit *l, uint64_t now_ns, unsigned *suppressed)
 {
@@ -18,5 +19,17 @@ bool ivs_log_limit_pass(struct ivs_log_limit *l, uint64_t now_ns, unsigned *supp
 	l->used++;
 	*suppressed = l->suppressed;
 	l->suppressed = 0;
+	return true;
+}
+
+bool ivs_log_limit_vformat(struct ivs_log_limit *l, uint64_t now_ns, char *out, size_t size, const char *fmt,
+			   va_list ap)
+{
+	unsigned dropped;
+	if (!size || !ivs_log_limit_pass(l, now_ns, &dropped))
+		return false;
+	int n = vsnprintf(out, size, fmt, ap);
+	if (dropped && n >= 0 && (size_t)n < size)
+		snprintf(out + n, size - (size_t)n, " (%u more like this suppressed)", dropped);
 	return true;
 }

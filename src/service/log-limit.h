@@ -8,7 +8,9 @@
 #ifndef IVS_LOG_LIMIT_H
 #define IVS_LOG_LIMIT_H
 
+#include <stdarg.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct ivs_log_limit {
@@ -27,5 +29,11 @@ struct ivs_log_limit {
  * gets the number of lines dropped since the last one let through (0 if
  * none: say so in the line when it isn't), and the count restarts. */
 bool ivs_log_limit_pass(struct ivs_log_limit *l, uint64_t now_ns, unsigned *suppressed);
+
+/* The same, and if the line may be logged, format it into out (size
+ * bytes, cut to fit), ending with "(N more like this suppressed)" after a
+ * suppressed stretch.  What a service's rate-limited log calls. */
+bool ivs_log_limit_vformat(struct ivs_log_limit *l, uint64_t now_ns, char *out, size_t size, const char *fmt,
+			   va_list ap) __attribute__((format(printf, 5, 0)));
 
 #endif

@@ -252,6 +252,21 @@ static int read_msg(int s, int64_t *value, bool *had_fd)
 	return 1;
 }
 
+/* How many times a peer that opens now sees peer `id` in the list (-1:
+ * no open). */
+static int is_peer(int64_t id)
+{
+	ivshmem_ep *d = NULL;
+	if (open_peer(sock, &d) < 0)
+		return -1;
+	struct ivshmem_peer list[16];
+	int n = ivshmem_peers(d, list, 16), found = 0;
+	for (int i = 0; i < n; i++)
+		found += list[i].id == id;
+	ivshmem_close(d);
+	return found;
+}
+
 /* A peer leaves while a newcomer is halfway through its greeting: what
  * was queued of the leaver is taken out, and the newcomer that then reads
  * the rest has taken its greeting: it is not dropped at the deadline. */
@@ -261,7 +276,7 @@ static void test_leave_mid_greeting(void)
 	ok(srv > 0, "server core: greeting deadline 500 ms");
 	if (srv <= 0)
 		return;
-	ivshmem_ep *a = NULL, *b = NULL, *d = NULL;
+	ivshmem_ep *a = NULL, *b = NULL;
 	ok(open_peer(sock, &a) == 0 && open_peer(sock, &b) == 0, "peers A and B");
 	int r = connect_raw(sock);
 	int64_t v[2] = {-5, -5};
@@ -287,15 +302,7 @@ static void test_leave_mid_greeting(void)
 	 * be dropped at its deadline.  Give that four times the deadline. */
 	struct pollfd pfd = {.fd = r, .events = POLLRDHUP};
 	is(poll(&pfd, 1, 4 * 500), 0, "it is not dropped at its deadline (nor in 4 times that)");
-	int found = 0;
-	if (open_peer(sock, &d) == 0) {
-		struct ivshmem_peer list[16];
-		int n = ivshmem_peers(d, list, 16);
-		for (int i = 0; i < n; i++)
-			found += list[i].id == v[1];
-	}
-	is(found, 1, "the newcomer is still a peer: its shortened greeting counted as read");
-	ivshmem_close(d);
+	is(is_peer(v[1]), 1, "the newcomer is still a peer: its shortened greeting counted as read");
 	ivshmem_close(a);
 	ivs_close(r);
 	kill(srv, SIGTERM);
@@ -330,16 +337,7 @@ static void test_slow_reader(void)
 	}
 	unsigned took = (unsigned)((ivs_now_ns() - start) / 1000000);
 	is(own, NVEC, "it reads its whole greeting, %d messages in %u ms", msgs, took);
-	int found = 0;
-	ivshmem_ep *d = NULL;
-	if (open_peer(sock, &d) == 0) {
-		struct ivshmem_peer list[16];
-		int n = ivshmem_peers(d, list, 16);
-		for (int i = 0; i < n; i++)
-			found += list[i].id == id;
-	}
-	is(found, 1, "and is still a peer after (not dropped while it was reading)");
-	ivshmem_close(d);
+	is(is_peer(id), 1, "and is still a peer after (not dropped while it was reading)");
 	for (int i = 0; i < 4; i++)
 		ivshmem_close(peers[i]);
 	ivs_close(r);

@@ -5,6 +5,16 @@
 
 #define MS 1000000ull
 
+__attribute__((format(printf, 5, 6))) static bool vformat(struct ivs_log_limit *l, uint64_t now, char *out,
+							  size_t size, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	bool r = ivs_log_limit_vformat(l, now, out, size, fmt, ap);
+	va_end(ap);
+	return r;
+}
+
 int main(void)
 {
 	struct ivs_log_limit l = IVS_LOG_LIMIT_INIT(1000, 3);
@@ -33,5 +43,14 @@ int main(void)
 	ok(!ivs_log_limit_pass(&z, 1, &sup), "  and limits");
 	ok(ivs_log_limit_pass(&z, 0 - 1ull, &sup) && sup == 1, "a clock far ahead starts a new interval");
 	ok(ivs_log_limit_pass(&z, 5, &sup), "a clock going back starts a new interval");
+	struct ivs_log_limit f = IVS_LOG_LIMIT_INIT(1000, 1);
+	char line[64];
+	ok(vformat(&f, 7, line, sizeof(line), "peer %d", 1) && !strcmp(line, "peer 1"),
+	   "vformat: a line that passes, as given (%s)", line);
+	ok(!vformat(&f, 8, line, sizeof(line), "peer %d", 2) && !vformat(&f, 9, line, sizeof(line), "peer %d", 3),
+	   "  two more in the interval are dropped");
+	ok(vformat(&f, 7 + 1000 * MS, line, sizeof(line), "peer %d", 4) &&
+		   !strcmp(line, "peer 4 (2 more like this suppressed)"),
+	   "  the next one says how many (%s)", line);
 	return tap_done();
 }

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -123,6 +124,17 @@ uint64_t ivs_now_ns(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+int ivs_timerfd_at(int fd, uint64_t deadline_ns)
+{
+	struct itimerspec its = {
+		.it_value = {.tv_sec = (time_t)(deadline_ns / 1000000000u),
+			     .tv_nsec = (long)(deadline_ns % 1000000000u)},
+	};
+	if (deadline_ns == 0)
+		its.it_value.tv_nsec = 1; /* 0 would disarm */
+	return timerfd_settime(fd, TFD_TIMER_ABSTIME, &its, NULL) == 0 ? 0 : -errno;
 }
 
 int ivs_remaining_ms(uint64_t deadline_ns)

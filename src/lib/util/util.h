@@ -38,6 +38,9 @@ uint64_t ivs_now_ns(void);
 /* Remaining ms until deadline_ns (monotonic), >= 0; -1 if deadline is 0
  * (meaning "forever"). */
 int ivs_remaining_ms(uint64_t deadline_ns);
+/* Arm a CLOCK_MONOTONIC timerfd to fire once at deadline_ns (absolute, as
+ * ivs_now_ns; a deadline of 0 still fires).  0 or -errno. */
+int ivs_timerfd_at(int fd, uint64_t deadline_ns);
 
 /* poll() one fd for events with a timeout, retrying EINTR with the remaining
  * time.  Returns revents (>0), 0 on timeout, -errno. */
