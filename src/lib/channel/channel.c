@@ -40,6 +40,13 @@
 #define POLL_MAX_NS 1000000ull /* fallback poll: back off up to 1 ms */
 #define IDLE_MAX_NS 50000000ull /* peer not attached: back off up to 50 ms */
 #define REAP_EVERY_NS 50000000ull
+/* Before a peer missing from a server's list is judged dead, the endpoint
+ * reads its socket until it stays quiet this long (a server answers a
+ * read in microseconds), for at most CATCH_UP_MAX_MS (or what is left of
+ * the caller's timeout, but at least CATCH_UP_MIN_MS). */
+#define CATCH_UP_QUIET_MS 50
+#define CATCH_UP_MIN_MS 100
+#define CATCH_UP_MAX_MS 1000
 /* An epoch only moves forward, by one attach or detach at a time.  Seen
  * going back, it is corrupt memory, not a peer.  Far ahead (more restarts
  * than a waiting side sees between two looks, 100 ms apart; but a side
@@ -232,38 +239,51 @@ static int pump(ivshmem_ep *ep)
 	return 0;
 }
 
+/* Whether a server/daemon endpoint lists peer id (true when the list
+ * can't be read: unknown counts as alive). */
+static bool peer_listed(ivshmem_ep *ep, uint32_t id)
+{
+	struct ivshmem_peer peers[256];
+	int n = ivshmem_peers(ep, peers, IVS_ARRAY_SIZE(peers));
+	if (n < 0 || n > (int)IVS_ARRAY_SIZE(peers))
+		return true;
+	for (int i = 0; i < n; i++)
+		if (peers[i].id == id)
+			return true;
+	return false;
+}
+
 /* Whether the side attached at epoch e (odd) is known to be dead: same
  * host and its pid is gone, or a server/daemon endpoint does not list its
- * peer ID.  A side that is still attaching (info_epoch != e), or that
- * cannot be checked (another machine, no server), counts as alive. */
-static bool side_dead(ivshmem_ep *ep, uint64_t my_host, struct ivs_side *s, uint32_t e)
+ * peer ID once it has read all the service had to say (the list lags
+ * behind an endpoint that did not read for a while: ivs_ep_catch_up).  A
+ * side that is still attaching (info_epoch != e), or that cannot be
+ * checked (another machine, no server, a service that keeps talking),
+ * counts as alive.  deadline (0: none) bounds the catching up, give or
+ * take CATCH_UP_MIN_MS. */
+static bool side_dead(ivshmem_ep *ep, uint64_t my_host, struct ivs_side *s, uint32_t e,
+		      uint64_t deadline)
 {
 	if (!(e & 1) || atomic_load_explicit(&s->info_epoch, ACQ) != e)
 		return false;
 	uint32_t pid = atomic_load_explicit(&s->pid, RLX);
 	uint64_t host = atomic_load_explicit(&s->host, RLX);
 	uint32_t id = atomic_load_explicit(&s->id, RLX);
-	bool dead = false;
-	if (my_host && host == my_host && pid > 0 && pid <= INT_MAX && (pid_t)pid != getpid()) {
-		dead = kill((pid_t)pid, 0) < 0 && errno == ESRCH;
-	} else if (ep && id < IVSHMEM_MAX_PEERS && (int)id != ivshmem_id(ep) && ep->ops->peers &&
-		   pump(ep) == 0 && !ep->disconnected) {
-		/* A server/daemon endpoint knows who is connected. */
-		struct ivshmem_peer peers[256];
-		int n = ivshmem_peers(ep, peers, IVS_ARRAY_SIZE(peers));
-		if (n >= 0 && n <= (int)IVS_ARRAY_SIZE(peers)) {
-			dead = true;
-			for (int i = 0; i < n; i++)
-				if (peers[i].id == id)
-					dead = false;
-		}
-	}
-	return dead;
+	if (my_host && host == my_host && pid > 0 && pid <= INT_MAX && (pid_t)pid != getpid())
+		return kill((pid_t)pid, 0) < 0 && errno == ESRCH;
+	if (!ep || id >= IVSHMEM_MAX_PEERS || (int)id == ivshmem_id(ep) || !ep->ops->peers ||
+	    pump(ep) < 0 || ep->disconnected || peer_listed(ep, id))
+		return false;
+	int max = CATCH_UP_MAX_MS;
+	if (deadline)
+		max = IVS_MAX(IVS_MIN(ivs_remaining_ms(deadline), max), CATCH_UP_MIN_MS);
+	return ivs_ep_catch_up(ep, CATCH_UP_QUIET_MS, max) == 1 && !ep->disconnected &&
+	       !peer_listed(ep, id);
 }
 
 /* Slow checks while waiting: re-formatted region, deleted channel, crashed
  * peer. */
-static int check_slow(ivshmem_chan *ch)
+static int check_slow(ivshmem_chan *ch, uint64_t deadline)
 {
 	struct ivs_layout_hdr *h = (struct ivs_layout_hdr *)ch->mem;
 	if (atomic_load_explicit(&h->magic, ACQ) != IVS_LAYOUT_MAGIC ||
@@ -277,7 +297,7 @@ static int check_slow(ivshmem_chan *ch)
 	uint32_t e = atomic_load_explicit(&ch->peer->epoch, ACQ);
 	if (!(e & 1) || atomic_load_explicit(&ch->peer->info_epoch, ACQ) != e)
 		return 0;
-	bool dead = side_dead(ch->ep, ch->host, ch->peer, e);
+	bool dead = side_dead(ch->ep, ch->host, ch->peer, e, deadline);
 	if (dead) {
 		/* Detach it on its behalf, so that its role is free again; but
 		 * it did not end cleanly (and the pid that says it is dead may
@@ -570,7 +590,7 @@ static int wait_op(ivshmem_chan *ch, size_t len, int timeout_ms)
 	}
 	uint64_t backoff = 10000, slept_from = ivs_now_ns();
 	for (;;) {
-		if ((r = check_slow(ch)) < 0)
+		if ((r = check_slow(ch, deadline)) < 0)
 			return disarm(ch, r);
 		/* A peer that is not attached (yet) cannot wake us by the
 		 * method it will choose, so we back off up to IDLE_MAX_NS.
@@ -949,7 +969,7 @@ int ivshmem_chan_arm(ivshmem_chan *ch)
 		return -EPERM;
 	if (ch->role == IVSHMEM_CHAN_PRODUCER)
 		ch->reserved = false;
-	int r = check_slow(ch);
+	int r = check_slow(ch, 0);
 	if (r < 0)
 		return r;
 	r = arm(ch, 0, NULL);
@@ -1040,7 +1060,7 @@ struct alive_arg {
 static bool side_alive(void *arg, struct ivs_side *s, uint32_t epoch)
 {
 	struct alive_arg *a = arg;
-	return !side_dead(a->ep, a->host, s, epoch);
+	return !side_dead(a->ep, a->host, s, epoch, 0);
 }
 
 int ivs_chan_delete_mem(void *mem, size_t size, const char *name)

@@ -207,6 +207,28 @@ int ivs_ep_push_event(ivshmem_ep *ep, const struct ivshmem_event *ev)
 	return 0;
 }
 
+int ivs_ep_catch_up(ivshmem_ep *ep, int quiet_ms, int max_ms)
+{
+	uint64_t deadline = ivs_now_ns() + (uint64_t)max_ms * 1000000ull;
+	for (;;) {
+		if (!ep->ops->pump || ep->ctl_fd < 0 || ep->disconnected)
+			return 1;
+		int r = ep->ops->pump(ep);
+		if (r < 0)
+			return r;
+		if (ep->disconnected)
+			return 1;
+		int rem = ivs_remaining_ms(deadline);
+		if (rem < quiet_ms)
+			return 0;
+		r = ivs_poll1(ep->ctl_fd, POLLIN, quiet_ms);
+		if (r < 0)
+			return r;
+		if (r == 0)
+			return 1;
+	}
+}
+
 int ivshmem_peers(ivshmem_ep *ep, struct ivshmem_peer *out, size_t max)
 {
 	if (!ep || (!out && max))

@@ -57,6 +57,15 @@ struct ivshmem_ep {
  * nothing (a daemon's policy) forbids ringing them. */
 bool ivs_ep_can_ring(const ivshmem_ep *ep);
 
+/* Read the control socket (server, daemon) until it stays quiet for
+ * quiet_ms, for at most max_ms.  A service sends what it holds for us as
+ * we read (a server sends at most a message or two with an fd ahead of
+ * us: docs/server.md), so after a long time without reading, what
+ * ivshmem_peers() knows lags behind; once quiet, it is what the service
+ * had said.  1 quiet (or nothing to read: no control socket, or it is
+ * gone), 0 still talking at max_ms, -errno. */
+int ivs_ep_catch_up(ivshmem_ep *ep, int quiet_ms, int max_ms);
+
 extern const struct ivs_ep_ops ivs_ep_pci_ops;
 extern const struct ivs_ep_ops ivs_ep_file_ops;
 extern const struct ivs_ep_ops ivs_ep_server_ops;

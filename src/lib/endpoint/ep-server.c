@@ -5,11 +5,14 @@
  * Greeting end.  The protocol does not delimit the greeting: after the shm
  * fd come the existing peers' vectors, then our own ID once per vector, and
  * the number of vectors is not announced.  Servers (QEMU's and ours) send
- * the whole greeting in one go, own vectors last, so open() reads until:
- *   - our own ID has arrived at least once and the socket then stays idle
+ * the whole greeting without pausing, own vectors last (ours paces the
+ * fds, each once we have read the one before: the gaps are its wakeups),
+ * so open() reads until:
+ *   - our own ID has arrived at least as often as any peer's (servers
+ *     give every peer the same count) and the socket then stays idle
  *     for GREETING_SETTLE_MS, or
- *   - our own ID has not arrived and the socket stays idle for
- *     GREETING_IDLE_MS after the shm fd (a server with 0 vectors), or
+ *   - not so, and the socket stays idle for GREETING_IDLE_MS after the
+ *     shm fd (a server with 0 vectors), or
  *   - the open timeout expires after the shm fd (a server streaming a huge
  *     peer table: what arrived is kept; the rest is read by pump).
  * Anything that arrives after our own ID is a change (a new peer), not part
@@ -131,6 +134,20 @@ static void server_close(ivshmem_ep *ep)
 }
 
 
+/* Have all our vectors arrived, as far as we can tell?  Servers give
+ * every peer the same count, so fewer than a peer already announced has
+ * means more are coming (a server that paces fds, like ours, sends each
+ * only once we read the one before: the gaps are its wakeups). */
+static bool own_complete(const struct srv_priv *p)
+{
+	if (!p->own_seen)
+		return false;
+	for (size_t i = 0; i < p->dec.npeers; i++)
+		if (p->dec.peers[i].nvec > p->dec.own_nvec)
+			return false;
+	return true;
+}
+
 /* Read the greeting (see the comment at the top). */
 static int read_greeting(ivshmem_ep *ep, int timeout_ms)
 {
@@ -158,7 +175,7 @@ static int read_greeting(ivshmem_ep *ep, int timeout_ms)
 		int rem = ivs_remaining_ms(deadline);
 		int wait = rem;
 		if (p->dec.shm_seen)
-			wait = IVS_MIN(rem, p->own_seen ? GREETING_SETTLE_MS : GREETING_IDLE_MS);
+			wait = IVS_MIN(rem, own_complete(p) ? GREETING_SETTLE_MS : GREETING_IDLE_MS);
 		if (wait == 0)
 			return p->dec.shm_seen ? 0 : -ETIMEDOUT;
 		r = ivs_poll1(ep->ctl_fd, POLLIN, wait);
