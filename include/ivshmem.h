@@ -262,7 +262,7 @@ struct ivshmem_peer {
  * -ENOTSUP if the endpoint doesn't know its peers.  The peers as far as
  * this endpoint has read its events: after a long time without
  * ivshmem_next_event(), the service may still hold announcements for it
- * (drain events first for a current list). */
+ * (read events until none comes for a while for a current list). */
 int ivshmem_peers(ivshmem_ep *ep, struct ivshmem_peer *out, size_t max) IVSHMEM_API;
 
 enum ivshmem_event_type {
