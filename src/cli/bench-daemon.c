@@ -30,7 +30,7 @@
 #include "../daemon/daemon.h" /* the daemon core (src/daemon) */
 #include "bench-common.h"
 #include "cli.h"
-#include "endpoint/endpoint.h"
+#include "util/util.h"
 
 struct bench {
 	struct bench_server srv; /* the directory, the server and its child */

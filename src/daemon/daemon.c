@@ -178,6 +178,13 @@ static int notify(struct client *c, const struct ivshmem_event *ev)
 	return ivs_dp_send(c->fd, buf, sizeof(buf), -1, MSG_DONTWAIT);
 }
 
+/* The device's peer ID as the protocol carries it. */
+static uint64_t peer_id(const ivshmem_ep *ep)
+{
+	int id = ivshmem_id(ep);
+	return id >= 0 ? (uint64_t)id : IVS_DP_NO_PEER_ID;
+}
+
 static uint32_t grants_for(struct ivsd *d, const struct client *c)
 {
 	uint32_t g = 0;
@@ -189,7 +196,7 @@ static uint32_t grants_for(struct ivsd *d, const struct client *c)
 		g |= IVS_DP_GRANT_REGS;
 	if (ivs_ep_can_ring(d->ep) && c->may_ring)
 		g |= IVS_DP_GRANT_RING;
-	if (d->ep->vec_fds && d->ep->nvectors)
+	if (ivs_ep_rx_vectors(d->ep))
 		g |= IVS_DP_GRANT_IRQ;
 	if (d->cfg.policy.exclusive)
 		g |= IVS_DP_GRANT_EXCLUSIVE;
@@ -224,9 +231,9 @@ static int do_hello(struct ivsd *d, struct client *c, const struct ivs_dp_req *r
 	c->may_ring = ivsd_policy_may_ring(&d->cfg.policy, &c->cred);
 	c->grants = grants_for(d, c);
 	v[0] = c->grants;
-	v[1] = d->ep->id >= 0 ? (uint64_t)d->ep->id : IVS_DP_NO_PEER_ID;
-	v[2] = d->ep->vec_fds ? d->ep->nvectors : 0;
-	v[3] = d->shm.size ? d->shm.size : d->ep->mem_size;
+	v[1] = peer_id(d->ep);
+	v[2] = ivs_ep_rx_vectors(d->ep);
+	v[3] = d->shm.size ? d->shm.size : ivshmem_mem_size(d->ep);
 	v[4] = d->regs.size;
 	v[5] = IVS_DP_VERSION;
 	log_limited(d, &d->client_log, "client pid %d uid %u connected (%s%s)", (int)c->cred.pid,
@@ -268,9 +275,10 @@ static int do_map(struct ivsd *d, struct client *c, const struct ivs_dp_req *req
 
 static int do_subscribe(struct ivsd *d, struct client *c, const struct ivs_dp_req *req, int *fd)
 {
-	if (!d->ep->vec_fds)
-		return d->ep->irq_error < 0 ? d->ep->irq_error : -ENOTSUP;
-	if (req->a0 >= d->ep->nvectors)
+	int r = ivs_ep_irq_error(d->ep);
+	if (r < 0)
+		return r;
+	if (req->a0 >= ivs_ep_rx_vectors(d->ep))
 		return -EINVAL;
 	if (c->subs[req->a0] < 0) {
 		int e = ivs_eventfd();
@@ -308,14 +316,16 @@ static int do_peers(struct ivsd *d, const struct ivs_dp_req *req, uint64_t *v)
 
 static int kind_code(const ivshmem_ep *ep)
 {
-	const char *k = ivshmem_kind(ep);
-	if (!strcmp(k, "pci"))
+	switch (ivs_ep_kind(ep)) {
+	case IVS_EP_PCI:
 		return IVS_DP_KIND_PCI;
-	if (!strcmp(k, "file"))
+	case IVS_EP_FILE:
 		return IVS_DP_KIND_FILE;
-	if (!strcmp(k, "server"))
+	case IVS_EP_SERVER:
 		return IVS_DP_KIND_SERVER;
-	return IVS_DP_KIND_OTHER;
+	default:
+		return IVS_DP_KIND_OTHER;
+	}
 }
 
 /* Handle one request.  Returns < 0 if the client must go. */
@@ -362,9 +372,9 @@ static int handle_request(struct ivsd *d, struct client *c, const uint8_t *buf, 
 		status = do_subscribe(d, c, &req, &fd);
 		break;
 	case IVS_DP_INFO:
-		v[0] = d->ep->mem_size;
-		v[1] = d->ep->vec_fds ? d->ep->nvectors : 0;
-		v[2] = d->ep->id >= 0 ? (uint64_t)d->ep->id : IVS_DP_NO_PEER_ID;
+		v[0] = ivshmem_mem_size(d->ep);
+		v[1] = ivs_ep_rx_vectors(d->ep);
+		v[2] = peer_id(d->ep);
 		v[3] = d->nclients;
 		v[4] = (uint64_t)kind_code(d->ep);
 		v[5] = c->grants;
@@ -629,15 +639,15 @@ static void ctl_readable(struct ivsd *d)
 	while ((r = ivshmem_next_event(d->ep, &ev)) == 1) {
 		if (ev.type == IVSHMEM_EVENT_DISCONNECT) {
 			logf_(d, IVSD_LOG_WARN, "the device's server went away%s",
-			      d->ep->disconnect_fatal ? ": interrupts stop" : "");
+			      ivs_ep_disconnect_fatal(d->ep) ? ": interrupts stop" : "");
 			continue; /* the device itself is still there: clients stay */
 		}
 		broadcast(d, &ev);
 	}
-	if (r < 0 || d->ep->disconnected) {
+	if (r < 0 || ivs_ep_disconnected(d->ep)) {
 		if (r < 0)
 			logf_(d, IVSD_LOG_WARN, "device control channel: %s", strerror(-r));
-		epoll_ctl(d->epfd, EPOLL_CTL_DEL, d->ep->ctl_fd, NULL);
+		epoll_ctl(d->epfd, EPOLL_CTL_DEL, ivshmem_event_fd(d->ep), NULL);
 	}
 }
 
@@ -846,16 +856,14 @@ int ivsd_new(const struct ivsd_config *cfg, ivshmem_ep *ep, struct ivsd **out)
 	r = watch(d, d->sock.fd, &d->listen_tag);
 	if (r < 0)
 		goto fail;
-	if (ep->vec_fds) {
-		for (unsigned v = 0; v < ep->nvectors && v < IVSHMEM_MAX_VECTORS; v++) {
-			d->vec_tags[v] = (struct tag){.kind = TAG_VECTOR, .vector = v};
-			r = watch(d, ep->vec_fds[v], &d->vec_tags[v]);
-			if (r < 0)
-				goto fail;
-		}
+	for (unsigned v = 0; v < ivs_ep_rx_vectors(ep) && v < IVSHMEM_MAX_VECTORS; v++) {
+		d->vec_tags[v] = (struct tag){.kind = TAG_VECTOR, .vector = v};
+		r = watch(d, ivshmem_vector_fd(ep, v), &d->vec_tags[v]);
+		if (r < 0)
+			goto fail;
 	}
 	int cfd = ivshmem_event_fd(ep);
-	if (cfd >= 0 && !ep->disconnected) {
+	if (cfd >= 0 && !ivs_ep_disconnected(ep)) {
 		r = watch(d, cfd, &d->ctl_tag);
 		if (r < 0)
 			goto fail;

@@ -6,13 +6,13 @@
  * and mprotect can't add PROT_WRITE later).  So the daemon never hands out
  * the fd its endpoint uses; it opens the backing object again:
  *
- *  - PCI device (vfio or sysfs backend): the sysfs resource file,
- *    /sys/bus/pci/devices/ADDR/resourceN (resource2_wc when the daemon's own
- *    mapping is write-combining).  The VFIO device fd is never handed out: it
- *    would give the client the whole device (config space, reset, IRQ setup).
- *    The resource files exist whatever the bound driver; on kernels with
- *    CONFIG_IO_STRICT_DEVMEM a BAR claimed by vfio-pci can't be mapped through
- *    them, which the daemon detects here (a trial mmap) and reports.
+ *  - PCI device (vfio or sysfs backend): the BAR opened again by the PCI
+ *    layer (ivs_pci_bar_open: its sysfs resource file, write-combining when
+ *    the daemon's own mapping is).  The VFIO device fd is never handed out:
+ *    it would give the client the whole device (config space, reset, IRQ
+ *    setup).  The resource files exist whatever the bound driver; on kernels
+ *    with CONFIG_IO_STRICT_DEVMEM a BAR claimed by vfio-pci can't be mapped
+ *    through them, which the daemon detects here (a trial mmap) and reports.
  *  - everything else (file:, server:): the object behind the endpoint's
  *    mapping, reopened through /proc/self/map_files/START-END (root only),
  *    which works for named files and for memfds alike.
@@ -28,7 +28,7 @@
 #include <unistd.h>
 
 #include "endpoint/endpoint.h"
-#include "pci/pci-backend.h"
+#include "pci/pci.h"
 
 static void region_init(struct ivsd_region *r)
 {
@@ -65,23 +65,16 @@ static int open_pci(ivshmem_ep *ep, unsigned bar, struct ivsd_region *r)
 		return -ENODEV;
 	if (bar == IVSHMEM_BAR_REGS && info.size > 4096)
 		info.size = 4096;
-	char path[512], attr[32];
-	r->cache = IVSHMEM_CACHE_UC;
-	snprintf(attr, sizeof(attr), "resource%u_wc", bar);
-	if (bar == IVSHMEM_BAR_SHM && ep->cache == IVSHMEM_CACHE_WC &&
-	    ivs_sysfs_dev_path(pci, path, sizeof(path), attr) == 0 && access(path, F_OK) == 0) {
-		r->cache = IVSHMEM_CACHE_WC;
-	} else {
-		snprintf(attr, sizeof(attr), "resource%u", bar);
-		ret = ivs_sysfs_dev_path(pci, path, sizeof(path), attr);
-		if (ret < 0)
-			return ret;
-	}
-	(void)ivs_path(r->source, sizeof(r->source), "%s", path); /* truncated is fine */
-	r->rw_fd = open(path, O_RDWR | O_CLOEXEC);
-	r->ro_fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (r->ro_fd < 0)
-		return -errno;
+	/* Write-combining for clients when the daemon's own mapping is. */
+	enum ivshmem_cache want = bar == IVSHMEM_BAR_SHM && ivshmem_mem_cache(ep) == IVSHMEM_CACHE_WC
+					  ? IVSHMEM_CACHE_WC
+					  : IVSHMEM_CACHE_UC;
+	ret = ivs_pci_bar_open(pci, bar, want, O_RDONLY, &r->cache, r->source, sizeof(r->source));
+	if (ret < 0)
+		return ret;
+	r->ro_fd = ret;
+	ret = ivs_pci_bar_open(pci, bar, r->cache, O_RDWR, NULL, NULL, 0);
+	r->rw_fd = ret < 0 ? -1 : ret;
 	r->size = info.size;
 	r->off = 0;
 	return trial_map(r->ro_fd, 0) < 0 ? -ENOTSUP : 0;
@@ -122,14 +115,17 @@ static int open_mapped(ivshmem_ep *ep, struct ivsd_region *r)
 {
 	uintptr_t s, e;
 	uint64_t pgoff;
-	int ret = find_vma(ep->mem, ep->mem_size, &s, &e, &pgoff);
+	void *mem = ivshmem_mem(ep);
+	size_t size = ivshmem_mem_size(ep);
+	int mem_fd = ivs_ep_mem_fd(ep);
+	int ret = find_vma(mem, size, &s, &e, &pgoff);
 	if (ret < 0)
 		return ret;
 	char path[96];
 	/* The endpoint's own fd first: reopening /proc/self/fd/N needs no
 	 * privilege, /proc/self/map_files needs CAP_SYS_ADMIN. */
-	if (ep->mem_fd >= 0)
-		snprintf(path, sizeof(path), "/proc/self/fd/%d", ep->mem_fd);
+	if (mem_fd >= 0)
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", mem_fd);
 	else
 		snprintf(path, sizeof(path), "/proc/self/map_files/%" PRIxPTR "-%" PRIxPTR, s, e);
 	r->ro_fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -140,16 +136,16 @@ static int open_mapped(ivshmem_ep *ep, struct ivsd_region *r)
 	}
 	if (r->ro_fd < 0)
 		return -errno;
-	if (!ep->readonly) {
+	if (ivshmem_mem_readonly(ep) == 0) {
 		r->rw_fd = open(path, O_RDWR | O_CLOEXEC);
-		if (r->rw_fd < 0 && ep->mem_fd >= 0) /* inode mode says no: share ours */
-			r->rw_fd = fcntl(ep->mem_fd, F_DUPFD_CLOEXEC, 0);
+		if (r->rw_fd < 0 && mem_fd >= 0) /* inode mode says no: share ours */
+			r->rw_fd = fcntl(mem_fd, F_DUPFD_CLOEXEC, 0);
 	}
 	char target[96] = "";
 	ssize_t n = readlink(path, target, sizeof(target) - 1);
 	snprintf(r->source, sizeof(r->source), "%s", n > 0 ? target : path);
-	r->off = pgoff + ((uintptr_t)ep->mem - s);
-	r->size = ep->mem_size;
+	r->off = pgoff + ((uintptr_t)mem - s);
+	r->size = size;
 	r->cache = IVSHMEM_CACHE_WB;
 	if (r->off % ivs_page_size())
 		return -ENOTSUP;

@@ -3,10 +3,10 @@
  *
  * Two ways to run a daemon:
  *  - the real CLI (`ivshmem daemon file:... --socket ...`) for policy cases;
- *  - the daemon core in a forked child around a "loopback" device: a file:
- *    endpoint given two vectors backed by eventfds this test owns (so the
- *    test can fire interrupts) and a doorbell that fires the device's own
- *    vector when peer 0 (itself) is rung.  Nothing in the daemon is test-only.
+ *  - the daemon core (ivsd_new/ivsd_run) in a forked child, owning a peer
+ *    of a real `ivshmem server -n 2`; the test holds another peer of that
+ *    server (`devpeer`), which fires the device's interrupts by ringing the
+ *    daemon's peer ID.  Nothing in the daemon is test-only.
  */
 #include <fcntl.h>
 #include <grp.h>
@@ -24,7 +24,6 @@
 #include "../tap.h"
 #include "../proc-util.h"
 #include "../../src/daemon/daemon.h"
-#include "endpoint/endpoint.h"
 #include "proto/daemon-proto.h"
 
 #define NOBODY 65534
@@ -32,8 +31,9 @@
 #define SHM_SIZE (1u << 20)
 
 static char shm_path[64], dir[40], sock[64], cli_log[64];
+static char core_dev[96], core_shm[64]; /* the core daemon's device: server:SOCKET, its shm name */
 static const char *cli;
-static int dev_irq[2] = {-1, -1};
+static ivshmem_ep *devpeer; /* another peer of that server: fires the device's interrupts */
 
 /* ---- helpers ------------------------------------------------------------ */
 
@@ -84,21 +84,11 @@ static pid_t start_cli_daemon(const char *const *extra)
 	return pid;
 }
 
-static int loop_ring(ivshmem_ep *ep, unsigned peer, unsigned vector)
-{
-	if (peer != 0)
-		return -ENOENT;
-	if (vector >= ep->nvectors)
-		return -EINVAL;
-	return ivs_eventfd_signal(ep->vec_fds[vector]);
-}
-
-static struct ivs_ep_ops loop_ops;
-
-/* The daemon core around the loopback device, in a child. */
+/* The core daemon in a child, owning a peer of the core server. */
 static pid_t start_core_daemon(const struct ivsd_policy *pol)
 {
 	unlink(sock);
+	fflush(stdout);
 	pid_t pid = fork();
 	if (pid == 0) {
 		sigset_t m;
@@ -106,15 +96,10 @@ static pid_t start_core_daemon(const struct ivsd_policy *pol)
 		sigaddset(&m, SIGTERM);
 		sigprocmask(SIG_BLOCK, &m, NULL);
 		int sfd = signalfd(-1, &m, SFD_CLOEXEC);
+		ivshmem_close(devpeer); /* the parent's */
 		ivshmem_ep *ep;
-		if (ivshmem_open(shm_path, NULL, &ep) < 0)
+		if (ivshmem_open(core_dev, NULL, &ep) < 0)
 			_exit(3);
-		loop_ops = ivs_ep_file_ops;
-		loop_ops.ring = loop_ring;
-		ep->ops = &loop_ops;
-		ep->id = 0;
-		ep->nvectors = 2;
-		ep->vec_fds = dev_irq;
 		struct ivsd_config cfg = {.socket_path = sock};
 		if (pol)
 			cfg.policy = *pol;
@@ -130,6 +115,51 @@ static pid_t start_core_daemon(const struct ivsd_policy *pol)
 		return -1;
 	}
 	return pid;
+}
+
+/* A device interrupt on vector v of the core daemon's device (peer ID
+ * id): devpeer rings it, once it has heard of that peer (bounded). */
+static int device_interrupt(int id, unsigned v)
+{
+	if (id < 0)
+		return -EINVAL;
+	uint64_t deadline = ivs_now_ns() + 5000000000ull;
+	for (;;) {
+		int r = ivshmem_ring(devpeer, (unsigned)id, v);
+		if (r != -ENOENT)
+			return r;
+		struct ivshmem_event ev;
+		while ((r = ivshmem_next_event(devpeer, &ev)) == 1)
+			;
+		if (r < 0)
+			return r;
+		if (ivshmem_ring(devpeer, (unsigned)id, v) == 0)
+			return 0;
+		int rem = ivs_remaining_ms(deadline);
+		if (rem == 0)
+			return -ETIMEDOUT;
+		ivs_poll1(ivshmem_event_fd(devpeer), POLLIN, rem);
+	}
+}
+
+/* Start `ivshmem server -F -S path -M name -l 1M -n 2` (stderr to the
+ * log) and wait until it accepts.  The pid, or -1. */
+static pid_t start_server(const char *path, const char *name)
+{
+	fflush(stdout);
+	pid_t sp = fork();
+	if (sp == 0) {
+		int fd = open(cli_log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+		dup2(fd, 2);
+		execl(cli, cli, "server", "-S", path, "-M", name, "-l", "1M", "-n", "2", "-F", (char *)NULL);
+		_exit(127);
+	}
+	if (wait_socket_type(path, SOCK_STREAM) < 0) {
+		kill(sp, SIGKILL);
+		waitpid(sp, NULL, 0);
+		return -1;
+	}
+	return sp;
 }
 
 static int stop(pid_t pid, int sig)
@@ -426,14 +456,15 @@ static void test_interrupts(void)
 	if (!a || !b)
 		return;
 	is(ivshmem_vectors(a), 2, "two vectors");
-	is(ivshmem_id(a), 0, "peer ID from the daemon");
-	ivs_eventfd_signal(dev_irq[1]);
+	int id = ivshmem_id(a);
+	ok(id >= 0 && id == ivshmem_id(b), "peer ID from the daemon (%d), the same for both", id);
+	is(device_interrupt(id, 1), 0, "the device gets an interrupt on vector 1");
 	ok(ivshmem_wait(a, 1, 2000) >= 1, "device interrupt reaches A");
 	ok(ivshmem_wait(b, 1, 2000) >= 1, "and the same interrupt reaches B");
-	is(ivshmem_ring(a, 0, 0), 0, "A rings peer 0 through the daemon");
+	is(ivshmem_ring(a, (unsigned)id, 0), 0, "A rings the device's own ID through the daemon");
 	ok(ivshmem_wait(a, 0, 2000) >= 1 && ivshmem_wait(b, 0, 2000) >= 1, "both see vector 0");
-	is(ivshmem_wait(a, 0, 50), -ETIMEDOUT, "nothing extra");
-	is(ivshmem_ring(a, 7, 0), -ENOENT, "ring to an absent peer: -ENOENT from the device");
+	is(ivshmem_vector_ack(a, 0), 0, "nothing extra");
+	is(ivshmem_ring(a, 999, 0), -ENOENT, "ring to an absent peer: -ENOENT from the device");
 
 	int s = raw_connect();
 	struct ivs_dp_resp resp;
@@ -463,18 +494,27 @@ static void test_interrupts(void)
 		int rc = run_cli(0, NULL, err, sizeof(err), out, sizeof(out), wt);
 		_exit(rc == 0 && strstr(out, "interrupt vector 0") ? 0 : 1);
 	}
-	usleep(300000);
-	const char *rg[] = {"ring", spec, "0", "0", NULL};
-	is(run_cli(0, NULL, err, sizeof(err), NULL, 0, rg), 0, "CLI ring through the daemon");
-	int st;
-	waitpid(w, &st, 0);
+	/* Ring until the waiter has it (it may not have subscribed yet). */
+	char ids[16];
+	snprintf(ids, sizeof(ids), "%d", id);
+	const char *rg[] = {"ring", spec, ids, "0", NULL};
+	int st = -1, rang = 0, ring_rc = 0;
+	uint64_t until = ivs_now_ns() + 10000000000ull;
+	while (waitpid(w, &st, WNOHANG) == 0 && ivs_now_ns() < until) {
+		ring_rc |= run_cli(0, NULL, err, sizeof(err), NULL, 0, rg);
+		rang++;
+		usleep(50000); /* poll interval */
+	}
+	if (st == -1)
+		waitpid(w, &st, 0);
+	ok(rang > 0 && ring_rc == 0, "CLI ring through the daemon (%d times)", rang);
 	ok(WIFEXITED(st) && WEXITSTATUS(st) == 0, "CLI wait through the daemon gets it");
 	const char *inf[] = {"info", spec, NULL};
 	ok(run_cli(0, NULL, err, sizeof(err), out, sizeof(out), inf) == 0 && strstr(out, "vectors:    2"),
 	   "CLI info through the daemon");
 
 	ivshmem_close(b);
-	ivshmem_vector_ack(a, 0); /* the CLI's ring above */
+	ivshmem_vector_ack(a, 0); /* the CLI's rings above */
 	/* Daemon killed while A waits: an error, not a hang. */
 	pid_t k = fork();
 	if (k == 0) {
@@ -489,7 +529,7 @@ static void test_interrupts(void)
 	printf("# ended %llu ms after the wait began (the daemon died at ~200 ms)\n", (unsigned long long)ms);
 	struct ivshmem_event ev;
 	ok(ivshmem_next_event(a, &ev) == 1 && ev.type == IVSHMEM_EVENT_DISCONNECT, "and a DISCONNECT event");
-	is(ivshmem_ring(a, 0, 0), -ECONNRESET, "ring after the daemon is gone: -ECONNRESET");
+	is(ivshmem_ring(a, (unsigned)id, 0), -ECONNRESET, "ring after the daemon is gone: -ECONNRESET");
 	ivshmem_close(a);
 	waitpid(k, NULL, 0);
 	waitpid(d, NULL, 0);
@@ -516,19 +556,10 @@ static void test_server(void)
 	char srv[80], name[48];
 	snprintf(srv, sizeof(srv), "%s/srv.sock", dir);
 	snprintf(name, sizeof(name), "ivsd-test-srv-%d", (int)getpid());
-	fflush(stdout);
-	pid_t sp = fork();
-	if (sp == 0) {
-		int fd = open(cli_log, O_WRONLY | O_APPEND | O_CLOEXEC);
-		dup2(fd, 2);
-		execl(cli, cli, "server", "-S", srv, "-M", name, "-l", "1M", "-n", "2", "-F", (char *)NULL);
-		_exit(127);
-	}
-	if (wait_socket_type(srv, SOCK_STREAM) < 0) {
-		stop(sp, SIGTERM);
-		ok(1, "# SKIP ivshmem server did not start");
+	pid_t sp = start_server(srv, name);
+	ok(sp > 0, "ivshmem server started");
+	if (sp < 0)
 		return;
-	}
 	char dev[96];
 	snprintf(dev, sizeof(dev), "server:%s", srv);
 	unlink(sock);
@@ -571,6 +602,29 @@ static void test_server(void)
 	unlink(shm);
 }
 
+/* The daemon's fd count once every client but a probe of ours has gone
+ * (INFO counts 1), with that probe connected; -1 if it didn't settle. */
+static int settled_fds(pid_t d)
+{
+	int s = raw_connect(), n = -1;
+	struct ivs_dp_resp resp;
+	if (s < 0 || raw_call(s, IVS_DP_HELLO, 1, 1, 0, &resp, NULL) != 0) {
+		if (s >= 0)
+			close(s);
+		return -1;
+	}
+	uint64_t until = ivs_now_ns() + 5000000000ull;
+	while (raw_call(s, IVS_DP_INFO, 0, 0, 0, &resp, NULL) == 0 && ivs_now_ns() < until) {
+		if (resp.v[3] == 1) {
+			n = count_pid_fds(d);
+			break;
+		}
+		usleep(10000); /* poll interval */
+	}
+	close(s);
+	return n;
+}
+
 static int die_holding(void)
 {
 	char spec[160];
@@ -590,24 +644,20 @@ static void test_churn(void)
 	/* Warm up (first-use allocations) before counting. */
 	if (ivshmem_open(spec, NULL, &ep) == 0)
 		ivshmem_close(ep);
-	usleep(50000);
-	int before = count_pid_fds(d);
-	int opened = 0, died = 0;
+	int before = settled_fds(d);
+	int opened = 0, died = 0, rung = 0;
 	for (int i = 0; i < 100; i++) {
 		if (i % 4 == 3) {
 			died += as_user(0, 0, die_holding) == 0;
 		} else if (ivshmem_open(spec, NULL, &ep) == 0) {
 			opened++;
-			ivs_eventfd_signal(dev_irq[0]);
+			rung += device_interrupt(ivshmem_id(ep), 0) == 0;
 			ivshmem_close(ep);
 		}
 	}
 	is(opened + died, 100, "100 clients connect (25 of them die without closing)");
-	int after = -1;
-	for (int i = 0; i < 200 && after != before; i++) {
-		usleep(10000);
-		after = count_pid_fds(d);
-	}
+	is(rung, opened, "an interrupt while each of them is connected");
+	int after = settled_fds(d);
 	is(after, before, "daemon's fd count is unchanged (%d)", before);
 	stop(d, SIGTERM);
 }
@@ -629,8 +679,18 @@ int main(void)
 	if (fd < 0 || ftruncate(fd, SHM_SIZE) < 0)
 		skip_all("cannot create %s", shm_path + 5);
 	close(fd);
-	dev_irq[0] = ivs_eventfd();
-	dev_irq[1] = ivs_eventfd();
+	/* The core daemon's device: a peer of a real server. */
+	char core_sock[80];
+	snprintf(core_sock, sizeof(core_sock), "%s/core.sock", dir);
+	snprintf(core_dev, sizeof(core_dev), "server:%s", core_sock);
+	snprintf(core_shm, sizeof(core_shm), "ivsd-test-core-%d", (int)getpid());
+	pid_t core_srv = start_server(core_sock, core_shm);
+	ok(core_srv > 0, "ivshmem server for the core daemon started");
+	ok(core_srv > 0 && ivshmem_open(core_dev, NULL, &devpeer) == 0, "and a peer of it fires interrupts");
+	if (!devpeer) {
+		stop(core_srv, SIGKILL);
+		return tap_done();
+	}
 
 	test_policy();
 	test_read_only();
@@ -645,6 +705,10 @@ int main(void)
 	if (tap_failed)
 		(void)!system(cmd);
 	unlink(shm_path + 5);
+	ivshmem_close(devpeer);
+	stop(core_srv, SIGTERM);
+	snprintf(cmd, sizeof(cmd), "/dev/shm/%s", core_shm);
+	unlink(cmd);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	(void)!system(cmd);
 	return tap_done();

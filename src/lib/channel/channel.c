@@ -230,33 +230,10 @@ static int confirm_gone(ivshmem_chan *ch)
 	return -EPIPE;
 }
 
-/* Let a server/daemon endpoint read its control socket (peer joins and
- * leaves) without taking events from the application's queue. */
-static int pump(ivshmem_ep *ep)
-{
-	if (ep->ops->pump && ep->ctl_fd >= 0 && !ep->disconnected)
-		return ep->ops->pump(ep) < 0 ? -EIO : 0;
-	return 0;
-}
-
-/* Whether a server/daemon endpoint lists peer id (true when the list
- * can't be read: unknown counts as alive). */
-static bool peer_listed(ivshmem_ep *ep, uint32_t id)
-{
-	struct ivshmem_peer peers[256];
-	int n = ivshmem_peers(ep, peers, IVS_ARRAY_SIZE(peers));
-	if (n < 0 || n > (int)IVS_ARRAY_SIZE(peers))
-		return true;
-	for (int i = 0; i < n; i++)
-		if (peers[i].id == id)
-			return true;
-	return false;
-}
-
 /* Whether the side attached at epoch e (odd) is known to be dead: same
  * host and its pid is gone, or a server/daemon endpoint does not list its
  * peer ID once it has read all the service had to say (the list lags
- * behind an endpoint that did not read for a while: ivs_ep_catch_up).  A
+ * behind an endpoint that did not read for a while: ivs_ep_peer_gone).  A
  * side that is still attaching (info_epoch != e), or that cannot be
  * checked (another machine, no server, a service that keeps talking),
  * counts as alive.  deadline (0: none) bounds the catching up, give or
@@ -271,14 +248,12 @@ static bool side_dead(ivshmem_ep *ep, uint64_t my_host, struct ivs_side *s, uint
 	uint32_t id = atomic_load_explicit(&s->id, RLX);
 	if (my_host && host == my_host && pid > 0 && pid <= INT_MAX && (pid_t)pid != getpid())
 		return kill((pid_t)pid, 0) < 0 && errno == ESRCH;
-	if (!ep || id >= IVSHMEM_MAX_PEERS || (int)id == ivshmem_id(ep) || !ep->ops->peers ||
-	    pump(ep) < 0 || ep->disconnected || peer_listed(ep, id))
+	if (!ep || id >= IVSHMEM_MAX_PEERS)
 		return false;
 	int max = CATCH_UP_MAX_MS;
 	if (deadline)
 		max = IVS_MAX(IVS_MIN(ivs_remaining_ms(deadline), max), CATCH_UP_MIN_MS);
-	return ivs_ep_catch_up(ep, CATCH_UP_QUIET_MS, max) == 1 && !ep->disconnected &&
-	       !peer_listed(ep, id);
+	return ivs_ep_peer_gone(ep, id, CATCH_UP_QUIET_MS, max) == 1;
 }
 
 /* Slow checks while waiting: re-formatted region, deleted channel, crashed
@@ -356,7 +331,7 @@ static void kick(ivshmem_chan *ch)
 		if (id >= IVSHMEM_MAX_PEERS || vec >= IVSHMEM_MAX_VECTORS)
 			return;
 		int r = ivshmem_ring(ch->ep, id, vec);
-		if (r == -ENOENT && pump(ch->ep) == 0) /* a peer that joined after us */
+		if (r == -ENOENT && ivs_ep_pump(ch->ep) == 0) /* a peer that joined after us */
 			r = ivshmem_ring(ch->ep, id, vec);
 		if (r < 0)
 			return;
@@ -754,7 +729,7 @@ static int open_common(ivshmem_chan *ch, const char *name, int role, const struc
 			ch->vec_fd = fd;
 			ch->caps |= IVS_SIDE_DOORBELL;
 		}
-		if (ch->host && strcmp(ivshmem_kind(ch->ep), "pci") != 0 && !(flags & IVSHMEM_CHAN_NO_FUTEX))
+		if (ch->host && ivs_ep_kind(ch->ep) != IVS_EP_PCI && !(flags & IVSHMEM_CHAN_NO_FUTEX))
 			ch->caps |= IVS_SIDE_FUTEX;
 	} else if (ch->host && !(flags & IVSHMEM_CHAN_NO_FUTEX)) {
 		ch->caps |= IVS_SIDE_FUTEX;

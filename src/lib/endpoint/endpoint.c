@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Endpoint front: parse the spec, dispatch to the kind, and the operations
  * that are the same for every kind (waiting on vector fds). */
-#include "endpoint/endpoint.h"
+#include "endpoint/ep-impl.h"
 
 #include <poll.h>
 #include <stdlib.h>
@@ -80,6 +80,40 @@ ivshmem_ep *ivshmem_close(ivshmem_ep *ep)
 const char *ivshmem_kind(const ivshmem_ep *ep)
 {
 	return ep ? ep->ops->kind : "";
+}
+
+enum ivs_ep_kind ivs_ep_kind(const ivshmem_ep *ep)
+{
+	return ep->ops->id;
+}
+
+unsigned ivs_ep_rx_vectors(const ivshmem_ep *ep)
+{
+	return ep && ep->vec_fds ? ep->nvectors : 0;
+}
+
+int ivs_ep_irq_error(const ivshmem_ep *ep)
+{
+	if (!ep)
+		return -EINVAL;
+	if (ep->vec_fds)
+		return 0;
+	return ep->irq_error < 0 ? ep->irq_error : -ENOTSUP;
+}
+
+int ivs_ep_mem_fd(const ivshmem_ep *ep)
+{
+	return ep ? ep->mem_fd : -1;
+}
+
+bool ivs_ep_disconnected(const ivshmem_ep *ep)
+{
+	return ep && ep->disconnected;
+}
+
+bool ivs_ep_disconnect_fatal(const ivshmem_ep *ep)
+{
+	return ep && ep->disconnect_fatal;
 }
 
 void *ivshmem_mem(const ivshmem_ep *ep)
@@ -207,7 +241,17 @@ int ivs_ep_push_event(ivshmem_ep *ep, const struct ivshmem_event *ev)
 	return 0;
 }
 
-int ivs_ep_catch_up(ivshmem_ep *ep, int quiet_ms, int max_ms)
+int ivs_ep_pump(ivshmem_ep *ep)
+{
+	if (!ep || !ep->ops->pump || ep->ctl_fd < 0 || ep->disconnected)
+		return 0;
+	return ep->ops->pump(ep);
+}
+
+/* Read the control socket until it stays quiet for quiet_ms, for at most
+ * max_ms: 1 quiet (or nothing to read: no control socket, or it is gone),
+ * 0 still talking at max_ms, -errno. */
+static int catch_up(ivshmem_ep *ep, int quiet_ms, int max_ms)
 {
 	uint64_t deadline = ivs_now_ns() + (uint64_t)max_ms * 1000000ull;
 	for (;;) {
@@ -218,8 +262,7 @@ int ivs_ep_catch_up(ivshmem_ep *ep, int quiet_ms, int max_ms)
 			return r;
 		if (ep->disconnected)
 			return 1;
-		int rem = ivs_remaining_ms(deadline);
-		if (rem < quiet_ms)
+		if (ivs_remaining_ms(deadline) < quiet_ms)
 			return 0;
 		r = ivs_poll1(ep->ctl_fd, POLLIN, quiet_ms);
 		if (r < 0)
@@ -227,6 +270,37 @@ int ivs_ep_catch_up(ivshmem_ep *ep, int quiet_ms, int max_ms)
 		if (r == 0)
 			return 1;
 	}
+}
+
+/* Whether the kind's peer list has id (true when it can't be read:
+ * unknown counts as alive). */
+static bool peer_listed(ivshmem_ep *ep, unsigned id)
+{
+	struct ivshmem_peer peers[256];
+	int n = ep->ops->peers(ep, peers, IVS_ARRAY_SIZE(peers));
+	if (n < 0 || n > (int)IVS_ARRAY_SIZE(peers))
+		return true;
+	for (int i = 0; i < n; i++)
+		if (peers[i].id == id)
+			return true;
+	return false;
+}
+
+int ivs_ep_peer_gone(ivshmem_ep *ep, unsigned id, int quiet_ms, int max_ms)
+{
+	if (!ep || !ep->ops->peers || !ep->ops->pump || ep->ctl_fd < 0 || ep->disconnected ||
+	    id >= IVSHMEM_MAX_PEERS || (ep->id >= 0 && id == (unsigned)ep->id))
+		return 0;
+	/* What has arrived first: a listed peer needs no catching up. */
+	int r = ep->ops->pump(ep);
+	if (r < 0)
+		return r;
+	if (ep->disconnected || peer_listed(ep, id))
+		return 0;
+	r = catch_up(ep, quiet_ms, max_ms);
+	if (r <= 0)
+		return r;
+	return !ep->disconnected && !peer_listed(ep, id);
 }
 
 int ivshmem_peers(ivshmem_ep *ep, struct ivshmem_peer *out, size_t max)

@@ -4,7 +4,7 @@
  * vector from SUBSCRIBE, doorbells go through RING.  The socket is the
  * control fd: when the daemon goes, the endpoint is disconnected for good
  * (interrupts stop), so ivshmem_wait() returns -ECONNRESET. */
-#include "endpoint/endpoint.h"
+#include "endpoint/ep-impl.h"
 #include "proto/daemon-proto.h"
 
 #include <poll.h>
@@ -311,6 +311,7 @@ static int daemon_pump(ivshmem_ep *ep)
 
 const struct ivs_ep_ops ivs_ep_daemon_ops = {
 	.kind = "daemon",
+	.id = IVS_EP_DAEMON,
 	.open = daemon_open,
 	.close = daemon_close,
 	.ring = daemon_ring,

@@ -2,7 +2,7 @@
 /* The guest endpoint: an IVSHMEM PCI device (through the vfio or sysfs
  * backend), and the host "file:" endpoint (the file backend, BAR2 only). */
 #include "device/ivshmem-dev.h"
-#include "endpoint/endpoint.h"
+#include "endpoint/ep-impl.h"
 
 #include <endian.h>
 #include <stdlib.h>
@@ -236,6 +236,7 @@ static int pci_ring(ivshmem_ep *ep, unsigned peer, unsigned vector)
 
 const struct ivs_ep_ops ivs_ep_pci_ops = {
 	.kind = "pci",
+	.id = IVS_EP_PCI,
 	.open = pci_open,
 	.close = pci_close,
 	.ring = pci_ring,
@@ -256,6 +257,7 @@ static int file_open(ivshmem_ep *ep, const char *target, const struct ivshmem_op
 
 const struct ivs_ep_ops ivs_ep_file_ops = {
 	.kind = "file",
+	.id = IVS_EP_FILE,
 	.open = file_open,
 	.close = pci_close,
 };

@@ -25,7 +25,7 @@
  * PEER_LEAVE is queued for any known peer that leaves.  DISCONNECT when the
  * server closes the socket or breaks the protocol; the eventfds stay valid,
  * so doorbells between peers keep working (disconnect_fatal = false). */
-#include "endpoint/endpoint.h"
+#include "endpoint/ep-impl.h"
 #include "proto/server-proto.h"
 
 #include <fcntl.h>
@@ -287,6 +287,7 @@ static int server_pump(ivshmem_ep *ep)
 
 const struct ivs_ep_ops ivs_ep_server_ops = {
 	.kind = "server",
+	.id = IVS_EP_SERVER,
 	.open = server_open,
 	.close = server_close,
 	.ring = server_ring,

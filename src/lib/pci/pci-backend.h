@@ -26,6 +26,12 @@ struct ivs_pci_ops {
 		      bool write);
 	int (*msix_count)(ivshmem_pci_dev *dev);
 	int (*msix_enable)(ivshmem_pci_dev *dev, unsigned n, int *fds);
+	/* Optional: a new open file description (flags O_RDONLY or O_RDWR;
+	 * O_CLOEXEC added) that maps BAR bar, write-combining if wc, and its
+	 * path in src (n bytes, may be truncated).  -ENOENT when the BAR has
+	 * no such file (wc: not prefetchable).  For brokers handing a BAR to
+	 * others: see ivs_pci_bar_open() in pci.h. */
+	int (*bar_open)(ivshmem_pci_dev *dev, unsigned bar, bool wc, int flags, char *src, size_t n);
 };
 
 struct ivshmem_pci_dev {
@@ -43,6 +49,9 @@ extern const struct ivs_pci_ops ivs_pci_file_ops;
 /* sysfs helpers shared by backends: path of a device attribute. */
 int ivs_sysfs_dev_path(const ivshmem_pci_dev *dev, char *buf, size_t size, const char *attr);
 int ivs_sysfs_path(const char *root, const char *addr, char *buf, size_t size, const char *attr);
+/* bar_open through sysfs resourceN(_wc) files, which exist whatever the
+ * driver: the sysfs and vfio backends' bar_open. */
+int ivs_sysfs_bar_open(ivshmem_pci_dev *dev, unsigned bar, bool wc, int flags, char *src, size_t n);
 /* Parse the sysfs "resource" file: start/end/flags of BAR 0..5. */
 int ivs_sysfs_resources(const char *root, const char *addr, struct ivshmem_bar_info bars[6]);
 

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* PCI layer front: argument checks and dispatch to the backend ops. */
+#include "pci/pci.h"
 #include "pci/pci-backend.h"
 
+#include <fcntl.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -121,6 +123,24 @@ int ivshmem_pci_config_write(ivshmem_pci_dev *dev, unsigned off, const void *buf
 	if (!dev->ops->config_write)
 		return -ENOTSUP;
 	return dev->ops->config_write(dev, off, buf, len);
+}
+
+int ivs_pci_bar_open(ivshmem_pci_dev *dev, unsigned bar, enum ivshmem_cache want, int flags,
+		     enum ivshmem_cache *got, char *src, size_t n)
+{
+	if (!dev || bar > 5 || (flags != O_RDONLY && flags != O_RDWR))
+		return -EINVAL;
+	if (!dev->ops->bar_open)
+		return -ENOTSUP;
+	bool wc = want == IVSHMEM_CACHE_WC;
+	int fd = dev->ops->bar_open(dev, bar, wc, flags, src, n);
+	if (fd == -ENOENT && wc) {
+		wc = false;
+		fd = dev->ops->bar_open(dev, bar, false, flags, src, n);
+	}
+	if (fd >= 0 && got)
+		*got = wc ? IVSHMEM_CACHE_WC : IVSHMEM_CACHE_UC;
+	return fd;
 }
 
 int ivshmem_pci_bar_info(ivshmem_pci_dev *dev, unsigned bar, struct ivshmem_bar_info *out)

@@ -98,15 +98,24 @@ static int sysfs_bar_info(ivshmem_pci_dev *dev, unsigned bar, struct ivshmem_bar
 	return 0;
 }
 
-static int open_resource(ivshmem_pci_dev *dev, unsigned bar, bool wc, bool ro)
+int ivs_sysfs_bar_open(ivshmem_pci_dev *dev, unsigned bar, bool wc, int flags, char *src, size_t n)
 {
 	char name[32], path[512];
 	snprintf(name, sizeof(name), wc ? "resource%u_wc" : "resource%u", bar);
 	int r = ivs_sysfs_dev_path(dev, path, sizeof(path), name);
 	if (r < 0)
 		return r;
-	int fd = open(path, (ro ? O_RDONLY : O_RDWR) | O_CLOEXEC);
-	return fd < 0 ? -errno : fd;
+	int fd = open(path, flags | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (src && n)
+		snprintf(src, n, "%s", path);
+	return fd;
+}
+
+static int open_resource(ivshmem_pci_dev *dev, unsigned bar, bool wc, bool ro)
+{
+	return ivs_sysfs_bar_open(dev, bar, wc, ro ? O_RDONLY : O_RDWR, NULL, 0);
 }
 
 static int sysfs_map(ivshmem_pci_dev *dev, unsigned bar, uint64_t off, size_t len,
@@ -251,4 +260,5 @@ const struct ivs_pci_ops ivs_pci_sysfs_ops = {
 	.map = sysfs_map,
 	.bar_rw = sysfs_bar_rw,
 	.msix_count = sysfs_msix_count,
+	.bar_open = ivs_sysfs_bar_open,
 };

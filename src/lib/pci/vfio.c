@@ -581,4 +581,9 @@ const struct ivs_pci_ops ivs_pci_vfio_ops = {
 	.bar_rw = vfio_bar_rw,
 	.msix_count = vfio_msix_count,
 	.msix_enable = vfio_msix_enable,
+	/* Never the device fd: it would give the whole device (config
+	 * space, reset, interrupts).  The resource files exist whatever the
+	 * driver (with CONFIG_IO_STRICT_DEVMEM, a BAR vfio-pci claimed can't
+	 * be mapped through them: callers try). */
+	.bar_open = ivs_sysfs_bar_open,
 };
