@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "endpoint/endpoint.h"
 
 #include "../daemon/daemon.h" /* the daemon core (src/daemon) */
 
@@ -197,7 +198,8 @@ int cmd_daemon(int argc, char **argv)
 	/* A PCI device's memory is handed out through sysfs resource2; the
 	 * daemon must not map BAR2 itself, or vfio-pci claims the BAR and the
 	 * kernel refuses the clients' mappings (CONFIG_IO_STRICT_DEVMEM). */
-	if (strncmp(dev, "file:", 5) && strncmp(dev, "server:", 7) && strncmp(dev, "daemon:", 7))
+	struct ivs_ep_spec sp;
+	if (ivs_ep_spec_parse(dev, o.open.backend, &sp) == 0 && sp.kind == IVS_EP_PCI)
 		o.open.flags |= IVSHMEM_OPEN_NO_MAP;
 	ivshmem_ep *ep;
 	if (cli_open(dev, &o, &ep)) {

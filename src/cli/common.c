@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "endpoint/endpoint.h"
 
 void cli_opts_init(struct cli_opts *o)
 {
@@ -134,6 +135,14 @@ int cli_parse_seconds(const char *what, const char *s, int *ms)
 	return 0;
 }
 
+/* The kind DEV names (PCI for anything that isn't one of the others). */
+static enum ivs_ep_kind dev_kind(const char *dev, enum ivshmem_backend backend)
+{
+	struct ivs_ep_spec sp = {IVS_EP_PCI, dev};
+	(void)ivs_ep_spec_parse(dev, backend, &sp);
+	return sp.kind;
+}
+
 /* For a PCI target, find out precisely why it can't be opened. */
 static int explain_pci(const char *dev, const struct cli_opts *o, int err)
 {
@@ -177,7 +186,7 @@ int cli_lib_error(const char *dev, const char *action, int err)
 	switch (err) {
 	case -EACCES:
 	case -EPERM:
-		if (strncmp(dev, "daemon:", 7) == 0)
+		if (dev_kind(dev, IVSHMEM_BACKEND_AUTO) == IVS_EP_DAEMON)
 			return cli_error("%s %s: permission denied by the daemon's policy: ask its "
 					 "administrator for --allow-user/--allow-group", action, dev);
 		return cli_error("%s %s: permission denied: needs root, or access through "
@@ -185,17 +194,17 @@ int cli_lib_error(const char *dev, const char *action, int err)
 	case -ENOENT:
 		return cli_error("%s %s: no such file or device", action, dev);
 	case -EUSERS:
-		if (strncmp(dev, "server:", 7) == 0)
+		if (dev_kind(dev, IVSHMEM_BACKEND_AUTO) == IVS_EP_SERVER)
 			return cli_error("%s %s: the server is full: it has as many peers as its --max-peers "
 					 "allows; wait for one to leave, or raise it", action, dev);
 		return cli_error("%s %s: too many connections: the daemon's limit for your user "
 				 "(--max-clients-per-user) or in all (--max-clients) is reached: close some, "
 				 "or ask its administrator to raise it", action, dev);
 	case -EPROTOTYPE:
-		if (strncmp(dev, "daemon:", 7) == 0)
+		if (dev_kind(dev, IVSHMEM_BACKEND_AUTO) == IVS_EP_DAEMON)
 			return cli_error("%s %s: not an ivshmem daemon socket (a stream socket: an ivshmem "
 					 "server's? then use server:%s)", action, dev, dev + 7);
-		if (strncmp(dev, "server:", 7) == 0)
+		if (dev_kind(dev, IVSHMEM_BACKEND_AUTO) == IVS_EP_SERVER)
 			return cli_error("%s %s: not an ivshmem server socket (a packet socket: an ivshmem "
 					 "daemon's? then use daemon:%s)", action, dev, dev + 7);
 		return cli_error("%s %s: %s", action, dev, strerror(-err));
@@ -227,11 +236,12 @@ int cli_open(const char *dev, const struct cli_opts *o, ivshmem_ep **ep)
 	int r = ivshmem_open(dev, &o->open, ep);
 	if (r == 0)
 		return 0;
-	bool pci = strncmp(dev, "file:", 5) && strncmp(dev, "server:", 7) &&
-		   strncmp(dev, "daemon:", 7) && o->open.backend != IVSHMEM_BACKEND_FILE;
+	struct ivs_ep_spec sp = {IVS_EP_PCI, dev};
+	(void)ivs_ep_spec_parse(dev, o->open.backend, &sp); /* "" stays a PCI "address" */
+	bool pci = sp.kind == IVS_EP_PCI;
 	if (pci && r != -EACCES && r != -EPERM)
-		return explain_pci(strncmp(dev, "pci:", 4) ? dev : dev + 4, o, r);
-	if (r == -EINVAL && !strncmp(dev, "file:", 5) && dev[5])
+		return explain_pci(sp.target, o, r);
+	if (r == -EINVAL && sp.kind == IVS_EP_FILE && sp.target != dev && *sp.target)
 		return cli_error("open %s: not a regular file: use a shared-memory file "
 				 "(/dev/shm/NAME, hugetlbfs)", dev);
 	if (r == -EINVAL && !pci)

@@ -106,14 +106,9 @@ __attribute__((format(printf, 3, 4))) static void log_limited(struct ivsd *d,
 
 int ivsd_default_socket(const char *dev, char *buf, size_t size)
 {
-	static const char *const prefixes[] = {"file:", "server:", "daemon:", "pci:"};
-	for (size_t i = 0; i < IVS_ARRAY_SIZE(prefixes); i++) {
-		size_t n = strlen(prefixes[i]);
-		if (strncmp(dev, prefixes[i], n) == 0) {
-			dev += n;
-			break;
-		}
-	}
+	struct ivs_ep_spec sp;
+	if (ivs_ep_spec_parse(dev, IVSHMEM_BACKEND_AUTO, &sp) == 0)
+		dev = sp.target;
 	const char *base = strrchr(dev, '/');
 	base = base ? base + 1 : dev;
 	if (!*base || !strcmp(base, ".") || !strcmp(base, ".."))

@@ -1,10 +1,14 @@
 /* SPDX-License-Identifier: MIT */
-/* Sizes and enum names: ivshmem_parse_size, backend and cache names. */
+/* Sizes and enum names: ivshmem_parse_size, backend and cache names; DEV
+ * strings (ivs_ep_spec_parse, the one parser behind ivshmem_open, the
+ * daemon and the CLI). */
 #include "ivshmem.h"
+#include "endpoint/endpoint.h"
 #include "../tap.h"
 
 #include <errno.h>
 #include <stdint.h>
+#include <string.h>
 
 static void size_ok(const char *s, uint64_t want)
 {
@@ -23,8 +27,45 @@ static void size_err(const char *s, int want)
 	is(v, 12345, "parse_size(\"%s\") leaves the output alone", s);
 }
 
+static void spec_ok(const char *spec, enum ivshmem_backend b, enum ivs_ep_kind kind, const char *target)
+{
+	struct ivs_ep_spec sp = {-1, NULL};
+	int r = ivs_ep_spec_parse(spec, b, &sp);
+	ok(r == 0 && sp.kind == kind && sp.target && !strcmp(sp.target, target) &&
+		   sp.target >= spec && sp.target <= spec + strlen(spec),
+	   "spec \"%s\" (backend %s): kind %d, target \"%s\"", spec, ivshmem_backend_name(b), kind, target);
+}
+
+static void specs(void)
+{
+	spec_ok("file:/dev/shm/x", IVSHMEM_BACKEND_AUTO, IVS_EP_FILE, "/dev/shm/x");
+	spec_ok("server:/run/s.sock", IVSHMEM_BACKEND_AUTO, IVS_EP_SERVER, "/run/s.sock");
+	spec_ok("daemon:rel/d.sock", IVSHMEM_BACKEND_AUTO, IVS_EP_DAEMON, "rel/d.sock");
+	spec_ok("pci:0000:00:04.0", IVSHMEM_BACKEND_VFIO, IVS_EP_PCI, "0000:00:04.0");
+	spec_ok("0000:00:04.0", IVSHMEM_BACKEND_SYSFS, IVS_EP_PCI, "0000:00:04.0");
+	spec_ok("auto", IVSHMEM_BACKEND_AUTO, IVS_EP_PCI, "auto");
+	/* The PCI layer's file backend: the "device" is a file. */
+	spec_ok("/dev/shm/x", IVSHMEM_BACKEND_FILE, IVS_EP_FILE, "/dev/shm/x");
+	spec_ok("pci:/dev/shm/x", IVSHMEM_BACKEND_FILE, IVS_EP_FILE, "/dev/shm/x");
+	spec_ok("server:s", IVSHMEM_BACKEND_FILE, IVS_EP_SERVER, "s");
+	/* Prefixes are exact and only at the start. */
+	spec_ok("File:/x", IVSHMEM_BACKEND_AUTO, IVS_EP_PCI, "File:/x");
+	spec_ok("fileserver:/x", IVSHMEM_BACKEND_AUTO, IVS_EP_PCI, "fileserver:/x");
+	spec_ok("server:file:/x", IVSHMEM_BACKEND_AUTO, IVS_EP_SERVER, "file:/x");
+	spec_ok("file:", IVSHMEM_BACKEND_AUTO, IVS_EP_FILE, ""); /* ivshmem_open: -EINVAL */
+	struct ivs_ep_spec sp = {IVS_EP_DAEMON, "untouched"};
+	is(ivs_ep_spec_parse("", IVSHMEM_BACKEND_AUTO, &sp), -EINVAL, "spec \"\": -EINVAL");
+	is(ivs_ep_spec_parse(NULL, IVSHMEM_BACKEND_AUTO, &sp), -EINVAL, "spec NULL: -EINVAL");
+	ok(sp.kind == IVS_EP_DAEMON && !strcmp(sp.target, "untouched"), "and the output is untouched");
+	ivshmem_ep *ep = (ivshmem_ep *)&sp;
+	is(ivshmem_open("file:", NULL, &ep), -EINVAL, "ivshmem_open(\"file:\"): -EINVAL");
+	is(ivshmem_open("daemon:", NULL, &ep), -EINVAL, "ivshmem_open(\"daemon:\"): -EINVAL");
+	ok(ep == (ivshmem_ep *)&sp, "and *out is untouched");
+}
+
 int main(void)
 {
+	specs();
 	size_ok("0", 0);
 	size_ok("4096", 4096);
 	size_ok("0x1000", 4096);

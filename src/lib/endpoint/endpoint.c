@@ -8,14 +8,12 @@
 #include <string.h>
 #include <sys/mman.h>
 
-static const struct {
-	const char *prefix;
-	const struct ivs_ep_ops *ops;
-} kinds[] = {
-	{"file:", &ivs_ep_file_ops},
-	{"server:", &ivs_ep_server_ops},
-	{"daemon:", &ivs_ep_daemon_ops},
-	{"pci:", &ivs_ep_pci_ops},
+/* The kinds' ops tables, by kind. */
+static const struct ivs_ep_ops *const kind_ops[] = {
+	[IVS_EP_PCI] = &ivs_ep_pci_ops,
+	[IVS_EP_FILE] = &ivs_ep_file_ops,
+	[IVS_EP_SERVER] = &ivs_ep_server_ops,
+	[IVS_EP_DAEMON] = &ivs_ep_daemon_ops,
 };
 
 int ivshmem_open(const char *spec, const struct ivshmem_open_opts *opts, ivshmem_ep **out)
@@ -30,20 +28,14 @@ int ivshmem_open(const char *spec, const struct ivshmem_open_opts *opts, ivshmem
 			     IVS_OPEN_REGS_NO_MAP)))
 		return -EINVAL;
 
-	const struct ivs_ep_ops *ops = &ivs_ep_pci_ops; /* bare address or "auto" */
-	const char *target = spec;
-	for (size_t i = 0; i < IVS_ARRAY_SIZE(kinds); i++) {
-		size_t n = strlen(kinds[i].prefix);
-		if (strncmp(spec, kinds[i].prefix, n) == 0) {
-			ops = kinds[i].ops;
-			target = spec + n;
-			break;
-		}
-	}
-	if (opts->backend == IVSHMEM_BACKEND_FILE && ops == &ivs_ep_pci_ops)
-		ops = &ivs_ep_file_ops;
-	if (!*target)
+	struct ivs_ep_spec sp;
+	int r = ivs_ep_spec_parse(spec, opts->backend, &sp);
+	if (r < 0)
+		return r;
+	if (!*sp.target)
 		return -EINVAL;
+	const struct ivs_ep_ops *ops = kind_ops[sp.kind];
+	const char *target = sp.target;
 
 	ivshmem_ep *ep = calloc(1, sizeof(*ep));
 	if (!ep)
@@ -54,7 +46,7 @@ int ivshmem_open(const char *spec, const struct ivshmem_open_opts *opts, ivshmem
 	ep->mem_fd = -1;
 	ep->irq_error = -ENOTSUP;
 	ep->readonly = opts->flags & IVSHMEM_OPEN_READONLY;
-	int r = ops->open(ep, target, opts);
+	r = ops->open(ep, target, opts);
 	if (r < 0) {
 		ivshmem_close(ep);
 		return r;

@@ -19,6 +19,17 @@
 enum ivs_ep_kind { IVS_EP_PCI, IVS_EP_FILE, IVS_EP_SERVER, IVS_EP_DAEMON };
 enum ivs_ep_kind ivs_ep_kind(const ivshmem_ep *ep);
 
+/* A DEV string: its kind and what follows the prefix ("file:PATH",
+ * "server:SOCKET", "daemon:SOCKET", "pci:ADDR"; a bare PCI address or
+ * "auto" is PCI, or FILE when backend is IVSHMEM_BACKEND_FILE).  target
+ * points into spec; it may be empty ("file:"), which ivshmem_open refuses.
+ * -EINVAL for NULL or "" (*out untouched).  Pure (no I/O), any thread. */
+struct ivs_ep_spec {
+	enum ivs_ep_kind kind;
+	const char *target;
+};
+int ivs_ep_spec_parse(const char *spec, enum ivshmem_backend backend, struct ivs_ep_spec *out);
+
 /* The vectors this endpoint receives on: ivshmem_vectors() when it has
  * their fds, else 0 (ivs_ep_irq_error() says why). */
 unsigned ivs_ep_rx_vectors(const ivshmem_ep *ep);
