@@ -145,32 +145,6 @@ void ivs_pf_close_peer(int sock)
 
 ssize_t ivs_pf_recv(int sock, void *buf, size_t len, int flags, unsigned *nfds)
 {
-	struct iovec iov = {.iov_base = buf, .iov_len = len};
-	union {
-		struct cmsghdr h;
-		char b[CMSG_SPACE(SCM_MAX_FD * sizeof(int))];
-	} cm;
-	struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.b,
-			   .msg_controllen = sizeof(cm.b)};
-	ssize_t n;
-	do
-		n = recvmsg(sock, &m, MSG_CMSG_CLOEXEC | flags);
-	while (n < 0 && errno == EINTR);
-	if (n < 0)
-		return -errno;
-	unsigned got = 0;
-	for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
-		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-			continue;
-		size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		for (size_t i = 0; i < k; i++) {
-			int f;
-			memcpy(&f, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-			ivs_pf_discard(f);
-			got++;
-		}
-	}
-	if (nfds)
-		*nfds = got;
-	return n;
+	/* Every fd to the reaper (none kept), whatever else happens. */
+	return ivs_recv_fds(sock, buf, len, flags, NULL, ivs_pf_discard, nfds, NULL);
 }

@@ -1,12 +1,12 @@
 /* SPDX-License-Identifier: MIT */
-/* Wire format of the daemon's user-client protocol: fixed-size little-endian
- * messages.  Pure functions, no I/O: the daemon and ep-daemon do the socket
- * work, and the fuzz target drives the decoders directly. */
+/* Codec of the daemon's user-client protocol: fixed-size little-endian
+ * messages <-> the structs of daemon-proto.h.  Pure functions, no I/O (the
+ * transport is daemon-transport.c); the fuzz target drives the decoders
+ * directly. */
 #include "proto/daemon-proto.h"
 
 #include <endian.h>
 #include <string.h>
-#include <sys/socket.h>
 
 static void put16(uint8_t *p, uint16_t v)
 {
@@ -159,78 +159,4 @@ const char *ivs_dp_op_name(unsigned op)
 	default:
 		return "?";
 	}
-}
-
-/* ------------------------------------------------------------------------ */
-/* Transport: one message per SOCK_SEQPACKET record, fds as SCM_RIGHTS.     */
-/* ------------------------------------------------------------------------ */
-
-int ivs_dp_send(int sock, const void *buf, size_t len, int fd, int flags)
-{
-	struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
-	union {
-		struct cmsghdr h;
-		char b[CMSG_SPACE(sizeof(int))];
-	} cm;
-	struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1};
-	if (fd >= 0) {
-		memset(&cm, 0, sizeof(cm));
-		m.msg_control = cm.b;
-		m.msg_controllen = sizeof(cm.b);
-		struct cmsghdr *c = CMSG_FIRSTHDR(&m);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(c), &fd, sizeof(int));
-	}
-	for (;;) {
-		ssize_t n = sendmsg(sock, &m, MSG_NOSIGNAL | flags);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		return (size_t)n == len ? 0 : -EIO;
-	}
-}
-
-ssize_t ivs_dp_recv(int sock, void *buf, size_t cap, int *fd, int flags)
-{
-	struct iovec iov = {.iov_base = buf, .iov_len = cap};
-	union {
-		struct cmsghdr h;
-		char b[CMSG_SPACE(4 * sizeof(int))];
-	} cm;
-	struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.b,
-			   .msg_controllen = sizeof(cm.b)};
-	*fd = -1;
-	ssize_t n;
-	do
-		n = recvmsg(sock, &m, MSG_CMSG_CLOEXEC | flags);
-	while (n < 0 && errno == EINTR);
-	if (n < 0)
-		return -errno;
-	int got = 0, first = -1;
-	for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
-		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-			continue;
-		size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		for (size_t i = 0; i < k; i++) {
-			int f;
-			memcpy(&f, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-			if (got++ == 0)
-				first = f;
-			else
-				ivs_close(f);
-		}
-	}
-	if (got > 1 || (m.msg_flags & MSG_CTRUNC)) {
-		ivs_close(first);
-		return -EBADMSG;
-	}
-	if (m.msg_flags & MSG_TRUNC) {
-		ivs_close(first);
-		return -EMSGSIZE;
-	}
-	*fd = first;
-	return n;
 }

@@ -4,8 +4,9 @@
  * One request or response per SOCK_SEQPACKET message, fixed size, all fields
  * little-endian on the wire.  File descriptors (memory, subscribed eventfds)
  * travel with a response as SCM_RIGHTS.  The structs below are the decoded,
- * host-order form; ivs_dp_*_encode/_decode convert, and the decoders are pure
- * functions (no I/O) so they can be fuzzed. */
+ * host-order form; ivs_dp_*_encode/_decode convert (the codec,
+ * daemon-proto.c: pure functions, no I/O, fuzzed).  ivs_dp_send/_recv are
+ * the transport (daemon-transport.c). */
 #ifndef IVS_DAEMON_PROTO_H
 #define IVS_DAEMON_PROTO_H
 
@@ -93,7 +94,7 @@ static inline uint64_t ivs_dp_peer_pack(uint16_t id, uint16_t vectors)
 
 const char *ivs_dp_op_name(unsigned op);
 
-/* Socket helpers shared by the daemon and ep-daemon (these do I/O).
+/* Transport, shared by the daemon and ep-daemon (these do I/O).
  * Send one message with fd attached (fd < 0: none); flags are added to
  * MSG_NOSIGNAL.  0, or -errno (-EAGAIN if the socket is full). */
 int ivs_dp_send(int sock, const void *buf, size_t len, int fd, int flags);

@@ -1,12 +1,11 @@
 /* SPDX-License-Identifier: MIT */
-/* QEMU ivshmem server protocol: codec, socket helpers, client decoder.
- * See server-proto.h and docs/server.md. */
+/* QEMU ivshmem server protocol: the codec (8 bytes <-> int64) and the
+ * client-side decoder, pure (no I/O, fuzzed).  The transport is
+ * server-transport.c.  See server-proto.h and docs/server.md. */
 #include "proto/server-proto.h"
 
-#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 void ivs_srv_encode(int64_t value, uint8_t out[IVS_SRV_MSG_LEN])
@@ -22,144 +21,6 @@ int64_t ivs_srv_decode(const uint8_t in[IVS_SRV_MSG_LEN])
 	for (int i = 0; i < IVS_SRV_MSG_LEN; i++)
 		v |= (uint64_t)in[i] << (8 * i);
 	return (int64_t)v;
-}
-
-ssize_t ivs_srv_send(int sock, const void *buf, size_t len, int fd)
-{
-	struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} ctl;
-	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
-	if (fd >= 0) {
-		memset(&ctl, 0, sizeof(ctl));
-		msg.msg_control = ctl.buf;
-		msg.msg_controllen = sizeof(ctl.buf);
-		struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(c), &fd, sizeof(int));
-	}
-	for (;;) {
-		ssize_t n = sendmsg(sock, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
-		if (n >= 0)
-			return n;
-		if (errno == EINTR)
-			continue;
-		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
-	}
-}
-
-int ivs_srv_send_msg(int sock, int64_t value, int fd, int timeout_ms)
-{
-	uint8_t b[IVS_SRV_MSG_LEN];
-	ivs_srv_encode(value, b);
-	size_t off = 0;
-	uint64_t deadline = timeout_ms < 0 ? 0 : ivs_now_ns() + (uint64_t)timeout_ms * 1000000ull;
-	while (off < sizeof(b)) {
-		ssize_t n = ivs_srv_send(sock, b + off, sizeof(b) - off, off ? -1 : fd);
-		if (n > 0) {
-			off += (size_t)n;
-			continue;
-		}
-		if (n != -EAGAIN && n != 0)
-			return (int)n;
-		int rem = ivs_remaining_ms(deadline);
-		if (deadline && rem == 0)
-			return -ETIMEDOUT;
-		int r = ivs_poll1(sock, POLLOUT, rem);
-		if (r < 0)
-			return r;
-	}
-	return 0;
-}
-
-void ivs_srv_rx_init(struct ivs_srv_rx *rx)
-{
-	rx->have = 0;
-	rx->fd = -1;
-}
-
-void ivs_srv_rx_reset(struct ivs_srv_rx *rx)
-{
-	rx->fd = ivs_close(rx->fd);
-	rx->have = 0;
-}
-
-/* Room for a few fds per recvmsg: a sender that attaches several gets them
- * closed here rather than truncated by the kernel. */
-#define RX_MAX_FDS 8
-
-int ivs_srv_recv(int sock, struct ivs_srv_rx *rx, int64_t *value, int *fd)
-{
-	while (rx->have < IVS_SRV_MSG_LEN) {
-		struct iovec iov = {.iov_base = rx->buf + rx->have, .iov_len = IVS_SRV_MSG_LEN - rx->have};
-		union {
-			char buf[CMSG_SPACE(sizeof(int) * RX_MAX_FDS)];
-			struct cmsghdr align;
-		} ctl;
-		struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
-				     .msg_controllen = sizeof(ctl.buf)};
-		ssize_t n = recvmsg(sock, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN || errno == EWOULDBLOCK)
-				return 0;
-			return -errno;
-		}
-		/* Collect fds first: whatever happens next, none may leak. */
-		bool bad = (msg.msg_flags & MSG_CTRUNC) != 0;
-		for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
-			if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-				continue;
-			size_t nfd = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-			for (size_t i = 0; i < nfd; i++) {
-				int f;
-				memcpy(&f, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-				if (f < 0)
-					continue;
-				if (!bad && rx->fd < 0)
-					rx->fd = f;
-				else
-					close(f);
-			}
-		}
-		if (bad) {
-			ivs_srv_rx_reset(rx);
-			return -EPROTO;
-		}
-		if (n == 0) {
-			ivs_srv_rx_reset(rx);
-			return -ECONNRESET;
-		}
-		rx->have += (unsigned)n;
-	}
-	*value = ivs_srv_decode(rx->buf);
-	*fd = rx->fd;
-	rx->fd = -1;
-	rx->have = 0;
-	return 1;
-}
-
-int ivs_srv_recv_wait(int sock, struct ivs_srv_rx *rx, int64_t *value, int *fd, int timeout_ms)
-{
-	uint64_t deadline = timeout_ms < 0 ? 0 : ivs_now_ns() + (uint64_t)timeout_ms * 1000000ull;
-	for (;;) {
-		int r = ivs_srv_recv(sock, rx, value, fd);
-		if (r != 0)
-			return r;
-		int rem = ivs_remaining_ms(deadline);
-		if (deadline && rem == 0)
-			return -ETIMEDOUT;
-		r = ivs_poll1(sock, POLLIN, rem);
-		if (r < 0)
-			return r;
-		if (r == 0)
-			return -ETIMEDOUT;
-	}
 }
 
 /* ---- decoder ----------------------------------------------------------- */

@@ -10,11 +10,11 @@
  * Later: peer ID + fd = the peer gained a vector, peer ID alone = it left.
  *
  * Three pieces, usable separately:
- *   - codec:   ivs_srv_encode/decode (8 bytes <-> int64)
- *   - socket:  ivs_srv_send (one nonblocking sendmsg) and ivs_srv_recv
- *              (resumable, short reads, fd hygiene)
- *   - decoder: a pure client-side state machine fed (value, fd) pairs; it
- *              touches no socket, so it can be fuzzed. */
+ *   - codec:     ivs_srv_encode/decode (8 bytes <-> int64), server-proto.c
+ *   - transport: ivs_srv_send (one nonblocking sendmsg) and ivs_srv_recv
+ *                (resumable, short reads, fd hygiene), server-transport.c
+ *   - decoder:   a pure client-side state machine fed (value, fd) pairs,
+ *                server-proto.c; it touches no socket, so it is fuzzed. */
 #ifndef IVS_SERVER_PROTO_H
 #define IVS_SERVER_PROTO_H
 

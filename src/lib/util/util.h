@@ -64,6 +64,23 @@ int ivs_unix_connect(const char *path, int type, int timeout_ms);
  * Returns true if a connection was shed. */
 bool ivs_accept_shed(int listen_fd, int *reserve_fd);
 
+/* The one place fds cross a socket (SCM_RIGHTS).
+ * Send buf[0..len) in one sendmsg with fd attached (fd < 0: none); flags
+ * are added to MSG_NOSIGNAL; EINTR is retried.  Bytes sent (a stream may
+ * take fewer: the fd went with the first byte), or -errno (-EAGAIN when
+ * the socket is full). */
+ssize_t ivs_send_fd(int sock, const void *buf, size_t len, int fd, int flags);
+/* Receive into buf (cap bytes) in one recvmsg (MSG_CMSG_CLOEXEC | flags;
+ * EINTR retried), with room for as many fds as the kernel passes in one
+ * message (SCM_MAX_FD), so none is dropped inside recvmsg, where its last
+ * close could block.  The first fd goes to *fd (-1 if none) when fd is
+ * not NULL; every other one is given to discard (NULL: close) and counted
+ * in *extra (may be NULL).  *mflags (may be NULL) gets msg_flags
+ * (MSG_TRUNC, MSG_CTRUNC).  Bytes (0: end of stream or an empty record),
+ * or -errno (-EAGAIN), with no fd kept. */
+ssize_t ivs_recv_fds(int sock, void *buf, size_t cap, int flags, int *fd, void (*discard)(int),
+		     unsigned *extra, int *mflags);
+
 /* System page size. */
 size_t ivs_page_size(void);
 
