@@ -249,8 +249,13 @@ int ivshmem_vector_fd(ivshmem_ep *ep, unsigned vector) IVSHMEM_API;
 /* Consume pending interrupts of a vector: returns the count (0 if none). */
 int ivshmem_vector_ack(ivshmem_ep *ep, unsigned vector) IVSHMEM_API;
 /* Wait for an interrupt on a vector and consume it.  timeout_ms < 0 waits
- * forever.  Returns the count (>= 1), -ETIMEDOUT, or -ECONNRESET if the
- * endpoint's server/daemon went away. */
+ * forever.  Returns the count (>= 1), -ETIMEDOUT, or -ECONNRESET when a
+ * daemon endpoint's daemon went away (its interrupts stop with it).  A
+ * server endpoint whose server went away keeps waiting: the eventfds are
+ * the peers' own, so the peers that had been told of this endpoint can
+ * still ring it (no new peer can come).  IVSHMEM_EVENT_DISCONNECT tells:
+ * to notice it while waiting, poll ivshmem_event_fd() beside
+ * ivshmem_vector_fd() and read ivshmem_next_event(). */
 int ivshmem_wait(ivshmem_ep *ep, unsigned vector, int timeout_ms) IVSHMEM_API;
 
 /* Peers (server and daemon endpoints). */
@@ -259,16 +264,26 @@ struct ivshmem_peer {
 	uint16_t vectors;
 };
 /* Fill up to max peers (other than self); returns the number of peers, or
- * -ENOTSUP if the endpoint doesn't know its peers.  The peers as far as
- * this endpoint has read its events: after a long time without
- * ivshmem_next_event(), the service may still hold announcements for it
- * (read events until none comes for a while for a current list). */
+ * -ENOTSUP if the endpoint doesn't know its peers.
+ *   server  the peers as far as this endpoint has read its socket, each
+ *           from its first announced vector on.  When ivshmem_open()
+ *           returns, the list has every peer the open read of, including
+ *           those that joined while it opened; what changes later comes as
+ *           events (ivshmem_next_event()): that list plus the events name
+ *           each peer once.  After a long time without
+ *           ivshmem_next_event(), the server may still hold announcements
+ *           for it (read events until none comes for a while for a current
+ *           list).
+ *   daemon  asks the daemon: its list now. */
 int ivshmem_peers(ivshmem_ep *ep, struct ivshmem_peer *out, size_t max) IVSHMEM_API;
 
 enum ivshmem_event_type {
-	IVSHMEM_EVENT_PEER_JOIN = 1,
-	IVSHMEM_EVENT_PEER_LEAVE = 2,
-	IVSHMEM_EVENT_DISCONNECT = 3, /* server/daemon gone; doorbells still work */
+	IVSHMEM_EVENT_PEER_JOIN = 1,  /* a peer came (see ivshmem_next_event) */
+	IVSHMEM_EVENT_PEER_LEAVE = 2, /* a peer went; .vectors: how many it had */
+	/* The server/daemon went away; no event follows.  Server endpoints:
+	 * doorbells to and from the peers known still work.  Daemon
+	 * endpoints: interrupts stopped (ivshmem_wait() gives -ECONNRESET). */
+	IVSHMEM_EVENT_DISCONNECT = 3,
 };
 struct ivshmem_event {
 	enum ivshmem_event_type type;
@@ -278,7 +293,16 @@ struct ivshmem_event {
 /* Control fd to poll (POLLIN) for peer events, or -ENOTSUP. */
 int ivshmem_event_fd(ivshmem_ep *ep) IVSHMEM_API;
 /* Process the control fd without blocking; returns 1 and fills *ev when an
- * event is available, 0 if none, -errno on a protocol error. */
+ * event is available, 0 if none, -errno on a protocol error.
+ * Server endpoints report changes since ivshmem_open() returned, each
+ * peer once: PEER_JOIN for a peer ivshmem_peers() did not list then, once
+ * it has as many vectors as this endpoint (on its first with 0), never for
+ * one it listed (a peer that joined while the endpoint opened is listed,
+ * not reported; one that joined and left meanwhile is neither); PEER_LEAVE
+ * for any peer it knew that leaves (also one that left before its JOIN
+ * came, i.e. before all its vectors arrived).  Daemon endpoints pass on the
+ * daemon's notices: a JOIN may name a peer an earlier ivshmem_peers()
+ * already listed. */
 int ivshmem_next_event(ivshmem_ep *ep, struct ivshmem_event *ev) IVSHMEM_API;
 
 /* ------------------------------------------------------------------------ */

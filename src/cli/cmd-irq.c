@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /* ivshmem ring / wait: doorbells and interrupts. */
 #include <getopt.h>
+#include <poll.h>
 #include <string.h>
 
 #include "cli.h"
+#include "endpoint/endpoint.h"
 
 enum { OPT_TIMEOUT = CLI_OPT_FIRST_FREE };
 
@@ -42,6 +44,49 @@ int cmd_ring(int argc, char **argv)
 		rc = cli_lib_error(dev, "ring", r);
 	ivshmem_close(ep);
 	return rc;
+}
+
+/* ivshmem_wait() for an endpoint whose interrupts outlive its service (a
+ * server: the eventfds are the peers'), watching the service too.  When it
+ * goes, the wait goes on while some peer could still ring us: a VM whose
+ * server died can still ring the peers it was told of.  With no peer left,
+ * nobody ever can (no new peer can come without the server), so the wait
+ * would never end: -ENOLINK.  Otherwise as ivshmem_wait(). */
+static int wait_outliving(ivshmem_ep *ep, const char *dev, unsigned vector, int timeout_ms)
+{
+	uint64_t deadline = timeout_ms < 0 ? 0 : ivs_now_ns() + (uint64_t)timeout_ms * 1000000ull;
+	int efd = ivshmem_event_fd(ep);
+	bool gone = false;
+	for (;;) {
+		int n = ivshmem_vector_ack(ep, vector);
+		if (n != 0)
+			return n;
+		struct ivshmem_event ev;
+		while (!gone && (n = ivshmem_next_event(ep, &ev)) != 0) {
+			if (n < 0)
+				return n;
+			if (ev.type != IVSHMEM_EVENT_DISCONNECT)
+				continue;
+			gone = true;
+			n = ivshmem_vector_ack(ep, vector); /* rung just before */
+			if (n != 0)
+				return n;
+			int peers = ivshmem_peers(ep, NULL, 0);
+			if (peers <= 0)
+				return -ENOLINK;
+			fprintf(stderr,
+				"ivshmem: the server at %s went away; still waiting, as its %d "
+				"peer%s can still ring vector %u (--timeout bounds the wait)\n",
+				dev, peers, peers == 1 ? "" : "s", vector);
+		}
+		int rem = ivs_remaining_ms(deadline);
+		if (rem == 0)
+			return -ETIMEDOUT;
+		struct pollfd p[2] = {{.fd = ivshmem_vector_fd(ep, vector), .events = POLLIN},
+				      {.fd = gone ? -1 : efd, .events = POLLIN}};
+		if (poll(p, 2, rem) < 0 && errno != EINTR)
+			return -errno;
+	}
 }
 
 int cmd_wait(int argc, char **argv)
@@ -92,12 +137,20 @@ int cmd_wait(int argc, char **argv)
 		rc = cli_error("vector %u is out of range: %s has %d vector(s)", vector, dev, nvec);
 		goto out;
 	}
-	int r = ivshmem_wait(ep, vector, timeout_ms);
+	int r;
+	if (ivshmem_event_fd(ep) >= 0 && !ivs_ep_disconnect_fatal(ep))
+		r = wait_outliving(ep, dev, vector, timeout_ms);
+	else
+		r = ivshmem_wait(ep, vector, timeout_ms);
 	if (r == -ETIMEDOUT) {
 		fprintf(stderr, "ivshmem: no interrupt on vector %u within the timeout\n", vector);
 		rc = 2;
+	} else if (r == -ENOLINK) {
+		rc = cli_error("the server at %s went away and no peer is left to ring vector %u: "
+			       "restart the server, then wait again", dev, vector);
 	} else if (r == -ECONNRESET) {
-		rc = cli_error("%s went away while waiting", dev);
+		rc = cli_error("the daemon at %s went away while waiting: start it again, then wait "
+			       "again", dev);
 	} else if (r < 0) {
 		rc = cli_lib_error(dev, "wait", r);
 	} else {

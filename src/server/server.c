@@ -348,8 +348,11 @@ static void send_to(struct ivs_server *s, struct ivs_server_peer *p, int64_t val
 
 /* Forget queued announcements of a peer that left.  Returns true when all
  * nvec of them were still queued: the client never heard of that peer, so
- * its leave need not be sent either.  This keeps a slow client's queue
- * bounded by the current state, not by the churn it sleeps through. */
+ * its leave is not sent either.  This keeps a slow client's queue
+ * bounded by the current state, not by the churn it sleeps through.  A
+ * peer with 0 vectors (-n 0) is announced by nothing, so nobody ever heard
+ * of it: a leave would name a peer the client never saw (QEMU's
+ * contrib/ivshmem-client takes that for an error and disconnects). */
 static bool purge(struct ivs_server_peer *p, uint16_t id, unsigned nvec)
 {
 	size_t w = p->qhead;
@@ -369,7 +372,7 @@ static bool purge(struct ivs_server_peer *p, uint16_t id, unsigned nvec)
 	p->qlen = w;
 	if (!p->greeted && p->nsent >= p->greet_msgs)
 		p->greeted = true;
-	return nvec > 0 && purged == nvec;
+	return purged == nvec;
 }
 
 static void free_peer(struct ivs_server_peer *p)

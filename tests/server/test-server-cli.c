@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* `ivshmem server` options and limits: -p (pid file), daemonizing (no -F),
  * -m DIR, -v (debug lines per message), and running out of fds (the loop
- * must shed connections, not spin).  Every wait is bounded. */
+ * must shed connections, not spin); `ivshmem wait` on a server that goes
+ * away.  Every wait is bounded. */
 #include "srv-test.h"
 #include "../tap.h"
 
@@ -183,6 +184,68 @@ static void test_verbose(void)
 	}
 }
 
+static pid_t start_verbose_server(void)
+{
+	char *argv[] = {(char *)cli, "server", "-F", "-S", sock, "-m", shmdir, "-l", "64K", "-n", "1", "-v", NULL};
+	unlink(logpath);
+	pid_t pid = spawn_logged(argv, logpath);
+	return wait_log(logpath, "listening on", T) ? pid : -1;
+}
+
+/* `ivshmem wait server:SOCK 0` in a child, its stderr to waitlog. */
+static pid_t spawn_wait(const char *waitlog)
+{
+	char spec[160];
+	snprintf(spec, sizeof(spec), "server:%s", sock);
+	char *argv[] = {(char *)cli, "wait", spec, "0", NULL};
+	unlink(waitlog);
+	return spawn_logged(argv, waitlog);
+}
+
+/* The server dies under `ivshmem wait` (no --timeout).  With no peer
+ * left, nobody can ever ring it (no new peer comes without a server): it
+ * ends, exit 1, one line.  With a peer, that peer can still ring it (the
+ * eventfds are the peers'): it says so and waits on. */
+static void test_wait_server_gone(void)
+{
+	char waitlog[160];
+	snprintf(waitlog, sizeof(waitlog), "%s/wait.log", dir);
+
+	pid_t srv = start_verbose_server();
+	ok(srv > 0, "wait, alone: server listens");
+	pid_t w = spawn_wait(waitlog);
+	/* -v: logged once sent, so its greeting is complete in its socket. */
+	ok(wait_log(logpath, "peer 0 <- 0 + fd", T), "the waiter (peer 0) has its vector");
+	kill(srv, SIGKILL);
+	waitpid(srv, NULL, 0);
+	int st = wait_exit(w, T);
+	is(st, 1, "the server is killed: the lone waiter ends with exit 1");
+	if (st < 0)
+		stop_child(w, SIGKILL);
+	ok(file_contains(waitlog, "went away and no peer is left to ring vector 0: restart the server"),
+	   "naming the cause and the way out");
+	is(count_lines(waitlog, ""), 1, "in one line");
+
+	srv = start_verbose_server(); /* on the stale socket */
+	ok(srv > 0, "wait, with a peer: server listens");
+	ivshmem_ep *a = NULL;
+	is(open_peer(&a), 0, "peer A opens");
+	w = spawn_wait(waitlog);
+	ok(a && wait_event_type(a, IVSHMEM_EVENT_PEER_JOIN, 1, NULL, T) == 1, "A sees the waiter join");
+	ok(wait_log(logpath, "peer 1 <- 1 + fd", T), "the waiter (peer 1) has its vector");
+	kill(srv, SIGTERM);
+	is(wait_exit(srv, T), 0, "the server stops");
+	ok(wait_log(waitlog, "went away; still waiting, as its 1 peer can still ring vector 0", T),
+	   "the waiter says the server went away and that it waits on");
+	is(waitpid(w, NULL, WNOHANG), 0, "and still waits");
+	is(a ? ivshmem_ring(a, 1, 0) : -1, 0, "A rings it without the server");
+	st = wait_exit(w, T);
+	is(st, 0, "the waiter gets the interrupt: exit 0");
+	if (st < 0)
+		stop_child(w, SIGKILL);
+	ivshmem_close(a);
+}
+
 /* Out of fds: pending connections must be shed, not spun on. */
 static void test_fd_exhaustion(void)
 {
@@ -261,6 +324,7 @@ int main(void)
 	test_shm_dir();
 	test_verbose();
 	test_fd_exhaustion();
+	test_wait_server_gone();
 
 	char cmd[200];
 	if (tap_failed) {

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* Host peers against `ivshmem server`: join, leave, doorbells both ways on
  * several vectors, a SIGKILLed peer, a killed server, missing peers,
- * a second instance, fd hygiene over 1000 join/leave cycles, and
- * misbehaving clients.  Every wait is bounded; no timing thresholds. */
+ * a second instance, fd hygiene over 1000 join/leave cycles,
+ * misbehaving clients, and -n 0 (no leave for a peer never announced).
+ * Every wait is bounded; no timing thresholds. */
 #include "proto/server-proto.h"
 #include "srv-test.h"
 #include "../tap.h"
@@ -300,6 +301,80 @@ static void test_graceful(void)
 	ivshmem_close(b);
 }
 
+/* Read a raw client's greeting (version, ID, shm: -n 0 has no vectors);
+ * its ID, or -1. */
+static int raw_greeting(int s)
+{
+	struct ivs_srv_dec d;
+	struct ivs_srv_rx rx;
+	ivs_srv_dec_init(&d);
+	ivs_srv_rx_init(&rx);
+	int r = 0;
+	while (r == 0 && !d.shm_seen) {
+		int64_t v;
+		int fd;
+		r = ivs_srv_recv_wait(s, &rx, &v, &fd, T);
+		if (r == 1) {
+			struct ivs_srv_dec_out o;
+			r = ivs_srv_dec_feed(&d, v, fd, &o);
+		}
+	}
+	int id = r == 0 ? d.id : -1;
+	ivs_srv_rx_reset(&rx);
+	ivs_srv_dec_free(&d);
+	return id;
+}
+
+/* -n 0: a peer is announced by nothing (it has no vector to send), so its
+ * leave is not sent either: QEMU's ivshmem-client disconnects on a leave
+ * of a peer it never saw. */
+static void test_no_vectors(void)
+{
+	char sock0[160], log0[160], shm0[80];
+	snprintf(sock0, sizeof(sock0), "%s/sock0", dir);
+	snprintf(log0, sizeof(log0), "%s/server0.log", dir);
+	snprintf(shm0, sizeof(shm0), "%s-0", shm);
+	pid_t srv = start_server(sock0, shm0, 0, log0, NULL);
+	ok(srv > 0, "-n 0: server starts");
+	if (srv <= 0)
+		return;
+	int a = connect_raw(sock0);
+	is(a >= 0 ? raw_greeting(a) : -1, 0, "-n 0: client A is peer 0");
+	int b = connect_raw(sock0);
+	is(b >= 0 ? raw_greeting(b) : -1, 1, "-n 0: client B is peer 1");
+	if (b >= 0)
+		close(b);
+	ok(wait_log(log0, "peer 1 disconnected", T), "B leaves");
+	/* The leave would have been sent when the server logged it; a clean
+	 * stop flushes what is pending and closes A. */
+	kill(srv, SIGTERM);
+	int st = 0, waited = 0;
+	for (int i = 0; i < 500 && !(waited = waitpid(srv, &st, WNOHANG)); i++)
+		usleep(10000);
+	if (!waited)
+		stop_child(srv, SIGKILL);
+	ok(waited && WIFEXITED(st) && WEXITSTATUS(st) == 0, "-n 0: server stops");
+	/* What A got after its greeting: until EOF (bounded). */
+	int msgs = 0, r = 0;
+	struct ivs_srv_rx rx;
+	ivs_srv_rx_init(&rx);
+	while (a >= 0 && msgs < 100) {
+		int64_t v;
+		int fd;
+		r = ivs_srv_recv_wait(a, &rx, &v, &fd, T);
+		if (r != 1)
+			break;
+		printf("# A got %lld%s\n", (long long)v, fd >= 0 ? " + fd" : "");
+		ivs_close(fd);
+		msgs++;
+	}
+	ivs_srv_rx_reset(&rx);
+	is(r, -ECONNRESET, "A's connection ends");
+	is(msgs, 0, "A got no leave for B, which it was never told of");
+	if (a >= 0)
+		close(a);
+}
+
 int main(void)
 {
 	if (!getenv("IVSHMEM"))
@@ -317,6 +392,7 @@ int main(void)
 		test_join_ring(srv);
 		test_graceful();
 	}
+	test_no_vectors();
 	char cmd[256];
 	printf("# server log:\n");
 	snprintf(cmd, sizeof(cmd), "grep -v ' connected (\\|(closed)' %s | sed 's/^/#   /'; rm -rf %s", logpath, dir);

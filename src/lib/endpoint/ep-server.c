@@ -15,16 +15,22 @@
  *     shm fd (a server with 0 vectors), or
  *   - the open timeout expires after the shm fd (a server streaming a huge
  *     peer table: what arrived is kept; the rest is read by pump).
- * Anything that arrives after our own ID is a change (a new peer), not part
- * of the greeting, and is reported as an event.
+ * What arrives after our own ID (a peer that joined meanwhile) is applied
+ * like the rest.
  *
- * Events.  PEER_JOIN is queued when a new peer has as many vectors as we
- * have (servers give every peer the same count; a peer can be rung from its
- * first vector on).  With 0 own vectors it is queued on the first vector.
- * Peers present at open are not reported as joins: see ivshmem_peers().
- * PEER_LEAVE is queued for any known peer that leaves.  DISCONNECT when the
- * server closes the socket or breaks the protocol; the eventfds stay valid,
- * so doorbells between peers keep working (disconnect_fatal = false). */
+ * Events: changes since open() returned, so that the list open() leaves
+ * (ivshmem_peers()) plus the events is the current state.  PEER_JOIN is
+ * queued for a peer that was not listed when open() returned, once it has
+ * as many vectors as we have (servers give every peer the same count; a
+ * peer can be rung from its first vector on); with 0 own vectors on its
+ * first vector.  A peer that joined while open() read the greeting is in
+ * that list, not reported again; one that joined and left meanwhile is
+ * neither.  PEER_LEAVE is queued for any known peer that leaves after
+ * open(), also one whose JOIN never came (it left before all its vectors
+ * reached us: a server drops the announcements a peer has not read yet
+ * when their peer leaves).  DISCONNECT when the server closes the socket or
+ * breaks the protocol; the eventfds stay valid, so doorbells between peers
+ * keep working (disconnect_fatal = false). */
 #include "endpoint/ep-impl.h"
 #include "proto/server-proto.h"
 
@@ -49,8 +55,10 @@
 struct srv_priv {
 	struct ivs_srv_dec dec;
 	struct ivs_srv_rx rx;
-	bool own_seen; /* our own ID arrived: what follows is news */
-	uint8_t joined[IVSHMEM_MAX_PEERS / 8]; /* JOIN queued for this peer */
+	bool own_seen; /* our own ID arrived: the greeting may end */
+	bool opened;   /* open() returned: changes are events */
+	/* No JOIN due: listed when open() returned, or JOIN queued since. */
+	uint8_t joined[IVSHMEM_MAX_PEERS / 8];
 };
 
 static bool test_bit(const uint8_t *b, unsigned i)
@@ -98,7 +106,7 @@ static int handle(ivshmem_ep *ep, int64_t value, int fd)
 	case IVS_SRV_GOT_PEER_VECTOR: {
 		const struct ivs_srv_dec_peer *peer = ivs_srv_dec_find(&p->dec, o.peer);
 		set_nonblock(peer->fds[o.vector]);
-		if (!p->own_seen || test_bit(p->joined, o.peer))
+		if (!p->opened || test_bit(p->joined, o.peer))
 			break;
 		if (peer->nvec >= IVS_MAX(ep->nvectors, 1u)) {
 			set_bit(p->joined, o.peer, true);
@@ -108,7 +116,7 @@ static int handle(ivshmem_ep *ep, int64_t value, int fd)
 	}
 	case IVS_SRV_GOT_PEER_GONE:
 		set_bit(p->joined, o.peer, false);
-		if (p->own_seen)
+		if (p->opened)
 			ev = (struct ivshmem_event){IVSHMEM_EVENT_PEER_LEAVE, o.peer, o.vector};
 		break;
 	default:
@@ -205,8 +213,11 @@ static int server_open(ivshmem_ep *ep, const char *target, const struct ivshmem_
 	int r = read_greeting(ep, timeout_ms);
 	if (r < 0)
 		return r;
-	/* Events queued during the greeting are real news (peers that joined
-	 * right after us); keep them. */
+	/* Peers that joined while we read the greeting are in the list now,
+	 * like the others: they are not news (see the top). */
+	for (size_t i = 0; i < p->dec.npeers; i++)
+		set_bit(p->joined, p->dec.peers[i].id, true);
+	p->opened = true;
 
 	int shm = ivs_srv_dec_take_shm(&p->dec);
 	struct stat st;
