@@ -9,10 +9,17 @@
  * (the guest suite's chan-doorbell caught a live VM detached on its
  * behalf), and one the server says left is dead.
  *
- * Run: the server (ivshmem server, path in $IVSHMEM), a consumer R that
- * then reads nothing, FILLERS other peers with 4 vectors each (their
+ * Each round: a server (ivshmem server, path in $IVSHMEM), a consumer R
+ * that then reads nothing, FILLERS other peers with 4 vectors each (their
  * announcements fill R's socket and the server's queue for R), then the
- * producer P in a child, whose attach info says "another machine". */
+ * producer P in a child, whose attach info says "another machine".
+ *   backlog    P alive behind the others; then P ends: R gets -EOWNERDEAD
+ *   stalled    the server is stopped (SIGSTOP) while R waits: a quiet
+ *              socket is no proof, P stays alive
+ *   talkative  peers connect and leave without pause, so R's socket is
+ *              never quiet: P's leave, read, is the evidence
+ *   novec      a server with -n 0 announces nobody: no list, P is never
+ *              judged dead (R's waits time out) */
 #include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -26,7 +33,7 @@
 
 #define FILLERS 16
 
-static char dir[64], sock[128], logpath[128], shm[64], spec[160];
+static char dir[64], sock[128], logpath[160], shm[64], spec[160];
 
 static ivshmem_ep *ep_open(void)
 {
@@ -60,6 +67,110 @@ static void producer(int ready_w, int go_r)
 	_exit(0); /* no detach: the server announces that P left */
 }
 
+enum mode { BACKLOG, STALLED, TALKATIVE, NOVEC };
+static const char *const mode_name[] = {"backlog", "stalled", "talkative", "novec"};
+
+/* Connect and hang up, again and again, until killed. */
+static void churn(void)
+{
+	for (;;) {
+		int s = connect_raw(sock);
+		if (s >= 0)
+			close(s);
+		usleep(2000); /* pacing only */
+	}
+}
+
+static void round_(enum mode m)
+{
+	const char *nm = mode_name[m];
+	int fillers = m == BACKLOG || m == STALLED ? FILLERS : 0;
+	snprintf(sock, sizeof(sock), "%s/%s.sock", dir, nm);
+	snprintf(logpath, sizeof(logpath), "%s/%s.log", dir, nm);
+	snprintf(shm, sizeof(shm), "ivs-remote-%d-%s", (int)getpid(), nm);
+	snprintf(spec, sizeof(spec), "server:%s", sock);
+	pid_t srv = start_server(sock, shm, m == NOVEC ? 0 : 4, logpath, NULL);
+	ok(srv > 0, "%s: server started", nm);
+	if (srv <= 0)
+		return;
+
+	ivshmem_ep *r = ep_open(), *fill[FILLERS] = {0};
+	ivshmem_chan *c = NULL;
+	ok(r && ivshmem_chan_create(r, "c", 4096, 0) == 0 &&
+		   ivshmem_chan_open(r, "c", IVSHMEM_CHAN_CONSUMER, NULL, &c) == 0,
+	   "%s: R: channel created, consumer attached", nm);
+	int nfill = 0;
+	for (int i = 0; i < fillers; i++)
+		nfill += (fill[i] = ep_open()) != NULL;
+	is(nfill, fillers, "%s: %d filler peers joined while R read nothing", nm, fillers);
+
+	int ready[2] = {-1, -1}, go[2] = {-1, -1};
+	pid_t p = -1, ch = -1;
+	char b = 'g', buf[64];
+	if (!c || pipe2(ready, O_CLOEXEC) < 0 || pipe2(go, O_CLOEXEC) < 0)
+		goto out;
+	fflush(stdout);
+	p = fork();
+	if (p == 0)
+		producer(ready[1], go[0]);
+	ok(p > 0 && read(ready[0], &b, 1) == 1, "%s: P joined last and attached as producer on 'another machine'",
+	   nm);
+	if (m == TALKATIVE) {
+		ch = fork();
+		if (ch == 0)
+			churn();
+	}
+	if (m == STALLED)
+		ok(kill(srv, SIGSTOP) == 0, "%s: server stopped", nm);
+	/* Several liveness checks (every 50 ms) with P alive. */
+	is(ivshmem_chan_recv(c, buf, sizeof(buf), 600), -ETIMEDOUT, "%s: R waits: live P is not judged dead", nm);
+	if (m == STALLED)
+		ok(kill(srv, SIGCONT) == 0, "%s: server continued", nm);
+	ok(write(go[1], &b, 1) == 1, "%s: P told to send", nm);
+	ssize_t n = ivshmem_chan_recv(c, buf, sizeof(buf), 5000);
+	ok(n == 5 && memcmp(buf, "hello", 5) == 0, "%s: R receives P's message (got %zd)", nm, n);
+
+	ok(write(go[1], &b, 1) == 1, "%s: P told to end without detaching", nm);
+	int st = -1;
+	waitpid(p, &st, 0);
+	p = -1;
+	ok(WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s: P ended (status %d)", nm, st);
+	if (m == NOVEC) {
+		is(ivshmem_chan_recv(c, buf, sizeof(buf), 600), -ETIMEDOUT,
+		   "%s: without a peer list, R can't tell: its wait times out", nm);
+	} else {
+		is(ivshmem_chan_recv(c, buf, sizeof(buf), 5000), -EOWNERDEAD,
+		   "%s: R: the server said P left: it died without detaching", nm);
+		is(ivshmem_chan_recv(c, buf, sizeof(buf), 0), -EPIPE, "%s: R: then P is detached", nm);
+	}
+out:
+	if (ch > 0) {
+		kill(ch, SIGKILL);
+		waitpid(ch, NULL, 0);
+	}
+	if (p > 0) {
+		kill(p, SIGKILL);
+		waitpid(p, NULL, 0);
+	}
+	for (int i = 0; i < 2; i++) {
+		if (ready[i] >= 0)
+			close(ready[i]);
+		if (go[i] >= 0)
+			close(go[i]);
+	}
+	ivshmem_chan_close(c);
+	for (int i = 0; i < fillers; i++)
+		ivshmem_close(fill[i]);
+	ivshmem_close(r);
+	kill(srv, SIGCONT);
+	stop_child(srv, SIGTERM);
+	char path[160];
+	snprintf(path, sizeof(path), "/dev/shm/%s", shm);
+	unlink(path);
+	unlink(sock);
+	unlink(logpath);
+}
+
 int main(void)
 {
 	if (!getenv("IVSHMEM"))
@@ -69,62 +180,8 @@ int main(void)
 		ok(0, "mkdtemp");
 		return tap_done();
 	}
-	snprintf(sock, sizeof(sock), "%s/sock", dir);
-	snprintf(logpath, sizeof(logpath), "%s/server.log", dir);
-	snprintf(shm, sizeof(shm), "ivs-remote-%d", (int)getpid());
-	snprintf(spec, sizeof(spec), "server:%s", sock);
-	pid_t srv = start_server(sock, shm, 4, logpath, NULL);
-	ok(srv > 0, "server started");
-	if (srv <= 0)
-		return tap_done();
-
-	ivshmem_ep *r = ep_open(), *fill[FILLERS] = {0};
-	ivshmem_chan *c = NULL;
-	ok(r && ivshmem_chan_create(r, "c", 4096, 0) == 0 &&
-		   ivshmem_chan_open(r, "c", IVSHMEM_CHAN_CONSUMER, NULL, &c) == 0,
-	   "R: channel created, consumer attached");
-	int nfill = 0;
-	for (int i = 0; i < FILLERS; i++)
-		nfill += (fill[i] = ep_open()) != NULL;
-	is(nfill, FILLERS, "%d filler peers joined while R read nothing", FILLERS);
-
-	int ready[2], go[2];
-	if (pipe2(ready, O_CLOEXEC) < 0 || pipe2(go, O_CLOEXEC) < 0 || !c)
-		return tap_done();
-	pid_t p = fork();
-	if (p == 0) {
-		producer(ready[1], go[0]);
-	}
-	char b;
-	ok(p > 0 && read(ready[0], &b, 1) == 1, "P joined last and attached as producer on 'another machine'");
-
-	char buf[64];
-	/* Several liveness checks (every 50 ms) with P alive. */
-	is(ivshmem_chan_recv(c, buf, sizeof(buf), 400), -ETIMEDOUT,
-	   "R waits: a live peer announced behind %d others is not judged dead", FILLERS);
-	b = 'g';
-	ok(write(go[1], &b, 1) == 1, "P told to send");
-	ssize_t n = ivshmem_chan_recv(c, buf, sizeof(buf), 5000);
-	ok(n == 5 && memcmp(buf, "hello", 5) == 0, "R receives P's message (got %zd)", n);
-
-	ok(write(go[1], &b, 1) == 1, "P told to end without detaching");
-	int st = -1;
-	waitpid(p, &st, 0);
-	ok(WIFEXITED(st) && WEXITSTATUS(st) == 0, "P ended (status %d)", st);
-	is(ivshmem_chan_recv(c, buf, sizeof(buf), 5000), -EOWNERDEAD,
-	   "R: the server said P left: it died without detaching");
-	is(ivshmem_chan_recv(c, buf, sizeof(buf), 0), -EPIPE, "R: then P is detached");
-
-	ivshmem_chan_close(c);
-	for (int i = 0; i < FILLERS; i++)
-		ivshmem_close(fill[i]);
-	ivshmem_close(r);
-	stop_child(srv, SIGTERM);
-	char path[160];
-	snprintf(path, sizeof(path), "/dev/shm/%s", shm);
-	unlink(path);
-	unlink(sock);
-	unlink(logpath);
+	for (enum mode m = BACKLOG; m <= NOVEC; m++)
+		round_(m);
 	rmdir(dir);
 	return tap_done();
 }

@@ -40,13 +40,16 @@
 #define POLL_MAX_NS 1000000ull /* fallback poll: back off up to 1 ms */
 #define IDLE_MAX_NS 50000000ull /* peer not attached: back off up to 50 ms */
 #define REAP_EVERY_NS 50000000ull
-/* Before a peer missing from a server's list is judged dead, the endpoint
- * reads its socket until it stays quiet this long (a server answers a
- * read in microseconds), for at most CATCH_UP_MAX_MS (or what is left of
- * the caller's timeout, but at least CATCH_UP_MIN_MS). */
+/* Before a peer missing from a server's list (and with no leave read) is
+ * judged dead, the endpoint reads its socket until it stays quiet this
+ * long (a server answers a read in microseconds), for at most
+ * CATCH_UP_MAX_MS (or what is left of the caller's timeout, but at least
+ * CATCH_UP_MIN_MS; calls that don't wait: CATCH_UP_MIN_MS), and the peer
+ * must stay missing for IVS_PEER_MISSING_MS (endpoint.h). */
 #define CATCH_UP_QUIET_MS 50
 #define CATCH_UP_MIN_MS 100
 #define CATCH_UP_MAX_MS 1000
+#define CHECK_NOW UINT64_MAX /* check_slow's deadline for calls that don't wait */
 /* An epoch only moves forward, by one attach or detach at a time.  Seen
  * going back, it is corrupt memory, not a peer.  Far ahead (more restarts
  * than a waiting side sees between two looks, 100 ms apart; but a side
@@ -89,6 +92,8 @@ struct ivshmem_chan {
 	uint64_t peek_next;
 	uint32_t peek_len;
 	uint64_t last_reap;
+	struct ivs_peer_watch watch; /* the peer, as its server sees it */
+	uint32_t watch_epoch;	     /* the peer epoch watch was begun for (0: none) */
 	int wake;
 	uint64_t n_msgs, n_bytes, n_rings, n_sleeps, n_spins;
 	struct ivs_chan_wait_stats ws; /* how sleeps ended */
@@ -230,30 +235,35 @@ static int confirm_gone(ivshmem_chan *ch)
 	return -EPIPE;
 }
 
-/* Whether the side attached at epoch e (odd) is known to be dead: same
- * host and its pid is gone, or a server/daemon endpoint does not list its
- * peer ID once it has read all the service had to say (the list lags
- * behind an endpoint that did not read for a while: ivs_ep_peer_gone).  A
- * side that is still attaching (info_epoch != e), or that cannot be
- * checked (another machine, no server, a service that keeps talking),
- * counts as alive.  deadline (0: none) bounds the catching up, give or
- * take CATCH_UP_MIN_MS. */
+/* Whether the side attached at epoch e (odd) is known to be dead.  Same
+ * host: its pid is gone.  Another machine: its peer ID has our own (IDs
+ * are unique among a server's live peers: it is an earlier incarnation's),
+ * or the endpoint's server/daemon says it is gone (ivs_ep_peer_gone: a
+ * leave read since we began watching it, or missing for a while; w is the
+ * watch, begun when this epoch was first seen).  A side that is still
+ * attaching (info_epoch != e), or that cannot be checked (no server, a
+ * service that keeps talking), counts as alive.  max_ms bounds the
+ * reading of the service's socket. */
 static bool side_dead(ivshmem_ep *ep, uint64_t my_host, struct ivs_side *s, uint32_t e,
-		      uint64_t deadline)
+		      struct ivs_peer_watch *w, uint32_t *w_epoch, int max_ms)
 {
 	if (!(e & 1) || atomic_load_explicit(&s->info_epoch, ACQ) != e)
 		return false;
 	uint32_t pid = atomic_load_explicit(&s->pid, RLX);
 	uint64_t host = atomic_load_explicit(&s->host, RLX);
 	uint32_t id = atomic_load_explicit(&s->id, RLX);
-	if (my_host && host == my_host && pid > 0 && pid <= INT_MAX && (pid_t)pid != getpid())
-		return kill((pid_t)pid, 0) < 0 && errno == ESRCH;
+	if (my_host && host == my_host)
+		return pid > 0 && pid <= INT_MAX && (pid_t)pid != getpid() && kill((pid_t)pid, 0) < 0 &&
+		       errno == ESRCH;
 	if (!ep || id >= IVSHMEM_MAX_PEERS)
 		return false;
-	int max = CATCH_UP_MAX_MS;
-	if (deadline)
-		max = IVS_MAX(IVS_MIN(ivs_remaining_ms(deadline), max), CATCH_UP_MIN_MS);
-	return ivs_ep_peer_gone(ep, id, CATCH_UP_QUIET_MS, max) == 1;
+	if (my_host && (int)id == ivshmem_id(ep))
+		return true;
+	if (*w_epoch != e || w->id != id) {
+		ivs_ep_watch_peer(ep, id, w);
+		*w_epoch = e;
+	}
+	return ivs_ep_peer_gone(ep, w, CATCH_UP_QUIET_MS, max_ms) == 1;
 }
 
 /* Slow checks while waiting: re-formatted region, deleted channel, crashed
@@ -272,7 +282,12 @@ static int check_slow(ivshmem_chan *ch, uint64_t deadline)
 	uint32_t e = atomic_load_explicit(&ch->peer->epoch, ACQ);
 	if (!(e & 1) || atomic_load_explicit(&ch->peer->info_epoch, ACQ) != e)
 		return 0;
-	bool dead = side_dead(ch->ep, ch->host, ch->peer, e, deadline);
+	int max = CATCH_UP_MAX_MS; /* no deadline */
+	if (deadline == CHECK_NOW)
+		max = CATCH_UP_MIN_MS;
+	else if (deadline)
+		max = IVS_MAX(IVS_MIN(ivs_remaining_ms(deadline), max), CATCH_UP_MIN_MS);
+	bool dead = side_dead(ch->ep, ch->host, ch->peer, e, &ch->watch, &ch->watch_epoch, max);
 	if (dead) {
 		/* Detach it on its behalf, so that its role is free again; but
 		 * it did not end cleanly (and the pid that says it is dead may
@@ -944,7 +959,7 @@ int ivshmem_chan_arm(ivshmem_chan *ch)
 		return -EPERM;
 	if (ch->role == IVSHMEM_CHAN_PRODUCER)
 		ch->reserved = false;
-	int r = check_slow(ch, 0);
+	int r = check_slow(ch, CHECK_NOW);
 	if (r < 0)
 		return r;
 	r = arm(ch, 0, NULL);
@@ -1035,7 +1050,14 @@ struct alive_arg {
 static bool side_alive(void *arg, struct ivs_side *s, uint32_t epoch)
 {
 	struct alive_arg *a = arg;
-	return !side_dead(a->ep, a->host, s, epoch, 0);
+	/* No watch began for this side: any leave of its ID the endpoint has
+	 * read counts as evidence (the ID not listed now, after catching up;
+	 * server IDs are reused only after 65536 others, or with --ids
+	 * lowest). */
+	uint32_t id = atomic_load_explicit(&s->id, RLX);
+	struct ivs_peer_watch w = {id, 0, 0};
+	uint32_t w_epoch = epoch;
+	return !side_dead(a->ep, a->host, s, epoch, &w, &w_epoch, CATCH_UP_MIN_MS);
 }
 
 int ivs_chan_delete_mem(void *mem, size_t size, const char *name)

@@ -65,6 +65,7 @@ ivshmem_ep *ivshmem_close(ivshmem_ep *ep)
 		munmap(ep->mem, ep->map_size);
 	ivs_close(ep->mem_fd);
 	free(ep->events);
+	free(ep->leaves);
 	free(ep);
 	return NULL;
 }
@@ -216,6 +217,14 @@ int ivshmem_wait(ivshmem_ep *ep, unsigned vector, int timeout_ms)
 
 int ivs_ep_push_event(ivshmem_ep *ep, const struct ivshmem_event *ev)
 {
+	if (ev->type == IVSHMEM_EVENT_PEER_LEAVE) {
+		/* Evidence for ivs_ep_peer_gone(), whatever happens to the event. */
+		if (!ep->leaves)
+			ep->leaves = calloc(IVSHMEM_MAX_PEERS, 1);
+		if (!ep->leaves)
+			return -ENOMEM;
+		ep->leaves[ev->peer]++;
+	}
 	if (ep->ev_count == ep->ev_cap) {
 		size_t cap = ep->ev_cap ? ep->ev_cap * 2 : 16;
 		struct ivshmem_event *q = malloc(cap * sizeof(*q));
@@ -268,31 +277,69 @@ static int catch_up(ivshmem_ep *ep, int quiet_ms, int max_ms)
  * unknown counts as alive). */
 static bool peer_listed(ivshmem_ep *ep, unsigned id)
 {
-	struct ivshmem_peer peers[256];
-	int n = ep->ops->peers(ep, peers, IVS_ARRAY_SIZE(peers));
-	if (n < 0 || n > (int)IVS_ARRAY_SIZE(peers))
+	int n = ep->ops->peers(ep, NULL, 0);
+	if (n <= 0)
+		return n < 0;
+	struct ivshmem_peer *peers = calloc((size_t)n, sizeof(*peers));
+	if (!peers)
 		return true;
-	for (int i = 0; i < n; i++)
-		if (peers[i].id == id)
-			return true;
-	return false;
+	int got = ep->ops->peers(ep, peers, (size_t)n);
+	bool found = got < 0;
+	for (int i = 0; i < IVS_MIN(got, n) && !found; i++)
+		found = peers[i].id == id;
+	free(peers);
+	return found;
 }
 
-int ivs_ep_peer_gone(ivshmem_ep *ep, unsigned id, int quiet_ms, int max_ms)
+static uint8_t leaves_of(const ivshmem_ep *ep, unsigned id)
 {
+	return ep->leaves ? ep->leaves[id] : 0;
+}
+
+void ivs_ep_watch_peer(ivshmem_ep *ep, unsigned id, struct ivs_peer_watch *w)
+{
+	(void)ivs_ep_pump(ep); /* leaves already waiting are not news */
+	*w = (struct ivs_peer_watch){id, 0, 0};
+	if (ep && id < IVSHMEM_MAX_PEERS)
+		w->leaves = leaves_of(ep, id);
+}
+
+int ivs_ep_peer_gone(ivshmem_ep *ep, struct ivs_peer_watch *w, int quiet_ms, int max_ms)
+{
+	unsigned id = w->id;
 	if (!ep || !ep->ops->peers || !ep->ops->pump || ep->ctl_fd < 0 || ep->disconnected ||
-	    id >= IVSHMEM_MAX_PEERS || (ep->id >= 0 && id == (unsigned)ep->id))
+	    id >= IVSHMEM_MAX_PEERS || ep->nvectors == 0 || (ep->id >= 0 && id == (unsigned)ep->id))
 		return 0;
-	/* What has arrived first: a listed peer needs no catching up. */
 	int r = ep->ops->pump(ep);
 	if (r < 0)
 		return r;
-	if (ep->disconnected || peer_listed(ep, id))
+	if (ep->disconnected)
 		return 0;
+	if (peer_listed(ep, id)) {
+		w->missing_since = 0;
+		return 0;
+	}
+	if (leaves_of(ep, id) != w->leaves)
+		return 1; /* its leave was read: gone */
+	/* Missing without a leave: maybe still on its way.  Read until quiet,
+	 * and believe it only if it stays missing. */
 	r = catch_up(ep, quiet_ms, max_ms);
 	if (r <= 0)
 		return r;
-	return !ep->disconnected && !peer_listed(ep, id);
+	if (ep->disconnected)
+		return 0;
+	if (peer_listed(ep, id)) {
+		w->missing_since = 0;
+		return 0;
+	}
+	if (leaves_of(ep, id) != w->leaves)
+		return 1;
+	uint64_t now = ivs_now_ns();
+	if (!w->missing_since) {
+		w->missing_since = now;
+		return 0;
+	}
+	return now - w->missing_since >= (uint64_t)IVS_PEER_MISSING_MS * 1000000u;
 }
 
 int ivshmem_peers(ivshmem_ep *ep, struct ivshmem_peer *out, size_t max)

@@ -58,14 +58,28 @@ bool ivs_ep_can_ring(const ivshmem_ep *ep);
  * there is no control socket, or it is gone) or -errno. */
 int ivs_ep_pump(ivshmem_ep *ep);
 
-/* Is peer `id` known to be gone?  1 when the endpoint's server or daemon
- * no longer lists it, once the endpoint has read everything the service
- * had to say: a service sends what it holds for us as we read (a server
- * sends at most a message or two with an fd ahead of us: docs/server.md),
- * so after a time without reading, the list lags behind; it is read until
- * quiet for quiet_ms, for at most max_ms.  0 when the peer is listed, or
- * it can't be told (no peer list, the service is gone or still talking at
- * max_ms, our own ID): unknown counts as alive.  -errno on a read error. */
-int ivs_ep_peer_gone(ivshmem_ep *ep, unsigned id, int quiet_ms, int max_ms);
+/* Is a peer gone?  Judged by the endpoint's server or daemon, for a
+ * channel's other side on another machine.  Only positive answers act (the
+ * side is detached on its behalf), so a wrong "gone" is the error to avoid:
+ *   - the peer list lags behind an endpoint that hasn't read its socket for
+ *     a while (a server sends at most a message or two with an fd ahead of
+ *     the reader: docs/server.md), and a stalled server looks quiet;
+ *   - a service with no vectors announces nobody (-n 0): no list at all.
+ * So a peer is gone when it is not listed and either the endpoint read its
+ * leave since ivs_ep_watch_peer() (evidence), or, with the socket read
+ * until quiet for quiet_ms (at most max_ms), it has stayed missing for
+ * IVS_PEER_MISSING_MS over repeated calls.  1 gone, 0 listed or can't
+ * tell (no list, no vectors, our own ID, the service is gone or still
+ * talking), -errno on a read error.  With ID reuse (`ivshmem server --ids lowest`),
+ * the leave of a predecessor read after the watch began counts as
+ * evidence. */
+#define IVS_PEER_MISSING_MS 2000
+struct ivs_peer_watch {
+	unsigned id;
+	uint8_t leaves;		/* leaves of id read when the watch began */
+	uint64_t missing_since; /* ns, 0 while listed */
+};
+void ivs_ep_watch_peer(ivshmem_ep *ep, unsigned id, struct ivs_peer_watch *w);
+int ivs_ep_peer_gone(ivshmem_ep *ep, struct ivs_peer_watch *w, int quiet_ms, int max_ms);
 
 #endif

@@ -47,6 +47,7 @@ struct ivshmem_ep {
 	bool disconnect_fatal; /* interrupts stop when the control side goes */
 	struct ivshmem_event *events; /* queue for ivshmem_next_event */
 	size_t ev_head, ev_count, ev_cap;
+	uint8_t *leaves; /* per peer ID: PEER_LEAVE events seen (wraps), lazily */
 	ivshmem_pci_dev *pci; /* "pci" and "file" kinds */
 	void *priv;
 };

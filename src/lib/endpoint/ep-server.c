@@ -10,7 +10,9 @@
  * so open() reads until:
  *   - our own ID has arrived at least as often as any peer's (servers
  *     give every peer the same count) and the socket then stays idle
- *     for GREETING_SETTLE_MS, or
+ *     for GREETING_SETTLE_MS, or four times the longest gap seen between
+ *     the greeting's messages if that is longer (a busy server paces its
+ *     fds slowly; at most GREETING_IDLE_MS), or
  *   - not so, and the socket stays idle for GREETING_IDLE_MS after the
  *     shm fd (a server with 0 vectors), or
  *   - the open timeout expires after the shm fd (a server streaming a huge
@@ -156,11 +158,21 @@ static bool own_complete(const struct srv_priv *p)
 	return true;
 }
 
+/* How long the socket must stay idle after our vectors, given the longest
+ * gap seen between the greeting's messages. */
+static int settle_ms(uint64_t gap_ms)
+{
+	return (int)IVS_MIN(IVS_MAX((uint64_t)GREETING_SETTLE_MS, 4 * gap_ms), (uint64_t)GREETING_IDLE_MS);
+}
+
 /* Read the greeting (see the comment at the top). */
 static int read_greeting(ivshmem_ep *ep, int timeout_ms)
 {
 	struct srv_priv *p = ep->priv;
 	uint64_t deadline = ivs_now_ns() + (uint64_t)timeout_ms * 1000000ull;
+	/* The settle time grows with the longest gap seen between messages:
+	 * a slow server (busy machine) paces its fds slowly. */
+	uint64_t last = 0, gap_ms = 0;
 	for (;;) {
 		int64_t v;
 		int fd;
@@ -170,6 +182,10 @@ static int read_greeting(ivshmem_ep *ep, int timeout_ms)
 		if (r < 0)
 			return r;
 		if (r == 1) {
+			uint64_t now = ivs_now_ns();
+			if (last && (now - last) / 1000000u > gap_ms)
+				gap_ms = (now - last) / 1000000u;
+			last = now;
 			r = handle(ep, v, fd);
 			if (r < 0)
 				return r;
@@ -183,7 +199,7 @@ static int read_greeting(ivshmem_ep *ep, int timeout_ms)
 		int rem = ivs_remaining_ms(deadline);
 		int wait = rem;
 		if (p->dec.shm_seen)
-			wait = IVS_MIN(rem, own_complete(p) ? GREETING_SETTLE_MS : GREETING_IDLE_MS);
+			wait = IVS_MIN(rem, own_complete(p) ? settle_ms(gap_ms) : GREETING_IDLE_MS);
 		if (wait == 0)
 			return p->dec.shm_seen ? 0 : -ETIMEDOUT;
 		r = ivs_poll1(ep->ctl_fd, POLLIN, wait);

@@ -28,7 +28,7 @@ struct ivs_pci_ops {
 	int (*msix_enable)(ivshmem_pci_dev *dev, unsigned n, int *fds);
 	/* Optional: a new open file description (flags O_RDONLY or O_RDWR;
 	 * O_CLOEXEC added) that maps BAR bar, write-combining if wc, and its
-	 * path in src (n bytes, may be truncated).  -ENOENT when the BAR has
+	 * path in src (n bytes, may be truncated; also when the open fails).  -ENOENT when the BAR has
 	 * no such file (wc: not prefetchable).  For brokers handing a BAR to
 	 * others: see ivs_pci_bar_open() in pci.h. */
 	int (*bar_open)(ivshmem_pci_dev *dev, unsigned bar, bool wc, int flags, char *src, size_t n);

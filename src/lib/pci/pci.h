@@ -13,7 +13,7 @@
  * want: IVSHMEM_CACHE_WC for a write-combining mapping where the BAR
  * offers one (else uncached), anything else uncached; *got (may be NULL)
  * says which.  The path opened goes to src (n bytes, may be truncated;
- * may be NULL).  Returns the fd (O_CLOEXEC), -EINVAL, -ENOTSUP (the
+ * may be NULL), also when the open fails.  Returns the fd (O_CLOEXEC), -EINVAL, -ENOTSUP (the
  * backend has no such files: file backend), or the open's -errno. */
 int ivs_pci_bar_open(ivshmem_pci_dev *dev, unsigned bar, enum ivshmem_cache want, int flags,
 		     enum ivshmem_cache *got, char *src, size_t n);

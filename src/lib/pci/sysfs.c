@@ -105,12 +105,10 @@ int ivs_sysfs_bar_open(ivshmem_pci_dev *dev, unsigned bar, bool wc, int flags, c
 	int r = ivs_sysfs_dev_path(dev, path, sizeof(path), name);
 	if (r < 0)
 		return r;
-	int fd = open(path, flags | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	if (src && n)
+	if (src && n) /* also on failure: the caller's message names it */
 		snprintf(src, n, "%s", path);
-	return fd;
+	int fd = open(path, flags | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
 }
 
 static int open_resource(ivshmem_pci_dev *dev, unsigned bar, bool wc, bool ro)
