@@ -37,7 +37,7 @@ int cmd_ring(int argc, char **argv)
 		rc = cli_error("no peer %u on %s (see 'ivshmem peers %s')", peer, dev, dev);
 	else if (r == -EINVAL)
 		rc = cli_error("vector %u is out of range for peer %u", vector, peer);
-	else if ((r == -EACCES || r == -EPERM) && !strncmp(dev, "daemon:", 7))
+	else if ((r == -EACCES || r == -EPERM) && ivs_ep_kind(ep) == IVS_EP_DAEMON)
 		rc = cli_error("ring %s: the daemon's policy doesn't let you ring doorbells: ask its "
 			       "administrator for --ring-user/--ring-group", dev);
 	else if (r < 0)

@@ -32,6 +32,8 @@ check "the PCI backends' header (pci-backend.h) only in src/lib/pci/ (and the fu
 	"$(includers pci-backend.h '^src/lib/pci/|^tests/unit/fuzz-parse\.c$')"
 check "no endpoint kind compared as a string in src/ (ivs_ep_kind() is the value)" \
 	"$(grep -nE 'str(n|case)?cmp\(ivshmem_kind' $(echo "$sources" | grep '^src/') || true)"
+check "DEV prefixes parsed only in src/lib/endpoint/spec.c (ivs_ep_spec_parse)" \
+	"$(grep -nE 'str(n|case)?cmp\([^,]*, *"(file|server|daemon|pci):"' $(echo "$sources" | grep '^src/' | grep -v '^src/lib/endpoint/spec\.c$') || true)"
 check "no sysfs path written outside src/lib/pci/ (the PCI layer opens BARs again: ivs_pci_bar_open)" \
 	"$(grep -nE '"/sys/|resource%' $(echo "$sources" | grep '^src/' | grep -v '^src/lib/pci/') || true)"
 
