@@ -539,14 +539,14 @@ static pid_t start_server(const char *dir, char *spec, size_t spec_size, uint64_
 	pid_t pid = bench_fork("chan", "the server process");
 	if (pid != 0)
 		return pid;
-	struct ivs_server s;
+	struct ivs_server *s = ivs_server_alloc();
 	struct ivs_server_opts o = {.socket_path = sock, .shm_dir = "/dev/shm", .size = size,
 				    .nvectors = 1, .socket_mode = -1, .socket_uid = (uid_t)-1,
 				    .socket_gid = (gid_t)-1};
-	if (ivs_server_init(&s, &o) < 0 || ivs_server_start(&s) < 0)
+	if (ivs_server_init(s, &o) < 0 || ivs_server_start(s) < 0)
 		_exit(1);
 	for (;;)
-		if (ivs_server_handle(&s, -1) < 0)
+		if (ivs_server_handle(s, -1) < 0)
 			_exit(1);
 }
 

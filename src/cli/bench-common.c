@@ -114,13 +114,13 @@ int bench_server_start(struct bench_server *b)
 	struct ivs_server_opts o = {.socket_path = b->sock, .shm_name = b->shm, .size = 1 << 20,
 				    .nvectors = 1, .socket_mode = -1, .socket_uid = (uid_t)-1,
 				    .socket_gid = (gid_t)-1};
-	struct ivs_server s;
-	int r = ivs_server_init(&s, &o);
-	b->shm_owned = s.shm_created;
+	struct ivs_server *s = ivs_server_alloc();
+	int r = ivs_server_init(s, &o);
+	b->shm_owned = s && ivs_server_shm_created(s);
 	if (r == 0)
-		r = ivs_server_start(&s);
+		r = ivs_server_start(s);
 	if (r < 0) {
-		ivs_server_close(&s);
+		ivs_server_close(s);
 		b->shm_owned = false; /* ivs_server_close removed it */
 		close(pfd[0]);
 		close(pfd[1]);
@@ -131,28 +131,28 @@ int bench_server_start(struct bench_server *b)
 		bench_child_signals();
 		close(pfd[1]);
 		for (;;) {
-			struct pollfd p[2] = {{.fd = ivs_server_fd(&s), .events = POLLIN},
+			struct pollfd p[2] = {{.fd = ivs_server_fd(s), .events = POLLIN},
 					      {.fd = pfd[0], .events = POLLIN}};
 			if (poll(p, 2, -1) < 0 && errno != EINTR)
 				break;
 			if (p[1].revents)
 				break;
-			if (p[0].revents && ivs_server_handle(&s, 0) < 0)
+			if (p[0].revents && ivs_server_handle(s, 0) < 0)
 				break;
 		}
-		ivs_server_close(&s); /* removes the socket and the shm */
+		ivs_server_close(s); /* removes the socket and the shm */
 		rmdir(b->dir);	      /* if other sockets in it are gone already */
 		_exit(0);
 	}
 	close(pfd[0]);
 	if (pid < 0) {
-		ivs_server_close(&s); /* no child: remove the socket and the shm here */
+		ivs_server_close(s); /* no child: remove the socket and the shm here */
 		close(pfd[1]);
 		b->shm_owned = false;
 		return 1;
 	}
 	/* This process keeps nothing of the server but the pipe. */
-	ivs_server_forget(&s);
+	ivs_server_forget(s);
 	b->pid = pid;
 	b->stop = pfd[1];
 	return 0;

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "../server/server.h"
+#include "service/runtime-files.h"
 #include "cli.h"
 
 enum {
@@ -373,19 +374,20 @@ int cmd_server(int argc, char **argv)
 	if (sfd < 0)
 		return cli_error("signalfd: %s", strerror(errno));
 
-	struct ivs_server s;
+	struct ivs_server *s = ivs_server_alloc();
 	int rc = 0;
 	if (pid_file && open_pid_file(&pf, pid_file)) {
 		close(sfd);
+		ivs_server_close(s);
 		return 1;
 	}
-	int r = ivs_server_init(&s, &o);
-	if (r < 0 && !ivs_server_locked(&s) && r != -EINVAL && r != -ENAMETOOLONG && r != -ENOMEM) {
+	int r = ivs_server_init(s, &o);
+	if (r < 0 && !ivs_server_locked(s) && r != -EINVAL && r != -ENAMETOOLONG && r != -ENOMEM) {
 		/* The instance lock (SOCKET.lock): a socket-path problem. */
 		if (r == -EEXIST)
 			rc = cli_error("%s exists and is not a lock file of ours (a symlink, FIFO, directory or "
 				       "another user's file): remove it or use another -S path",
-				       ivs_server_lock_path(&s));
+				       ivs_server_lock_path(s));
 		else
 			rc = start_error(&o, r, false);
 		goto out;
@@ -394,7 +396,7 @@ int cmd_server(int argc, char **argv)
 		rc = start_error(&o, r, true);
 		goto out;
 	}
-	r = ivs_server_start(&s);
+	r = ivs_server_start(s);
 	if (r < 0) {
 		rc = start_error(&o, r, false);
 		goto out;
@@ -409,7 +411,7 @@ int cmd_server(int argc, char **argv)
 		goto out;
 	}
 	for (;;) {
-		struct pollfd p[2] = {{.fd = ivs_server_fd(&s), .events = POLLIN}, {.fd = sfd, .events = POLLIN}};
+		struct pollfd p[2] = {{.fd = ivs_server_fd(s), .events = POLLIN}, {.fd = sfd, .events = POLLIN}};
 		if (poll(p, 2, -1) < 0) {
 			if (errno == EINTR)
 				continue;
@@ -421,13 +423,13 @@ int cmd_server(int argc, char **argv)
 			if (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
 				char msg[64];
 				snprintf(msg, sizeof(msg), "%s: shutting down, %u peer%s", strsignal((int)si.ssi_signo),
-					 ivs_server_npeers(&s), ivs_server_npeers(&s) == 1 ? "" : "s");
+					 ivs_server_npeers(s), ivs_server_npeers(s) == 1 ? "" : "s");
 				log_line(&lc, IVS_SERVER_LOG_INFO, msg);
 				break;
 			}
 		}
 		if (p[0].revents) {
-			r = ivs_server_handle(&s, 0);
+			r = ivs_server_handle(s, 0);
 			if (r < 0) {
 				rc = cli_error("server loop: %s", strerror(-r));
 				break;
@@ -435,7 +437,7 @@ int cmd_server(int argc, char **argv)
 		}
 	}
 out:
-	ivs_server_close(&s);
+	ivs_server_close(s);
 	/* Last: once the pid file is gone, so are the socket and the shm. */
 	ivs_rt_pidfile_remove(&pf);
 	close(sfd);

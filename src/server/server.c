@@ -35,6 +35,7 @@
 #include "proto/server-proto.h"
 #include "service/log-limit.h"
 #include "service/passed-fds.h"
+#include "service/runtime-files.h"
 #include "util/util.h"
 
 #include <fcntl.h>
@@ -70,6 +71,28 @@ struct outmsg {
 	int32_t src; /* SRC_NONE, SRC_SHM or a peer ID */
 	uint8_t vec; /* which of src's vectors */
 	uint8_t off; /* bytes already sent (the fd went with the first) */
+};
+
+struct ivs_server {
+	struct ivs_server_opts opts;
+	struct ivs_rt_socket sock; /* the listener, its lock (runtime-files.h) */
+	char shm_name[256];
+	int shm_fd;
+	bool shm_created; /* a POSIX shm we created: unlink it at close */
+	int epoll_fd;
+	struct ivs_server_peer **peers; /* IVSHMEM_MAX_PEERS slots, by ID */
+	struct ivs_server_peer *live;	/* list of connected peers */
+	struct ivs_server_peer *dead;	/* to be dropped (send failed, ...) */
+	unsigned npeers;
+	unsigned lowest_free; /* hint: no free ID below this */
+	unsigned next_id;     /* IVS_SERVER_IDS_NEXT: where the search starts */
+	uint64_t accepted, dropped;
+	int reserve_fd; /* spare fd: lets accept() shed connections at EMFILE */
+	bool fd_full_logged;
+	int timer_fd;	  /* greeting deadlines */
+	bool timer_armed; /* for the earliest one */
+	struct ivs_log_limit refusal_log;  /* refusals: any client can cause them */
+	struct ivs_log_limit inflight_log; /* ETOOMANYREFS warnings */
 };
 
 struct ivs_server_peer {
@@ -640,8 +663,20 @@ static void handle_peer(struct ivs_server *s, struct ivs_server_peer *p, uint32_
 
 /* ---- public ------------------------------------------------------------ */
 
+struct ivs_server *ivs_server_alloc(void)
+{
+	struct ivs_server *s = calloc(1, sizeof(*s));
+	if (s) {
+		ivs_rt_socket_init(&s->sock);
+		s->shm_fd = s->epoll_fd = s->reserve_fd = s->timer_fd = -1;
+	}
+	return s;
+}
+
 int ivs_server_init(struct ivs_server *s, const struct ivs_server_opts *opts)
 {
+	if (!s)
+		return -ENOMEM; /* ivs_server_alloc failed */
 	memset(s, 0, sizeof(*s));
 	ivs_rt_socket_init(&s->sock);
 	s->shm_fd = s->epoll_fd = s->reserve_fd = s->timer_fd = -1;
@@ -763,7 +798,13 @@ int ivs_server_handle(struct ivs_server *s, int timeout_ms)
 	return n;
 }
 
-void ivs_server_close(struct ivs_server *s)
+bool ivs_server_shm_created(const struct ivs_server *s)
+{
+	return s->shm_created;
+}
+
+/* Close everything of s (removing its files as close says), keep s. */
+static void close_all(struct ivs_server *s)
 {
 	if (s->peers) {
 		while (s->live) {
@@ -789,9 +830,20 @@ void ivs_server_close(struct ivs_server *s)
 	}
 }
 
-void ivs_server_forget(struct ivs_server *s)
+struct ivs_server *ivs_server_close(struct ivs_server *s)
 {
-	s->shm_created = false;
-	ivs_rt_socket_forget(&s->sock);
-	ivs_server_close(s);
+	if (s) {
+		close_all(s);
+		free(s);
+	}
+	return NULL;
+}
+
+struct ivs_server *ivs_server_forget(struct ivs_server *s)
+{
+	if (s) {
+		s->shm_created = false;
+		ivs_rt_socket_forget(&s->sock);
+	}
+	return ivs_server_close(s);
 }

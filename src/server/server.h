@@ -17,8 +17,6 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "service/log-limit.h"
-#include "service/runtime-files.h"
 
 #define IVS_SERVER_DEFAULT_SOCKET "/tmp/ivshmem_socket"
 #define IVS_SERVER_DEFAULT_SHM "ivshmem"
@@ -57,29 +55,12 @@ struct ivs_server_opts {
 	void *log_ctx;
 };
 
-struct ivs_server_peer;
+/* A server (opaque: src/server/server.c). */
+struct ivs_server;
 
-struct ivs_server {
-	struct ivs_server_opts opts;
-	struct ivs_rt_socket sock; /* the listener, its lock (runtime-files.h) */
-	char shm_name[256];
-	int shm_fd;
-	bool shm_created; /* a POSIX shm we created: unlink it at close */
-	int epoll_fd;
-	struct ivs_server_peer **peers; /* IVSHMEM_MAX_PEERS slots, by ID */
-	struct ivs_server_peer *live;	/* list of connected peers */
-	struct ivs_server_peer *dead;	/* to be dropped (send failed, ...) */
-	unsigned npeers;
-	unsigned lowest_free; /* hint: no free ID below this */
-	unsigned next_id;     /* IVS_SERVER_IDS_NEXT: where the search starts */
-	uint64_t accepted, dropped;
-	int reserve_fd; /* spare fd: lets accept() shed connections at EMFILE */
-	bool fd_full_logged;
-	int timer_fd;	  /* greeting deadlines */
-	bool timer_armed; /* for the earliest one */
-	struct ivs_log_limit refusal_log;  /* refusals: any client can cause them */
-	struct ivs_log_limit inflight_log; /* ETOOMANYREFS warnings */
-};
+/* A server not yet initialised, or NULL (out of memory).  Free it with
+ * ivs_server_close. */
+struct ivs_server *ivs_server_alloc(void);
 
 /* Validate options, take the instance lock and create the shared memory.
  * The lock is SOCKET.lock next to the socket (flock, held until
@@ -92,7 +73,8 @@ struct ivs_server {
  * -EEXIST if it exists and shm_reuse is off; with it, -EPERM unless it is a
  * regular file of our euid with no group/other access, -ERANGE if its size
  * is not opts.size.  The shm is locked (flock) while the server runs:
- * -EBUSY if another server holds it. */
+ * -EBUSY if another server holds it.  -ENOMEM for s NULL (what a failed
+ * ivs_server_alloc gave). */
 int ivs_server_init(struct ivs_server *s, const struct ivs_server_opts *opts);
 /* Did ivs_server_init get as far as the lock?  Its path (SOCKET.lock,
  * absolute) in any case, once the socket path was valid. */
@@ -112,13 +94,15 @@ int ivs_server_fd(const struct ivs_server *s);
 int ivs_server_handle(struct ivs_server *s, int timeout_ms);
 /* Peers connected now. */
 unsigned ivs_server_npeers(const struct ivs_server *s);
+/* Did ivs_server_init create the POSIX shm (so that close unlinks it)? */
+bool ivs_server_shm_created(const struct ivs_server *s);
 /* Disconnect every peer (best-effort flush of pending messages), remove the
  * socket file and the lock file, unlink the shm if we created it, free
- * everything.  Safe on a
- * zeroed or partly initialised struct after ivs_server_init failed. */
-void ivs_server_close(struct ivs_server *s);
+ * everything, s included.  Safe after ivs_server_init failed, and on NULL.
+ * Returns NULL. */
+struct ivs_server *ivs_server_close(struct ivs_server *s);
 /* After fork(), in the process that does not run the server: close this
- * process's copies of everything, remove nothing. */
-void ivs_server_forget(struct ivs_server *s);
+ * process's copies of everything and free s, remove nothing.  NULL. */
+struct ivs_server *ivs_server_forget(struct ivs_server *s);
 
 #endif

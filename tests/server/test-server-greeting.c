@@ -94,20 +94,20 @@ static pid_t start_core(const char *path, const char *shm, unsigned max_peers, u
 		.greeting_timeout_ms = greeting_ms,
 		.log = log_line,
 	};
-	struct ivs_server s;
-	int r = ivs_server_init(&s, &o);
+	struct ivs_server *s = ivs_server_alloc();
+	int r = ivs_server_init(s, &o);
 	if (r == 0)
-		r = ivs_server_start(&s);
+		r = ivs_server_start(s);
 	if (r < 0) {
 		fprintf(logf_, "start: %s\n", strerror(-r));
-		ivs_server_close(&s);
+		ivs_server_close(s);
 		_exit(1);
 	}
 	(void)!write(ready[1], "R", 1);
 	close(ready[1]);
-	while (!stop_flag && ivs_server_handle(&s, 100) >= 0)
+	while (!stop_flag && ivs_server_handle(s, 100) >= 0)
 		;
-	ivs_server_close(&s);
+	ivs_server_close(s);
 	_exit(0);
 }
 

@@ -59,20 +59,20 @@ static void child(unsigned who, int report, unsigned delay_us)
 		.socket_uid = (uid_t)-1,
 		.socket_gid = (gid_t)-1,
 	};
-	struct ivs_server s;
-	int r = ivs_server_init(&s, &o);
+	struct ivs_server *s = ivs_server_alloc();
+	int r = ivs_server_init(s, &o);
 	if (r == 0)
-		r = ivs_server_start(&s);
+		r = ivs_server_start(s);
 	char msg[2] = {(char)who, r == 0 ? 'R' : r == -EADDRINUSE ? 'U' : 'E'};
 	if (write(report, msg, 2) != 2)
 		_exit(3);
 	if (r < 0) {
-		ivs_server_close(&s);
+		ivs_server_close(s);
 		_exit(1);
 	}
-	while (!stop_flag && ivs_server_handle(&s, 100) >= 0)
+	while (!stop_flag && ivs_server_handle(s, 100) >= 0)
 		;
-	ivs_server_close(&s);
+	ivs_server_close(s);
 	_exit(0);
 }
 
@@ -112,19 +112,20 @@ int main(void)
 	struct ivs_server_opts o = {.socket_path = sock, .shm_name = shm, .shm_reuse = true, .size = 1 << 20,
 				    .socket_mode = -1,
 				    .socket_uid = (uid_t)-1, .socket_gid = (gid_t)-1};
-	struct ivs_server a, b;
-	is(ivs_server_init(&a, &o), 0, "first server: init");
-	is(ivs_server_start(&a), 0, "first server: start");
+	struct ivs_server *a = ivs_server_alloc(), *b = ivs_server_alloc();
+	is(ivs_server_init(a, &o), 0, "first server: init");
+	is(ivs_server_start(a), 0, "first server: start");
 	struct ivs_server_opts o2 = o;
 	o2.shm_name = "ivs-race-must-not-exist";
-	is(ivs_server_init(&b, &o2), -EADDRINUSE, "second server: init fails with -EADDRINUSE");
+	is(ivs_server_init(b, &o2), -EADDRINUSE, "second server: init fails with -EADDRINUSE");
 	ok(access("/dev/shm/ivs-race-must-not-exist", F_OK) < 0, "without creating its shm");
-	ivs_server_close(&b);
+	ivs_server_close(b);
 	ok(access(sock, F_OK) == 0 && access(lock, F_OK) == 0, "the first one's socket and lock stay");
-	ivs_server_close(&a);
+	ivs_server_close(a);
 	ok(access(sock, F_OK) < 0 && access(lock, F_OK) < 0, "close removes both");
-	is(ivs_server_init(&b, &o), 0, "a new server takes over");
-	ivs_server_close(&b);
+	b = ivs_server_alloc();
+	is(ivs_server_init(b, &o), 0, "a new server takes over");
+	ivs_server_close(b);
 
 	shm_unlink(shm);
 	shm_unlink("ivs-race-must-not-exist");
