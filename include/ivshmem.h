@@ -17,7 +17,8 @@
  *     errno value on failure.  Output parameters are untouched on failure.
  *   - The library never prints, never exits, and opens every fd O_CLOEXEC.
  *   - Handles are not thread-safe: use one handle per thread, or lock.
- *   - Stability: pre-1.0; the API may change between minor versions.
+ *   - Stability: pre-1.0; the API may change between minor versions (see
+ *     Versions below: the soname and the symbol versions say which).
  */
 #ifndef IVSHMEM_H
 #define IVSHMEM_H
@@ -53,7 +54,25 @@ extern "C" {
 #define IVSHMEM_MAX_PEERS 65536 /* peer IDs are 16 bits */
 #define IVSHMEM_MAX_VECTORS 64  /* QEMU's limit; its doorbell uses the low 8 bits */
 
+/* Versions.  The header's own: */
+#define IVSHMEM_VERSION_MAJOR 0
+#define IVSHMEM_VERSION_MINOR 1
+#define IVSHMEM_VERSION_PATCH 0
+#define IVSHMEM_VERSION_HEX \
+	((IVSHMEM_VERSION_MAJOR << 16) | (IVSHMEM_VERSION_MINOR << 8) | IVSHMEM_VERSION_PATCH)
+/* Compatibility.  Before 1.0 each minor version is its own API and ABI: the
+ * shared library's soname carries it (libivshmem.so.0.1), and its symbols
+ * are versioned IVSHMEM_0.1.  From 1.0 on, the soname is the major version
+ * and minor versions only add.  Patch versions never change the API. */
+/* The library's version (the one running), "MAJOR.MINOR.PATCH" and as
+ * IVSHMEM_VERSION_HEX.  Any thread. */
 const char *ivshmem_version(void) IVSHMEM_API;
+unsigned ivshmem_version_hex(void) IVSHMEM_API;
+/* Does this library serve a program built against the header whose
+ * IVSHMEM_VERSION_HEX is header_hex?  0 yes, -ENOTSUP no (another major
+ * version; before 1.0 another minor; from 1.0 a newer minor).  Call it
+ * as ivshmem_version_check(IVSHMEM_VERSION_HEX).  Any thread. */
+int ivshmem_version_check(unsigned header_hex) IVSHMEM_API;
 
 /* ------------------------------------------------------------------------ */
 /* Utilities shared by tools and applications                               */

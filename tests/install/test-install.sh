@@ -41,14 +41,66 @@ else
 	nok "it maps a region through the installed shared library" "$(cat "$T/out")"
 fi
 
-# Exported symbols: every public function of the header, nothing internal.
-nm -D --defined-only "$SO" | awk '$2 == "T" {print $3}' | sort >"$T/exported"
+# Exported symbols: every public function of the header, nothing internal,
+# each of the version node of the header's major.minor (ivshmem.h, Versions).
 grep -o '\bivshmem_[a-z_0-9]*(' "$SRC/include/ivshmem.h" | tr -d '(' | sort -u >"$T/declared"
+MAJOR=$(sed -n 's/^#define IVSHMEM_VERSION_MAJOR \([0-9]*\)$/\1/p' "$SRC/include/ivshmem.h")
+MINOR=$(sed -n 's/^#define IVSHMEM_VERSION_MINOR \([0-9]*\)$/\1/p' "$SRC/include/ivshmem.h")
+NODE=IVSHMEM_$MAJOR.$MINOR
+nm -D --defined-only "$SO" | awk '$2 != "A" {print $3}' | sort >"$T/exported-v"
+sed 's/@.*//' "$T/exported-v" | sort >"$T/exported"
 if cmp -s "$T/exported" "$T/declared"; then
-	ok "exports exactly the $(wc -l <"$T/declared") functions of ivshmem.h"
+	ok "libivshmem.so exports exactly the $(wc -l <"$T/declared") functions of ivshmem.h"
 else
-	nok "exports exactly the functions of ivshmem.h" "$(diff "$T/declared" "$T/exported" | tr '\n' ' ')"
+	nok "libivshmem.so exports exactly the functions of ivshmem.h" "$(diff "$T/declared" "$T/exported" | tr '\n' ' ')"
 fi
 if grep -q '^ivs_' "$T/exported"; then nok "no internal ivs_* symbol exported"; else ok "no internal ivs_* symbol exported"; fi
+if [ -s "$T/exported-v" ] && ! grep -v "@@$NODE\$" "$T/exported-v" >/dev/null; then
+	ok "every exported symbol has the version $NODE"
+else
+	nok "every exported symbol has the version $NODE" "$(grep -v "@@$NODE\$" "$T/exported-v" | head -3 | tr '\n' ' ')"
+fi
+SONAME=$(readelf -d "$SO" | sed -n 's/.*Library soname: \[\(.*\)\]/\1/p')
+WANT=libivshmem.so.$MAJOR; [ "$MAJOR" = 0 ] && WANT=libivshmem.so.0.$MINOR
+[ "$SONAME" = "$WANT" ] && ok "soname $SONAME (before 1.0 each minor version is its own ABI)" ||
+	nok "soname $WANT" "got '$SONAME'"
+
+# The static library: the same API and nothing else visible to a program
+# linking it (the internals are local symbols of one object).
+A=$(find "$T/root" -name libivshmem.a | head -1)
+[ -n "$A" ] && ok "static library installed" || nok "static library installed"
+nm -g --defined-only "$A" 2>/dev/null | awk 'NF == 3 {print $3}' | sort >"$T/a-global"
+if cmp -s "$T/a-global" "$T/declared"; then
+	ok "libivshmem.a defines exactly the $(wc -l <"$T/declared") functions of ivshmem.h as global symbols"
+else
+	nok "libivshmem.a defines exactly the functions of ivshmem.h as global symbols" \
+		"$(diff "$T/declared" "$T/a-global" | head -5 | tr '\n' ' ')"
+fi
+cat >"$T/clash.c" <<'C'
+/* An application with a function named like a library internal. */
+#include <ivshmem.h>
+#include <stdio.h>
+int ivs_close(int fd) { return fd; }
+int main(void)
+{
+	ivshmem_ep *ep; /* ivshmem_open pulls in the library's own ivs_close */
+	int r = ivshmem_open("file:/nonexistent/ivshmem-install-test", NULL, &ep);
+	printf("%d %s\n", ivs_close(7), ivshmem_version_check(IVSHMEM_VERSION_HEX) == 0 && r < 0 ? "ok" : "bad");
+	return 0;
+}
+C
+if cc -Wall -o "$T/clash" "$T/clash.c" -I"$ROOT/include" "$A" -pthread 2>"$T/cc2.log" && "$T/clash" >"$T/clash.out" &&
+	grep -q '^7 ok$' "$T/clash.out"; then
+	ok "a program linking libivshmem.a statically may name its own functions like the library's internals"
+else
+	nok "a program linking libivshmem.a statically may name its own functions like the library's internals" \
+		"$(head -3 "$T/cc2.log" "$T/clash.out" 2>/dev/null | tr '\n' ' ')"
+fi
+if cc -Wall -Werror -static-libgcc -o "$T/map-static" "$SRC/examples/map.c" -I"$ROOT/include" "$A" -pthread 2>"$T/cc3.log" &&
+	"$T/map-static" "file:$T/region" >"$T/out2" 2>&1 && grep -q "installed!" "$T/out2"; then
+	ok "examples/map.c linked with libivshmem.a maps a region"
+else
+	nok "examples/map.c linked with libivshmem.a maps a region" "$(head -3 "$T/cc3.log" "$T/out2" | tr '\n' ' ')"
+fi
 echo "1..$n"
 [ "$failed" -eq 0 ]

@@ -7,6 +7,7 @@
 #include "../tap.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -155,5 +156,18 @@ int main(void)
 	   "out-of-range cache has name \"?\"");
 
 	ok(ivshmem_version() && *ivshmem_version(), "version string is not empty");
+	char ver[32];
+	snprintf(ver, sizeof(ver), "%d.%d.%d", IVSHMEM_VERSION_MAJOR, IVSHMEM_VERSION_MINOR, IVSHMEM_VERSION_PATCH);
+	ok(strcmp(ivshmem_version(), ver) == 0, "ivshmem_version() \"%s\" is the header's %s", ivshmem_version(), ver);
+	is(ivshmem_version_hex(), IVSHMEM_VERSION_HEX, "ivshmem_version_hex() is the header's");
+	is(ivshmem_version_check(IVSHMEM_VERSION_HEX), 0, "the library serves its own header");
+	is(ivshmem_version_check(IVSHMEM_VERSION_HEX ^ 0xff), 0, "and one of another patch version");
+	is(ivshmem_version_check(IVSHMEM_VERSION_HEX + (1u << 16)), -ENOTSUP, "not another major version");
+	is(ivshmem_version_check(0x1000000), -ENOTSUP, "nor a number out of range");
+	if (IVSHMEM_VERSION_MAJOR == 0) {
+		is(ivshmem_version_check(IVSHMEM_VERSION_HEX + (1u << 8)), -ENOTSUP, "0.x: not a newer minor");
+		if (IVSHMEM_VERSION_MINOR > 0)
+			is(ivshmem_version_check(IVSHMEM_VERSION_HEX - (1u << 8)), -ENOTSUP, "0.x: nor an older one");
+	}
 	return tap_done();
 }

@@ -91,8 +91,3 @@ int ivshmem_cache_parse(const char *s)
 {
 	return lookup(cache_names, IVS_ARRAY_SIZE(cache_names), s);
 }
-
-const char *ivshmem_version(void)
-{
-	return IVSHMEM_VERSION;
-}
