@@ -99,10 +99,10 @@ struct ready_msg {
 /* The daemon child's log: the first warning while starting goes to the
  * parent with the ready message (it explains a client's failure, e.g. memory
  * that can't be handed out); the rest is not the benchmark's business. */
-static void daemon_log(void *ctx, enum ivsd_log_level level, const char *msg)
+static void daemon_log(void *ctx, enum ivs_log_level level, const char *msg)
 {
 	struct ready_msg *m = ctx;
-	if (m && level <= IVSD_LOG_WARN && !m->warn[0])
+	if (m && level <= IVS_LOG_WARN && !m->warn[0])
 		snprintf(m->warn, sizeof(m->warn), "%s", msg);
 }
 

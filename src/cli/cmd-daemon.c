@@ -23,13 +23,13 @@ enum {
 static bool verbose;
 static bool core_said_why; /* the core logged an error: that is the message */
 
-static void log_stderr(void *ctx, enum ivsd_log_level level, const char *msg)
+static void log_stderr(void *ctx, enum ivs_log_level level, const char *msg)
 {
 	(void)ctx;
-	core_said_why |= level == IVSD_LOG_ERR;
-	if (level == IVSD_LOG_DEBUG && !verbose)
+	core_said_why |= level == IVS_LOG_ERR;
+	if (level == IVS_LOG_DEBUG && !verbose)
 		return;
-	fprintf(stderr, "ivshmem daemon: %s%s\n", level == IVSD_LOG_ERR ? "error: " : "", msg);
+	fprintf(stderr, "ivshmem daemon: %s%s\n", level == IVS_LOG_ERR ? "error: " : "", msg);
 }
 
 struct cfg_extra {

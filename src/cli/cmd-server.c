@@ -35,10 +35,10 @@ struct log_ctx {
 	bool verbose, json;
 };
 
-static void log_line(void *ctx, enum ivs_server_log_level level, const char *line)
+static void log_line(void *ctx, enum ivs_log_level level, const char *line)
 {
 	const struct log_ctx *l = ctx;
-	if (level == IVS_SERVER_LOG_DEBUG && !l->verbose)
+	if (level == IVS_LOG_DEBUG && !l->verbose)
 		return;
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
@@ -46,15 +46,14 @@ static void log_line(void *ctx, enum ivs_server_log_level level, const char *lin
 	localtime_r(&ts.tv_sec, &tm);
 	char when[32];
 	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
-	static const char *const names[] = {"info", "warning", "debug"};
 	if (l->json) {
 		fprintf(stderr, "{\"time\":\"%s.%03ld\",\"level\":\"%s\",\"msg\":", when, ts.tv_nsec / 1000000,
-			names[level]);
+			ivs_log_level_name(level));
 		cli_json_str(stderr, line);
 		fputs("}\n", stderr);
 	} else {
 		fprintf(stderr, "%s.%03ld ivshmem-server: %s%s\n", when, ts.tv_nsec / 1000000,
-			level == IVS_SERVER_LOG_WARN ? "warning: " : "", line);
+			level == IVS_LOG_WARN ? "warning: " : "", line);
 	}
 	fflush(stderr);
 }
@@ -424,7 +423,7 @@ int cmd_server(int argc, char **argv)
 				char msg[64];
 				snprintf(msg, sizeof(msg), "%s: shutting down, %u peer%s", strsignal((int)si.ssi_signo),
 					 ivs_server_npeers(s), ivs_server_npeers(s) == 1 ? "" : "s");
-				log_line(&lc, IVS_SERVER_LOG_INFO, msg);
+				log_line(&lc, IVS_LOG_INFO, msg);
 				break;
 			}
 		}

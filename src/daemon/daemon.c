@@ -22,6 +22,7 @@
 
 #include "endpoint/endpoint.h"
 #include "proto/daemon-proto.h"
+#include "service/acceptor.h"
 #include "service/log-limit.h"
 #include "service/passed-fds.h"
 #include "service/runtime-files.h"
@@ -70,11 +71,10 @@ struct ivsd {
 	int timer_fd;	    /* HELLO deadlines */
 	bool timer_armed;   /* for the earliest deadline of a pending client */
 	bool stopping;
-	int reserve_fd; /* spare fd: lets accept() shed connections at EMFILE */
-	bool fd_full_logged;
+	struct ivs_acceptor acc; /* the listener's accepts (service/acceptor.h) */
 };
 
-__attribute__((format(printf, 3, 4))) static void logf_(struct ivsd *d, enum ivsd_log_level l,
+__attribute__((format(printf, 3, 4))) static void logf_(struct ivsd *d, enum ivs_log_level l,
 							const char *fmt, ...)
 {
 	if (!d->cfg.log)
@@ -101,7 +101,7 @@ __attribute__((format(printf, 3, 4))) static void log_limited(struct ivsd *d,
 	bool pass = ivs_log_limit_vformat(l, ivs_now_ns(), msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	if (pass)
-		d->cfg.log(d->cfg.log_ctx, IVSD_LOG_INFO, msg);
+		d->cfg.log(d->cfg.log_ctx, IVS_LOG_INFO, msg);
 }
 
 int ivsd_default_socket(const char *dev, char *buf, size_t size)
@@ -120,7 +120,7 @@ int ivsd_default_socket(const char *dev, char *buf, size_t size)
 
 static void drop_client(struct ivsd *d, struct client *c, const char *why)
 {
-	logf_(d, IVSD_LOG_DEBUG, "client pid %d uid %u: %s", (int)c->cred.pid, (unsigned)c->cred.uid,
+	logf_(d, IVS_LOG_DEBUG, "client pid %d uid %u: %s", (int)c->cred.pid, (unsigned)c->cred.uid,
 	      why);
 	epoll_ctl(d->epfd, EPOLL_CTL_DEL, c->fd, NULL);
 	ivs_pf_close_peer(c->fd);
@@ -380,7 +380,7 @@ static int handle_request(struct ivsd *d, struct client *c, const uint8_t *buf, 
 	}
 	r = reply(c, &req, status, v, fd);
 	if (d->cfg.debug)
-		logf_(d, IVSD_LOG_DEBUG, "client pid %d: %s %u %u %u -> %d%s%s", (int)c->cred.pid,
+		logf_(d, IVS_LOG_DEBUG, "client pid %d: %s %u %u %u -> %d%s%s", (int)c->cred.pid,
 		      ivs_dp_op_name(req.opcode), req.a0, req.a1, req.a2, status,
 		      status == 0 && fd >= 0 ? " + fd" : "", r < 0 ? " (not sent)" : "");
 	return r < 0 ? r : keep;
@@ -414,19 +414,6 @@ static void client_readable(struct ivsd *d, struct client *c)
 	}
 }
 
-/* Out of fds: shed one pending connection (see ivs_accept_shed), once
- * logged. */
-static bool shed_one(struct ivsd *d)
-{
-	int e = errno;
-	if (!ivs_accept_shed(d->sock.fd, &d->reserve_fd))
-		return false;
-	if (!d->fd_full_logged)
-		logf_(d, IVSD_LOG_WARN, "a client was turned away: %s (raise the fd limit)", strerror(e));
-	d->fd_full_logged = true;
-	return true;
-}
-
 static unsigned hello_ms(const struct ivsd *d)
 {
 	return d->cfg.hello_timeout_ms ? d->cfg.hello_timeout_ms : 5000;
@@ -448,7 +435,7 @@ static void arm_timer(struct ivsd *d)
 	if (r == 0)
 		d->timer_armed = true;
 	else
-		logf_(d, IVSD_LOG_WARN, "timerfd: %s", strerror(-r));
+		logf_(d, IVS_LOG_WARN, "timerfd: %s", strerror(-r));
 }
 
 /* Drop the connections whose HELLO is overdue. */
@@ -468,7 +455,7 @@ static void timer_fired(struct ivsd *d)
 		}
 	}
 	if (dropped)
-		logf_(d, IVSD_LOG_DEBUG, "dropped %u connection%s without HELLO after %u ms", dropped,
+		logf_(d, IVS_LOG_DEBUG, "dropped %u connection%s without HELLO after %u ms", dropped,
 		      dropped == 1 ? "" : "s", hello_ms(d));
 	arm_timer(d);
 }
@@ -546,25 +533,19 @@ static void accept_clients(struct ivsd *d)
 {
 	uint64_t deadline = ivs_now_ns() + (uint64_t)hello_ms(d) * 1000000u;
 	/* Bounded per round so a connect storm can't starve the clients. */
-	for (int i = 0; i < 64; i++) {
-		int fd = accept4(d->sock.fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-		if (fd < 0) {
-			if (errno == EINTR || errno == ECONNABORTED)
-				continue;
-			if ((errno == EMFILE || errno == ENFILE) && shed_one(d))
-				continue;
-			if (errno != EAGAIN && errno != EWOULDBLOCK)
-				logf_(d, IVSD_LOG_WARN, "accept: %s", strerror(errno));
+	for (int i = 0; i < IVS_ACCEPT_BATCH; i++) {
+		int fd = ivs_acceptor_next(&d->acc);
+		if (fd == -EMFILE)
+			continue;
+		if (fd < 0)
 			break;
-		}
-		d->fd_full_logged = false;
 		struct client *c = calloc(1, sizeof(*c));
 		if (!c || ivsd_peer_cred(fd, &c->cred) < 0) {
 			if (c)
 				free(c->cred.groups);
 			free(c);
 			ivs_pf_close_peer(fd);
-			logf_(d, IVSD_LOG_WARN, "a client was turned away (%s)", c ? "no credentials" : "no memory");
+			logf_(d, IVS_LOG_WARN, "a client was turned away (%s)", c ? "no credentials" : "no memory");
 			continue;
 		}
 		/* The policy and the limits first: a refused connection never
@@ -615,7 +596,7 @@ static void vector_fired(struct ivsd *d, unsigned v)
 	uint64_t cnt = (uint64_t)n;
 	for (struct client *c = d->clients; c; c = c->next)
 		if (c->subs[v] >= 0 && write(c->subs[v], &cnt, sizeof(cnt)) < 0 && errno != EAGAIN)
-			logf_(d, IVSD_LOG_WARN, "signalling pid %d: %s", (int)c->cred.pid, strerror(errno));
+			logf_(d, IVS_LOG_WARN, "signalling pid %d: %s", (int)c->cred.pid, strerror(errno));
 }
 
 static void broadcast(struct ivsd *d, const struct ivshmem_event *ev)
@@ -633,7 +614,7 @@ static void ctl_readable(struct ivsd *d)
 	int r;
 	while ((r = ivshmem_next_event(d->ep, &ev)) == 1) {
 		if (ev.type == IVSHMEM_EVENT_DISCONNECT) {
-			logf_(d, IVSD_LOG_WARN, "the device's server went away%s",
+			logf_(d, IVS_LOG_WARN, "the device's server went away%s",
 			      ivs_ep_disconnect_fatal(d->ep) ? ": interrupts stop" : "");
 			continue; /* the device itself is still there: clients stay */
 		}
@@ -641,7 +622,7 @@ static void ctl_readable(struct ivsd *d)
 	}
 	if (r < 0 || ivs_ep_disconnected(d->ep)) {
 		if (r < 0)
-			logf_(d, IVSD_LOG_WARN, "device control channel: %s", strerror(-r));
+			logf_(d, IVS_LOG_WARN, "device control channel: %s", strerror(-r));
 		epoll_ctl(d->epfd, EPOLL_CTL_DEL, ivshmem_event_fd(d->ep), NULL);
 	}
 }
@@ -759,7 +740,7 @@ static int listen_on(struct ivsd *d, const char *path)
 	};
 	r = ivs_rt_socket_listen(&d->sock, &o, NULL);
 	if (r == 0 && !d->sock.fds_refused)
-		logf_(d, IVSD_LOG_WARN, "this kernel can't refuse fds passed by clients (SO_PASSRIGHTS, Linux "
+		logf_(d, IVS_LOG_WARN, "this kernel can't refuse fds passed by clients (SO_PASSRIGHTS, Linux "
 		      "6.16): any local user could tie up the daemon; keep %s in a directory only "
 		      "policy users can enter", d->sock.path);
 	return r == -EEXIST ? -ENOTSOCK : r; /* -EEXIST is the lock's */
@@ -781,7 +762,7 @@ static int check_backing(struct ivsd *d)
 	if (d->shm.ro_fd < 0 || fstat(d->shm.ro_fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_nlink == 0 ||
 	    !(st.st_mode & S_IWOTH))
 		return 0;
-	logf_(d, IVSD_LOG_ERR, "%s is writable by every user (mode %04o): anyone could write it past the "
+	logf_(d, IVS_LOG_ERR, "%s is writable by every user (mode %04o): anyone could write it past the "
 	      "policy or truncate it under the clients; chmod o-w it", d->shm.source,
 	      (unsigned)(st.st_mode & 07777));
 	return -EPERM;
@@ -791,15 +772,15 @@ static void open_regions(struct ivsd *d)
 {
 	d->shm_err = ivsd_region_open(d->ep, IVSHMEM_BAR_SHM, &d->shm);
 	if (d->shm_err < 0)
-		logf_(d, IVSD_LOG_WARN, "shared memory can't be handed to clients (%s%s%s)%s",
+		logf_(d, IVS_LOG_WARN, "shared memory can't be handed to clients (%s%s%s)%s",
 		      strerror(-d->shm_err), d->shm.source[0] ? ": " : "", d->shm.source,
 		      d->shm_err == -ENOTSUP ? "; see SECURITY in docs/ivshmem-daemon.md" : "");
 	else
-		logf_(d, IVSD_LOG_DEBUG, "clients map %s", d->shm.source);
+		logf_(d, IVS_LOG_DEBUG, "clients map %s", d->shm.source);
 	if (d->cfg.policy.allow_registers) {
 		d->regs_err = ivsd_region_open(d->ep, IVSHMEM_BAR_REGS, &d->regs);
 		if (d->regs_err < 0)
-			logf_(d, IVSD_LOG_WARN, "registers can't be handed to clients: %s",
+			logf_(d, IVS_LOG_WARN, "registers can't be handed to clients: %s",
 			      strerror(-d->regs_err));
 	} else {
 		d->regs = (struct ivsd_region){.rw_fd = -1, .ro_fd = -1};
@@ -824,7 +805,7 @@ int ivsd_new(const struct ivsd_config *cfg, ivshmem_ep *ep, struct ivsd **out)
 	ivs_rt_socket_init(&d->sock);
 	d->epfd = -1;
 	d->timer_fd = -1;
-	d->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	d->acc.reserve_fd = -1;
 	d->shm = d->regs = (struct ivsd_region){.rw_fd = -1, .ro_fd = -1};
 	d->listen_tag.kind = TAG_LISTEN;
 	d->ctl_tag.kind = TAG_EPCTL;
@@ -848,6 +829,9 @@ int ivsd_new(const struct ivsd_config *cfg, ivshmem_ep *ep, struct ivsd **out)
 	if (r < 0)
 		goto fail;
 	d->cfg.socket_path = d->sock.path;
+	r = ivs_acceptor_init(&d->acc, d->sock.fd, d->cfg.log, d->cfg.log_ctx);
+	if (r < 0)
+		goto fail;
 	r = watch(d, d->sock.fd, &d->listen_tag);
 	if (r < 0)
 		goto fail;
@@ -885,7 +869,7 @@ struct ivsd *ivsd_free(struct ivsd *d)
 	ivsd_region_close(&d->shm);
 	ivsd_region_close(&d->regs);
 	ivs_close(d->epfd);
-	ivs_close(d->reserve_fd);
+	ivs_acceptor_close(&d->acc);
 	ivshmem_close(d->ep);
 	free(d);
 	return NULL;

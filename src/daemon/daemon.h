@@ -13,6 +13,7 @@
 #include <sys/types.h>
 
 #include "ivshmem.h"
+#include "service/log.h"
 
 /* ---- policy (policy.c) ------------------------------------------------- */
 
@@ -113,17 +114,14 @@ void ivsd_region_close(struct ivsd_region *r);
 
 /* ---- the daemon (daemon.c) ---------------------------------------------- */
 
-enum ivsd_log_level { IVSD_LOG_ERR, IVSD_LOG_WARN, IVSD_LOG_INFO, IVSD_LOG_DEBUG };
-typedef void (*ivsd_log_fn)(void *ctx, enum ivsd_log_level level, const char *msg);
-
 struct ivsd_config {
 	const char *socket_path;
 	struct ivsd_policy policy;
 	/* A connection that hasn't completed HELLO this long after accept()
 	 * is dropped, so silent connections can't hold the slots.  0 = 5000. */
 	unsigned hello_timeout_ms;
-	bool debug;	      /* also log every request (IVSD_LOG_DEBUG) */
-	ivsd_log_fn log;
+	bool debug;	      /* also log every request (IVS_LOG_DEBUG) */
+	ivs_log_fn log;
 	void *log_ctx;
 };
 
@@ -141,7 +139,7 @@ int ivsd_default_socket(const char *dev, char *buf, size_t size);
  * the daemon.  -EADDRINUSE if another daemon holds the lock or answers on
  * the socket, -ENOTSOCK if the socket path is taken by something else,
  * -EEXIST if SOCKET.lock is not a regular file, -EPERM (logged at
- * IVSD_LOG_ERR first) if the memory is a file every user may write.
+ * IVS_LOG_ERR first) if the memory is a file every user may write.
  * Clients cannot pass fds to the daemon (see src/service/passed-fds.h). */
 int ivsd_new(const struct ivsd_config *cfg, ivshmem_ep *ep, struct ivsd **out);
 /* Serve until stop_fd (e.g. a signalfd) is readable or a fatal error.  0 or

@@ -33,6 +33,7 @@
 #include "server.h"
 
 #include "proto/server-proto.h"
+#include "service/acceptor.h"
 #include "service/log-limit.h"
 #include "service/passed-fds.h"
 #include "service/runtime-files.h"
@@ -87,8 +88,7 @@ struct ivs_server {
 	unsigned lowest_free; /* hint: no free ID below this */
 	unsigned next_id;     /* IVS_SERVER_IDS_NEXT: where the search starts */
 	uint64_t accepted, dropped;
-	int reserve_fd; /* spare fd: lets accept() shed connections at EMFILE */
-	bool fd_full_logged;
+	struct ivs_acceptor acc; /* the listener's accepts (service/acceptor.h) */
 	int timer_fd;	  /* greeting deadlines */
 	bool timer_armed; /* for the earliest one */
 	struct ivs_log_limit refusal_log;  /* refusals: any client can cause them */
@@ -112,7 +112,7 @@ struct ivs_server_peer {
 	struct ivs_server_peer *next, *prev, *next_dead;
 };
 
-__attribute__((format(printf, 3, 4))) static void slog(struct ivs_server *s, enum ivs_server_log_level l,
+__attribute__((format(printf, 3, 4))) static void slog(struct ivs_server *s, enum ivs_log_level l,
 						       const char *fmt, ...)
 {
 	if (!s->opts.log)
@@ -128,7 +128,7 @@ __attribute__((format(printf, 3, 4))) static void slog(struct ivs_server *s, enu
 /* A line any local user who can connect causes as often as it likes:
  * rate-limited (log-limit.h). */
 __attribute__((format(printf, 4, 5))) static void limited_log(struct ivs_server *s,
-							      enum ivs_server_log_level level,
+							      enum ivs_log_level level,
 							      struct ivs_log_limit *l, const char *fmt, ...)
 {
 	if (!s->opts.log)
@@ -142,7 +142,7 @@ __attribute__((format(printf, 4, 5))) static void limited_log(struct ivs_server 
 		s->opts.log(s->opts.log_ctx, level, line);
 }
 
-#define refusal_log(s, ...) limited_log(s, IVS_SERVER_LOG_INFO, &(s)->refusal_log, __VA_ARGS__)
+#define refusal_log(s, ...) limited_log(s, IVS_LOG_INFO, &(s)->refusal_log, __VA_ARGS__)
 
 /* ---- shared memory --------------------------------------------------- */
 
@@ -329,7 +329,7 @@ static void flush(struct ivs_server *s, struct ivs_server_peer *p)
 			/* The kernel's count of this user's fds in flight is
 			 * full: peers that don't read hold them.  Retrying
 			 * would spin; this peer can reconnect. */
-			limited_log(s, IVS_SERVER_LOG_WARN, &s->inflight_log,
+			limited_log(s, IVS_LOG_WARN, &s->inflight_log,
 				    "peer %u: the kernel refuses to pass more fds: too many are in flight in "
 				    "sockets that aren't read (run the server as root, or raise its fd limit)",
 				    p->id);
@@ -341,7 +341,7 @@ static void flush(struct ivs_server *s, struct ivs_server_peer *p)
 			return;
 		}
 		if (s->opts.debug && !m->off)
-			slog(s, IVS_SERVER_LOG_DEBUG, "peer %u <- %lld%s%s", p->id, (long long)m->value,
+			slog(s, IVS_LOG_DEBUG, "peer %u <- %lld%s%s", p->id, (long long)m->value,
 			     fd >= 0 ? " + fd" : "", p->qhead + 1 < p->qlen ? " (queued)" : "");
 		m->off = (uint8_t)(m->off + n);
 		if (m->off == IVS_SRV_MSG_LEN) {
@@ -429,7 +429,7 @@ static void drop(struct ivs_server *s, struct ivs_server_peer *p, const char *wh
 	unlink_live(s, p);
 	free_peer(p);
 	s->dropped++;
-	slog(s, IVS_SERVER_LOG_INFO, "peer %u disconnected (%s)", id, why);
+	slog(s, IVS_LOG_INFO, "peer %u disconnected (%s)", id, why);
 	for (struct ivs_server_peer *o = s->live; o; o = o->next) {
 		if (!purge(o, id, nvec))
 			send_to(s, o, id, SRC_NONE, 0);
@@ -481,7 +481,7 @@ static void arm_timer(struct ivs_server *s)
 	if (r == 0)
 		s->timer_armed = true;
 	else
-		slog(s, IVS_SERVER_LOG_WARN, "timerfd: %s", strerror(-r));
+		slog(s, IVS_LOG_WARN, "timerfd: %s", strerror(-r));
 }
 
 /* The greeting deadline: peers past it that haven't taken their greeting
@@ -542,7 +542,7 @@ static void accept_one(struct ivs_server *s, int c)
 	for (; p->nvec < s->opts.nvectors; p->nvec++) {
 		int e = ivs_eventfd();
 		if (e < 0) {
-			slog(s, IVS_SERVER_LOG_WARN, "connection refused: eventfd: %s", strerror(-e));
+			slog(s, IVS_LOG_WARN, "connection refused: eventfd: %s", strerror(-e));
 			free_peer(p);
 			s->lowest_free = IVS_MIN(s->lowest_free, (unsigned)id);
 			return;
@@ -551,7 +551,7 @@ static void accept_one(struct ivs_server *s, int c)
 	}
 	struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP, .data.u64 = (uint64_t)id + 1};
 	if (epoll_ctl(s->epoll_fd, EPOLL_CTL_ADD, c, &ev) < 0) {
-		slog(s, IVS_SERVER_LOG_WARN, "connection refused: epoll: %s", strerror(errno));
+		slog(s, IVS_LOG_WARN, "connection refused: epoll: %s", strerror(errno));
 		free_peer(p);
 		s->lowest_free = IVS_MIN(s->lowest_free, (unsigned)id);
 		return;
@@ -589,39 +589,18 @@ static void accept_one(struct ivs_server *s, int c)
 		for (unsigned v = 0; v < p->nvec; v++)
 			send_to(s, o, id, id, v);
 	}
-	slog(s, IVS_SERVER_LOG_INFO, "peer %d connected (%u vector%s, %u peer%s now)", id, p->nvec, p->nvec == 1 ? "" : "s",
+	slog(s, IVS_LOG_INFO, "peer %d connected (%u vector%s, %u peer%s now)", id, p->nvec, p->nvec == 1 ? "" : "s",
 		 s->npeers, s->npeers == 1 ? "" : "s");
-}
-
-/* Out of fds: shed one pending connection (see ivs_accept_shed), once
- * logged. */
-static bool shed_one(struct ivs_server *s)
-{
-	int e = errno;
-	if (!ivs_accept_shed(s->sock.fd, &s->reserve_fd))
-		return false;
-	if (!s->fd_full_logged)
-		slog(s, IVS_SERVER_LOG_WARN, "connection refused: %s (raise the fd limit, ulimit -n)",
-		     strerror(e));
-	s->fd_full_logged = true;
-	return true;
 }
 
 static void handle_accept(struct ivs_server *s)
 {
-	/* Bounded per round so a connect storm can't starve the others. */
-	for (int i = 0; i < 64; i++) {
-		int c = accept4(s->sock.fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-		if (c < 0) {
-			if (errno == EINTR || errno == ECONNABORTED)
-				continue;
-			if ((errno == EMFILE || errno == ENFILE) && shed_one(s))
-				continue;
-			if (errno != EAGAIN && errno != EWOULDBLOCK)
-				slog(s, IVS_SERVER_LOG_WARN, "accept: %s", strerror(errno));
+	for (int i = 0; i < IVS_ACCEPT_BATCH; i++) {
+		int c = ivs_acceptor_next(&s->acc);
+		if (c == -EMFILE)
+			continue;
+		if (c < 0)
 			break;
-		}
-		s->fd_full_logged = false;
 		accept_one(s, c);
 		reap(s);
 	}
@@ -645,7 +624,7 @@ static void handle_peer(struct ivs_server *s, struct ivs_server_peer *p, uint32_
 		n = -1;
 	}
 	if (s->opts.debug && n >= 0)
-		slog(s, IVS_SERVER_LOG_DEBUG, "peer %u -> %zd byte%s%s", p->id, n, n == 1 ? "" : "s",
+		slog(s, IVS_LOG_DEBUG, "peer %u -> %zd byte%s%s", p->id, n, n == 1 ? "" : "s",
 		     n == 0 ? " (end of stream)" : "");
 	if (nfds)
 		mark_dead(s, p, "sent file descriptors; clients must not write");
@@ -668,7 +647,7 @@ struct ivs_server *ivs_server_alloc(void)
 	struct ivs_server *s = calloc(1, sizeof(*s));
 	if (s) {
 		ivs_rt_socket_init(&s->sock);
-		s->shm_fd = s->epoll_fd = s->reserve_fd = s->timer_fd = -1;
+		s->shm_fd = s->epoll_fd = s->acc.reserve_fd = s->timer_fd = -1;
 	}
 	return s;
 }
@@ -679,7 +658,7 @@ int ivs_server_init(struct ivs_server *s, const struct ivs_server_opts *opts)
 		return -ENOMEM; /* ivs_server_alloc failed */
 	memset(s, 0, sizeof(*s));
 	ivs_rt_socket_init(&s->sock);
-	s->shm_fd = s->epoll_fd = s->reserve_fd = s->timer_fd = -1;
+	s->shm_fd = s->epoll_fd = s->acc.reserve_fd = s->timer_fd = -1;
 	s->refusal_log = (struct ivs_log_limit)IVS_LOG_LIMIT_INIT(1000, 10);
 	s->inflight_log = (struct ivs_log_limit)IVS_LOG_LIMIT_INIT(1000, 10);
 	s->opts = *opts;
@@ -720,9 +699,6 @@ int ivs_server_start(struct ivs_server *s)
 {
 	if (s->sock.lock_fd < 0)
 		return -EINVAL; /* ivs_server_init failed or wasn't called */
-	s->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	if (s->reserve_fd < 0)
-		return -errno;
 	s->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
 	if (s->epoll_fd < 0)
 		return -errno;
@@ -738,9 +714,12 @@ int ivs_server_start(struct ivs_server *s)
 	if (r < 0)
 		return r;
 	if (replaced)
-		slog(s, IVS_SERVER_LOG_INFO, "replaced stale socket %s", s->sock.path);
+		slog(s, IVS_LOG_INFO, "replaced stale socket %s", s->sock.path);
+	r = ivs_acceptor_init(&s->acc, s->sock.fd, s->opts.log, s->opts.log_ctx);
+	if (r < 0)
+		return r;
 	if (!s->sock.fds_refused && (s->opts.socket_mode < 0 || (s->opts.socket_mode & 02)))
-		slog(s, IVS_SERVER_LOG_WARN, "this kernel can't refuse fds passed by clients (SO_PASSRIGHTS, "
+		slog(s, IVS_LOG_WARN, "this kernel can't refuse fds passed by clients (SO_PASSRIGHTS, "
 		     "Linux 6.16): a local user could tie up the server; restrict the socket "
 		     "(--socket-mode 0660 --socket-group GROUP)");
 	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = KEY_LISTEN};
@@ -752,7 +731,7 @@ int ivs_server_start(struct ivs_server *s)
 		return -errno;
 	struct stat shm;
 	uint64_t size = fstat(s->shm_fd, &shm) == 0 ? (uint64_t)shm.st_size : s->opts.size;
-	slog(s, IVS_SERVER_LOG_INFO, "listening on %s: shm %s, %llu bytes, %u vector%s", s->sock.path,
+	slog(s, IVS_LOG_INFO, "listening on %s: shm %s, %llu bytes, %u vector%s", s->sock.path,
 	     s->shm_name, (unsigned long long)size, s->opts.nvectors, s->opts.nvectors == 1 ? "" : "s");
 	return 0;
 }
@@ -811,7 +790,7 @@ static void close_all(struct ivs_server *s)
 			struct ivs_server_peer *p = s->live;
 			if (!p->dead)
 				flush(s, p); /* best effort, nonblocking */
-			slog(s, IVS_SERVER_LOG_INFO, "peer %u disconnected (server shutdown)", p->id);
+			slog(s, IVS_LOG_INFO, "peer %u disconnected (server shutdown)", p->id);
 			unlink_live(s, p);
 			free_peer(p);
 		}
@@ -821,7 +800,7 @@ static void close_all(struct ivs_server *s)
 	}
 	s->epoll_fd = ivs_close(s->epoll_fd);
 	s->timer_fd = ivs_close(s->timer_fd);
-	s->reserve_fd = ivs_close(s->reserve_fd);
+	ivs_acceptor_close(&s->acc);
 	ivs_rt_socket_close(&s->sock);
 	s->shm_fd = ivs_close(s->shm_fd);
 	if (s->shm_created) {

@@ -17,6 +17,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "service/log.h"
+
 
 #define IVS_SERVER_DEFAULT_SOCKET "/tmp/ivshmem_socket"
 #define IVS_SERVER_DEFAULT_SHM "ivshmem"
@@ -32,7 +34,6 @@
  * LOWEST: the lowest free ID (compact IDs; only with host peers). */
 enum ivs_server_ids { IVS_SERVER_IDS_NEXT = 0, IVS_SERVER_IDS_LOWEST };
 
-enum ivs_server_log_level { IVS_SERVER_LOG_INFO, IVS_SERVER_LOG_WARN, IVS_SERVER_LOG_DEBUG };
 
 struct ivs_server_opts {
 	const char *socket_path; /* NULL = IVS_SERVER_DEFAULT_SOCKET */
@@ -49,9 +50,9 @@ struct ivs_server_opts {
 	 * for this long, is dropped.  0 = IVS_SERVER_DEFAULT_GREETING_MS. */
 	unsigned greeting_timeout_ms;
 	enum ivs_server_ids ids;
-	bool debug;		 /* also log every message (IVS_SERVER_LOG_DEBUG) */
+	bool debug;		 /* also log every message (IVS_LOG_DEBUG) */
 	/* Log sink (may be NULL).  One line, no newline. */
-	void (*log)(void *ctx, enum ivs_server_log_level level, const char *line);
+	ivs_log_fn log;
 	void *log_ctx;
 };
 

@@ -41,7 +41,7 @@ static void on_term(int sig)
 	stop_flag = 1;
 }
 
-static void log_line(void *ctx, enum ivs_server_log_level l, const char *line)
+static void log_line(void *ctx, enum ivs_log_level l, const char *line)
 {
 	(void)ctx;
 	(void)l;

@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: MIT */
+/* See acceptor.h. */
+#include "service/acceptor.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "util/util.h"
+
+int ivs_acceptor_init(struct ivs_acceptor *a, int listen_fd, ivs_log_fn log, void *log_ctx)
+{
+	*a = (struct ivs_acceptor){.listen_fd = listen_fd, .log = log, .log_ctx = log_ctx};
+	a->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	return a->reserve_fd < 0 ? -errno : 0;
+}
+
+void ivs_acceptor_close(struct ivs_acceptor *a)
+{
+	a->reserve_fd = ivs_close(a->reserve_fd);
+}
+
+static void say(struct ivs_acceptor *a, enum ivs_log_level l, const char *what, int err)
+{
+	if (!a->log)
+		return;
+	char line[160];
+	snprintf(line, sizeof(line), "%s: %s%s", what, strerror(err),
+		 l == IVS_LOG_WARN && (err == EMFILE || err == ENFILE) ? " (raise the fd limit, ulimit -n)" : "");
+	a->log(a->log_ctx, l, line);
+}
+
+int ivs_acceptor_next(struct ivs_acceptor *a)
+{
+	for (;;) {
+		int c = accept4(a->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		if (c >= 0) {
+			a->full_logged = false;
+			return c;
+		}
+		int e = errno;
+		if (e == EINTR || e == ECONNABORTED)
+			continue;
+		if (e == EMFILE || e == ENFILE) {
+			bool spare = a->reserve_fd >= 0;
+			if (ivs_accept_shed(a->listen_fd, &a->reserve_fd)) {
+				if (!a->full_logged)
+					say(a, IVS_LOG_WARN, "a connection was turned away", e);
+				a->full_logged = true;
+				return -EMFILE;
+			}
+			if (spare)
+				return -EAGAIN; /* with the spare given up, nothing was pending */
+			if (!a->full_logged) /* no spare to shed with: it stays pending */
+				say(a, IVS_LOG_WARN, "accept", e);
+			a->full_logged = true;
+			return -EAGAIN;
+		}
+		if (e != EAGAIN && e != EWOULDBLOCK)
+			say(a, IVS_LOG_WARN, "accept", e);
+		return -EAGAIN;
+	}
+}
