@@ -5,13 +5,13 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/signalfd.h>
 #include <unistd.h>
 
 #include "cli.h"
 #include "endpoint/endpoint.h"
 
 #include "../daemon/daemon.h" /* the daemon core (src/daemon) */
+#include "service/signals.h"
 
 enum {
 	OPT_SOCKET = CLI_OPT_FIRST_FREE,
@@ -179,19 +179,9 @@ int cmd_daemon(int argc, char **argv)
 	cfg.debug = verbose;
 
 	/* Signals arrive through a signalfd in the event loop. */
-	sigset_t mask;
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGHUP);
-	signal(SIGPIPE, SIG_IGN);
-	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0) {
-		cli_error("sigprocmask: %s", strerror(errno));
-		goto out;
-	}
-	int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	int sfd = ivs_svc_signalfd();
 	if (sfd < 0) {
-		cli_error("signalfd: %s", strerror(errno));
+		cli_error("cannot take signals through a signalfd: %s", strerror(-sfd));
 		goto out;
 	}
 

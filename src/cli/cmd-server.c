@@ -18,6 +18,7 @@
 
 #include "../server/server.h"
 #include "service/runtime-files.h"
+#include "service/signals.h"
 #include "cli.h"
 
 enum {
@@ -361,17 +362,9 @@ int cmd_server(int argc, char **argv)
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
 	/* Signals through a signalfd: handled in the loop, never mid-send. */
-	sigset_t mask;
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGHUP);
-	signal(SIGPIPE, SIG_IGN);
-	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
-		return cli_error("cannot block signals: %s", strerror(errno));
-	int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	int sfd = ivs_svc_signalfd();
 	if (sfd < 0)
-		return cli_error("signalfd: %s", strerror(errno));
+		return cli_error("cannot take signals through a signalfd: %s", strerror(-sfd));
 
 	struct ivs_server *s = ivs_server_alloc();
 	int rc = 0;
