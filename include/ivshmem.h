@@ -480,7 +480,8 @@ struct ivshmem_chan_stat {
 	int wake;		  /* IVSHMEM_CHAN_WAKE_* used to sleep */
 };
 /* Snapshot.  Shared values come from the (untrusted) peer: -EBADMSG if they
- * are inconsistent. */
+ * are inconsistent; -ESTALE (channel deleted, region re-formatted) and the
+ * handle's sticky error otherwise.  *st is untouched on failure. */
 int ivshmem_chan_stat(ivshmem_chan *ch, struct ivshmem_chan_stat *st) IVSHMEM_API;
 
 #ifdef __cplusplus

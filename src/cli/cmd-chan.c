@@ -177,7 +177,10 @@ static int do_send(struct chan_args *a, ivshmem_ep *ep)
 	if (r < 0)
 		return chan_error(a, "open channel in", r);
 	struct ivshmem_chan_stat st;
-	ivshmem_chan_stat(ch, &st);
+	if ((r = ivshmem_chan_stat(ch, &st)) < 0) {
+		ivshmem_chan_close(ch);
+		return chan_error(a, "send into", r);
+	}
 	int rc = 0;
 	char *line = NULL;
 	size_t cap = 0;
@@ -254,7 +257,10 @@ static int do_recv(struct chan_args *a, ivshmem_ep *ep)
 	if (r < 0)
 		return chan_error(a, "open channel in", r);
 	struct ivshmem_chan_stat st;
-	ivshmem_chan_stat(ch, &st);
+	if ((r = ivshmem_chan_stat(ch, &st)) < 0) {
+		ivshmem_chan_close(ch);
+		return chan_error(a, "receive from", r);
+	}
 	int rc = 0;
 	char *buf = malloc((size_t)st.max_msg + 1);
 	if (!buf) {

@@ -1017,9 +1017,10 @@ int ivshmem_chan_stat(ivshmem_chan *ch, struct ivshmem_chan_stat *st)
 	s.sleeps = ch->n_sleeps;
 	s.spins = ch->n_spins;
 	s.wake = ch->wake;
-	*st = s;
 	if (!r && ch->broken)
 		r = ch->broken;
+	if (r == 0)
+		*st = s; /* untouched on failure, as every output */
 	return r;
 }
 
