@@ -381,6 +381,23 @@ int ivshmem_chan_create(ivshmem_ep *ep, const char *name, size_t size, size_t ma
  * the lock). */
 int ivshmem_chan_delete(ivshmem_ep *ep, const char *name) IVSHMEM_API;
 
+/* One channel of a region, as its table says. */
+struct ivshmem_chan_info {
+	char name[32];	    /* NUL-terminated */
+	uint64_t offset;    /* of the channel's block in the region */
+	uint64_t ring_size; /* bytes */
+	uint32_t max_msg;   /* bytes */
+	uint32_t reserved[7]; /* 0: room to grow */
+};
+/* List the channels of ep's region in table order: fills up to max infos
+ * and returns how many channels there are (more than max: call again with
+ * room for all), 0 for a region not formatted yet (all zero).  A snapshot
+ * of shared memory another party may change meanwhile.  Errors: -EINVAL,
+ * -ENOTSUP (the endpoint doesn't map the memory), -EPROTO (the region
+ * holds something that is not a channel layout), -ENOMEM; out is
+ * untouched on failure.  Any thread. */
+int ivshmem_chan_list(ivshmem_ep *ep, struct ivshmem_chan_info *out, size_t max) IVSHMEM_API;
+
 enum ivshmem_chan_role {
 	IVSHMEM_CHAN_MONITOR = 0,  /* attach to nothing: ivshmem_chan_stat only */
 	IVSHMEM_CHAN_PRODUCER = 1,

@@ -350,36 +350,28 @@ static int do_stat(struct chan_args *a, ivshmem_ep *ep)
 
 static int do_list(struct chan_args *a, ivshmem_ep *ep)
 {
-	void *mem = ivshmem_mem(ep);
-	size_t size = ivshmem_mem_size(ep);
-	struct ivs_layout_view v;
-	int r = ivs_layout_read(mem, size, &v);
-	if (r == -ENOMSG) {
-		if (a->o.json)
-			printf("[]\n");
-		else
-			printf("no channels (region not formatted yet)\n");
-		return 0;
-	}
-	if (r < 0)
-		return chan_error(a, "list", r);
-	struct ivs_entry_view *es = calloc(v.max_chans, sizeof(*es));
+	int n = ivshmem_chan_list(ep, NULL, 0);
+	if (n < 0)
+		return chan_error(a, "list", n);
+	struct ivshmem_chan_info *es = calloc((size_t)n + 1, sizeof(*es));
 	if (!es)
 		return cli_error("out of memory");
-	unsigned n = 0;
-	for (unsigned i = 0; i < v.max_chans; i++) {
-		r = ivs_layout_entry(mem, size, &v, i, &es[n]);
-		if (r < 0) {
-			free(es);
-			return chan_error(a, "list", r);
-		}
-		n += r == 1;
+	int got = ivshmem_chan_list(ep, es, (size_t)n);
+	if (got < 0) {
+		free(es);
+		return chan_error(a, "list", got);
+	}
+	n = IVS_MIN(n, got); /* a table that shrank meanwhile */
+	if (n == 0 && !a->o.json) {
+		free(es);
+		printf("no channels\n");
+		return 0;
 	}
 	if (a->o.json)
 		printf("[");
 	else
 		printf("%-31s %12s %12s %10s\n", "NAME", "OFFSET", "RING", "MAX MSG");
-	for (unsigned i = 0; i < n; i++) {
+	for (int i = 0; i < n; i++) {
 		if (a->o.json) {
 			printf("%s{\"name\":", i ? "," : "");
 			cli_json_str(stdout, es[i].name);

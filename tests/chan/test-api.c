@@ -1,8 +1,14 @@
 /* SPDX-License-Identifier: MIT */
-/* The header's rule for channel calls: output parameters are untouched on
+/* The header's rules for channel calls: output parameters are untouched on
  * failure.  ivshmem_chan_stat on a deleted channel (-ESTALE) and on a
- * queue whose indices are corrupt (-EBADMSG) leaves *st as it was. */
+ * queue whose indices are corrupt (-EBADMSG) leaves *st as it was.
+ * ivshmem_chan_list on a file: endpoint: 0 for a fresh region, the count
+ * and as many infos as there is room for, -EPROTO and nothing written for
+ * a region that is not a channel layout. */
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,6 +24,45 @@ static bool untouched(const struct ivshmem_chan_stat *st)
 		if (b[i] != 0xa5)
 			return false;
 	return true;
+}
+
+static void test_list(void)
+{
+	char path[64], spec[80];
+	snprintf(path, sizeof(path), "/dev/shm/ivs-test-api-%d", (int)getpid());
+	snprintf(spec, sizeof(spec), "file:%s", path);
+	int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	ivshmem_ep *ep = NULL;
+	ok(fd >= 0 && ftruncate(fd, 1 << 20) == 0 && ivshmem_open(spec, NULL, &ep) == 0, "a file: endpoint");
+	if (fd >= 0)
+		close(fd);
+	if (!ep) {
+		unlink(path);
+		return;
+	}
+	struct ivshmem_chan_info info[4];
+	memset(info, 0xa5, sizeof(info));
+	is(ivshmem_chan_list(ep, info, 4), 0, "list of a fresh (zero) region: 0");
+	is(ivshmem_chan_list(NULL, info, 4), -EINVAL, "list(NULL): -EINVAL");
+	is(ivshmem_chan_list(ep, NULL, 1), -EINVAL, "no room given but max 1: -EINVAL");
+	ok(ivshmem_chan_create(ep, "a", 4096, 0) == 0 && ivshmem_chan_create(ep, "bb", 8192, 100) == 0 &&
+		   ivshmem_chan_create(ep, "c", 4096, 0) == 0,
+	   "three channels created");
+	is(ivshmem_chan_list(ep, NULL, 0), 3, "list with no room counts them: 3");
+	memset(info, 0xa5, sizeof(info));
+	is(ivshmem_chan_list(ep, info, 1), 3, "room for one: still 3");
+	ok(!strcmp(info[0].name, "a") && info[1].name[0] == (char)0xa5, "only the first filled");
+	is(ivshmem_chan_list(ep, info, 4), 3, "room for all: 3");
+	ok(!strcmp(info[1].name, "bb") && info[1].ring_size == 8192 && info[1].max_msg == 100 &&
+		   info[1].offset > 0 && info[1].reserved[0] == 0,
+	   "\"bb\": ring 8192, max 100, at %llu", (unsigned long long)info[1].offset);
+	/* Not a channel layout: garbage over the header. */
+	memset(ivshmem_mem(ep), 0x5a, 64);
+	memset(info, 0xa5, sizeof(info));
+	is(ivshmem_chan_list(ep, info, 4), -EPROTO, "garbage header: -EPROTO");
+	ok(info[0].name[0] == (char)0xa5, "and nothing written");
+	ivshmem_close(ep);
+	unlink(path);
 }
 
 int main(void)
@@ -52,5 +97,6 @@ int main(void)
 	ok(untouched(&st), "and *st untouched");
 	ivshmem_chan_close(c);
 	free(m);
+	test_list();
 	return tap_done();
 }

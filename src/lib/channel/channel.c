@@ -1077,6 +1077,46 @@ int ivshmem_chan_delete(ivshmem_ep *ep, const char *name)
 	return ivs_layout_delete(ivshmem_mem(ep), ivshmem_mem_size(ep), name, side_alive, &a);
 }
 
+int ivshmem_chan_list(ivshmem_ep *ep, struct ivshmem_chan_info *out, size_t max)
+{
+	if (!ep || (!out && max))
+		return -EINVAL;
+	void *mem = ivshmem_mem(ep);
+	size_t size = ivshmem_mem_size(ep);
+	if (!mem)
+		return -ENOTSUP;
+	struct ivs_layout_view v;
+	int r = ivs_layout_read(mem, size, &v);
+	if (r == -ENOMSG)
+		return 0;
+	if (r < 0)
+		return r;
+	struct ivshmem_chan_info *all = calloc(v.max_chans, sizeof(*all));
+	if (!all)
+		return -ENOMEM;
+	unsigned n = 0;
+	for (unsigned i = 0; i < v.max_chans; i++) {
+		struct ivs_entry_view e;
+		r = ivs_layout_entry(mem, size, &v, i, &e);
+		if (r < 0) {
+			free(all);
+			return r;
+		}
+		if (r == 0)
+			continue;
+		_Static_assert(sizeof(all->name) == IVS_NAME_MAX, "name sizes");
+		memcpy(all[n].name, e.name, sizeof(all[n].name));
+		all[n].name[sizeof(all[n].name) - 1] = 0;
+		all[n].offset = e.offset;
+		all[n].ring_size = e.ring_size;
+		all[n].max_msg = e.max_msg;
+		n++;
+	}
+	memcpy(out, all, IVS_MIN((size_t)n, max) * sizeof(*all));
+	free(all);
+	return (int)n;
+}
+
 int ivshmem_chan_create(ivshmem_ep *ep, const char *name, size_t size, size_t max_msg)
 {
 	if (!ep)
