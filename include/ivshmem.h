@@ -16,7 +16,17 @@
  *   - Functions return 0 (or a non-negative count) on success and a negative
  *     errno value on failure.  Output parameters are untouched on failure.
  *   - The library never prints, never exits, and opens every fd O_CLOEXEC.
- *   - Handles are not thread-safe: use one handle per thread, or lock.
+ *   - Threads: an endpoint may be shared by threads.  Every endpoint call
+ *     may be made from several threads at once, except ivshmem_open and
+ *     ivshmem_close (nothing else may run on that endpoint meanwhile);
+ *     requests to a daemon and reads of the control socket are serialised
+ *     inside (a thread's doorbell may wait for another's request).  Two
+ *     threads acking one vector share its count.  A channel handle belongs
+ *     to one thread at a time: a producer thread and a consumer thread
+ *     each with its own handle on one endpoint is fine.  PCI device
+ *     handles (ivshmem_pci_*) and what an endpoint returns from
+ *     ivshmem_pci() are not thread-safe: lock around them.  Functions that
+ *     take no handle are thread-safe.
  *   - Stability: pre-1.0; the API may change between minor versions (see
  *     Versions below: the soname and the symbol versions say which).
  */

@@ -1,6 +1,7 @@
 #!/bin/sh
 # make check: install what is missing (as root), build twice (release with
-# -Werror in CI, and ASan+UBSan), run every suite, print "N passed, N failed".
+# -Werror in CI, and ASan+UBSan) and the threaded tests a third time (TSan),
+# run every suite, print "N passed, N failed".
 set -u
 cd "$(dirname "$0")/.."
 scripts/deps.sh check || exit 1
@@ -24,6 +25,15 @@ setup build $werror || status=1
 echo "== build (ASan+UBSan)"
 setup build-asan -Db_sanitize=address,undefined -Db_lundef=false $werror || status=1
 
+echo "== build (TSan: the threaded tests and the CLI they run)"
+tsan_targets="tests/chan/chan-test-threads src/cli/ivshmem"
+if [ ! -f build-tsan/build.ninja ]; then
+	meson setup build-tsan -Db_sanitize=thread -Dc_args=-Wno-tsan $werror >build-tsan.setup.log 2>&1 ||
+		{ cat build-tsan.setup.log; status=1; }
+fi
+[ $status -eq 0 ] && { ninja -C build-tsan $tsan_targets >build-tsan.ninja.log 2>&1 ||
+	{ tail -50 build-tsan.ninja.log; status=1; }; }
+
 if [ $status -ne 0 ]; then
 	echo "build failed"
 	echo "0 passed, 1 failed"
@@ -37,7 +47,12 @@ meson test -C build --print-errorlogs --num-processes 2 || status=1
 echo "== tests (ASan+UBSan build: all but guest and install)"
 meson test -C build-asan --print-errorlogs --num-processes 2 --no-suite guest --no-suite install || status=1
 
-python3 scripts/summarize.py build/meson-logs/testlog.json build-asan/meson-logs/testlog.json
+echo "== tests (TSan build: the threaded tests)"
+TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+	meson test -C build-tsan --no-rebuild --print-errorlogs --suite threads || status=1
+
+python3 scripts/summarize.py build/meson-logs/testlog.json build-asan/meson-logs/testlog.json \
+	build-tsan/meson-logs/testlog.json
 r=$?
 [ $r -ne 0 ] && status=1
 exit $status

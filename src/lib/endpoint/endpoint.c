@@ -41,6 +41,7 @@ int ivshmem_open(const char *spec, const struct ivshmem_open_opts *opts, ivshmem
 	if (!ep)
 		return -ENOMEM;
 	ep->ops = ops;
+	pthread_mutex_init(&ep->lock, NULL);
 	ep->id = -ENODATA;
 	ep->ctl_fd = -1;
 	ep->mem_fd = -1;
@@ -66,6 +67,7 @@ ivshmem_ep *ivshmem_close(ivshmem_ep *ep)
 	ivs_close(ep->mem_fd);
 	free(ep->events);
 	free(ep->leaves);
+	pthread_mutex_destroy(&ep->lock);
 	free(ep);
 	return NULL;
 }
@@ -99,9 +101,14 @@ int ivs_ep_mem_fd(const ivshmem_ep *ep)
 	return ep ? ep->mem_fd : -1;
 }
 
-bool ivs_ep_disconnected(const ivshmem_ep *ep)
+bool ivs_ep_disconnected(ivshmem_ep *ep)
 {
-	return ep && ep->disconnected;
+	if (!ep)
+		return false;
+	pthread_mutex_lock(&ep->lock);
+	bool gone = ep->disconnected;
+	pthread_mutex_unlock(&ep->lock);
+	return gone;
 }
 
 bool ivs_ep_disconnect_fatal(const ivshmem_ep *ep)
@@ -152,7 +159,12 @@ int ivshmem_ring(ivshmem_ep *ep, unsigned peer, unsigned vector)
 		return -ENOTSUP;
 	if (peer >= IVSHMEM_MAX_PEERS || vector >= IVSHMEM_MAX_VECTORS)
 		return -EINVAL;
-	return ep->ops->ring(ep, peer, vector);
+	if (ep->ctl_fd < 0) /* pci, file: a register write, no shared state */
+		return ep->ops->ring(ep, peer, vector);
+	pthread_mutex_lock(&ep->lock);
+	int r = ep->ops->ring(ep, peer, vector);
+	pthread_mutex_unlock(&ep->lock);
+	return r;
 }
 
 bool ivs_ep_can_ring(const ivshmem_ep *ep)
@@ -180,6 +192,14 @@ int ivshmem_vector_ack(ivshmem_ep *ep, unsigned vector)
 	return n < 0 ? (int)n : (int)n;
 }
 
+/* Read what the control socket has; lock held.  0 or -errno. */
+static int pump_locked(ivshmem_ep *ep)
+{
+	if (!ep->ops->pump || ep->ctl_fd < 0 || ep->disconnected)
+		return 0;
+	return ep->ops->pump(ep);
+}
+
 int ivshmem_wait(ivshmem_ep *ep, unsigned vector, int timeout_ms)
 {
 	int fd = ivshmem_vector_fd(ep, vector);
@@ -190,27 +210,33 @@ int ivshmem_wait(ivshmem_ep *ep, unsigned vector, int timeout_ms)
 		int n = ivshmem_vector_ack(ep, vector);
 		if (n != 0)
 			return n;
-		if (ep->disconnected && ep->disconnect_fatal)
+		pthread_mutex_lock(&ep->lock);
+		bool gone = ep->disconnected;
+		pthread_mutex_unlock(&ep->lock);
+		if (gone && ep->disconnect_fatal)
 			return -ECONNRESET;
 		int rem = ivs_remaining_ms(deadline);
 		if (deadline && rem == 0)
 			return -ETIMEDOUT;
 		/* Also watch the control socket, so a vanished daemon ends the
-		 * wait instead of hanging it. */
+		 * wait instead of hanging it.  (The fd stays open until close:
+		 * polling it beside another thread's reads is fine.) */
 		struct pollfd p[2] = {{.fd = fd, .events = POLLIN}, {.fd = -1}};
-		if (ep->ctl_fd >= 0 && !ep->disconnected && ep->ops->pump)
+		if (ep->ctl_fd >= 0 && !gone && ep->ops->pump)
 			p[1] = (struct pollfd){.fd = ep->ctl_fd, .events = POLLIN};
 		int r = poll(p, 2, rem);
 		if (r < 0 && errno != EINTR)
 			return -errno;
 		if (r > 0 && p[1].revents) {
-			r = ep->ops->pump(ep);
-			if (r < 0)
-				return r;
+			pthread_mutex_lock(&ep->lock);
+			r = pump_locked(ep);
 			/* A hung-up socket the kind didn't recognise as gone would
 			 * make this loop spin: it is gone. */
-			if ((p[1].revents & (POLLHUP | POLLERR)) && !ep->disconnected)
+			if (r >= 0 && (p[1].revents & (POLLHUP | POLLERR)) && !ep->disconnected)
 				ep->disconnected = true;
+			pthread_mutex_unlock(&ep->lock);
+			if (r < 0)
+				return r;
 		}
 	}
 }
@@ -244,9 +270,12 @@ int ivs_ep_push_event(ivshmem_ep *ep, const struct ivshmem_event *ev)
 
 int ivs_ep_pump(ivshmem_ep *ep)
 {
-	if (!ep || !ep->ops->pump || ep->ctl_fd < 0 || ep->disconnected)
+	if (!ep || !ep->ops->pump || ep->ctl_fd < 0)
 		return 0;
-	return ep->ops->pump(ep);
+	pthread_mutex_lock(&ep->lock);
+	int r = pump_locked(ep);
+	pthread_mutex_unlock(&ep->lock);
+	return r;
 }
 
 /* Read the control socket until it stays quiet for quiet_ms, for at most
@@ -256,15 +285,17 @@ static int catch_up(ivshmem_ep *ep, int quiet_ms, int max_ms)
 {
 	uint64_t deadline = ivs_now_ns() + (uint64_t)max_ms * 1000000ull;
 	for (;;) {
-		if (!ep->ops->pump || ep->ctl_fd < 0 || ep->disconnected)
-			return 1;
-		int r = ep->ops->pump(ep);
+		pthread_mutex_lock(&ep->lock);
+		int r = pump_locked(ep);
+		bool gone = ep->disconnected;
+		pthread_mutex_unlock(&ep->lock);
 		if (r < 0)
 			return r;
-		if (ep->disconnected)
+		if (gone)
 			return 1;
 		if (ivs_remaining_ms(deadline) < quiet_ms)
 			return 0;
+		/* Not under the lock: another thread may ring meanwhile. */
 		r = ivs_poll1(ep->ctl_fd, POLLIN, quiet_ms);
 		if (r < 0)
 			return r;
@@ -274,7 +305,7 @@ static int catch_up(ivshmem_ep *ep, int quiet_ms, int max_ms)
 }
 
 /* Whether the kind's peer list has id (true when it can't be read:
- * unknown counts as alive). */
+ * unknown counts as alive).  Lock held. */
 static bool peer_listed(ivshmem_ep *ep, unsigned id)
 {
 	int n = ep->ops->peers(ep, NULL, 0);
@@ -298,42 +329,64 @@ static uint8_t leaves_of(const ivshmem_ep *ep, unsigned id)
 
 void ivs_ep_watch_peer(ivshmem_ep *ep, unsigned id, struct ivs_peer_watch *w)
 {
-	(void)ivs_ep_pump(ep); /* leaves already waiting are not news */
 	*w = (struct ivs_peer_watch){id, 0, 0};
-	if (ep && id < IVSHMEM_MAX_PEERS)
-		w->leaves = leaves_of(ep, id);
+	if (!ep || id >= IVSHMEM_MAX_PEERS)
+		return;
+	pthread_mutex_lock(&ep->lock);
+	(void)pump_locked(ep); /* leaves already waiting are not news */
+	w->leaves = leaves_of(ep, id);
+	pthread_mutex_unlock(&ep->lock);
+}
+
+enum { LISTED, GONE, MISSING, UNKNOWN };
+
+/* What the list says of w's peer now, after reading what is pending.
+ * Lock held; -errno on a read error. */
+static int look_locked(ivshmem_ep *ep, struct ivs_peer_watch *w)
+{
+	if (ep->disconnected)
+		return UNKNOWN;
+	int r = pump_locked(ep);
+	if (r < 0)
+		return r;
+	if (ep->disconnected)
+		return UNKNOWN;
+	if (peer_listed(ep, w->id))
+		return LISTED;
+	return leaves_of(ep, w->id) != w->leaves ? GONE : MISSING;
+}
+
+static int look(ivshmem_ep *ep, struct ivs_peer_watch *w)
+{
+	pthread_mutex_lock(&ep->lock);
+	int r = look_locked(ep, w);
+	pthread_mutex_unlock(&ep->lock);
+	return r;
 }
 
 int ivs_ep_peer_gone(ivshmem_ep *ep, struct ivs_peer_watch *w, int quiet_ms, int max_ms)
 {
 	unsigned id = w->id;
-	if (!ep || !ep->ops->peers || !ep->ops->pump || ep->ctl_fd < 0 || ep->disconnected ||
-	    id >= IVSHMEM_MAX_PEERS || ep->nvectors == 0 || (ep->id >= 0 && id == (unsigned)ep->id))
+	if (!ep || !ep->ops->peers || !ep->ops->pump || ep->ctl_fd < 0 || id >= IVSHMEM_MAX_PEERS ||
+	    ep->nvectors == 0 || (ep->id >= 0 && id == (unsigned)ep->id))
 		return 0;
-	int r = ep->ops->pump(ep);
-	if (r < 0)
-		return r;
-	if (ep->disconnected)
-		return 0;
-	if (peer_listed(ep, id)) {
+	int r = look(ep, w);
+	if (r == MISSING) {
+		/* Missing without a leave: maybe still on its way.  Read until
+		 * quiet, and believe it only if it stays missing. */
+		r = catch_up(ep, quiet_ms, max_ms);
+		if (r <= 0)
+			return r;
+		r = look(ep, w);
+	}
+	if (r < 0 || r == UNKNOWN)
+		return r < 0 ? r : 0;
+	if (r == LISTED) {
 		w->missing_since = 0;
 		return 0;
 	}
-	if (leaves_of(ep, id) != w->leaves)
-		return 1; /* its leave was read: gone */
-	/* Missing without a leave: maybe still on its way.  Read until quiet,
-	 * and believe it only if it stays missing. */
-	r = catch_up(ep, quiet_ms, max_ms);
-	if (r <= 0)
-		return r;
-	if (ep->disconnected)
-		return 0;
-	if (peer_listed(ep, id)) {
-		w->missing_since = 0;
-		return 0;
-	}
-	if (leaves_of(ep, id) != w->leaves)
-		return 1;
+	if (r == GONE)
+		return 1; /* its leave was read */
 	uint64_t now = ivs_now_ns();
 	if (!w->missing_since) {
 		w->missing_since = now;
@@ -348,7 +401,10 @@ int ivshmem_peers(ivshmem_ep *ep, struct ivshmem_peer *out, size_t max)
 		return -EINVAL;
 	if (!ep->ops->peers)
 		return -ENOTSUP;
-	return ep->ops->peers(ep, out, max);
+	pthread_mutex_lock(&ep->lock);
+	int r = ep->ops->peers(ep, out, max);
+	pthread_mutex_unlock(&ep->lock);
+	return r;
 }
 
 int ivshmem_event_fd(ivshmem_ep *ep)
@@ -364,15 +420,17 @@ int ivshmem_next_event(ivshmem_ep *ep, struct ivshmem_event *ev)
 		return -EINVAL;
 	if (!ep->ops->pump)
 		return -ENOTSUP;
-	if (ep->ev_count == 0 && !ep->disconnected && ep->ctl_fd >= 0) {
-		int r = ep->ops->pump(ep);
-		if (r < 0 && ep->ev_count == 0)
-			return r;
-	}
+	pthread_mutex_lock(&ep->lock);
+	int r = 0;
 	if (ep->ev_count == 0)
-		return 0;
+		r = pump_locked(ep);
+	if (ep->ev_count == 0) {
+		pthread_mutex_unlock(&ep->lock);
+		return r < 0 ? r : 0;
+	}
 	*ev = ep->events[ep->ev_head];
 	ep->ev_head = (ep->ev_head + 1) % ep->ev_cap;
 	ep->ev_count--;
+	pthread_mutex_unlock(&ep->lock);
 	return 1;
 }

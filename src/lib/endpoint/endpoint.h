@@ -45,7 +45,7 @@ int ivs_ep_mem_fd(const ivshmem_ep *ep);
 /* The server or daemon behind the endpoint went away (ivshmem_event_fd()
  * stays valid until close); and whether its interrupts stopped with it
  * (daemon) or keep working (server: the eventfds are the peers'). */
-bool ivs_ep_disconnected(const ivshmem_ep *ep);
+bool ivs_ep_disconnected(ivshmem_ep *ep);
 bool ivs_ep_disconnect_fatal(const ivshmem_ep *ep);
 
 /* Whether ivshmem_ring() can succeed here: the kind has doorbells and

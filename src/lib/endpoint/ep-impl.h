@@ -9,6 +9,8 @@
 
 #include "endpoint/endpoint.h"
 
+#include <pthread.h>
+
 struct ivs_ep_ops {
 	const char *kind; /* "pci", "file", "server", "daemon" */
 	enum ivs_ep_kind id;
@@ -28,8 +30,16 @@ struct ivs_ep_ops {
 /* Queue an event for ivshmem_next_event().  0 or -ENOMEM. */
 int ivs_ep_push_event(ivshmem_ep *ep, const struct ivshmem_event *ev);
 
+/* Threads.  Everything fixed at open (ops, mem, sizes, id, vectors and
+ * their fds, readonly, ring_denied, cache, pci) is read without a lock.
+ * The control side (ctl_fd, disconnected, the kind's priv state, the event
+ * queue, leaves) changes under `lock`: endpoint.c takes it around every
+ * ops->ring of a kind with a control socket, ops->peers and ops->pump,
+ * and ops may assume it held (ivs_ep_push_event included); open and
+ * close run alone. */
 struct ivshmem_ep {
 	const struct ivs_ep_ops *ops;
+	pthread_mutex_t lock;
 	void *mem;
 	size_t mem_size;
 	size_t map_size; /* what to munmap (0: the kind unmaps in close) */
