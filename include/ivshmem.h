@@ -109,6 +109,7 @@ struct ivshmem_pci_info {
 	uint8_t revision;
 	char driver[64];  /* bound driver, "" if none */
 	int iommu_group;  /* -1 if none */
+	uint32_t reserved[4]; /* 0: room to grow */
 };
 
 /* Canonicalise a PCI address ("4.0", "00:04.0", "0000:00:04.0") into out
@@ -170,6 +171,7 @@ struct ivshmem_bar_info {
 	uint32_t flags;
 	uint64_t size;
 	uint64_t bus_addr; /* 0 if unknown */
+	uint32_t reserved[4]; /* 0: room to grow */
 };
 /* BAR 0..5.  A missing BAR gives 0 with flags == 0. -EINVAL for bad index. */
 int ivshmem_pci_bar_info(ivshmem_pci_dev *dev, unsigned bar, struct ivshmem_bar_info *out) IVSHMEM_API;
@@ -239,6 +241,10 @@ struct ivshmem_open_opts {
 	const char *sysfs_root;	      /* NULL = "/sys" */
 	unsigned flags;		      /* IVSHMEM_OPEN_* */
 	int ready_timeout_ms;	      /* wait for IVPosition / server; <0 = 5000 */
+	/* Room to grow: must be 0 (-EINVAL otherwise), so that a later version
+	 * can give these bytes a meaning: initialise the struct with = {...}
+	 * or memset. */
+	uint32_t reserved[8];
 };
 
 /* Open an endpoint.  spec is one of
@@ -269,7 +275,10 @@ enum ivshmem_cache ivshmem_mem_cache(const ivshmem_ep *ep) IVSHMEM_API;
 
 /* Ring a peer's doorbell.  -ENOTSUP if the endpoint can't ring, -EINVAL if
  * peer/vector out of range, -ENOENT if the peer is known to be absent (a
- * guest can't know: the device drops doorbells to missing peers). */
+ * guest can't know: the device drops doorbells to missing peers).  Daemon
+ * endpoints also: -EACCES (the daemon's policy doesn't let this user ring),
+ * -ECONNRESET (the daemon went away), -ETIMEDOUT (it didn't answer within
+ * the open's ready_timeout_ms), -EPROTO (it answered garbage). */
 int ivshmem_ring(ivshmem_ep *ep, unsigned peer, unsigned vector) IVSHMEM_API;
 
 /* Pollable fd (POLLIN) for a vector, or -ENOTSUP (cannot receive interrupts,
@@ -424,6 +433,7 @@ struct ivshmem_chan_opts {
 	unsigned vector; /* vector this side sleeps on (doorbell endpoints) */
 	int spin_us;	 /* spin before sleeping: 0 = default (20 us, adapting up to 16x
 			    when wakeups come right after sleeping), < 0 = none */
+	uint32_t reserved[4]; /* must be 0 (-EINVAL otherwise): room to grow */
 };
 
 /* Attach to channel `name` in a role (opts may be NULL).  A role already
@@ -505,6 +515,7 @@ struct ivshmem_chan_stat {
 	uint64_t sleeps;	  /* times it slept waiting */
 	uint64_t spins;		  /* waits that ended while spinning */
 	int wake;		  /* IVSHMEM_CHAN_WAKE_* used to sleep */
+	uint64_t reserved[4];	  /* 0: room to grow */
 };
 /* Snapshot.  Shared values come from the (untrusted) peer: -EBADMSG if they
  * are inconsistent; -ESTALE (channel deleted, region re-formatted) and the

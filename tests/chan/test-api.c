@@ -40,6 +40,23 @@ static void test_list(void)
 		unlink(path);
 		return;
 	}
+	/* Reserved fields are room to grow: they must be zero. */
+	struct ivshmem_open_opts oo = {.ready_timeout_ms = -1};
+	oo.reserved[7] = 1;
+	ivshmem_ep *ep2 = (ivshmem_ep *)&oo;
+	is(ivshmem_open(spec, &oo, &ep2), -EINVAL, "open with a reserved field set: -EINVAL");
+	ok(ep2 == (ivshmem_ep *)&oo, "and *out untouched");
+	struct ivshmem_chan_opts co = {0};
+	co.reserved[0] = 1;
+	ivshmem_chan *ch = NULL;
+	ok(ivshmem_chan_create(ep, "r", 4096, 0) == 0, "a channel r");
+	is(ivshmem_chan_open(ep, "r", IVSHMEM_CHAN_MONITOR, &co, &ch), -EINVAL,
+	   "chan_open with a reserved field set: -EINVAL");
+	co.reserved[0] = 0;
+	is(ivshmem_chan_open(ep, "r", IVSHMEM_CHAN_MONITOR, &co, &ch), 0, "all zero: opens");
+	ivshmem_chan_close(ch);
+	ok(ivshmem_chan_delete(ep, "r") == 0, "r deleted");
+
 	struct ivshmem_chan_info info[4];
 	memset(info, 0xa5, sizeof(info));
 	is(ivshmem_chan_list(ep, info, 4), 0, "list of a fresh (zero) region: 0");

@@ -819,7 +819,7 @@ int ivshmem_chan_open(ivshmem_ep *ep, const char *name, enum ivshmem_chan_role r
 {
 	if (!ep)
 		return -EINVAL;
-	if (opts && opts->vector >= IVSHMEM_MAX_VECTORS)
+	if (opts && (opts->vector >= IVSHMEM_MAX_VECTORS || !ivs_all_zero(opts->reserved, sizeof(opts->reserved))))
 		return -EINVAL;
 	return open_mem(ep, ivshmem_mem(ep), ivshmem_mem_size(ep), name, (int)role, opts, out);
 }

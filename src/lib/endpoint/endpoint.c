@@ -24,6 +24,7 @@ int ivshmem_open(const char *spec, const struct ivshmem_open_opts *opts, ivshmem
 	if (!opts)
 		opts = &defaults;
 	if ((unsigned)opts->backend > IVSHMEM_BACKEND_FILE || (unsigned)opts->cache > IVSHMEM_CACHE_WB ||
+	    !ivs_all_zero(opts->reserved, sizeof(opts->reserved)) ||
 	    (opts->flags & ~(IVSHMEM_OPEN_READONLY | IVSHMEM_OPEN_NO_IRQ | IVSHMEM_OPEN_NO_MAP |
 			     IVS_OPEN_REGS_NO_MAP)))
 		return -EINVAL;

@@ -216,3 +216,12 @@ size_t ivs_page_size(void)
 	long p = sysconf(_SC_PAGESIZE);
 	return p > 0 ? (size_t)p : 4096;
 }
+
+bool ivs_all_zero(const void *p, size_t n)
+{
+	const unsigned char *b = p;
+	for (size_t i = 0; i < n; i++)
+		if (b[i])
+			return false;
+	return true;
+}

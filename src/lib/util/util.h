@@ -81,6 +81,9 @@ ssize_t ivs_send_fd(int sock, const void *buf, size_t len, int fd, int flags);
 ssize_t ivs_recv_fds(int sock, void *buf, size_t cap, int flags, int *fd, void (*discard)(int),
 		     unsigned *extra, int *mflags);
 
+/* Are all n bytes at p zero?  (Reserved fields of option structs.) */
+bool ivs_all_zero(const void *p, size_t n);
+
 /* System page size. */
 size_t ivs_page_size(void);
 
