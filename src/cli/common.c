@@ -218,6 +218,12 @@ int cli_lib_error(const char *dev, const char *action, int err)
 				 "'ivshmem daemon')", action, dev);
 	case -ETIMEDOUT:
 		return cli_error("%s %s: timed out waiting for the device/server to be ready", action, dev);
+	case -ECONNRESET:
+		if (dev_kind(dev, IVSHMEM_BACKEND_AUTO) == IVS_EP_DAEMON)
+			return cli_error("%s %s: the daemon went away (it stopped, or dropped this connection: "
+					 "see its log); start it again, then retry", action, dev);
+		return cli_error("%s %s: the server went away (it stopped, or dropped this connection: see "
+				 "its log); start it again, then retry", action, dev);
 	case -ECONNREFUSED:
 		return cli_error("%s %s: connection refused: is the server/daemon running?", action, dev);
 	case -EPROTO:

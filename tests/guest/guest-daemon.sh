@@ -97,11 +97,14 @@ daemon_stop() {
 	wait $DPID; _rc=$?
 	if [ $_rc = 0 ]; then ok $1; else fail $1 "exit $_rc after SIGTERM"; tail -n 5 $DLOG >/tmp/$1.log; detail $1 /tmp/$1.log; fi
 }
-# connected PID: the daemon logged a connection from PID (bounded: 10 s)
+# connected PID VECTOR: the daemon answered PID's subscription to VECTOR
+# (-v logs every request; the 'connected' line is rate-limited and comes at
+# HELLO, before the open is done): PID waits on VECTOR from now on, and no
+# interrupt on it can be missed.  Bounded: 10 s.
 connected() {
 	_i=0
 	while [ $_i -lt 100 ]; do
-		grep -q "client pid $1 .*connected" $DLOG && return 0
+		grep -q "client pid $1: SUBSCRIBE $2 .*-> 0" $DLOG && return 0
 		sleep 0.1; _i=$((_i + 1))
 	done
 	return 1
@@ -149,8 +152,8 @@ $ALICE ivshmem wait $D 0 --timeout 60 >/tmp/w1.out 2>/tmp/w1.err &
 W1=$!
 $ALICE ivshmem wait $D 0 --timeout 60 >/tmp/w2.out 2>/tmp/w2.err &
 W2=$!
-if connected $W1 && connected $W2; then ok two-waiters-connected
-else fail two-waiters-connected "no 'client pid $W1/$W2 connected' in the daemon's log"; fi
+if connected $W1 0 && connected $W2 0; then ok two-waiters-connected
+else fail two-waiters-connected "no 'client pid $W1/$W2: SUBSCRIBE 0' in the daemon's log"; fi
 
 # phase NAME: the host rings as asked once it has acked (root goes through
 # the daemon too: the device is the daemon's now)
@@ -194,7 +197,7 @@ expect churn-100-fds "daemon fds $fd0 before 100 clients, $fd1 after" [ "$fd0" =
 # a client waiting when the daemon stops is told so, at once
 $ALICE ivshmem wait $D 1 --timeout 60 >/tmp/w3.out 2>/tmp/w3.err &
 W3=$!
-connected $W3 || echo "GUEST-INFO waiter 3 ($W3) not seen connecting"
+connected $W3 1 || echo "GUEST-INFO waiter 3 ($W3) not seen subscribing to vector 1"
 daemon_stop daemon-stop
 i=0
 while kill -0 $W3 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done

@@ -1112,7 +1112,8 @@ int ivshmem_chan_list(ivshmem_ep *ep, struct ivshmem_chan_info *out, size_t max)
 		all[n].max_msg = e.max_msg;
 		n++;
 	}
-	memcpy(out, all, IVS_MIN((size_t)n, max) * sizeof(*all));
+	if (out && n && max)
+		memcpy(out, all, IVS_MIN((size_t)n, max) * sizeof(*all));
 	free(all);
 	return (int)n;
 }
