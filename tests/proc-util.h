@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* Process helpers shared by the server and daemon tests: fd counting, and
- * bounded reads and waits for the child processes they fork, listeners, and
- * the start-up race rounds. */
+/* Process helpers shared by the server, daemon and channel tests: fd
+ * counting, a process's state (asleep or not: what a test waits on instead
+ * of sleeping), bounded reads and waits for the child processes they fork,
+ * listeners, and the start-up race rounds. */
 #ifndef IVS_PROC_UTIL_H
 #define IVS_PROC_UTIL_H
 
@@ -11,7 +12,9 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -34,6 +37,55 @@ static inline int count_pid_fds(pid_t pid)
 		n += e->d_name[0] != '.';
 	closedir(d);
 	return n;
+}
+
+/* The state letter of a process from /proc/PID/stat (R running, S asleep
+ * in the kernel, Z zombie...), or 0 if it can't be read. */
+static inline char proc_state(pid_t pid)
+{
+	char path[64], buf[512];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = 0;
+	char *p = strrchr(buf, ')'); /* the name may hold anything */
+	return p && p[1] == ' ' ? p[2] : 0;
+}
+
+/* Where a process sleeps (/proc/PID/wchan: "do_epoll_wait", "futex_wait"...)
+ * into buf, for TAP comments; "?" if unknown. */
+static inline const char *proc_wchan(pid_t pid, char *buf, size_t len)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/wchan", (int)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd >= 0 ? read(fd, buf, len - 1) : -1;
+	if (fd >= 0)
+		close(fd);
+	if (n <= 0)
+		snprintf(buf, len, "?");
+	else
+		buf[n] = 0;
+	return buf;
+}
+
+/* Wait until pid sleeps in the kernel (state S: in poll, epoll_wait, on a
+ * futex): true once it does, false if it is still not asleep after
+ * timeout_ms (a hang guard, never the property tested). */
+static inline bool wait_asleep(pid_t pid, int timeout_ms)
+{
+	uint64_t deadline = ivs_now_ns() + (uint64_t)timeout_ms * 1000000u;
+	while (proc_state(pid) != 'S') {
+		if (ivs_now_ns() >= deadline)
+			return false;
+		usleep(1000); /* poll interval */
+	}
+	return true;
 }
 
 /* Read exactly len bytes within timeout_ms: 0, -ETIMEDOUT or -EIO. */
@@ -62,7 +114,7 @@ static inline int reap_bounded(pid_t pid, int timeout_ms)
 	for (int i = 0; i < timeout_ms / 10; i++) {
 		if (waitpid(pid, &st, WNOHANG) == pid)
 			return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-		usleep(10000);
+		usleep(10000); /* poll interval */
 	}
 	kill(pid, SIGKILL);
 	waitpid(pid, &st, 0);

@@ -45,4 +45,13 @@ static inline int tap_done(void)
 	return tap_failed ? 1 : 0;
 }
 
+/* Setup that `make check` provides failed (a directory, a file, a program
+ * it installs): a failure, never a skip.  skip_all is for real limits of the
+ * environment only (not root, a variable only meson sets). */
+#define fail_all(...)                                                                              \
+	do {                                                                                       \
+		ok(0, __VA_ARGS__);                                                                \
+		exit(tap_done());                                                                  \
+	} while (0)
+
 #endif

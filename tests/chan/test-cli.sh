@@ -2,11 +2,13 @@
 # SPDX-License-Identifier: MIT
 # CLI tests of `ivshmem chan` over a file: region (TAP).
 IVSHMEM=${1:-ivshmem}
-dir=$(mktemp -d "${TMPDIR:-/tmp}/ivs-chan-cli.XXXXXX") || exit 1
+# A setup failure is a failure (not ok), never a skip.
+setup_failed() { echo "not ok 1 - setup: $1"; echo "1..1"; exit 1; }
+dir=$(mktemp -d "${TMPDIR:-/tmp}/ivs-chan-cli.XXXXXX") || setup_failed "mktemp -d"
 trap 'rm -rf "$dir"' EXIT
 R="$dir/region"
 D="file:$R"
-truncate -s 1M "$R"
+truncate -s 1M "$R" || setup_failed "truncate -s 1M $R"
 n=0
 fail=0
 t() { # t DESCRIPTION COMMAND...: pass if the command succeeds
@@ -66,10 +68,13 @@ t "delete" [ $rc -eq 0 ]
 t "deleted channel not listed" sh -c "! grep -q '^c3 ' '$dir/list' && grep -q '^c2 ' '$dir/list'"
 "$IVSHMEM" chan recv "$D" c2 --timeout 30 > /dev/null 2>&1 &
 pid=$!
-i=0
-while [ $i -lt 100 ] && ! "$IVSHMEM" chan stat "$D" c2 --json | grep -q '"consumer":{"attached":true'; do
-	sleep 0.05; i=$((i + 1))
+# Until it is attached (bounded by its own --timeout: a hang guard).
+attached=no i=0
+while [ $i -lt 600 ]; do
+	if "$IVSHMEM" chan stat "$D" c2 --json | grep -q '"consumer":{"attached":true'; then attached=yes; break; fi
+	sleep 0.05; i=$((i + 1)) # poll interval
 done
+t "the consumer is attached" [ $attached = yes ]
 "$IVSHMEM" chan delete "$D" c2 2> "$dir/err"; rc=$?
 t "delete while a consumer is attached: exit 1, one line" sh -c "[ $rc -eq 1 ] && one_line() { [ \$(wc -l < \"\$1\") -eq 1 ] && grep -q \"\$2\" \"\$1\"; } && one_line '$dir/err' 'in use'"
 kill -9 $pid; wait $pid 2> /dev/null

@@ -82,7 +82,7 @@ int main(void)
 	snprintf(spec, sizeof(spec), "file:%s", path);
 	int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0 || ftruncate(fd, REGION) < 0)
-		skip_all("cannot create %s", path);
+		fail_all("setup: cannot create %s: %s", path, strerror(errno));
 	close(fd);
 	ivshmem_ep *ep = NULL;
 	ok(ivshmem_open(spec, NULL, &ep) == 0 && ivshmem_chan_create(ep, "r", 4096, 100) == 0 &&

@@ -3,7 +3,7 @@
 # exit codes, and bad input giving one clear stderr line and changing nothing.
 set -u
 IVSHMEM=${IVSHMEM:?path to the ivshmem binary}
-T=$(mktemp -d /tmp/ivshmem-cli.XXXXXX)
+T=$(mktemp -d /tmp/ivshmem-cli.XXXXXX) || { echo "not ok 1 - setup: mktemp -d"; echo "1..1"; exit 1; }
 trap 'rm -rf "$T"' EXIT
 n=0; failed=0
 ok() { n=$((n + 1)); echo "ok $n - $1"; }

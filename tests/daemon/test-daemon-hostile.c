@@ -194,7 +194,7 @@ int main(void)
 	signal(SIGPIPE, SIG_IGN);
 	snprintf(dir, sizeof(dir), "/tmp/ivsd-hostile-XXXXXX");
 	if (!mkdtemp(dir))
-		skip_all("mkdtemp failed");
+		fail_all("setup: mkdtemp %s: %s", dir, strerror(errno));
 	snprintf(sock, sizeof(sock), "%s/sock", dir);
 	snprintf(outpath, sizeof(outpath), "%s/out", dir);
 	int lfd = listen_unix(sock, SOCK_SEQPACKET, 8);

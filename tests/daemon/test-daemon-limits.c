@@ -144,7 +144,7 @@ static pid_t start_daemon(unsigned hello_ms, unsigned per_user)
 		close(s);
 		if (up)
 			return pid;
-		usleep(10000);
+		usleep(10000); /* poll interval */
 	}
 	kill(pid, SIGKILL);
 	waitpid(pid, NULL, 0);
@@ -358,7 +358,7 @@ static void test_hello_deadline(void)
 	for (int i = 0; i < T / 10 && r != 0; i++) {
 		r = open_daemon(&ep);
 		if (r)
-			usleep(10000);
+			usleep(10000); /* poll interval */
 	}
 	is(r, 0, "then an allowed client gets in");
 	ivshmem_close(ep);
@@ -408,7 +408,7 @@ static void test_per_user(void)
 		in = b.reported && b.got.opened == 2;
 		release(&b);
 		if (!in)
-			usleep(10000);
+			usleep(10000); /* poll interval */
 	}
 	ok(in, "once they are closed, uid %d gets its 2", ALLOWED_UID2);
 	ivshmem_ep *root_ep = NULL;
@@ -426,12 +426,12 @@ int main(void)
 	snprintf(sock, sizeof(sock), "%s/d.sock", dir);
 	snprintf(lock, sizeof(lock), "%s.lock", sock);
 	if (mkdir(dir, 0755) < 0)
-		skip_all("cannot create %s", dir);
+		fail_all("setup: cannot create %s: %s", dir, strerror(errno));
 	for (unsigned i = 0; i < 2; i++) {
 		snprintf(dev[i], sizeof(dev[i]), "file:%s/dev%u", dir, i);
 		int fd = open(dev[i] + 5, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 		if (fd < 0 || ftruncate(fd, (off_t)mem_size_of(i)) < 0)
-			skip_all("cannot create %s", dev[i] + 5);
+			fail_all("setup: cannot create %s: %s", dev[i] + 5, strerror(errno));
 		close(fd);
 	}
 

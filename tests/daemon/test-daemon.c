@@ -29,6 +29,7 @@
 #define NOBODY 65534
 #define ALLOWED_GID 4242
 #define SHM_SIZE (1u << 20)
+#define T 10000 /* ms: hang guard of every wait, never the property tested */
 
 static char shm_path[64], dir[40], sock[64], cli_log[64];
 static char core_dev[96], core_shm[64]; /* the core daemon's device: server:SOCKET, its shm name */
@@ -49,10 +50,10 @@ static int connectable(const char *path, int type)
 
 static int wait_socket_type(const char *path, int type)
 {
-	for (int i = 0; i < 300; i++) {
+	for (int i = 0; i < T / 10; i++) {
 		if (connectable(path, type))
 			return 0;
-		usleep(10000);
+		usleep(10000); /* poll interval */
 	}
 	return -1;
 }
@@ -435,10 +436,10 @@ static void test_exclusive(void)
 	printf("#   %s", err);
 	ivshmem_close(a);
 	int r = -1;
-	for (int i = 0; i < 100 && r != 0; i++) {
+	for (int i = 0; i < T / 10 && r != 0; i++) { /* the daemon sees the close when it gets to it */
 		r = ivshmem_open(spec, NULL, &b);
 		if (r)
-			usleep(10000);
+			usleep(10000); /* poll interval */
 	}
 	is(r, 0, "after the first leaves, another may come");
 	ivshmem_close(b);
@@ -459,10 +460,10 @@ static void test_interrupts(void)
 	int id = ivshmem_id(a);
 	ok(id >= 0 && id == ivshmem_id(b), "peer ID from the daemon (%d), the same for both", id);
 	is(device_interrupt(id, 1), 0, "the device gets an interrupt on vector 1");
-	ok(ivshmem_wait(a, 1, 2000) >= 1, "device interrupt reaches A");
-	ok(ivshmem_wait(b, 1, 2000) >= 1, "and the same interrupt reaches B");
+	ok(ivshmem_wait(a, 1, T) >= 1, "device interrupt reaches A");
+	ok(ivshmem_wait(b, 1, T) >= 1, "and the same interrupt reaches B");
 	is(ivshmem_ring(a, (unsigned)id, 0), 0, "A rings the device's own ID through the daemon");
-	ok(ivshmem_wait(a, 0, 2000) >= 1 && ivshmem_wait(b, 0, 2000) >= 1, "both see vector 0");
+	ok(ivshmem_wait(a, 0, T) >= 1 && ivshmem_wait(b, 0, T) >= 1, "both see vector 0");
 	is(ivshmem_vector_ack(a, 0), 0, "nothing extra");
 	is(ivshmem_ring(a, 999, 0), -ENOENT, "ring to an absent peer: -ENOENT from the device");
 
@@ -515,18 +516,30 @@ static void test_interrupts(void)
 
 	ivshmem_close(b);
 	ivshmem_vector_ack(a, 0); /* the CLI's rings above */
-	/* Daemon killed while A waits: an error, not a hang. */
+	/* Daemon killed while A waits: an error, not a hang.  The killer
+	 * strikes once this process sleeps in the wait (state S), and says
+	 * whether it saw that on a pipe. */
+	int kp[2];
+	if (pipe2(kp, O_CLOEXEC) < 0)
+		kp[0] = kp[1] = -1;
+	fflush(stdout);
 	pid_t k = fork();
 	if (k == 0) {
-		usleep(200000);
+		char asleep = wait_asleep(getppid(), T) ? 'S' : '?';
 		kill(d, SIGKILL);
+		(void)!write(kp[1], &asleep, 1);
 		_exit(0);
 	}
+	ivs_close(kp[1]);
 	uint64_t t0 = ivs_now_ns();
-	int r = ivshmem_wait(a, 0, 10000);
-	uint64_t ms = (ivs_now_ns() - t0) / 1000000;
+	int r = ivshmem_wait(a, 0, 3 * T); /* the hang guard: longer than the killer's */
+	uint64_t us = (ivs_now_ns() - t0) / 1000;
+	char asleep = 0;
+	ok(kp[0] >= 0 && read_bounded(kp[0], &asleep, 1, T) == 0 && asleep == 'S',
+	   "the daemon is killed while the client sleeps in its wait");
+	ivs_close(kp[0]);
 	is(r, -ECONNRESET, "daemon killed: waiting client gets -ECONNRESET");
-	printf("# ended %llu ms after the wait began (the daemon died at ~200 ms)\n", (unsigned long long)ms);
+	printf("# the wait ended %llu us after it began\n", (unsigned long long)us);
 	struct ivshmem_event ev;
 	ok(ivshmem_next_event(a, &ev) == 1 && ev.type == IVSHMEM_EVENT_DISCONNECT, "and a DISCONNECT event");
 	is(ivshmem_ring(a, (unsigned)id, 0), -ECONNRESET, "ring after the daemon is gone: -ECONNRESET");
@@ -582,10 +595,10 @@ static void test_server(void)
 		int id = ivshmem_id(a);
 		ok(id >= 0 && id == ivshmem_id(b), "clients share the daemon's peer ID (%d)", id);
 		is(ivshmem_ring(peer, (unsigned)id, 1), 0, "the peer rings the daemon's ID, vector 1");
-		ok(ivshmem_wait(a, 1, 3000) >= 1, "A gets the interrupt");
-		ok(ivshmem_wait(b, 1, 3000) >= 1, "B gets the same interrupt");
+		ok(ivshmem_wait(a, 1, T) >= 1, "A gets the interrupt");
+		ok(ivshmem_wait(b, 1, T) >= 1, "B gets the same interrupt");
 		is(ivshmem_ring(a, (unsigned)ivshmem_id(peer), 0), 0, "A rings the peer through the daemon");
-		ok(ivshmem_wait(peer, 0, 3000) >= 1, "the peer gets it");
+		ok(ivshmem_wait(peer, 0, T) >= 1, "the peer gets it");
 		struct ivshmem_peer list[8];
 		int n = ivshmem_peers(a, list, 8);
 		ok(n >= 1 && list[0].id == ivshmem_id(peer), "PEERS through the daemon (%d)", n);
@@ -671,13 +684,15 @@ int main(void)
 		skip_all("IVSHMEM (path of the CLI) not set");
 	signal(SIGPIPE, SIG_IGN);
 	snprintf(shm_path, sizeof(shm_path), "file:/dev/shm/ivsd-test-%d", (int)getpid());
-	snprintf(dir, sizeof(dir), "/tmp/ivsd-test-%d", (int)getpid());
+	snprintf(dir, sizeof(dir), "/tmp/ivsd-test-XXXXXX");
+	/* 0755: the clients that drop to other users reach the socket in it. */
+	if (!mkdtemp(dir) || chmod(dir, 0755) < 0)
+		fail_all("setup: cannot create %s: %s", dir, strerror(errno));
 	snprintf(sock, sizeof(sock), "%s/sub/d.sock", dir);
 	snprintf(cli_log, sizeof(cli_log), "%s/daemon.log", dir);
-	mkdir(dir, 0755);
-	int fd = open(shm_path + 5, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	int fd = open(shm_path + 5, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0 || ftruncate(fd, SHM_SIZE) < 0)
-		skip_all("cannot create %s", shm_path + 5);
+		fail_all("setup: cannot create %s: %s", shm_path + 5, strerror(errno));
 	close(fd);
 	/* The core daemon's device: a peer of a real server. */
 	char core_sock[80];

@@ -20,10 +20,10 @@ static void stop_group(pid_t pid)
 	waitpid(pid, NULL, 0);
 }
 
-/* A fake server: greeting for peer 0 with `own` vectors, then (after
- * pause_ms) an endless stream of leaves of a peer nobody knows, 4 KiB per
- * write, until the client goes. */
-static pid_t chatty_server(int lfd, unsigned own, int pause_ms)
+/* A fake server: greeting for peer 0 with `own` vectors, then (once a
+ * byte or EOF comes on go[0], if go is not NULL) an endless stream of
+ * leaves of a peer nobody knows, 4 KiB per write, until the client goes. */
+static pid_t chatty_server(int lfd, unsigned own, const int *go)
 {
 	pid_t pid = fork();
 	if (pid != 0) {
@@ -32,6 +32,8 @@ static pid_t chatty_server(int lfd, unsigned own, int pause_ms)
 	}
 	setpgid(0, 0);
 	signal(SIGPIPE, SIG_IGN);
+	if (go)
+		close(go[1]);
 	int c = accept(lfd, NULL, NULL);
 	int mem = memfd_create("t", MFD_CLOEXEC);
 	if (c < 0 || mem < 0 || ftruncate(mem, 65536) < 0)
@@ -44,7 +46,12 @@ static pid_t chatty_server(int lfd, unsigned own, int pause_ms)
 		ivs_srv_send_msg(c, 0, e, T);
 		close(e);
 	}
-	usleep((useconds_t)pause_ms * 1000);
+	if (go) {
+		char b;
+		while (read(go[0], &b, 1) < 0 && errno == EINTR)
+			;
+		close(go[0]);
+	}
 	static uint8_t buf[4096]; /* small writes: the socket never runs dry */
 	for (size_t i = 0; i < sizeof(buf); i += 8)
 		ivs_srv_encode(4242, buf + i);
@@ -62,7 +69,7 @@ static void test_chatty_greeting(void)
 {
 	int lfd = listen_unix(sock, SOCK_STREAM, 4);
 	ok(lfd >= 0, "fake server listens");
-	pid_t srv = chatty_server(lfd, 1, 0); /* streams right after our own ID */
+	pid_t srv = chatty_server(lfd, 1, NULL); /* streams right after our own ID */
 	close(lfd);
 	pid_t kid = fork();
 	if (kid == 0) {
@@ -80,8 +87,15 @@ static void test_chatty_greeting(void)
 static void test_chatty_pump(void)
 {
 	int lfd = listen_unix(sock, SOCK_STREAM, 4);
-	pid_t srv = chatty_server(lfd, 1, 200); /* greeting, pause, then a flood */
+	int go[2];
+	if (lfd < 0 || pipe2(go, O_CLOEXEC) < 0) {
+		ok(0, "fake server listens, with a pipe to start its flood");
+		return;
+	}
+	pid_t srv = chatty_server(lfd, 1, go); /* greeting; the flood once told */
 	close(lfd);
+	close(go[0]);
+	fflush(stdout);
 	pid_t kid = fork();
 	if (kid == 0) {
 		char spec[160];
@@ -89,7 +103,13 @@ static void test_chatty_pump(void)
 		ivshmem_ep *ep;
 		if (ivshmem_open(spec, NULL, &ep) < 0)
 			_exit(10);
-		usleep(300000); /* the flood has started */
+		/* Opened: now the flood, and until it has started (data on
+		 * the control socket the greeting left empty). */
+		if (write(go[1], "g", 1) != 1)
+			_exit(13);
+		close(go[1]);
+		if (ivs_poll1(ivshmem_event_fd(ep), POLLIN, T) <= 0)
+			_exit(14);
 		struct ivshmem_event ev;
 		for (int i = 0; i < 20; i++)
 			if (ivshmem_next_event(ep, &ev) < 0)
@@ -99,6 +119,7 @@ static void test_chatty_pump(void)
 		ivshmem_close(ep);
 		_exit(r == -ETIMEDOUT ? 0 : 12);
 	}
+	close(go[1]);
 	is(reap_bounded(kid, T), 0, "ivshmem_next_event() and ivshmem_wait() return during an endless flood");
 	stop_group(srv);
 }
@@ -130,7 +151,7 @@ int main(void)
 	signal(SIGPIPE, SIG_IGN);
 	snprintf(dir, sizeof(dir), "/tmp/ivs-hostile-XXXXXX");
 	if (!mkdtemp(dir))
-		skip_all("mkdtemp failed");
+		fail_all("setup: mkdtemp %s: %s", dir, strerror(errno));
 	snprintf(sock, sizeof(sock), "%s/sock", dir);
 	test_chatty_greeting();
 	test_chatty_pump();

@@ -39,7 +39,7 @@ static int wait_exit(pid_t pid, int timeout_ms)
 	for (int i = 0; i < timeout_ms / 10; i++) {
 		if (waitpid(pid, &st, WNOHANG) == pid)
 			return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-		usleep(10000);
+		usleep(10000); /* poll interval */
 	}
 	return -1;
 }
@@ -49,7 +49,7 @@ static bool wait_gone(pid_t pid, int timeout_ms)
 	for (int i = 0; i < timeout_ms / 10; i++) {
 		if (kill(pid, 0) < 0 && errno == ESRCH)
 			return true;
-		usleep(10000);
+		usleep(10000); /* poll interval */
 	}
 	return false;
 }
@@ -75,7 +75,7 @@ static void test_pid_file_foreground(void)
 	pid_t pid = spawn_logged(argv, logpath);
 	ok(wait_log(logpath, "listening on", T), "-F -p: server listens");
 	for (int i = 0; i < 500 && read_pid(pidpath) != pid; i++)
-		usleep(10000);
+		usleep(10000); /* poll interval */
 	is(read_pid(pidpath), pid, "-p: the pid file holds the server's pid");
 	kill(pid, SIGTERM);
 	is(wait_exit(pid, T), 0, "SIGTERM: exit 0");
@@ -140,7 +140,9 @@ static void test_shm_dir(void)
 	ivshmem_close(b);
 	stop_child(pid, SIGTERM);
 
-	char *bad[] = {(char *)cli, "server", "-F", "-S", sock, "-m", shmdir, "-M", "x", NULL};
+	char shmname[32]; /* never created: -M and -m exclude each other */
+	snprintf(shmname, sizeof(shmname), "ivs-srvcli-%d", (int)getpid());
+	char *bad[] = {(char *)cli, "server", "-F", "-S", sock, "-m", shmdir, "-M", shmname, NULL};
 	unlink(logpath);
 	pid = spawn_logged(bad, logpath);
 	is(wait_exit(pid, T), 1, "-M with -m: exit 1");
@@ -246,7 +248,12 @@ static void test_wait_server_gone(void)
 	ivshmem_close(a);
 }
 
-/* Out of fds: pending connections must be shed, not spun on. */
+/* Out of fds: pending connections must be shed, not spun on.  Checked on
+ * what can be seen, not on time: every client gets an answer (its greeting
+ * starts, or the server closes it: none is left pending in the backlog),
+ * the refusal is logged once for the streak, and the server then sleeps in
+ * its event wait.  A loop that spins leaves clients unanswered and never
+ * sleeps (state R); one that logs each refusal logs a line per client. */
 static void test_fd_exhaustion(void)
 {
 	unlink(logpath);
@@ -265,40 +272,38 @@ static void test_fd_exhaustion(void)
 		_exit(127);
 	}
 	ok(wait_log(logpath, "listening on", T), "server with a 32-fd limit listens");
-	int c[60];
-	int n = 0;
-	for (int i = 0; i < 60; i++)
-		c[n++] = connect_raw(sock);
-	/* Let the server chew on it: a spinning loop logs (and burns CPU)
-	 * continuously; a shedding one refuses each extra client once. */
-	usleep(500000);
-	int warn = count_lines(logpath, "accept:");
-	ok(warn >= 0 && warn < 5, "no accept() error storm (%d lines)", warn);
+	enum { NCLIENTS = 60 };
+	int c[NCLIENTS];
+	for (int i = 0; i < NCLIENTS; i++)
+		c[i] = connect_raw(sock);
+	int answered = 0, shed = 0;
+	uint64_t deadline = ivs_now_ns() + (uint64_t)T * 1000000u;
+	for (int i = 0; i < NCLIENTS; i++) {
+		if (c[i] < 0 || ivs_poll1(c[i], POLLIN, ivs_remaining_ms(deadline)) <= 0)
+			continue; /* not connected, or still pending at the hang guard */
+		answered++;
+		char b;
+		ssize_t r = recv(c[i], &b, 1, MSG_PEEK | MSG_DONTWAIT);
+		shed += r == 0 || (r < 0 && errno == ECONNRESET);
+	}
+	printf("# %d clients: %d answered, %d of them turned away\n", NCLIENTS, answered, shed);
+	is(answered, NCLIENTS, "every client is answered, served or turned away: none left pending");
+	ok(shed > 0, "some are turned away (the fd limit is reached)");
+	char wchan[64];
+	ok(wait_asleep(pid, T), "then the server sleeps while full (in %s), it does not spin",
+	   proc_wchan(pid, wchan, sizeof(wchan)));
+	int warn = count_lines(logpath, "accept:"), turned = count_lines(logpath, "turned away");
+	is(warn, 0, "no accept() error logged");
+	is(turned, 1, "the refusals are logged once for the streak, not once per client");
 	ok(file_contains(logpath, "raise the fd limit"), "the refusal names the fd limit");
-	char path[64];
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	FILE *f = fopen(path, "re");
-	unsigned long ut = 0, st = 0;
-	if (f) {
-		(void)!fscanf(f, "%*d %*s %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st);
-		fclose(f);
-	}
-	usleep(500000);
-	f = fopen(path, "re");
-	unsigned long ut2 = 0, st2 = 0;
-	if (f) {
-		(void)!fscanf(f, "%*d %*s %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut2, &st2);
-		fclose(f);
-	}
-	long ticks = (long)((ut2 + st2) - (ut + st));
-	ok(ticks < sysconf(_SC_CLK_TCK) / 5, "the server is idle while full (%ld ticks in 0.5 s)", ticks);
-	for (int i = 0; i < n; i++)
+	for (int i = 0; i < NCLIENTS; i++)
 		if (c[i] >= 0)
 			close(c[i]);
+	/* The server sees the closes when it gets to them. */
 	ivshmem_ep *ep = NULL;
 	int r = -1;
-	for (int i = 0; i < 100 && (r = open_peer(&ep)) < 0; i++)
-		usleep(20000);
+	for (uint64_t end = ivs_now_ns() + (uint64_t)T * 1000000u; (r = open_peer(&ep)) < 0 && ivs_now_ns() < end;)
+		usleep(20000); /* poll interval */
 	is(r, 0, "once clients leave, a peer opens again");
 	ivshmem_close(ep);
 	stop_child(pid, SIGTERM);
@@ -312,12 +317,13 @@ int main(void)
 	signal(SIGPIPE, SIG_IGN);
 	snprintf(dir, sizeof(dir), "/tmp/ivs-srvcli-XXXXXX");
 	if (!mkdtemp(dir))
-		skip_all("mkdtemp failed");
+		fail_all("setup: mkdtemp %s: %s", dir, strerror(errno));
 	snprintf(sock, sizeof(sock), "%s/sock", dir);
 	snprintf(logpath, sizeof(logpath), "%s/server.log", dir);
 	snprintf(pidpath, sizeof(pidpath), "%s/server.pid", dir);
 	snprintf(shmdir, sizeof(shmdir), "%s/shm", dir);
-	mkdir(shmdir, 0700);
+	if (mkdir(shmdir, 0700) < 0)
+		fail_all("setup: mkdir %s: %s", shmdir, strerror(errno));
 
 	test_pid_file_foreground();
 	test_daemonize();

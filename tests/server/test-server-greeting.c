@@ -54,6 +54,10 @@ static pid_t start_core(const char *path, const char *shm, unsigned max_peers, u
 {
 	/* A log of its own: checks must not find an earlier server's lines. */
 	snprintf(logpath, sizeof(logpath), "%s/%s.log", dir, shm);
+	/* Its shm is this run's own: runs in parallel or by other users
+	 * never meet on a name (the core refuses one that exists). */
+	char shm_name[64];
+	snprintf(shm_name, sizeof(shm_name), "%s-%d", shm, (int)getpid());
 	int ready[2];
 	if (pipe2(ready, O_CLOEXEC) < 0)
 		return -1;
@@ -84,7 +88,7 @@ static pid_t start_core(const char *path, const char *shm, unsigned max_peers, u
 		_exit(2);
 	struct ivs_server_opts o = {
 		.socket_path = path,
-		.shm_name = shm,
+		.shm_name = shm_name,
 		.size = 1 << 20,
 		.nvectors = NVEC,
 		.socket_mode = -1,
@@ -364,9 +368,9 @@ static void test_max_peers(void)
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
-	snprintf(dir, sizeof(dir), "/tmp/ivs-greet-%d", (int)getpid());
-	if (mkdir(dir, 0700) < 0 || (geteuid() == 0 && chown(dir, SERVER_UID, SERVER_UID) < 0))
-		skip_all("cannot create %s", dir);
+	snprintf(dir, sizeof(dir), "/tmp/ivs-greet-XXXXXX");
+	if (!mkdtemp(dir) || (geteuid() == 0 && chown(dir, SERVER_UID, SERVER_UID) < 0))
+		fail_all("setup: cannot create %s: %s", dir, strerror(errno));
 	snprintf(sock, sizeof(sock), "%s/a.sock", dir);
 	snprintf(sock2, sizeof(sock2), "%s/b.sock", dir);
 	test_quiet_and_mute();

@@ -25,7 +25,7 @@
 #define ROUNDS 20
 #define T 10000 /* ms: bound of every wait */
 
-static char dir[64], sock[128], shm[64];
+static char dir[64], sock[128], shm[64], shm_never[80];
 static volatile sig_atomic_t stop_flag;
 static unsigned unlink_delay_us;
 
@@ -97,8 +97,9 @@ int main(void)
 	snprintf(dir, sizeof(dir), "/tmp/ivs-race-%d", (int)getpid());
 	snprintf(sock, sizeof(sock), "%s/s.sock", dir);
 	snprintf(shm, sizeof(shm), "ivs-race-%d", (int)getpid());
+	snprintf(shm_never, sizeof(shm_never), "%s-must-not-exist", shm);
 	if (mkdir(dir, 0755) < 0)
-		skip_all("cannot create %s", dir);
+		fail_all("setup: cannot create %s: %s", dir, strerror(errno));
 	char lock[160];
 	snprintf(lock, sizeof(lock), "%s.lock", sock);
 
@@ -116,9 +117,11 @@ int main(void)
 	is(ivs_server_init(a, &o), 0, "first server: init");
 	is(ivs_server_start(a), 0, "first server: start");
 	struct ivs_server_opts o2 = o;
-	o2.shm_name = "ivs-race-must-not-exist";
+	o2.shm_name = shm_never;
 	is(ivs_server_init(b, &o2), -EADDRINUSE, "second server: init fails with -EADDRINUSE");
-	ok(access("/dev/shm/ivs-race-must-not-exist", F_OK) < 0, "without creating its shm");
+	char never_path[96];
+	snprintf(never_path, sizeof(never_path), "/dev/shm/%s", shm_never);
+	ok(access(never_path, F_OK) < 0, "without creating its shm");
 	ivs_server_close(b);
 	ok(access(sock, F_OK) == 0 && access(lock, F_OK) == 0, "the first one's socket and lock stay");
 	ivs_server_close(a);
@@ -128,7 +131,7 @@ int main(void)
 	ivs_server_close(b);
 
 	shm_unlink(shm);
-	shm_unlink("ivs-race-must-not-exist");
+	shm_unlink(shm_never);
 	char cmd[128];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	(void)!system(cmd);

@@ -17,7 +17,10 @@ static void setup(void)
 {
 	if (root[0])
 		return;
-	snprintf(root, sizeof(root), "/tmp/ivshmem-fuzz-parse.%d", (int)getpid());
+	/* Its own directory: never a stale one of an earlier run or user. */
+	snprintf(root, sizeof(root), "/tmp/ivshmem-fuzz-parse.XXXXXX");
+	if (!mkdtemp(root))
+		abort();
 	char path[256];
 	snprintf(path, sizeof(path), "%s/bus/pci/devices/0000:00:04.0", root);
 	char cmd[300];
