@@ -799,6 +799,7 @@ int ivsd_new(const struct ivsd_config *cfg, ivshmem_ep *ep, struct ivsd **out)
 		return -ENOMEM;
 	}
 	d->cfg = *cfg;
+	d->cfg.policy.owner = geteuid();
 	d->ep = ep;
 	d->refusal_log = (struct ivs_log_limit)IVS_LOG_LIMIT_INIT(1000, 10);
 	d->client_log = (struct ivs_log_limit)IVS_LOG_LIMIT_INIT(1000, 10);

@@ -29,9 +29,14 @@ struct ivsd_ids {
 enum ivsd_ring { IVSD_RING_DEFAULT, IVSD_RING_ALL, IVSD_RING_NONE };
 
 struct ivsd_policy {
-	struct ivsd_ids allow; /* who may connect (root always may) */
-	/* Who may ring doorbells: root, these, and with ring ALL everyone;
-	 * by default (no list, ring DEFAULT) everyone unless read_only. */
+	/* The daemon's own user: like root, it always may connect and ring
+	 * (a daemon an ordinary user runs serves that user).  ivsd_new sets
+	 * it to the daemon's euid; 0 in a policy nobody ran. */
+	uid_t owner;
+	struct ivsd_ids allow; /* who may connect (root and owner always may) */
+	/* Who may ring doorbells: root, owner, these, and with ring ALL
+	 * everyone; by default (no list, ring DEFAULT) everyone unless
+	 * read_only. */
 	struct ivsd_ids ring_ids;
 	enum ivsd_ring ring;
 	bool read_only;	      /* clients get read-only memory */

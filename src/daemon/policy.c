@@ -290,12 +290,12 @@ static bool ids_match(const struct ivsd_ids *ids, const struct ivsd_cred *c)
 
 int ivsd_policy_check(const struct ivsd_policy *p, const struct ivsd_cred *c)
 {
-	return c->uid == 0 || ids_match(&p->allow, c) ? 0 : -EACCES;
+	return c->uid == 0 || c->uid == p->owner || ids_match(&p->allow, c) ? 0 : -EACCES;
 }
 
 bool ivsd_policy_may_ring(const struct ivsd_policy *p, const struct ivsd_cred *c)
 {
-	if (c->uid == 0 || ids_match(&p->ring_ids, c))
+	if (c->uid == 0 || c->uid == p->owner || ids_match(&p->ring_ids, c))
 		return true;
 	switch (p->ring) {
 	case IVSD_RING_ALL:

@@ -63,6 +63,11 @@ static void test_connect(void)
 	is(ivsd_policy_check(&p, &g), 0, "a member (supplementary) of a listed group may");
 	is(ivsd_policy_check(&p, &pg), 0, "a member (primary) of a listed group may");
 	is(ivsd_policy_check(&p, &other), -EACCES, "anyone else may not");
+	/* A daemon an ordinary user runs serves that user. */
+	p.owner = 5002;
+	is(ivsd_policy_check(&p, &other), 0, "the daemon's own user may, listed or not");
+	struct ivsd_cred other2 = cred(5003, 5003, NULL, 0);
+	is(ivsd_policy_check(&p, &other2), -EACCES, "  another user still may not");
 	ivsd_policy_free(&p);
 }
 
@@ -81,6 +86,9 @@ static void test_ring(void)
 	p.read_only = false;
 	ok(!ivsd_policy_may_ring(&p, &u), "read-write with ring no: clients may not");
 	ok(ivsd_policy_may_ring(&p, &root), "  root still may");
+	p.owner = 4243;
+	ok(ivsd_policy_may_ring(&p, &u), "  and the daemon's own user");
+	ok(!ivsd_policy_may_ring(&p, &v), "  not another");
 	ivsd_policy_free(&p);
 
 	p = (struct ivsd_policy){0};
