@@ -19,7 +19,9 @@
  *   talkative  peers connect and leave without pause, so R's socket is
  *              never quiet: P's leave, read, is the evidence
  *   novec      a server with -n 0 announces nobody: no list, P is never
- *              judged dead (R's waits time out) */
+ *              judged dead (R's waits time out)
+ * Only the server's word (a leave) makes a verdict: each round but novec
+ * waits until R has heard of P before P ends. */
 #include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -123,13 +125,24 @@ static void round_(enum mode m)
 	if (m == STALLED)
 		ok(kill(srv, SIGSTOP) == 0, "%s: server stopped", nm);
 	/* Several liveness checks (every 50 ms) with P alive. */
-	is(ivshmem_chan_recv(c, buf, sizeof(buf), 600), -ETIMEDOUT, "%s: R waits: live P is not judged dead", nm);
+	/* (Stopped for 3 s: no time makes a quiet server's silence a verdict.) */
+	is(ivshmem_chan_recv(c, buf, sizeof(buf), m == STALLED ? 3000 : 600), -ETIMEDOUT,
+	   "%s: R waits: live P is not judged dead", nm);
 	if (m == STALLED)
 		ok(kill(srv, SIGCONT) == 0, "%s: server continued", nm);
 	ok(write(go[1], &b, 1) == 1, "%s: P told to send", nm);
 	ssize_t n = ivshmem_chan_recv(c, buf, sizeof(buf), 5000);
 	ok(n == 5 && memcmp(buf, "hello", 5) == 0, "%s: R receives P's message (got %zd)", nm, n);
 
+	if (m != NOVEC) {
+		/* The verdict needs the server's word: once R has heard of P
+		 * (its JOIN), P's leave will follow.  (A peer R never heard of
+		 * gets no leave: no verdict, a timeout.) */
+		struct ivshmem_chan_stat cs;
+		int pid_ = ivshmem_chan_stat(c, &cs) == 0 ? cs.producer_id : -1;
+		ok(pid_ >= 0 && wait_event_type(r, IVSHMEM_EVENT_PEER_JOIN, pid_, NULL, 10000) == 1,
+		   "%s: R has heard of P (peer %d) from the server", nm, pid_);
+	}
 	ok(write(go[1], &b, 1) == 1, "%s: P told to end without detaching", nm);
 	int st = -1;
 	waitpid(p, &st, 0);

@@ -40,12 +40,11 @@
 #define POLL_MAX_NS 1000000ull /* fallback poll: back off up to 1 ms */
 #define IDLE_MAX_NS 50000000ull /* peer not attached: back off up to 50 ms */
 #define REAP_EVERY_NS 50000000ull
-/* Before a peer missing from a server's list (and with no leave read) is
- * judged dead, the endpoint reads its socket until it stays quiet this
- * long (a server answers a read in microseconds), for at most
- * CATCH_UP_MAX_MS (or what is left of the caller's timeout, but at least
- * CATCH_UP_MIN_MS; calls that don't wait: CATCH_UP_MIN_MS), and the peer
- * must stay missing for IVS_PEER_MISSING_MS (endpoint.h). */
+/* Before a leave read outside a watch is believed, the endpoint reads its
+ * socket until it stays quiet this long (a server answers a read in
+ * microseconds), for at most CATCH_UP_MAX_MS (or what is left of the
+ * caller's timeout, but at least CATCH_UP_MIN_MS; calls that don't wait:
+ * CATCH_UP_MIN_MS). */
 #define CATCH_UP_QUIET_MS 50
 #define CATCH_UP_MIN_MS 100
 #define CATCH_UP_MAX_MS 1000
@@ -236,14 +235,14 @@ static int confirm_gone(ivshmem_chan *ch)
 }
 
 /* Whether the side attached at epoch e (odd) is known to be dead.  Same
- * host: its pid is gone.  Another machine: its peer ID has our own (IDs
- * are unique among a server's live peers: it is an earlier incarnation's),
- * or the endpoint's server/daemon says it is gone (ivs_ep_peer_gone: a
- * leave read since we began watching it, or missing for a while; w is the
- * watch, begun when this epoch was first seen).  A side that is still
- * attaching (info_epoch != e), or that cannot be checked (no server, a
- * service that keeps talking), counts as alive.  max_ms bounds the
- * reading of the service's socket. */
+ * host: its pid is gone.  Another machine: its peer ID is our server
+ * connection's own (IDs are unique among a server's live peers: it is an
+ * earlier incarnation's), or the endpoint's server/daemon said it left
+ * (ivs_ep_peer_gone: w is the watch, begun when this epoch was first seen,
+ * *w_epoch that epoch; w_epoch NULL: a one-off look, as delete's, which
+ * confirms any leave).  A side that is still attaching (info_epoch != e),
+ * or that cannot be checked (no server, no leave seen), counts as alive.
+ * max_ms bounds the reading of the service's socket. */
 static bool side_dead(ivshmem_ep *ep, uint64_t my_host, struct ivs_side *s, uint32_t e,
 		      struct ivs_peer_watch *w, uint32_t *w_epoch, int max_ms)
 {
@@ -255,15 +254,19 @@ static bool side_dead(ivshmem_ep *ep, uint64_t my_host, struct ivs_side *s, uint
 	if (my_host && host == my_host)
 		return pid > 0 && pid <= INT_MAX && (pid_t)pid != getpid() && kill((pid_t)pid, 0) < 0 &&
 		       errno == ESRCH;
-	if (!ep || id >= IVSHMEM_MAX_PEERS)
+	if (!ep || !w || id >= IVSHMEM_MAX_PEERS)
 		return false;
-	if (my_host && (int)id == ivshmem_id(ep))
+	/* Our own ID, on another machine: only a server connection's ID is
+	 * ours alone (a daemon's clients share the daemon's, a VM's processes
+	 * the VM's), and a token of 0 can't say "another machine". */
+	if (my_host && host && ivs_ep_kind(ep) == IVS_EP_SERVER && (int)id == ivshmem_id(ep))
 		return true;
-	if (*w_epoch != e || w->id != id) {
+	bool careful = !w_epoch; /* no watch of ours: confirm any leave */
+	if (w_epoch && (*w_epoch != e || w->id != id)) {
 		ivs_ep_watch_peer(ep, id, w);
 		*w_epoch = e;
 	}
-	return ivs_ep_peer_gone(ep, w, CATCH_UP_QUIET_MS, max_ms) == 1;
+	return ivs_ep_peer_gone(ep, w, careful, CATCH_UP_QUIET_MS, max_ms) == 1;
 }
 
 /* Slow checks while waiting: re-formatted region, deleted channel, crashed
@@ -1052,13 +1055,12 @@ static bool side_alive(void *arg, struct ivs_side *s, uint32_t epoch)
 {
 	struct alive_arg *a = arg;
 	/* No watch began for this side: any leave of its ID the endpoint has
-	 * read counts as evidence (the ID not listed now, after catching up;
-	 * server IDs are reused only after 65536 others, or with --ids
-	 * lowest). */
+	 * read is evidence, once the socket is read until quiet and the ID is
+	 * still not listed (a server reusing IDs may have a new peer on its
+	 * way). */
 	uint32_t id = atomic_load_explicit(&s->id, RLX);
-	struct ivs_peer_watch w = {id, 0, 0};
-	uint32_t w_epoch = epoch;
-	return !side_dead(a->ep, a->host, s, epoch, &w, &w_epoch, CATCH_UP_MIN_MS);
+	struct ivs_peer_watch w = {id, 0, false};
+	return !side_dead(a->ep, a->host, s, epoch, &w, NULL, CATCH_UP_MIN_MS);
 }
 
 int ivs_chan_delete_mem(void *mem, size_t size, const char *name)

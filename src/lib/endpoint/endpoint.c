@@ -330,16 +330,22 @@ static uint8_t leaves_of(const ivshmem_ep *ep, unsigned id)
 
 void ivs_ep_watch_peer(ivshmem_ep *ep, unsigned id, struct ivs_peer_watch *w)
 {
-	*w = (struct ivs_peer_watch){id, 0, 0};
-	if (!ep || id >= IVSHMEM_MAX_PEERS)
+	*w = (struct ivs_peer_watch){id, 0, true};
+	if (!ep || id >= IVSHMEM_MAX_PEERS || !ep->ops->peers)
 		return;
 	pthread_mutex_lock(&ep->lock);
 	(void)pump_locked(ep); /* leaves already waiting are not news */
 	w->leaves = leaves_of(ep, id);
+	w->listed_at_start = ep->disconnected || peer_listed(ep, id);
 	pthread_mutex_unlock(&ep->lock);
 }
 
-enum { LISTED, GONE, MISSING, UNKNOWN };
+enum { LISTED, GONE, LEFT_BEFORE, MISSING, UNKNOWN };
+
+/* Each look drains the socket until it is quiet this long, at most for
+ * DRAIN_MAX_MS: a server refills it within microseconds of a read. */
+#define DRAIN_QUIET_MS 2
+#define DRAIN_MAX_MS 20
 
 /* What the list says of w's peer now, after reading what is pending.
  * Lock held; -errno on a read error. */
@@ -354,7 +360,10 @@ static int look_locked(ivshmem_ep *ep, struct ivs_peer_watch *w)
 		return UNKNOWN;
 	if (peer_listed(ep, w->id))
 		return LISTED;
-	return leaves_of(ep, w->id) != w->leaves ? GONE : MISSING;
+	uint8_t n = leaves_of(ep, w->id);
+	if (n != w->leaves)
+		return GONE;
+	return !w->listed_at_start && n ? LEFT_BEFORE : MISSING;
 }
 
 static int look(ivshmem_ep *ep, struct ivs_peer_watch *w)
@@ -365,35 +374,31 @@ static int look(ivshmem_ep *ep, struct ivs_peer_watch *w)
 	return r;
 }
 
-int ivs_ep_peer_gone(ivshmem_ep *ep, struct ivs_peer_watch *w, int quiet_ms, int max_ms)
+int ivs_ep_peer_gone(ivshmem_ep *ep, struct ivs_peer_watch *w, bool careful, int quiet_ms, int max_ms)
 {
 	unsigned id = w->id;
 	if (!ep || !ep->ops->peers || !ep->ops->pump || ep->ctl_fd < 0 || id >= IVSHMEM_MAX_PEERS ||
 	    ep->nvectors == 0 || (ep->id >= 0 && id == (unsigned)ep->id))
 		return 0;
-	int r = look(ep, w);
-	if (r == MISSING) {
-		/* Missing without a leave: maybe still on its way.  Read until
-		 * quiet, and believe it only if it stays missing. */
-		r = catch_up(ep, quiet_ms, max_ms);
-		if (r <= 0)
-			return r;
-		r = look(ep, w);
-	}
-	if (r < 0 || r == UNKNOWN)
-		return r < 0 ? r : 0;
-	if (r == LISTED) {
-		w->missing_since = 0;
-		return 0;
-	}
-	if (r == GONE)
-		return 1; /* its leave was read */
-	uint64_t now = ivs_now_ns();
-	if (!w->missing_since) {
-		w->missing_since = now;
-		return 0;
-	}
-	return now - w->missing_since >= (uint64_t)IVS_PEER_MISSING_MS * 1000000u;
+	/* Drain what the service is sending now, not just what is buffered:
+	 * a server sends the next fd only once we read the one before, and a
+	 * peer whose announcements never reached us gets no leave either (the
+	 * server purges both). */
+	int r = catch_up(ep, DRAIN_QUIET_MS, DRAIN_MAX_MS);
+	if (r < 0)
+		return r;
+	r = look(ep, w);
+	if (r == GONE && !careful)
+		return 1; /* its leave was read since we began watching */
+	if (r != GONE && r != LEFT_BEFORE)
+		return r < 0 ? r : 0; /* listed, or no evidence */
+	/* A leave without the watch to vouch for it: confirm, with all the
+	 * service had to say read (a new peer with that ID may follow). */
+	r = catch_up(ep, quiet_ms, max_ms);
+	if (r <= 0)
+		return r;
+	r = look(ep, w);
+	return r < 0 ? r : r == GONE || r == LEFT_BEFORE;
 }
 
 int ivshmem_peers(ivshmem_ep *ep, struct ivshmem_peer *out, size_t max)

@@ -60,26 +60,27 @@ int ivs_ep_pump(ivshmem_ep *ep);
 
 /* Is a peer gone?  Judged by the endpoint's server or daemon, for a
  * channel's other side on another machine.  Only positive answers act (the
- * side is detached on its behalf), so a wrong "gone" is the error to avoid:
- *   - the peer list lags behind an endpoint that hasn't read its socket for
- *     a while (a server sends at most a message or two with an fd ahead of
- *     the reader: docs/server.md), and a stalled server looks quiet;
- *   - a service with no vectors announces nobody (-n 0): no list at all.
- * So a peer is gone when it is not listed and either the endpoint read its
- * leave since ivs_ep_watch_peer() (evidence), or, with the socket read
- * until quiet for quiet_ms (at most max_ms), it has stayed missing for
- * IVS_PEER_MISSING_MS over repeated calls.  1 gone, 0 listed or can't
- * tell (no list, no vectors, our own ID, the service is gone or still
- * talking), -errno on a read error.  With ID reuse (`ivshmem server --ids lowest`),
- * the leave of a predecessor read after the watch began counts as
- * evidence. */
-#define IVS_PEER_MISSING_MS 2000
+ * side is detached on its behalf), so a wrong "gone" is the error to avoid,
+ * and only evidence counts: the service said the peer left.
+ *   - the peer list lags behind an endpoint that hasn't read its socket
+ *     for a while (a server sends at most a message or two with an fd
+ *     ahead of the reader: docs/server.md), and a stopped server looks
+ *     quiet: a peer missing from the list is no proof;
+ *   - a service with no vectors announces nobody (-n 0): no verdict.
+ * Gone = not listed, and a leave of its ID read since ivs_ep_watch_peer()
+ * began the watch; or a leave read before, with the peer not listed when
+ * the watch began (it died before we looked), confirmed after reading the
+ * socket until quiet for quiet_ms (at most max_ms).  careful: confirm any
+ * leave that way (a server that reuses IDs, `--ids lowest`, may have a new
+ * peer with that ID still on its way).  1 gone, 0 listed or can't tell (no
+ * list, no vectors, our own ID, the service is gone or still talking, no
+ * leave seen), -errno on a read error. */
 struct ivs_peer_watch {
 	unsigned id;
-	uint8_t leaves;		/* leaves of id read when the watch began */
-	uint64_t missing_since; /* ns, 0 while listed */
+	uint8_t leaves;	   /* leaves of id read when the watch began */
+	bool listed_at_start; /* id was listed then */
 };
 void ivs_ep_watch_peer(ivshmem_ep *ep, unsigned id, struct ivs_peer_watch *w);
-int ivs_ep_peer_gone(ivshmem_ep *ep, struct ivs_peer_watch *w, int quiet_ms, int max_ms);
+int ivs_ep_peer_gone(ivshmem_ep *ep, struct ivs_peer_watch *w, bool careful, int quiet_ms, int max_ms);
 
 #endif
