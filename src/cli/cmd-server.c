@@ -367,6 +367,10 @@ int cmd_server(int argc, char **argv)
 		return cli_error("cannot take signals through a signalfd: %s", strerror(-sfd));
 
 	struct ivs_server *s = ivs_server_alloc();
+	if (!s) {
+		close(sfd);
+		return cli_error("out of memory");
+	}
 	int rc = 0;
 	if (pid_file && open_pid_file(&pf, pid_file)) {
 		close(sfd);

@@ -229,8 +229,8 @@ fi
 if daemon_start excl-daemon-start --exclusive; then
 	$ALICE ivshmem wait $D 1 --timeout 30 >/tmp/x1.out 2>/tmp/x1.err &
 	X1=$!
-	if connected $X1; then ok excl-first-connected
-	else fail excl-first-connected "no 'client pid $X1 connected' in the daemon's log"; fi
+	if connected $X1 1; then ok excl-first-connected
+	else fail excl-first-connected "no 'client pid $X1: SUBSCRIBE 1' in the daemon's log"; fi
 	run excl-second-refused alice ivshmem read $D --length 8
 	if [ $RC = 1 ] && [ -s /tmp/excl-second-refused.err ] && [ ! -s /tmp/excl-second-refused.out ]; then
 		ok excl-second-refused

@@ -90,23 +90,32 @@ int main(void)
 	getrlimit(RLIMIT_NOFILE, &old);
 	rl.rlim_max = old.rlim_max;
 	ok(setrlimit(RLIMIT_NOFILE, &rl) == 0, "fd limit: fds 0..%d in use, room for 3", high - 1);
+	/* Rounds as an event loop makes them, until all 8 are dealt with (a
+	 * shed connection may be closed by the closer thread, which holds
+	 * its fd a moment: the spare comes back on a later round). */
 	int taken = 0, shed = 0, other = 0;
-	for (int i = 0; i < IVS_ACCEPT_BATCH; i++) {
-		int fd = ivs_acceptor_next(&a);
-		if (fd == -EMFILE) {
-			shed++;
-			continue;
+	uint64_t until = ivs_now_ns() + 5000000000ull; /* hang guard */
+	while (taken + shed < 8 && ivs_now_ns() < until) {
+		int before = taken + shed;
+		for (int i = 0; i < IVS_ACCEPT_BATCH; i++) {
+			int fd = ivs_acceptor_next(&a);
+			if (fd == -EMFILE) {
+				shed++;
+				continue;
+			}
+			if (fd < 0) {
+				other += fd != -EAGAIN;
+				break;
+			}
+			clients[n++] = fd;
+			taken++;
 		}
-		if (fd < 0) {
-			other += fd != -EAGAIN;
-			break;
-		}
-		clients[n++] = fd;
-		taken++;
+		if (taken + shed == before)
+			usleep(1000); /* poll interval */
 	}
-	is(taken, 3, "a round takes the 3 connections there are fds for");
-	is(shed, 5, "and sheds the other 5 (-EMFILE each)");
-	is(other, 0, "then -EAGAIN");
+	is(taken, 3, "the rounds take the 3 connections there are fds for");
+	is(shed, 5, "and shed the other 5 (-EMFILE each)");
+	is(other, 0, "a round ends with -EAGAIN");
 	is(lines, 1, "one warning for the streak: %s", last);
 	ok(strstr(last, "turned away") && strstr(last, "raise the fd limit"), "naming the way out");
 	(void)!write(sp[0], "g", 1);

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* UNIX-socket plumbing shared by the endpoints (clients) and the server and
- * daemon (listeners): bounded connects, fd shedding, and the one sender
+ * daemon (listeners): bounded connects, and the one sender
  * and receiver of SCM_RIGHTS that both protocols' transports use. */
 #include "util/util.h"
 
@@ -35,18 +35,6 @@ int ivs_unix_connect(const char *path, int type, int timeout_ms)
 		return r;
 	}
 	return s;
-}
-
-bool ivs_accept_shed(int listen_fd, int *reserve_fd)
-{
-	if (*reserve_fd < 0)
-		return false;
-	*reserve_fd = ivs_close(*reserve_fd);
-	int c = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-	if (c >= 0)
-		ivs_close(c);
-	*reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	return c >= 0;
 }
 
 ssize_t ivs_send_fd(int sock, const void *buf, size_t len, int fd, int flags)

@@ -57,12 +57,6 @@ int ivs_eventfd_signal(int fd);
  * with connect() and later blocking sends bounded by timeout_ms.  fd,
  * -ETIMEDOUT, -ENAMETOOLONG or -errno (ENOENT, ECONNREFUSED, ...). */
 int ivs_unix_connect(const char *path, int type, int timeout_ms);
-/* Out of fds (EMFILE/ENFILE), a pending connection stays in the backlog and
- * keeps a listening socket readable, so an event loop would spin.  Give up
- * the spare fd *reserve_fd (an open of /dev/null), accept that connection
- * and close it at once (the client sees EOF), then take the spare again.
- * Returns true if a connection was shed. */
-bool ivs_accept_shed(int listen_fd, int *reserve_fd);
 
 /* The one place fds cross a socket (SCM_RIGHTS).
  * Send buf[0..len) in one sendmsg with fd attached (fd < 0: none); flags
