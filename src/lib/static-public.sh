@@ -20,7 +20,15 @@ else
 	(cd "$tmp/x" && ar x "$in")
 	ls "$tmp"/x/*.o >"$tmp/objs"
 fi
-ld -r -o "$tmp/libivshmem.o" $(cat "$tmp/objs")
+# Built with LTO, the objects carry IR too (-ffat-lto-objects): drop it,
+# the machine code beside it is what gets linked and localised.
+i=0
+for o in $(cat "$tmp/objs"); do
+	i=$((i + 1))
+	objcopy --wildcard --remove-section='.gnu.lto_*' --remove-section='.gnu.debuglto_*' \
+		"$o" "$tmp/$i.o"
+done
+ld -r -o "$tmp/libivshmem.o" "$tmp"/[0-9]*.o
 objcopy --localize-hidden "$tmp/libivshmem.o"
 rm -f "$out"
 ar rcsD "$out" "$tmp/libivshmem.o"
