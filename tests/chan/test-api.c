@@ -46,6 +46,8 @@ static void test_list(void)
 	ivshmem_ep *ep2 = (ivshmem_ep *)&oo;
 	is(ivshmem_open(spec, &oo, &ep2), -EINVAL, "open with a reserved field set: -EINVAL");
 	ok(ep2 == (ivshmem_ep *)&oo, "and *out untouched");
+	struct ivshmem_open_opts hidden = {.ready_timeout_ms = -1, .flags = 1u << 31};
+	is(ivshmem_open(spec, &hidden, &ep2), -EINVAL, "open with an unknown flag (bit 31): -EINVAL");
 	struct ivshmem_chan_opts co = {0};
 	co.reserved[0] = 1;
 	ivshmem_chan *ch = NULL;

@@ -16,7 +16,7 @@
  *       through bar_read/bar_write has the peer ID a mapped one has, and
  *       rings PEER's VECTOR with a bar_write to the Doorbell register */
 #include "ivshmem.h"
-#include "endpoint/endpoint.h" /* IVS_OPEN_REGS_NO_MAP (internal, for tests) */
+#include "endpoint/endpoint.h" /* ivs_ep_open, IVS_OPEN_REGS_NO_MAP (internal, for tests) */
 
 #include <errno.h>
 #include <stdarg.h>
@@ -175,9 +175,9 @@ static int plain(const char *addr, const char *backend_s, uint64_t host_off, con
 	/* The endpoint with registers through bar_read/bar_write. */
 	struct ivshmem_open_opts opts = {.backend = (enum ivshmem_backend)be,
 					 .ready_timeout_ms = 2000,
-					 .flags = IVSHMEM_OPEN_NO_IRQ | IVS_OPEN_REGS_NO_MAP};
+					 .flags = IVSHMEM_OPEN_NO_IRQ};
 	ivshmem_ep *ep = NULL;
-	r = ivshmem_open(addr, &opts, &ep);
+	r = ivs_ep_open(addr, &opts, IVS_OPEN_REGS_NO_MAP, &ep);
 	const char *mem = ep ? ivshmem_mem(ep) : NULL;
 	bool marked = mem && ivshmem_mem_size(ep) == b2.size && memcmp(mem + mark_off, mark, ml) == 0;
 	if (r < 0)
@@ -206,8 +206,7 @@ static int doorbell(const char *addr, unsigned peer, unsigned vector)
 		mapped_id = ivshmem_id(ep);
 		ep = ivshmem_close(ep);
 	}
-	opts.flags |= IVS_OPEN_REGS_NO_MAP;
-	int r2 = ivshmem_open(addr, &opts, &ep);
+	int r2 = ivs_ep_open(addr, &opts, IVS_OPEN_REGS_NO_MAP, &ep);
 	if (r2 < 0) {
 		fail("bar-rw-db-open", "ivshmem_open without a BAR0 mapping: %s", strerror(-r2));
 		return 1;

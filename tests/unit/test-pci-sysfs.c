@@ -3,7 +3,7 @@
  * sysfs backend (BARs, mapping, config space, MSI-X count), endpoint device
  * checks, binding, and the vfio backend's checks that come before /dev/vfio. */
 #include "ivshmem.h"
-#include "endpoint/endpoint.h" /* IVS_OPEN_REGS_NO_MAP */
+#include "endpoint/endpoint.h" /* ivs_ep_open, IVS_OPEN_REGS_NO_MAP */
 #include "../tap.h"
 
 #include <errno.h>
@@ -670,10 +670,9 @@ static void test_sysfs_bar_rw(void)
 	uint32_t pos = 7;
 	if (pwrite(fd0, &pos, 4, IVSHMEM_REG_IV_POSITION) != 4)
 		die("pwrite");
-	struct ivshmem_open_opts opts = {.sysfs_root = root, .ready_timeout_ms = 100,
-					 .flags = IVS_OPEN_REGS_NO_MAP};
+	struct ivshmem_open_opts opts = {.sysfs_root = root, .ready_timeout_ms = 100};
 	ivshmem_ep *ep = NULL;
-	is(ivshmem_open("3.0", &opts, &ep), 0, "endpoint with registers through bar_read/write");
+	is(ivs_ep_open("3.0", &opts, IVS_OPEN_REGS_NO_MAP, &ep), 0, "endpoint with registers through bar_read/write");
 	if (ep) {
 		is(ivshmem_id(ep), 7, "peer ID read with bar_read");
 		is(ivshmem_ring(ep, 3, 1), 0, "ring through bar_write");

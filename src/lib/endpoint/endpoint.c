@@ -18,6 +18,12 @@ static const struct ivs_ep_ops *const kind_ops[] = {
 
 int ivshmem_open(const char *spec, const struct ivshmem_open_opts *opts, ivshmem_ep **out)
 {
+	return ivs_ep_open(spec, opts, 0, out);
+}
+
+int ivs_ep_open(const char *spec, const struct ivshmem_open_opts *opts, unsigned ivs_flags,
+		ivshmem_ep **out)
+{
 	if (!spec || !out || !*spec)
 		return -EINVAL;
 	static const struct ivshmem_open_opts defaults = {.ready_timeout_ms = -1};
@@ -25,8 +31,8 @@ int ivshmem_open(const char *spec, const struct ivshmem_open_opts *opts, ivshmem
 		opts = &defaults;
 	if ((unsigned)opts->backend > IVSHMEM_BACKEND_FILE || (unsigned)opts->cache > IVSHMEM_CACHE_WB ||
 	    !ivs_all_zero(opts->reserved, sizeof(opts->reserved)) ||
-	    (opts->flags & ~(IVSHMEM_OPEN_READONLY | IVSHMEM_OPEN_NO_IRQ | IVSHMEM_OPEN_NO_MAP |
-			     IVS_OPEN_REGS_NO_MAP)))
+	    (opts->flags & ~(IVSHMEM_OPEN_READONLY | IVSHMEM_OPEN_NO_IRQ | IVSHMEM_OPEN_NO_MAP)) ||
+	    (ivs_flags & ~IVS_OPEN_REGS_NO_MAP))
 		return -EINVAL;
 
 	struct ivs_ep_spec sp;
@@ -48,6 +54,7 @@ int ivshmem_open(const char *spec, const struct ivshmem_open_opts *opts, ivshmem
 	ep->mem_fd = -1;
 	ep->irq_error = -ENOTSUP;
 	ep->readonly = opts->flags & IVSHMEM_OPEN_READONLY;
+	ep->ivs_flags = ivs_flags;
 	r = ops->open(ep, target, opts);
 	if (r < 0) {
 		ivshmem_close(ep);

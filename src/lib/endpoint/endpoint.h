@@ -10,10 +10,13 @@
 
 #include "util/util.h"
 
-/* Internal open flag (not in ivshmem.h; for tests): PCI endpoints don't map
- * BAR0 and reach the registers with ivshmem_pci_bar_read/_write, as they do
- * when the backend can't map it. */
-#define IVS_OPEN_REGS_NO_MAP (1u << 31)
+/* ivshmem_open with flags of the library's own (not in ivshmem.h, whose
+ * open refuses them): IVS_OPEN_REGS_NO_MAP, for tests: PCI endpoints don't
+ * map BAR0 and reach the registers with ivshmem_pci_bar_read/_write, as
+ * they do when the backend can't map it. */
+#define IVS_OPEN_REGS_NO_MAP (1u << 0)
+int ivs_ep_open(const char *spec, const struct ivshmem_open_opts *opts, unsigned ivs_flags,
+		ivshmem_ep **out);
 
 /* The kind of an endpoint, as a value (ivshmem_kind() names it). */
 enum ivs_ep_kind { IVS_EP_PCI, IVS_EP_FILE, IVS_EP_SERVER, IVS_EP_DAEMON };

@@ -45,6 +45,7 @@ struct ivshmem_ep {
 	size_t map_size; /* what to munmap (0: the kind unmaps in close) */
 	int mem_fd;	 /* fd behind mem if the kind keeps one (closed here), or -1:
 			    lets a broker reopen it without /proc/self/map_files */
+	unsigned ivs_flags; /* IVS_OPEN_* of ivs_ep_open (endpoint.h) */
 	bool readonly;
 	bool ring_denied; /* has doorbells, but may not ring them (a policy) */
 	enum ivshmem_cache cache;

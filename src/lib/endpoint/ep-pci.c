@@ -174,7 +174,7 @@ static int pci_open(ivshmem_ep *ep, const char *target, const struct ivshmem_ope
 		void *m;
 		size_t len = bar0.size > 4096 ? 4096 : (size_t)bar0.size;
 		r = -ENOTSUP;
-		if ((bar0.flags & IVSHMEM_BAR_F_MMAP) && !(opts->flags & IVS_OPEN_REGS_NO_MAP))
+		if ((bar0.flags & IVSHMEM_BAR_F_MMAP) && !(ep->ivs_flags & IVS_OPEN_REGS_NO_MAP))
 			r = ivshmem_pci_map(ep->pci, IVSHMEM_BAR_REGS, 0, len, IVSHMEM_CACHE_UC, 0, &m,
 					    NULL);
 		if (r == 0) {
