@@ -197,9 +197,10 @@ static void drop_to(uid_t uid)
 		_exit(99);
 }
 
-/* As `uid`: open n silent connections, say so on `ready` (one byte: how
- * many connected), hold them until `hold` reaches EOF. */
-static pid_t silent_user(uid_t uid, int n, int *ready_fd, int *hold_fd)
+/* As `uid` in a child: work(n, report) opens what it opens and writes its
+ * report to `report`; the child then holds everything until `hold` reaches
+ * EOF.  The child's pid, with *ready_fd to read the report from. */
+static pid_t holder(uid_t uid, int n, void (*work)(int n, int report), int *ready_fd, int *hold_fd)
 {
 	int rd[2], hd[2];
 	if (pipe2(rd, O_CLOEXEC) < 0 || pipe2(hd, O_CLOEXEC) < 0)
@@ -210,10 +211,7 @@ static pid_t silent_user(uid_t uid, int n, int *ready_fd, int *hold_fd)
 		close(rd[0]);
 		close(hd[1]);
 		drop_to(uid);
-		unsigned char got = 0;
-		for (int i = 0; i < n; i++)
-			got += raw_connect() >= 0;
-		(void)!write(rd[1], &got, 1);
+		work(n, rd[1]);
 		char c;
 		while (read(hd[0], &c, 1) < 0 && errno == EINTR)
 			;
@@ -226,46 +224,47 @@ static pid_t silent_user(uid_t uid, int n, int *ready_fd, int *hold_fd)
 	return pid;
 }
 
+/* n silent connections; report one byte: how many connected. */
+static void silent_work(int n, int report)
+{
+	unsigned char got = 0;
+	for (int i = 0; i < n; i++)
+		got += raw_connect() >= 0;
+	(void)!write(report, &got, 1);
+}
+
+static pid_t silent_user(uid_t uid, int n, int *ready_fd, int *hold_fd)
+{
+	return holder(uid, n, silent_work, ready_fd, hold_fd);
+}
+
 /* What n opens as one user got. */
 struct opens {
 	unsigned char opened, users, other; /* 0, -EUSERS, anything else */
 };
 
+/* n opens of the daemon, kept; report a struct opens. */
+static void opens_work(int n, int report)
+{
+	struct opens o = {0};
+	for (int i = 0; i < n; i++) {
+		ivshmem_ep *ep; /* kept open until exit */
+		int r = open_daemon(&ep);
+		if (r == 0)
+			o.opened++;
+		else if (r == -EUSERS)
+			o.users++;
+		else
+			o.other++;
+	}
+	(void)!write(report, &o, sizeof(o));
+}
+
 /* As `uid`: open the daemon n times, keeping what opens, report on `ready`
  * (struct opens), hold them until `hold` reaches EOF. */
 static pid_t user_opens(uid_t uid, int n, int *ready_fd, int *hold_fd)
 {
-	int rd[2], hd[2];
-	if (pipe2(rd, O_CLOEXEC) < 0 || pipe2(hd, O_CLOEXEC) < 0)
-		return -1;
-	fflush(stdout);
-	pid_t pid = fork();
-	if (pid == 0) {
-		close(rd[0]);
-		close(hd[1]);
-		drop_to(uid);
-		struct opens o = {0};
-		for (int i = 0; i < n; i++) {
-			ivshmem_ep *ep; /* kept open until exit */
-			int r = open_daemon(&ep);
-			if (r == 0)
-				o.opened++;
-			else if (r == -EUSERS)
-				o.users++;
-			else
-				o.other++;
-		}
-		(void)!write(rd[1], &o, sizeof(o));
-		char c;
-		while (read(hd[0], &c, 1) < 0 && errno == EINTR)
-			;
-		_exit(0);
-	}
-	close(rd[1]);
-	close(hd[0]);
-	*ready_fd = rd[0];
-	*hold_fd = hd[1];
-	return pid;
+	return holder(uid, n, opens_work, ready_fd, hold_fd);
 }
 
 /* The held opens of a user_opens() child, then let it go. */
