@@ -77,14 +77,10 @@ struct ivsd {
 __attribute__((format(printf, 3, 4))) static void logf_(struct ivsd *d, enum ivs_log_level l,
 							const char *fmt, ...)
 {
-	if (!d->cfg.log)
-		return;
-	char msg[512];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	ivs_log_vsay(d->cfg.log, d->cfg.log_ctx, l, NULL, fmt, ap);
 	va_end(ap);
-	d->cfg.log(d->cfg.log_ctx, l, msg);
 }
 
 /* A line a client causes by connecting: rate-limited, since a local user
@@ -93,15 +89,10 @@ __attribute__((format(printf, 3, 4))) static void log_limited(struct ivsd *d,
 							     struct ivs_log_limit *l,
 							     const char *fmt, ...)
 {
-	if (!d->cfg.log)
-		return;
-	char msg[512];
 	va_list ap;
 	va_start(ap, fmt);
-	bool pass = ivs_log_limit_vformat(l, ivs_now_ns(), msg, sizeof(msg), fmt, ap);
+	ivs_log_vsay(d->cfg.log, d->cfg.log_ctx, IVS_LOG_INFO, l, fmt, ap);
 	va_end(ap);
-	if (pass)
-		d->cfg.log(d->cfg.log_ctx, IVS_LOG_INFO, msg);
 }
 
 int ivsd_default_socket(const char *dev, char *buf, size_t size)

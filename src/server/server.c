@@ -115,14 +115,10 @@ struct ivs_server_peer {
 __attribute__((format(printf, 3, 4))) static void slog(struct ivs_server *s, enum ivs_log_level l,
 						       const char *fmt, ...)
 {
-	if (!s->opts.log)
-		return;
-	char line[512];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
+	ivs_log_vsay(s->opts.log, s->opts.log_ctx, l, NULL, fmt, ap);
 	va_end(ap);
-	s->opts.log(s->opts.log_ctx, l, line);
 }
 
 /* A line any local user who can connect causes as often as it likes:
@@ -131,15 +127,10 @@ __attribute__((format(printf, 4, 5))) static void limited_log(struct ivs_server 
 							      enum ivs_log_level level,
 							      struct ivs_log_limit *l, const char *fmt, ...)
 {
-	if (!s->opts.log)
-		return;
-	char line[512];
 	va_list ap;
 	va_start(ap, fmt);
-	bool pass = ivs_log_limit_vformat(l, ivs_now_ns(), line, sizeof(line), fmt, ap);
+	ivs_log_vsay(s->opts.log, s->opts.log_ctx, level, l, fmt, ap);
 	va_end(ap);
-	if (pass)
-		s->opts.log(s->opts.log_ctx, level, line);
 }
 
 #define refusal_log(s, ...) limited_log(s, IVS_LOG_INFO, &(s)->refusal_log, __VA_ARGS__)

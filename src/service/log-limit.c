@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 #include "log-limit.h"
 
+#include "util/util.h"
+
 #include <limits.h>
 #include <stdio.h>
 
@@ -32,4 +34,17 @@ bool ivs_log_limit_vformat(struct ivs_log_limit *l, uint64_t now_ns, char *out, 
 	if (dropped && n >= 0 && (size_t)n < size)
 		snprintf(out + n, size - (size_t)n, " (%u more like this suppressed)", dropped);
 	return true;
+}
+
+void ivs_log_vsay(ivs_log_fn fn, void *ctx, enum ivs_log_level level, struct ivs_log_limit *limit,
+		  const char *fmt, va_list ap)
+{
+	if (!fn)
+		return;
+	char line[512];
+	if (!limit)
+		vsnprintf(line, sizeof(line), fmt, ap);
+	else if (!ivs_log_limit_vformat(limit, ivs_now_ns(), line, sizeof(line), fmt, ap))
+		return;
+	fn(ctx, level, line);
 }

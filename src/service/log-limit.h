@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "service/log.h"
+
 struct ivs_log_limit {
 	uint64_t interval_ns;
 	unsigned burst;
@@ -35,5 +37,11 @@ bool ivs_log_limit_pass(struct ivs_log_limit *l, uint64_t now_ns, unsigned *supp
  * suppressed stretch.  What a service's rate-limited log calls. */
 bool ivs_log_limit_vformat(struct ivs_log_limit *l, uint64_t now_ns, char *out, size_t size, const char *fmt,
 			   va_list ap) __attribute__((format(printf, 5, 0)));
+
+/* A service's one way to log: format the line (512 bytes at most, cut to
+ * fit) and hand it to fn (NULL: drop it), always when limit is NULL, else
+ * as the limiter lets it through. */
+void ivs_log_vsay(ivs_log_fn fn, void *ctx, enum ivs_log_level level, struct ivs_log_limit *limit,
+		  const char *fmt, va_list ap) __attribute__((format(printf, 5, 0)));
 
 #endif
