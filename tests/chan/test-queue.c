@@ -290,6 +290,16 @@ static void test_long_history(void)
 	free(m);
 }
 
+/* Where channel name's block is (0: no such channel). */
+static uint64_t offset_of(unsigned char *m, const char *name)
+{
+	struct ivs_layout_view v;
+	struct ivs_entry_view e;
+	if (ivs_layout_read(m, REGION, &v) < 0 || ivs_layout_find(m, REGION, &v, name, &e) < 0)
+		return 0;
+	return e.offset;
+}
+
 /* A fresh ring is all zero: a tail moved forward over it must not read
  * as empty messages (before the tags were salted, [0][0] at index 0 was a
  * valid zero-length record). */
@@ -299,11 +309,7 @@ static void test_zero_ring(void)
 	ivshmem_chan *p, *c;
 	unsigned char out[64];
 	pair(m, "z", 4096, 1000, &p, &c);
-	struct ivs_layout_view v;
-	struct ivs_entry_view e;
-	ivs_layout_read(m, REGION, &v);
-	ivs_layout_find(m, REGION, &v, "z", &e);
-	struct ivs_chan_ctrl *ctl = (void *)(m + e.offset);
+	struct ivs_chan_ctrl *ctl = (void *)(m + offset_of(m, "z"));
 	atomic_store(&ctl->tail, 16);
 	is(ivshmem_chan_recv(c, out, sizeof(out), 0), -EBADMSG,
 	   "a tail moved over the zero-filled ring: -EBADMSG, not an empty message");
@@ -318,12 +324,9 @@ static void test_corrupt_queue(void)
 	ivshmem_chan *p, *c;
 	unsigned char out[4096];
 	pair(m, "c", 4096, 1000, &p, &c);
-	struct ivs_layout_view v;
-	struct ivs_entry_view e;
-	ivs_layout_read(m, REGION, &v);
-	ivs_layout_find(m, REGION, &v, "c", &e);
-	struct ivs_chan_ctrl *ctl = (void *)(m + e.offset);
-	unsigned char *ring = m + e.offset + IVS_CHAN_CTRL;
+	uint64_t off = offset_of(m, "c");
+	struct ivs_chan_ctrl *ctl = (void *)(m + off);
+	unsigned char *ring = m + off + IVS_CHAN_CTRL;
 
 	ivshmem_chan_send(p, "abc", 3, 0);
 	uint64_t t = ctl->tail;
@@ -372,15 +375,6 @@ static void test_corrupt_queue(void)
 static uint64_t alloc_next(unsigned char *m)
 {
 	return ((struct ivs_layout_hdr *)m)->alloc_next;
-}
-
-static uint64_t offset_of(unsigned char *m, const char *name)
-{
-	struct ivs_layout_view v;
-	struct ivs_entry_view e;
-	if (ivs_layout_read(m, REGION, &v) < 0 || ivs_layout_find(m, REGION, &v, name, &e) < 0)
-		return 0;
-	return e.offset;
 }
 
 static void test_delete(void)
