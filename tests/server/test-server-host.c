@@ -23,18 +23,16 @@ static int open_peer(ivshmem_ep **ep)
 	return ivshmem_open(spec, NULL, ep);
 }
 
-/* A raw protocol client: read the greeting up to our own vectors, close. */
-static int raw_join_leave(void)
+/* Read a raw client's greeting through the shm fd and nvec own vectors:
+ * its ID, or a negative error. */
+static int read_raw_greeting(int s, unsigned nvec)
 {
-	int s = connect_raw(sock);
-	if (s < 0)
-		return -errno;
 	struct ivs_srv_dec d;
 	struct ivs_srv_rx rx;
 	ivs_srv_dec_init(&d);
 	ivs_srv_rx_init(&rx);
 	int r = 0;
-	while (r == 0 && d.own_nvec < NVEC) {
+	while (r == 0 && (!d.shm_seen || d.own_nvec < nvec)) {
 		int64_t v;
 		int fd;
 		r = ivs_srv_recv_wait(s, &rx, &v, &fd, T);
@@ -43,10 +41,21 @@ static int raw_join_leave(void)
 			r = ivs_srv_dec_feed(&d, v, fd, &o);
 		}
 	}
+	int id = r < 0 ? r : d.id;
 	ivs_srv_rx_reset(&rx);
 	ivs_srv_dec_free(&d);
+	return id;
+}
+
+/* A raw protocol client: read the greeting up to our own vectors, close. */
+static int raw_join_leave(void)
+{
+	int s = connect_raw(sock);
+	if (s < 0)
+		return -errno;
+	int r = read_raw_greeting(s, NVEC);
 	close(s);
-	return r;
+	return r < 0 ? r : 0;
 }
 
 /* Pump until A and B each know exactly one peer (bounded). */
@@ -322,24 +331,8 @@ static void test_graceful(void)
  * its ID, or -1. */
 static int raw_greeting(int s)
 {
-	struct ivs_srv_dec d;
-	struct ivs_srv_rx rx;
-	ivs_srv_dec_init(&d);
-	ivs_srv_rx_init(&rx);
-	int r = 0;
-	while (r == 0 && !d.shm_seen) {
-		int64_t v;
-		int fd;
-		r = ivs_srv_recv_wait(s, &rx, &v, &fd, T);
-		if (r == 1) {
-			struct ivs_srv_dec_out o;
-			r = ivs_srv_dec_feed(&d, v, fd, &o);
-		}
-	}
-	int id = r == 0 ? d.id : -1;
-	ivs_srv_rx_reset(&rx);
-	ivs_srv_dec_free(&d);
-	return id;
+	int id = read_raw_greeting(s, 0);
+	return id < 0 ? -1 : id;
 }
 
 /* -n 0: a peer is announced by nothing (it has no vector to send), so its
