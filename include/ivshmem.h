@@ -116,15 +116,20 @@ struct ivshmem_pci_info {
  * (IVSHMEM_PCI_ADDR_LEN bytes).  Returns 0 or -EINVAL. */
 int ivshmem_pci_addr_parse(const char *s, char out[IVSHMEM_PCI_ADDR_LEN]) IVSHMEM_API;
 
-/* Enumerate PCI devices under sysfs_root (NULL = "/sys"), keeping those whose
- * vendor/device match (0xffff = any).  Fills up to max entries sorted by
- * address; returns the total number of matches (may exceed max) or -errno. */
-int ivshmem_pci_scan(const char *sysfs_root, uint16_t vendor, uint16_t device,
-		     struct ivshmem_pci_info *out, size_t max) IVSHMEM_API;
+/* The PCI calls below find devices under /sys.  The environment variable
+ * IVSHMEM_SYSFS_ROOT, when set to an absolute path, replaces /sys (a tree
+ * with the same layout: bus/pci/devices/ADDR/..., for tests or a sysfs
+ * mounted elsewhere).  It is read at each scan, lookup, open and bind, and
+ * ignored in set-uid and other elevated programs (secure_getenv). */
+
+/* Enumerate PCI devices, keeping those whose vendor/device match (0xffff =
+ * any).  Fills up to max entries sorted by address; returns the total number
+ * of matches (may exceed max) or -errno. */
+int ivshmem_pci_scan(uint16_t vendor, uint16_t device, struct ivshmem_pci_info *out,
+		     size_t max) IVSHMEM_API;
 
 /* Read one device's identity.  -ENOENT if there is no such device. */
-int ivshmem_pci_lookup(const char *sysfs_root, const char *addr,
-		       struct ivshmem_pci_info *out) IVSHMEM_API;
+int ivshmem_pci_lookup(const char *addr, struct ivshmem_pci_info *out) IVSHMEM_API;
 
 enum ivshmem_backend {
 	IVSHMEM_BACKEND_AUTO = 0, /* vfio if bound to vfio-pci, else sysfs */
@@ -150,8 +155,8 @@ int ivshmem_cache_parse(const char *s) IVSHMEM_API;
  * Errors: -ENOENT (no such device/file), -EACCES/-EPERM (needs root),
  * -ENODEV (backend not usable for this device, e.g. not bound to vfio-pci),
  * -ENOTSUP (no resource files on this platform). */
-int ivshmem_pci_open(const char *sysfs_root, const char *addr,
-		     enum ivshmem_backend backend, ivshmem_pci_dev **out) IVSHMEM_API;
+int ivshmem_pci_open(const char *addr, enum ivshmem_backend backend,
+		     ivshmem_pci_dev **out) IVSHMEM_API;
 ivshmem_pci_dev *ivshmem_pci_close(ivshmem_pci_dev *dev) IVSHMEM_API;
 enum ivshmem_backend ivshmem_pci_backend(const ivshmem_pci_dev *dev) IVSHMEM_API;
 const char *ivshmem_pci_addr(const ivshmem_pci_dev *dev) IVSHMEM_API;
@@ -219,7 +224,7 @@ int ivshmem_pci_msix_enable(ivshmem_pci_dev *dev, unsigned n, int *fds) IVSHMEM_
 /* Bind a device to driver (NULL = "vfio-pci") through driver_override.
  * -ENOENT no device, -ENODEV driver module not loaded, -EPERM not root,
  * -ENXIO device has no IOMMU group (vfio-pci needs one). */
-int ivshmem_pci_bind(const char *sysfs_root, const char *addr, const char *driver) IVSHMEM_API;
+int ivshmem_pci_bind(const char *addr, const char *driver) IVSHMEM_API;
 
 /* ------------------------------------------------------------------------ */
 /* Endpoint layer                                                            */
@@ -238,7 +243,6 @@ typedef struct ivshmem_ep ivshmem_ep;
 struct ivshmem_open_opts {
 	enum ivshmem_backend backend; /* PCI endpoints */
 	enum ivshmem_cache cache;     /* PCI endpoints */
-	const char *sysfs_root;	      /* NULL = "/sys" */
 	unsigned flags;		      /* IVSHMEM_OPEN_* */
 	int ready_timeout_ms;	      /* wait for IVPosition / server; <0 = 5000 */
 	/* Room to grow: must be 0 (-EINVAL otherwise), so that a later version

@@ -48,7 +48,6 @@ struct cli_opts {
 enum {
 	CLI_OPT_BACKEND = 0x1000,
 	CLI_OPT_CACHE,
-	CLI_OPT_SYSFS,
 	CLI_OPT_JSON,
 	CLI_OPT_READONLY,
 	CLI_OPT_FIRST_FREE,
@@ -56,7 +55,6 @@ enum {
 #define CLI_COMMON_LONGOPTS                                                                        \
 	{"backend", required_argument, NULL, CLI_OPT_BACKEND},                                     \
 	{"cache", required_argument, NULL, CLI_OPT_CACHE},                                         \
-	{"sysfs-root", required_argument, NULL, CLI_OPT_SYSFS},                                    \
 	{"json", no_argument, NULL, CLI_OPT_JSON},                                                 \
 	{"read-only", no_argument, NULL, CLI_OPT_READONLY}
 

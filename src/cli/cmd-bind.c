@@ -27,7 +27,7 @@ int cmd_bind(int argc, char **argv)
 	char addr[IVSHMEM_PCI_ADDR_LEN];
 	if (strcmp(dev, "auto") == 0) {
 		struct ivshmem_pci_info devs[2];
-		int n = ivshmem_pci_scan(o.open.sysfs_root, IVSHMEM_VENDOR_ID, IVSHMEM_DEVICE_ID, devs, 2);
+		int n = ivshmem_pci_scan(IVSHMEM_VENDOR_ID, IVSHMEM_DEVICE_ID, devs, 2);
 		if (n != 1)
 			return cli_error(n == 0 ? "no IVSHMEM device found to bind"
 						: "'auto' is ambiguous: several IVSHMEM devices; name one");
@@ -38,13 +38,13 @@ int cmd_bind(int argc, char **argv)
 	/* Binding takes the device from its driver: refuse anything that is
 	 * not an IVSHMEM device unless asked to, so a typo can't unbind a disk. */
 	struct ivshmem_pci_info info;
-	int r = ivshmem_pci_lookup(o.open.sysfs_root, addr, &info);
+	int r = ivshmem_pci_lookup(addr, &info);
 	if (r == -ENOENT)
 		return cli_error("no such PCI device %s (see 'ivshmem list')", addr);
 	if (r == 0 && !force && (info.vendor != IVSHMEM_VENDOR_ID || info.device != IVSHMEM_DEVICE_ID))
 		return cli_error("%s is not an IVSHMEM device (it is %04x:%04x): add --force to bind it anyway",
 				 addr, info.vendor, info.device);
-	r = ivshmem_pci_bind(o.open.sysfs_root, addr, driver);
+	r = ivshmem_pci_bind(addr, driver);
 	switch (r) {
 	case 0:
 		printf("%s bound to %s\n", addr, driver);

@@ -86,7 +86,6 @@ int cmd_daemon(int argc, char **argv)
 	static const struct option longopts[] = {
 		{"backend", required_argument, NULL, CLI_OPT_BACKEND},
 		{"cache", required_argument, NULL, CLI_OPT_CACHE},
-		{"sysfs-root", required_argument, NULL, CLI_OPT_SYSFS},
 		{"socket", required_argument, NULL, OPT_SOCKET},
 		{"config", required_argument, NULL, OPT_CONFIG},
 		{"allow-user", required_argument, NULL, OPT_POLICY},

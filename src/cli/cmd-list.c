@@ -18,7 +18,7 @@ static void summarize(const struct cli_opts *o, const struct ivshmem_pci_info *i
 	s->doorbell = false;
 	ivshmem_pci_dev *dev = NULL;
 	/* sysfs is enough for identity and sizes, whatever the driver. */
-	if (ivshmem_pci_open(o->open.sysfs_root, info->addr, IVSHMEM_BACKEND_SYSFS, &dev) < 0)
+	if (ivshmem_pci_open(info->addr, IVSHMEM_BACKEND_SYSFS, &dev) < 0)
 		return;
 	struct ivshmem_bar_info bar;
 	if (ivshmem_pci_bar_info(dev, IVSHMEM_BAR_SHM, &bar) == 0)
@@ -39,7 +39,7 @@ int cmd_list(int argc, char **argv)
 		return cli_usage_error("unexpected argument '%s'", argv[optind]);
 
 	struct ivshmem_pci_info devs[64];
-	int n = ivshmem_pci_scan(o.open.sysfs_root, IVSHMEM_VENDOR_ID, IVSHMEM_DEVICE_ID, devs, 64);
+	int n = ivshmem_pci_scan(IVSHMEM_VENDOR_ID, IVSHMEM_DEVICE_ID, devs, 64);
 	if (n < 0)
 		return cli_lib_error("PCI devices", "scan", n);
 	if (n > 64)

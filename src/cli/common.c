@@ -16,7 +16,6 @@ void cli_opts_init(struct cli_opts *o)
 {
 	memset(o, 0, sizeof(*o));
 	o->open.ready_timeout_ms = -1;
-	o->open.sysfs_root = getenv("IVSHMEM_SYSFS_ROOT");
 }
 
 __attribute__((format(printf, 1, 0))) static void vmsg(const char *fmt, va_list ap)
@@ -77,9 +76,6 @@ int cli_common_opt(int c, const char *arg, struct cli_opts *o)
 		if (v < 0)
 			return cli_usage_error("unknown cache mode '%s': use uc, wc or wb", arg);
 		o->open.cache = (enum ivshmem_cache)v;
-		return 0;
-	case CLI_OPT_SYSFS:
-		o->open.sysfs_root = arg;
 		return 0;
 	case CLI_OPT_JSON:
 		o->json = true;
@@ -146,10 +142,9 @@ static enum ivs_ep_kind dev_kind(const char *dev, enum ivshmem_backend backend)
 /* For a PCI target, find out precisely why it can't be opened. */
 static int explain_pci(const char *dev, const struct cli_opts *o, int err)
 {
-	const char *root = o->open.sysfs_root;
 	if (strcmp(dev, "auto") == 0) {
 		struct ivshmem_pci_info devs[16];
-		int n = ivshmem_pci_scan(root, IVSHMEM_VENDOR_ID, IVSHMEM_DEVICE_ID, devs, 16);
+		int n = ivshmem_pci_scan(IVSHMEM_VENDOR_ID, IVSHMEM_DEVICE_ID, devs, 16);
 		if (n == 0)
 			return cli_error("no IVSHMEM device (1af4:1110) found: give the VM one "
 					 "(-device ivshmem-plain or ivshmem-doorbell) or name a DEV");
@@ -168,7 +163,7 @@ static int explain_pci(const char *dev, const struct cli_opts *o, int err)
 		return cli_error("'%s' is not a device: use a PCI address (0000:00:04.0), auto, "
 				 "file:PATH, server:SOCKET or daemon:SOCKET", dev);
 	if (strcmp(dev, "auto") != 0) {
-		int r = ivshmem_pci_lookup(root, addr, &info);
+		int r = ivshmem_pci_lookup(addr, &info);
 		if (r == -ENOENT)
 			return cli_error("no such PCI device %s (see 'ivshmem list')", addr);
 		if (r == 0 && (info.vendor != IVSHMEM_VENDOR_ID || info.device != IVSHMEM_DEVICE_ID))

@@ -59,6 +59,7 @@ static void usage(FILE *f)
 	fprintf(f, "\nDEV: a PCI address (0000:00:04.0), auto, file:PATH, server:SOCKET or daemon:SOCKET\n"
 		   "common options: --backend vfio|sysfs|file  --cache uc|wc|wb  --json\n"
 		   "sizes and offsets: decimal, 0x hex, K/M/G suffixes\n"
+		   "environment: IVSHMEM_SYSFS_ROOT=DIR looks for PCI devices under DIR, not /sys\n"
 		   "'ivshmem COMMAND --help' shows a command's usage.\n");
 }
 

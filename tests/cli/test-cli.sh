@@ -168,6 +168,7 @@ assert dev.startswith('file:') and dev.endswith('we\"ird\\\\na\tme\ufffd\u00e9')
 
 # Fake sysfs trees: list, auto, and a non-IVSHMEM device.
 S=$T/sys
+export IVSHMEM_SYSFS_ROOT=$S # the library's one test seam: a fake tree for /sys
 mkdev() { # addr vendor device revision bar2size
 	d=$S/bus/pci/devices/$1; mkdir -p "$d"
 	echo "$2" >"$d/vendor"; echo "$3" >"$d/device"; echo "$4" >"$d/revision"
@@ -183,23 +184,25 @@ mkdev() { # addr vendor device revision bar2size
 }
 mkdev 0000:00:04.0 0x1af4 0x1110 0x01 1048576
 mkdev 0000:00:05.0 0x8086 0x100e 0x03 4096
-run "$IVSHMEM" list --sysfs-root "$S"
+run "$IVSHMEM" list
 check "list shows the IVSHMEM device only" sh -c "grep -q '^0000:00:04.0 rev 1 shm 1048576' '$T/out' && ! grep -q 00:05.0 '$T/out'"
-run "$IVSHMEM" list --json --sysfs-root "$S"
+run "$IVSHMEM" list --json
 check "list --json" python3 -c "import json; d=json.load(open('$T/out')); assert d[0]['address']=='0000:00:04.0' and d[0]['shm_size']==1048576 and len(d)==1"
-run "$IVSHMEM" info auto --sysfs-root "$S" --backend sysfs
+run "$IVSHMEM" info auto --backend sysfs
 check "info auto on a fake tree (sysfs backend)" grep -q "backend: *sysfs" "$T/out"
-expect_error "not an IVSHMEM device" "not an IVSHMEM device" "$IVSHMEM" info 00:05.0 --sysfs-root "$S"
-expect_error "no such PCI device" "no such PCI device" "$IVSHMEM" info 00:09.0 --sysfs-root "$S"
-expect_error "vfio backend, not bound" "ivshmem bind" "$IVSHMEM" info 00:04.0 --sysfs-root "$S" --backend vfio
-expect_error "bind refuses a non-IVSHMEM device" "not an IVSHMEM device.*--force" "$IVSHMEM" bind 00:05.0 --sysfs-root "$S"
-expect_error "bind a missing device" "no such PCI device" "$IVSHMEM" bind 00:1f.0 --sysfs-root "$S"
+expect_error "not an IVSHMEM device" "not an IVSHMEM device" "$IVSHMEM" info 00:05.0
+expect_error "no such PCI device" "no such PCI device" "$IVSHMEM" info 00:09.0
+expect_error "vfio backend, not bound" "ivshmem bind" "$IVSHMEM" info 00:04.0 --backend vfio
+expect_error "bind refuses a non-IVSHMEM device" "not an IVSHMEM device.*--force" "$IVSHMEM" bind 00:05.0
+expect_error "bind a missing device" "no such PCI device" "$IVSHMEM" bind 00:1f.0
 expect_error "cache mode a file can't give" "cache mode uc is not available" "$IVSHMEM" info "file:$R" --cache uc
 expect_error "read offset beyond the region" "offset 5242880 is outside" "$IVSHMEM" read "file:$R" --offset 5M
 mkdev 0000:00:06.0 0x1af4 0x1110 0x01 4096
-expect_error "auto with two devices names them" "00:04.0, 0000:00:06.0" "$IVSHMEM" info auto --sysfs-root "$S"
+expect_error "auto with two devices names them" "00:04.0, 0000:00:06.0" "$IVSHMEM" info auto
 rm -rf "$S/bus/pci/devices/"*
-expect_error "auto with no device" "no IVSHMEM device" "$IVSHMEM" info auto --sysfs-root "$S"
+expect_error "auto with no device" "no IVSHMEM device" "$IVSHMEM" info auto
+expect_error "--sysfs-root is gone (IVSHMEM_SYSFS_ROOT replaces it)" "option .--sysfs-root. is unknown" "$IVSHMEM" list --sysfs-root "$S"
+unset IVSHMEM_SYSFS_ROOT
 
 # Large regions (users hit a 2 GiB limit elsewhere): a sparse 5 GiB file.
 BIG=$T/big

@@ -66,7 +66,7 @@ static int plain(const char *addr, const char *backend_s, uint64_t host_off, con
 {
 	int be = ivshmem_backend_parse(backend_s);
 	ivshmem_pci_dev *dev = NULL;
-	int r = be < 0 ? be : ivshmem_pci_open(NULL, addr, (enum ivshmem_backend)be, &dev);
+	int r = be < 0 ? be : ivshmem_pci_open(addr, (enum ivshmem_backend)be, &dev);
 	if (r < 0) {
 		fail("bar-rw-open", "ivshmem_pci_open(%s, %s): %s", addr, backend_s, strerror(-r));
 		return 1;

@@ -30,7 +30,7 @@ int main(void)
 		die("ftruncate");
 
 	ivshmem_pci_dev *dev = NULL;
-	is(ivshmem_pci_open(NULL, path, IVSHMEM_BACKEND_FILE, &dev), 0, "open the file backend");
+	is(ivshmem_pci_open(path, IVSHMEM_BACKEND_FILE, &dev), 0, "open the file backend");
 	if (!dev)
 		die("open");
 
@@ -84,7 +84,7 @@ int main(void)
 	if (geteuid() != 0) {
 		if (fchmod(fd, 0444) < 0)
 			die("fchmod");
-		is(ivshmem_pci_open(NULL, path, IVSHMEM_BACKEND_FILE, &dev), 0, "open a read-only file");
+		is(ivshmem_pci_open(path, IVSHMEM_BACKEND_FILE, &dev), 0, "open a read-only file");
 		if (dev) {
 			is(ivshmem_pci_bar_read(dev, IVSHMEM_BAR_SHM, 1000, back, sizeof(back)),
 			   (int)sizeof(back), "read-only: bar_read works");

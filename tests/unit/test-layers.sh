@@ -36,6 +36,8 @@ check "DEV prefixes parsed only in src/lib/endpoint/spec.c (ivs_ep_spec_parse)" 
 	"$(grep -nE 'str(n|case)?cmp\([^,]*, *"(file|server|daemon|pci):"' $(echo "$sources" | grep '^src/' | grep -v '^src/lib/endpoint/spec\.c$') || true)"
 check "no sysfs path written outside src/lib/pci/ (the PCI layer opens BARs again: ivs_pci_bar_open)" \
 	"$(grep -nE '"/sys/|resource%' $(echo "$sources" | grep '^src/' | grep -v '^src/lib/pci/') || true)"
+check "the library reads its environment in one place (IVSHMEM_SYSFS_ROOT, pci/scan.c) and has no test hooks in the header" \
+	"$( (grep -nE '\<(secure_)?getenv\(' $(echo "$sources" | grep '^src/lib/' | grep -v '^src/lib/pci/scan\.c$'); grep -nE 'sysfs_root|_TEST_' include/ivshmem.h) || true)"
 
 echo "1..$n"
 [ $failed -eq 0 ]

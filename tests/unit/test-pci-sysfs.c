@@ -111,16 +111,21 @@ static int rm_one(const char *path, const struct stat *st, int flag, struct FTW 
 	return remove(path);
 }
 
+/* A fake sysfs tree, made the library's root through IVSHMEM_SYSFS_ROOT
+ * until free_root. */
 static char *new_root(void)
 {
 	char tmpl[] = "/tmp/ivshmem-unit-XXXXXX";
 	if (!mkdtemp(tmpl))
 		die("mkdtemp");
+	if (setenv("IVSHMEM_SYSFS_ROOT", tmpl, 1) < 0)
+		die("setenv");
 	return strdup(tmpl);
 }
 
 static void free_root(char *root)
 {
+	unsetenv("IVSHMEM_SYSFS_ROOT");
 	nftw(root, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 	free(root);
 }
@@ -352,30 +357,30 @@ static void test_scan_lookup(void)
 
 	struct ivshmem_pci_info info[8];
 	memset(info, 0, sizeof(info));
-	int n = ivshmem_pci_scan(root, 0xffff, 0xffff, info, 8);
+	int n = ivshmem_pci_scan(0xffff, 0xffff, info, 8);
 	is(n, 4, "scan finds the 4 well-formed devices");
 	ok(n == 4 && strcmp(info[0].addr, "0000:00:02.0") == 0 &&
 		   strcmp(info[1].addr, "0000:00:03.0") == 0 &&
 		   strcmp(info[2].addr, "0000:00:04.0") == 0 &&
 		   strcmp(info[3].addr, "0001:00:01.0") == 0,
 	   "scan sorts by address");
-	n = ivshmem_pci_scan(root, IVSHMEM_VENDOR_ID, IVSHMEM_DEVICE_ID, info, 8);
+	n = ivshmem_pci_scan(IVSHMEM_VENDOR_ID, IVSHMEM_DEVICE_ID, info, 8);
 	is(n, 3, "scan filters by vendor and device");
 	ok(n == 3 && strcmp(info[0].addr, "0000:00:03.0") == 0, "first IVSHMEM device is 03.0");
-	is(ivshmem_pci_scan(root, 0x8086, 0xffff, info, 8), 1, "scan filters by vendor only");
-	is(ivshmem_pci_scan(root, 0xffff, 0x100e, info, 8), 1, "scan filters by device only");
-	is(ivshmem_pci_scan(root, 0x1234, 0xffff, info, 8), 0, "scan with no match is 0");
-	is(ivshmem_pci_scan(root, 0xffff, 0xffff, NULL, 0), 4, "scan counts without output");
-	is(ivshmem_pci_scan(root, 0xffff, 0xffff, NULL, 1), -EINVAL, "scan with NULL out and max");
+	is(ivshmem_pci_scan(0x8086, 0xffff, info, 8), 1, "scan filters by vendor only");
+	is(ivshmem_pci_scan(0xffff, 0x100e, info, 8), 1, "scan filters by device only");
+	is(ivshmem_pci_scan(0x1234, 0xffff, info, 8), 0, "scan with no match is 0");
+	is(ivshmem_pci_scan(0xffff, 0xffff, NULL, 0), 4, "scan counts without output");
+	is(ivshmem_pci_scan(0xffff, 0xffff, NULL, 1), -EINVAL, "scan with NULL out and max");
 	memset(info, 0, sizeof(info));
-	n = ivshmem_pci_scan(root, IVSHMEM_VENDOR_ID, IVSHMEM_DEVICE_ID, info, 2);
+	n = ivshmem_pci_scan(IVSHMEM_VENDOR_ID, IVSHMEM_DEVICE_ID, info, 2);
 	is(n, 3, "scan returns the total when it exceeds max");
 	ok(strcmp(info[0].addr, "0000:00:03.0") == 0 && strcmp(info[1].addr, "0000:00:04.0") == 0,
 	   "scan with a short array keeps the lowest addresses in order");
 	ok(info[2].addr[0] == '\0', "scan writes no more than max entries");
 
 	struct ivshmem_pci_info li;
-	is(ivshmem_pci_lookup(root, "4.0", &li), 0, "lookup 4.0");
+	is(ivshmem_pci_lookup("4.0", &li), 0, "lookup 4.0");
 	ok(strcmp(li.addr, "0000:00:04.0") == 0, "lookup canonicalises the address");
 	is(li.vendor, 0x1af4, "lookup vendor");
 	is(li.device, 0x1110, "lookup device");
@@ -386,27 +391,39 @@ static void test_scan_lookup(void)
 	ok(strcmp(li.driver, "vfio-pci") == 0, "lookup driver from the symlink (%s)", li.driver);
 	is(li.iommu_group, 7, "lookup IOMMU group from the symlink");
 
-	is(ivshmem_pci_lookup(root, "0000:00:03.0", &li), 0, "lookup 03.0");
+	is(ivshmem_pci_lookup("0000:00:03.0", &li), 0, "lookup 03.0");
 	is(li.revision, 0, "revision 0 from config space");
 	ok(li.driver[0] == '\0', "unbound device has no driver");
 	is(li.iommu_group, -1, "no IOMMU group gives -1");
-	is(ivshmem_pci_lookup(root, "0001:00:01.0", &li), 0, "lookup 0001:00:01.0");
+	is(ivshmem_pci_lookup("0001:00:01.0", &li), 0, "lookup 0001:00:01.0");
 	is(li.revision, 1, "revision 1 from config space");
-	is(ivshmem_pci_lookup(root, "0000:00:02.0", &li), 0, "lookup 02.0");
+	is(ivshmem_pci_lookup("0000:00:02.0", &li), 0, "lookup 02.0");
 	ok(strcmp(li.driver, "e1000") == 0, "driver e1000");
 
 	memset(&li, 0x5a, sizeof(li));
 	struct ivshmem_pci_info before = li;
-	is(ivshmem_pci_lookup(root, "0000:00:1f.0", &li), -ENOENT, "lookup of a missing device");
+	is(ivshmem_pci_lookup("0000:00:1f.0", &li), -ENOENT, "lookup of a missing device");
 	ok(memcmp(&li, &before, sizeof(li)) == 0, "failed lookup leaves the output alone");
-	is(ivshmem_pci_lookup(root, "nonsense", &li), -EINVAL, "lookup of a bad address");
-	is(ivshmem_pci_lookup(root, "0000:00:07.0", &li), -ENOENT, "lookup without vendor");
-	is(ivshmem_pci_lookup(root, "0000:00:08.0", &li), -EINVAL, "lookup with a bad vendor");
+	is(ivshmem_pci_lookup("nonsense", &li), -EINVAL, "lookup of a bad address");
+	is(ivshmem_pci_lookup("0000:00:07.0", &li), -ENOENT, "lookup without vendor");
+	is(ivshmem_pci_lookup("0000:00:08.0", &li), -EINVAL, "lookup with a bad vendor");
 	free_root(root);
 
 	root = new_root();
-	is(ivshmem_pci_scan(root, 0xffff, 0xffff, info, 8), 0, "no bus/pci/devices: 0 devices");
-	is(ivshmem_pci_lookup(root, "4.0", &li), -ENOENT, "lookup without a bus: -ENOENT");
+	is(ivshmem_pci_scan(0xffff, 0xffff, info, 8), 0, "no bus/pci/devices: 0 devices");
+	is(ivshmem_pci_lookup("4.0", &li), -ENOENT, "lookup without a bus: -ENOENT");
+
+	/* The root is read at each call; only an absolute path replaces /sys. */
+	int in_sys = ivshmem_pci_scan(0xffff, 0xffff, NULL, 0); /* the fake one: 0 */
+	unsetenv("IVSHMEM_SYSFS_ROOT");
+	int real = ivshmem_pci_scan(0xffff, 0xffff, NULL, 0);
+	setenv("IVSHMEM_SYSFS_ROOT", "relative/tree", 1);
+	is(ivshmem_pci_scan(0xffff, 0xffff, NULL, 0), real, "a relative IVSHMEM_SYSFS_ROOT is ignored");
+	setenv("IVSHMEM_SYSFS_ROOT", "", 1);
+	is(ivshmem_pci_scan(0xffff, 0xffff, NULL, 0), real, "an empty IVSHMEM_SYSFS_ROOT is ignored");
+	setenv("IVSHMEM_SYSFS_ROOT", root, 1);
+	is(ivshmem_pci_scan(0xffff, 0xffff, NULL, 0), in_sys, "the root is read again at each call");
+	ok(real >= 0 && in_sys == 0, "unset, the root is /sys (%d devices there)", real);
 	free_root(root);
 }
 
@@ -439,7 +456,7 @@ static void test_sysfs_backend(void)
 	add_dev(root, &nr);
 
 	ivshmem_pci_dev *dev = NULL;
-	is(ivshmem_pci_open(root, "4.0", IVSHMEM_BACKEND_SYSFS, &dev), 0, "open 4.0 with sysfs");
+	is(ivshmem_pci_open("4.0", IVSHMEM_BACKEND_SYSFS, &dev), 0, "open 4.0 with sysfs");
 	if (!dev)
 		die("open");
 	is(ivshmem_pci_backend(dev), IVSHMEM_BACKEND_SYSFS, "backend is sysfs");
@@ -561,7 +578,7 @@ static void test_sysfs_backend(void)
 	ok(dev == NULL, "close returns NULL");
 
 	/* Short config space. */
-	is(ivshmem_pci_open(root, "0000:00:05.0", IVSHMEM_BACKEND_SYSFS, &dev), 0, "open 05.0");
+	is(ivshmem_pci_open("0000:00:05.0", IVSHMEM_BACKEND_SYSFS, &dev), 0, "open 05.0");
 	if (dev) {
 		memset(cfg, 0xee, sizeof(cfg));
 		is(ivshmem_pci_config_read(dev, 0, cfg, sizeof(cfg)), 64,
@@ -576,15 +593,15 @@ static void test_sysfs_backend(void)
 	}
 
 	/* Missing resource file. */
-	is(ivshmem_pci_open(root, "0000:00:06.0", IVSHMEM_BACKEND_SYSFS, &dev), -ENOENT,
+	is(ivshmem_pci_open("0000:00:06.0", IVSHMEM_BACKEND_SYSFS, &dev), -ENOENT,
 	   "device without a resource file can't be opened with sysfs");
-	is(ivshmem_pci_open(root, "0000:00:1f.0", IVSHMEM_BACKEND_SYSFS, &dev), -ENOENT,
+	is(ivshmem_pci_open("0000:00:1f.0", IVSHMEM_BACKEND_SYSFS, &dev), -ENOENT,
 	   "missing device: -ENOENT");
-	is(ivshmem_pci_open(root, "zz", IVSHMEM_BACKEND_SYSFS, &dev), -EINVAL, "bad address");
+	is(ivshmem_pci_open("zz", IVSHMEM_BACKEND_SYSFS, &dev), -EINVAL, "bad address");
 	ok(dev == NULL, "failed opens leave the output alone");
 
 	/* AUTO picks sysfs for a device not bound to vfio-pci. */
-	is(ivshmem_pci_open(root, "4.0", IVSHMEM_BACKEND_AUTO, &dev), 0, "open 4.0 with auto");
+	is(ivshmem_pci_open("4.0", IVSHMEM_BACKEND_AUTO, &dev), 0, "open 4.0 with auto");
 	is(ivshmem_pci_backend(dev), IVSHMEM_BACKEND_SYSFS, "auto chose sysfs");
 	dev = ivshmem_pci_close(dev);
 	ok(ivshmem_pci_close(NULL) == NULL, "close(NULL) is fine");
@@ -612,7 +629,7 @@ static void test_sysfs_bar_rw(void)
 	};
 	add_dev(root, &d);
 	ivshmem_pci_dev *dev = NULL;
-	is(ivshmem_pci_open(root, "4.0", IVSHMEM_BACKEND_SYSFS, &dev), 0, "bar_rw: open sysfs");
+	is(ivshmem_pci_open("4.0", IVSHMEM_BACKEND_SYSFS, &dev), 0, "bar_rw: open sysfs");
 	if (!dev)
 		die("open");
 	int fd0 = open(fmt("%s/resource0", dev_dir(root, d.addr)), O_RDWR | O_CLOEXEC);
@@ -670,7 +687,7 @@ static void test_sysfs_bar_rw(void)
 	uint32_t pos = 7;
 	if (pwrite(fd0, &pos, 4, IVSHMEM_REG_IV_POSITION) != 4)
 		die("pwrite");
-	struct ivshmem_open_opts opts = {.sysfs_root = root, .ready_timeout_ms = 100};
+	struct ivshmem_open_opts opts = {.ready_timeout_ms = 100};
 	ivshmem_ep *ep = NULL;
 	is(ivs_ep_open("3.0", &opts, IVS_OPEN_REGS_NO_MAP, &ep), 0, "endpoint with registers through bar_read/write");
 	if (ep) {
@@ -706,11 +723,11 @@ static void test_vfio_checks(void)
 	c.iommu_group = 4; /* unbound */
 	add_dev(root, &c);
 	ivshmem_pci_dev *dev = NULL;
-	is(ivshmem_pci_open(root, "4.0", IVSHMEM_BACKEND_VFIO, &dev), -ENXIO,
+	is(ivshmem_pci_open("4.0", IVSHMEM_BACKEND_VFIO, &dev), -ENXIO,
 	   "vfio without an IOMMU group is -ENXIO");
-	is(ivshmem_pci_open(root, "5.0", IVSHMEM_BACKEND_VFIO, &dev), -ENODEV,
+	is(ivshmem_pci_open("5.0", IVSHMEM_BACKEND_VFIO, &dev), -ENODEV,
 	   "vfio on a device bound to another driver is -ENODEV");
-	is(ivshmem_pci_open(root, "6.0", IVSHMEM_BACKEND_VFIO, &dev), -ENODEV,
+	is(ivshmem_pci_open("6.0", IVSHMEM_BACKEND_VFIO, &dev), -ENODEV,
 	   "vfio on an unbound device is -ENODEV");
 	ok(dev == NULL, "output untouched");
 	free_root(root);
@@ -734,7 +751,6 @@ static void test_endpoint(void)
 	char *root = new_root();
 	struct fake_dev o = other_dev("0000:00:05.0");
 	add_dev(root, &o);
-	opts.sysfs_root = root;
 	is(ivshmem_open("0000:00:05.0", &opts, &ep), -ENODEV, "non-IVSHMEM device is -ENODEV");
 	is(ivshmem_open("auto", &opts, &ep), -ENODEV, "auto without IVSHMEM devices is -ENODEV");
 	is(ivshmem_open("0000:00:06.0", &opts, &ep), -ENOENT, "missing device is -ENOENT");
@@ -805,31 +821,31 @@ static void test_bind(void)
 	char dir[1024];
 	snprintf(dir, sizeof(dir), "%s", dev_dir(root, a.addr));
 
-	is(ivshmem_pci_bind(root, "5.0", NULL), 0, "already bound to vfio-pci: 0");
+	is(ivshmem_pci_bind("5.0", NULL), 0, "already bound to vfio-pci: 0");
 	ok(strcmp(slurp(fmt("%s/driver_override", dev_dir(root, b.addr))), "") == 0,
 	   "already bound: driver_override untouched");
-	is(ivshmem_pci_bind(root, "6.0", "vfio-pci"), -ENXIO, "no IOMMU group: -ENXIO");
+	is(ivshmem_pci_bind("6.0", "vfio-pci"), -ENXIO, "no IOMMU group: -ENXIO");
 	mkdirs(fmt("%s/module/vfio/parameters", root));
 	put_text(fmt("%s/module/vfio/parameters/enable_unsafe_noiommu_mode", root), "N\n");
-	is(ivshmem_pci_bind(root, "6.0", "vfio-pci"), -ENXIO, "no IOMMU group, noiommu off: -ENXIO");
+	is(ivshmem_pci_bind("6.0", "vfio-pci"), -ENXIO, "no IOMMU group, noiommu off: -ENXIO");
 	put_text(fmt("%s/module/vfio/parameters/enable_unsafe_noiommu_mode", root), "Y\n");
-	is(ivshmem_pci_bind(root, "6.0", "vfio-pci"), -EIO,
+	is(ivshmem_pci_bind("6.0", "vfio-pci"), -EIO,
 	   "no IOMMU group but no-IOMMU mode: bind is attempted");
 	ok(strcmp(slurp(fmt("%s/bus/pci/drivers_probe", root)), "0000:00:06.0") == 0,
 	   "no-IOMMU mode: address written to drivers_probe");
 	/* 06.0 had no driver: the failure path asked for a re-probe too. */
 	put_text(fmt("%s/bus/pci/drivers_probe", root), "");
 	unlink(fmt("%s/module/vfio/parameters/enable_unsafe_noiommu_mode", root));
-	is(ivshmem_pci_bind(root, "1f.0", NULL), -ENOENT, "no such device: -ENOENT");
-	is(ivshmem_pci_bind(root, "xyz", NULL), -EINVAL, "bad address: -EINVAL");
-	is(ivshmem_pci_bind(root, "4.0", "../evil"), -EINVAL, "driver name with a slash: -EINVAL");
-	is(ivshmem_pci_bind(root, "4.0", ""), -EINVAL, "empty driver name: -EINVAL");
-	is(ivshmem_pci_bind(root, "4.0", "nosuchdrv"), -ENODEV, "driver not loaded: -ENODEV");
+	is(ivshmem_pci_bind("1f.0", NULL), -ENOENT, "no such device: -ENOENT");
+	is(ivshmem_pci_bind("xyz", NULL), -EINVAL, "bad address: -EINVAL");
+	is(ivshmem_pci_bind("4.0", "../evil"), -EINVAL, "driver name with a slash: -EINVAL");
+	is(ivshmem_pci_bind("4.0", ""), -EINVAL, "empty driver name: -EINVAL");
+	is(ivshmem_pci_bind("4.0", "nosuchdrv"), -ENODEV, "driver not loaded: -ENODEV");
 	ok(strcmp(slurp(fmt("%s/driver_override", dir)), "") == 0,
 	   "refused binds don't touch driver_override");
 
 	/* A fake tree doesn't rebind: the steps are taken, then -EIO. */
-	is(ivshmem_pci_bind(root, "4.0", NULL), -EIO, "fake tree never rebinds: -EIO");
+	is(ivshmem_pci_bind("4.0", NULL), -EIO, "fake tree never rebinds: -EIO");
 	ok(strcmp(slurp(fmt("%s/bus/pci/drivers/ivshmem_drv/unbind", root)), "0000:00:04.0") == 0,
 	   "address written to the old driver's unbind");
 	ok(strcmp(slurp(fmt("%s/bus/pci/drivers_probe", root)), "0000:00:04.0") == 0,
@@ -842,7 +858,7 @@ static void test_bind(void)
 	/* Without drivers_probe, the driver's bind file is used. */
 	put_text(fmt("%s/driver_override", dir), "");
 	unlink(fmt("%s/bus/pci/drivers_probe", root));
-	is(ivshmem_pci_bind(root, "4.0", NULL), -EIO, "bind through drivers/vfio-pci/bind");
+	is(ivshmem_pci_bind("4.0", NULL), -EIO, "bind through drivers/vfio-pci/bind");
 	ok(strcmp(slurp(fmt("%s/bus/pci/drivers/vfio-pci/bind", root)), "0000:00:04.0") == 0,
 	   "address written to vfio-pci's bind");
 
@@ -852,8 +868,8 @@ static void test_bind(void)
 	unlink(fmt("%s/bus/pci/drivers/vfio-pci/unbind", root));
 	if (rmdir(fmt("%s/bus/pci/drivers/vfio-pci", root)) < 0)
 		die("rmdir");
-	is(ivshmem_pci_bind(root, "4.0", NULL), -ENODEV, "vfio-pci not loaded: -ENODEV");
-	is(ivshmem_pci_bind(root, "4.0", "ivshmem_drv"), 0, "already bound to ivshmem_drv: 0");
+	is(ivshmem_pci_bind("4.0", NULL), -ENODEV, "vfio-pci not loaded: -ENODEV");
+	is(ivshmem_pci_bind("4.0", "ivshmem_drv"), 0, "already bound to ivshmem_drv: 0");
 	free_root(root);
 }
 

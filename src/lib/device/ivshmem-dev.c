@@ -12,12 +12,12 @@ int ivs_dev_check(const struct ivshmem_pci_info *info)
 	return 0;
 }
 
-int ivs_dev_resolve(const char *sysfs_root, const char *spec, char out[IVSHMEM_PCI_ADDR_LEN])
+int ivs_dev_resolve(const char *spec, char out[IVSHMEM_PCI_ADDR_LEN])
 {
 	if (strcmp(spec, "auto") != 0)
 		return ivshmem_pci_addr_parse(spec, out);
 	struct ivshmem_pci_info found[2];
-	int n = ivshmem_pci_scan(sysfs_root, IVSHMEM_VENDOR_ID, IVSHMEM_DEVICE_ID, found, 2);
+	int n = ivshmem_pci_scan(IVSHMEM_VENDOR_ID, IVSHMEM_DEVICE_ID, found, 2);
 	if (n < 0)
 		return n;
 	if (n == 0)

@@ -12,7 +12,7 @@ int ivs_dev_check(const struct ivshmem_pci_info *info);
 
 /* Resolve "auto" / an address into a canonical IVSHMEM device address.
  * -ENODEV none, -EBUSY several (candidates not listed: the CLI does that). */
-int ivs_dev_resolve(const char *sysfs_root, const char *spec, char out[IVSHMEM_PCI_ADDR_LEN]);
+int ivs_dev_resolve(const char *spec, char out[IVSHMEM_PCI_ADDR_LEN]);
 
 /* Doorbell register value: peer << 16 | vector (QEMU uses the low 8 bits of
  * the vector field). */

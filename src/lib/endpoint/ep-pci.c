@@ -123,11 +123,11 @@ static int read_position(ivshmem_ep *ep, struct pci_priv *p, int timeout_ms)
 static int pci_open(ivshmem_ep *ep, const char *target, const struct ivshmem_open_opts *opts)
 {
 	char addr[IVSHMEM_PCI_ADDR_LEN];
-	int r = ivs_dev_resolve(opts->sysfs_root, target, addr);
+	int r = ivs_dev_resolve(target, addr);
 	if (r < 0)
 		return r;
 	struct ivshmem_pci_info info;
-	r = ivshmem_pci_lookup(opts->sysfs_root, addr, &info);
+	r = ivshmem_pci_lookup(addr, &info);
 	if (r < 0)
 		return r;
 	r = ivs_dev_check(&info);
@@ -136,7 +136,7 @@ static int pci_open(ivshmem_ep *ep, const char *target, const struct ivshmem_ope
 	enum ivshmem_backend be = opts->backend;
 	if (be == IVSHMEM_BACKEND_AUTO)
 		be = strcmp(info.driver, "vfio-pci") == 0 ? IVSHMEM_BACKEND_VFIO : IVSHMEM_BACKEND_SYSFS;
-	r = ivshmem_pci_open(opts->sysfs_root, addr, be, &ep->pci);
+	r = ivshmem_pci_open(addr, be, &ep->pci);
 	if (r < 0)
 		return r;
 	struct pci_priv *p = calloc(1, sizeof(*p));
@@ -244,7 +244,7 @@ const struct ivs_ep_ops ivs_ep_pci_ops = {
 
 static int file_open(ivshmem_ep *ep, const char *target, const struct ivshmem_open_opts *opts)
 {
-	int r = ivshmem_pci_open(NULL, target, IVSHMEM_BACKEND_FILE, &ep->pci);
+	int r = ivshmem_pci_open(target, IVSHMEM_BACKEND_FILE, &ep->pci);
 	if (r < 0)
 		return r;
 	struct pci_priv *p = calloc(1, sizeof(*p));

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* Binding a device to a driver through driver_override, as dpdk-devbind
  * does: set the override, unbind from the current driver, ask the PCI core
- * to probe again, then check where the device landed.  The sysfs root is a
- * parameter so tests can use a fake tree. */
+ * to probe again, then check where the device landed.  The sysfs root is
+ * ivs_sysfs_root(), so tests can use a fake tree. */
 #include "pci/pci-backend.h"
 
 #include <stdio.h>
@@ -70,7 +70,7 @@ static int probe(const char *root, const char *addr, const char *driver)
 	return ivs_write_text(path, addr);
 }
 
-int ivshmem_pci_bind(const char *sysfs_root, const char *addr, const char *driver)
+int ivshmem_pci_bind(const char *addr, const char *driver)
 {
 	if (!addr)
 		return -EINVAL;
@@ -78,7 +78,7 @@ int ivshmem_pci_bind(const char *sysfs_root, const char *addr, const char *drive
 		driver = "vfio-pci";
 	if (!valid_driver_name(driver))
 		return -EINVAL;
-	const char *root = sysfs_root ? sysfs_root : "/sys";
+	const char *root = ivs_sysfs_root();
 	char canon[IVSHMEM_PCI_ADDR_LEN];
 	int r = ivshmem_pci_addr_parse(addr, canon);
 	if (r < 0)

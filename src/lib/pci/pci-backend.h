@@ -46,6 +46,11 @@ extern const struct ivs_pci_ops ivs_pci_vfio_ops;
 extern const struct ivs_pci_ops ivs_pci_sysfs_ops;
 extern const struct ivs_pci_ops ivs_pci_file_ops;
 
+/* The sysfs root: "/sys", or IVSHMEM_SYSFS_ROOT when set to an absolute path
+ * (ignored in set-uid programs).  Read by the public calls, once each. */
+const char *ivs_sysfs_root(void);
+/* ivshmem_pci_lookup under a given root. */
+int ivs_sysfs_lookup(const char *root, const char *addr, struct ivshmem_pci_info *out);
 /* sysfs helpers shared by backends: path of a device attribute. */
 int ivs_sysfs_dev_path(const ivshmem_pci_dev *dev, char *buf, size_t size, const char *attr);
 int ivs_sysfs_path(const char *root, const char *addr, char *buf, size_t size, const char *attr);

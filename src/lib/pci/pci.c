@@ -19,8 +19,7 @@ static const struct ivs_pci_ops *backend_ops(enum ivshmem_backend b)
 	}
 }
 
-int ivshmem_pci_open(const char *sysfs_root, const char *addr, enum ivshmem_backend backend,
-		     ivshmem_pci_dev **out)
+int ivshmem_pci_open(const char *addr, enum ivshmem_backend backend, ivshmem_pci_dev **out)
 {
 	if (!addr || !out)
 		return -EINVAL;
@@ -28,7 +27,7 @@ int ivshmem_pci_open(const char *sysfs_root, const char *addr, enum ivshmem_back
 	if (!dev)
 		return -ENOMEM;
 	int r;
-	dev->sysfs_root = strdup(sysfs_root ? sysfs_root : "/sys");
+	dev->sysfs_root = strdup(ivs_sysfs_root());
 	if (!dev->sysfs_root) {
 		r = -ENOMEM;
 		goto fail;
@@ -46,7 +45,7 @@ int ivshmem_pci_open(const char *sysfs_root, const char *addr, enum ivshmem_back
 		if (backend == IVSHMEM_BACKEND_AUTO) {
 			/* VFIO when the device is bound to vfio-pci, else sysfs. */
 			struct ivshmem_pci_info info;
-			r = ivshmem_pci_lookup(dev->sysfs_root, dev->addr, &info);
+			r = ivs_sysfs_lookup(dev->sysfs_root, dev->addr, &info);
 			if (r < 0)
 				goto fail;
 			backend = strcmp(info.driver, "vfio-pci") == 0 ? IVSHMEM_BACKEND_VFIO

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Enumerating PCI devices and reading their identity from sysfs.  The sysfs
- * root is a parameter so unit tests can use fake trees. */
+ * root is "/sys", or IVSHMEM_SYSFS_ROOT (read here only) so that unit tests
+ * can use fake trees. */
 #include "pci/pci-backend.h"
 
 #include <ctype.h>
@@ -59,6 +60,13 @@ int ivshmem_pci_addr_parse(const char *s, char out[IVSHMEM_PCI_ADDR_LEN])
 	return 0;
 }
 
+const char *ivs_sysfs_root(void)
+{
+	/* secure_getenv: a set-uid or otherwise elevated program ignores it. */
+	const char *r = secure_getenv("IVSHMEM_SYSFS_ROOT");
+	return r && r[0] == '/' ? r : "/sys";
+}
+
 int ivs_sysfs_path(const char *root, const char *addr, char *buf, size_t size, const char *attr)
 {
 	return ivs_path(buf, size, "%s/bus/pci/devices/%s%s%s", root ? root : "/sys", addr,
@@ -82,7 +90,7 @@ static int read_id(const char *root, const char *addr, const char *attr, uint64_
 	return *v > max ? -EINVAL : 0;
 }
 
-int ivshmem_pci_lookup(const char *sysfs_root, const char *addr, struct ivshmem_pci_info *out)
+int ivs_sysfs_lookup(const char *root, const char *addr, struct ivshmem_pci_info *out)
 {
 	if (!addr || !out)
 		return -EINVAL;
@@ -90,7 +98,6 @@ int ivshmem_pci_lookup(const char *sysfs_root, const char *addr, struct ivshmem_
 	int r = ivshmem_pci_addr_parse(addr, info.addr);
 	if (r < 0)
 		return r;
-	const char *root = sysfs_root ? sysfs_root : "/sys";
 	char path[512];
 	r = ivs_sysfs_path(root, info.addr, path, sizeof(path), NULL);
 	if (r < 0)
@@ -155,12 +162,16 @@ static int cmp_info(const void *a, const void *b)
 		      ((const struct ivshmem_pci_info *)b)->addr);
 }
 
-int ivshmem_pci_scan(const char *sysfs_root, uint16_t vendor, uint16_t device,
-		     struct ivshmem_pci_info *out, size_t max)
+int ivshmem_pci_lookup(const char *addr, struct ivshmem_pci_info *out)
+{
+	return ivs_sysfs_lookup(ivs_sysfs_root(), addr, out);
+}
+
+int ivshmem_pci_scan(uint16_t vendor, uint16_t device, struct ivshmem_pci_info *out, size_t max)
 {
 	if (!out && max)
 		return -EINVAL;
-	const char *root = sysfs_root ? sysfs_root : "/sys";
+	const char *root = ivs_sysfs_root();
 	char path[512];
 	int r = ivs_path(path, sizeof(path), "%s/bus/pci/devices", root);
 	if (r < 0)
@@ -174,7 +185,7 @@ int ivshmem_pci_scan(const char *sysfs_root, uint16_t vendor, uint16_t device,
 		if (e->d_name[0] == '.')
 			continue;
 		struct ivshmem_pci_info info;
-		if (ivshmem_pci_lookup(root, e->d_name, &info) < 0)
+		if (ivs_sysfs_lookup(root, e->d_name, &info) < 0)
 			continue; /* unreadable or malformed entry: skip it */
 		if (vendor != 0xffff && info.vendor != vendor)
 			continue;
