@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* ivshmem server: QEMU's contrib/ivshmem-server, option-compatible.  The
  * protocol lives in src/server/server.c; this file has the options, signals,
- * pid file, daemonizing and the loop.  See docs/server.md. */
+ * pid file and the loop; daemonizing is the service runtime's
+ * (src/service/daemonize.c).  See docs/server.md. */
 #include <fcntl.h>
 #include <getopt.h>
 #include <grp.h>
@@ -17,6 +18,7 @@
 #include <unistd.h>
 
 #include "../server/server.h"
+#include "service/daemonize.h"
 #include "service/runtime-files.h"
 #include "service/signals.h"
 #include "cli.h"
@@ -179,46 +181,6 @@ static int start_error(const struct ivs_server_opts *o, int r, bool init)
 	if (r == -ENOENT || r == -ENOTDIR)
 		return cli_error("socket %s: the directory does not exist: create it or fix -S", sock);
 	return cli_error("socket %s: %s", sock, strerror(-r));
-}
-
-/* Fork into the background once the server is listening.  Returns 0 in
- * the daemon, exits in the parent (0 when the daemon reported ready). */
-static int daemonize(struct ivs_rt_pidfile *pf)
-{
-	int pfd[2];
-	if (pipe2(pfd, O_CLOEXEC) < 0)
-		return cli_error("cannot daemonize: pipe: %s (use -F)", strerror(errno));
-	pid_t pid = fork();
-	if (pid < 0)
-		return cli_error("cannot daemonize: fork: %s (use -F)", strerror(errno));
-	if (pid > 0) {
-		close(pfd[1]);
-		char c = 1;
-		ssize_t n;
-		while ((n = read(pfd[0], &c, 1)) < 0 && errno == EINTR)
-			;
-		_exit(n == 1 && c == 0 ? 0 : 1);
-	}
-	close(pfd[0]);
-	setsid();
-	if (chdir("/") < 0) { /* never fails; keep the compiler quiet */
-	}
-	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-	if (null >= 0) {
-		dup2(null, STDIN_FILENO);
-		dup2(null, STDOUT_FILENO); /* logs stay on stderr */
-		close(null);
-	}
-	char c = 0;
-	int r = pf->fd >= 0 ? ivs_rt_pidfile_write(pf, getpid()) : 0;
-	if (r < 0) {
-		cli_error("pid file %s: write failed: %s", pf->path, strerror(-r));
-		c = 1;
-	}
-	if (write(pfd[1], &c, 1) < 0) {
-	}
-	close(pfd[1]);
-	return c;
 }
 
 int cmd_server(int argc, char **argv)
@@ -398,8 +360,12 @@ int cmd_server(int argc, char **argv)
 		goto out;
 	}
 	if (!foreground) {
-		if (daemonize(&pf)) {
-			rc = 1;
+		const char *step = "";
+		r = ivs_svc_daemonize(&pf, &step);
+		if (r < 0) {
+			rc = strcmp(step, "pid file") == 0
+				     ? cli_error("pid file %s: write failed: %s", pf.path, strerror(-r))
+				     : cli_error("cannot daemonize: %s: %s (use -F)", step, strerror(-r));
 			goto out;
 		}
 	} else if (pf.fd >= 0 && (r = ivs_rt_pidfile_write(&pf, getpid())) < 0) {
