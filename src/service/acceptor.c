@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "service/log-limit.h"
 #include "service/passed-fds.h"
 #include "util/util.h"
 
@@ -25,12 +26,8 @@ void ivs_acceptor_close(struct ivs_acceptor *a)
 
 static void say(struct ivs_acceptor *a, enum ivs_log_level l, const char *what, int err)
 {
-	if (!a->log)
-		return;
-	char line[160];
-	snprintf(line, sizeof(line), "%s: %s%s", what, strerror(err),
-		 l == IVS_LOG_WARN && (err == EMFILE || err == ENFILE) ? " (raise the fd limit, ulimit -n)" : "");
-	a->log(a->log_ctx, l, line);
+	ivs_log_say(a->log, a->log_ctx, l, NULL, "%s: %s%s", what, strerror(err),
+		    err == EMFILE || err == ENFILE ? " (raise the fd limit, ulimit -n)" : "");
 }
 
 /* Out of fds, a pending connection stays in the backlog and keeps the

@@ -48,3 +48,12 @@ void ivs_log_vsay(ivs_log_fn fn, void *ctx, enum ivs_log_level level, struct ivs
 		return;
 	fn(ctx, level, line);
 }
+
+void ivs_log_say(ivs_log_fn fn, void *ctx, enum ivs_log_level level, struct ivs_log_limit *limit,
+		 const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	ivs_log_vsay(fn, ctx, level, limit, fmt, ap);
+	va_end(ap);
+}

@@ -43,5 +43,7 @@ bool ivs_log_limit_vformat(struct ivs_log_limit *l, uint64_t now_ns, char *out, 
  * as the limiter lets it through. */
 void ivs_log_vsay(ivs_log_fn fn, void *ctx, enum ivs_log_level level, struct ivs_log_limit *limit,
 		  const char *fmt, va_list ap) __attribute__((format(printf, 5, 0)));
+void ivs_log_say(ivs_log_fn fn, void *ctx, enum ivs_log_level level, struct ivs_log_limit *limit,
+		 const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
 #endif
