@@ -13,8 +13,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "bench-common.h"
-#include "cli.h"
+#include "bench/bench.h"
+#include "cli/cli.h"
 #include "util/util.h"
 
 /* Each *_rep: 0, -errno, or 1 after bench_fork reported a failure. */

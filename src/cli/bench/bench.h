@@ -1,11 +1,16 @@
 /* SPDX-License-Identifier: MIT */
-/* Scaffolding of the benchmarks that run against their own ivshmem server
- * (bench-doorbell.c, bench-daemon.c): their options, the temporary
- * directory, the server child, reaping children, the timed doorbell
- * ping-pong, percentiles, and the JSON/text number printing. */
-#ifndef IVS_BENCH_COMMON_H
-#define IVS_BENCH_COMMON_H
+/* The scaffolding every benchmark (doorbell.c, daemon.c, chan*.c) shares:
+ *   common.c    options, forking and reaping children
+ *   server.c    the temporary directory and the one server child
+ *   pingpong.c  the timed doorbell ping-pong
+ *   machine.c   CPU pinning, load average and steal time
+ *   stats.c     samples, medians and percentiles, text and JSON printing
+ * A benchmark is set up, measured (repetitions interleaved), then reported;
+ * each measures the project and its alternative in the same run. */
+#ifndef IVS_BENCH_H
+#define IVS_BENCH_H
 
+#include <sched.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -30,6 +35,7 @@ int bench_parse_opts(int argc, char **argv, struct bench_opts *o);
  * with BENCH_SERVER_INIT; bench_server_stop() undoes whatever was done. */
 struct bench_server {
 	const char *name; /* the benchmark's, for messages */
+	uint64_t size;	/* of the shared memory; 0: 1 MiB */
 	char dir[32];	/* "" until created */
 	char sock[64];	/* DIR/server.sock */
 	char shm[64];	/* the server's POSIX shm */
@@ -43,8 +49,8 @@ struct bench_server {
 /* Create the directory and name the socket and an shm "ivshmem-bench-NAME-…"
  * for it (NAME: the benchmark's).  0, or 1 after a message. */
 int bench_tmpdir(struct bench_server *s, const char *name);
-/* Create the server (1 MiB, 1 vector) and serve it in a child until its pipe
- * closes; the child then removes the socket, the shm and (if empty) the
+/* Create the server (s->size, 1 vector), listening before the fork (so a
+ * peer may connect at once), and serve it in a child until its pipe closes; the child then removes the socket, the shm and (if empty) the
  * directory.  0, or 1 after a message. */
 int bench_server_start(struct bench_server *s);
 /* Stop and reap the server, and remove what it left (when it was killed)
@@ -77,6 +83,43 @@ int bench_echo(ivshmem_ep *ep, int target, size_t n, int timeout_ms);
 /* The measured side: BENCH_WARMUP + iters times, ring `peer` and wait for
  * its answer; the last iters round trips go to out (ns).  0 or -errno. */
 int bench_pingpong(ivshmem_ep *ep, int peer, uint64_t *out, size_t iters);
+
+/* ---- machine.c ---- */
+
+/* The CPUs of a two-process benchmark: parent and child each pinned to
+ * its own (cpu[] -1: not pinned), from the ones it was allowed at start. */
+struct bench_cpus {
+	int cpu[2];
+	cpu_set_t all; /* the affinity at start */
+	bool have_all;
+	long online;
+};
+/* Pick two allowed CPUs if pin and there are two, and pin the caller to
+ * the first. */
+void bench_cpus_init(struct bench_cpus *c, bool pin);
+/* Pin the caller to cpu[who] (0 parent, 1 child; no-op when unpinned);
+ * who -1: back to every CPU allowed at start. */
+void bench_pin(const struct bench_cpus *c, int who);
+
+/* The machine's state around a run: load average and CPU time. */
+struct bench_machine {
+	double load1;		  /* 1-minute load average, -1 if unknown */
+	uint64_t jiffies, steal; /* all CPUs' total and stolen time, 0 if unknown */
+};
+void bench_machine_sample(struct bench_machine *m);
+/* Percentage of CPU time stolen between a and b (0 if unknown). */
+double bench_steal_pct(const struct bench_machine *a, const struct bench_machine *b);
+
+/* ---- stats.c ---- */
+
+/* Repetitions of a measure that keep one value per run. */
+#define BENCH_MAX_RUNS 50
+/* Quantile q (0..1) of v[0..n), sorting v; 0 if n is 0. */
+double bench_quantile(double *v, size_t n, double q);
+/* Median, minimum, maximum of v[0..n), n <= BENCH_MAX_RUNS, v untouched. */
+double bench_median(const double *v, size_t n);
+double bench_min(const double *v, size_t n);
+double bench_max(const double *v, size_t n);
 
 /* Samples of one method and their statistics. */
 struct bench_series {

@@ -27,9 +27,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../daemon/daemon.h" /* the daemon core (src/daemon) */
-#include "bench-common.h"
-#include "cli.h"
+#include "daemon/daemon.h" /* the daemon core (src/daemon) */
+#include "bench/bench.h"
+#include "cli/cli.h"
 #include "util/util.h"
 
 struct bench {
