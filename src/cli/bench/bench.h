@@ -27,8 +27,8 @@ struct bench_opts {
 	bool json;
 };
 
-/* Parse the options into o (preset with the defaults); operands are left at
- * optind.  0, or 1 after a message (also if iters or reps is 0). */
+/* Parse the options into o (preset with the defaults).  0, or 1 after a
+ * message (also for an operand, or iters or reps 0). */
 int bench_parse_opts(int argc, char **argv, struct bench_opts *o);
 
 /* The temporary directory and the server forked on a socket in it.  Set up

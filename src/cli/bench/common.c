@@ -36,6 +36,10 @@ int bench_parse_opts(int argc, char **argv, struct bench_opts *o)
 		} else
 			return cli_bad_option(argv);
 	}
+	if (optind < argc)
+		return cli_usage_error("unexpected argument '%s'", argv[optind]);
+	if (o->iters == 0 || o->reps == 0)
+		return cli_usage_error("iterations and repetitions must be at least 1");
 	return 0;
 }
 
