@@ -234,8 +234,8 @@ typedef struct ivshmem_ep ivshmem_ep;
 
 #define IVSHMEM_OPEN_READONLY (1u << 0) /* map the shared memory read-only */
 #define IVSHMEM_OPEN_NO_IRQ (1u << 1)	/* don't set up interrupt delivery */
-/* PCI endpoints: don't map the shared memory (ivshmem_mem() is NULL, the size
- * is still known).  For brokers that hand BAR2 to others through sysfs: once
+/* PCI and file endpoints: don't map the shared memory (ivshmem_mem() is NULL,
+ * the size is still known; the layout and channel calls give -ENOTSUP).  For brokers that hand BAR2 to others through sysfs: once
  * vfio-pci maps a BAR it claims it, and the kernel then refuses sysfs
  * mappings of that BAR (CONFIG_IO_STRICT_DEVMEM). */
 #define IVSHMEM_OPEN_NO_MAP (1u << 2)

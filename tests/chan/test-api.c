@@ -81,6 +81,21 @@ static void test_list(void)
 	is(ivshmem_chan_list(ep, info, 4), -EPROTO, "garbage header: -EPROTO");
 	ok(info[0].name[0] == (char)0xa5, "and nothing written");
 	ivshmem_close(ep);
+
+	/* Opened without a mapping: every layout call says it can't. */
+	struct ivshmem_open_opts nm = {.ready_timeout_ms = -1, .flags = IVSHMEM_OPEN_NO_MAP};
+	ep = NULL;
+	if (ivshmem_open(spec, &nm, &ep) != 0 || ivshmem_mem(ep))
+		fail_all("setup: open %s with IVSHMEM_OPEN_NO_MAP", spec);
+	ch = (ivshmem_chan *)&nm;
+	is(ivshmem_layout_init(ep), -ENOTSUP, "no mapping: layout_init -ENOTSUP");
+	is(ivshmem_chan_create(ep, "x", 4096, 0), -ENOTSUP, "no mapping: chan_create -ENOTSUP");
+	is(ivshmem_chan_delete(ep, "x"), -ENOTSUP, "no mapping: chan_delete -ENOTSUP");
+	is(ivshmem_chan_open(ep, "x", IVSHMEM_CHAN_MONITOR, NULL, &ch), -ENOTSUP,
+	   "no mapping: chan_open -ENOTSUP");
+	ok(ch == (ivshmem_chan *)&nm, "  and *out untouched");
+	is(ivshmem_chan_list(ep, info, 4), -ENOTSUP, "no mapping: chan_list -ENOTSUP");
+	ivshmem_close(ep);
 	unlink(path);
 }
 
@@ -113,6 +128,16 @@ int main(void)
 	is(ivs_chan_delete_mem(m, REGION, "s"), 0, "the channel is deleted");
 	memset(&st, 0xa5, sizeof(st));
 	is(ivshmem_chan_stat(c, &st), -ESTALE, "stat on the deleted channel: -ESTALE");
+	ok(untouched(&st), "and *st untouched");
+	ivshmem_chan_close(c);
+
+	/* The region formatted again under the handle. */
+	ok(ivs_layout_create(m, REGION, "s", 4096, 200, -1) == 0 &&
+		   ivs_chan_open_mem(m, REGION, "s", IVSHMEM_CHAN_MONITOR, 0, &c) == 0,
+	   "the channel again, a monitor");
+	ok(ivs_layout_format(m, REGION) == 0, "the region is formatted again");
+	memset(&st, 0xa5, sizeof(st));
+	is(ivshmem_chan_stat(c, &st), -ESTALE, "stat after a new format: -ESTALE");
 	ok(untouched(&st), "and *st untouched");
 	ivshmem_chan_close(c);
 	free(m);

@@ -33,8 +33,9 @@ static void answer(int c, const struct ivs_dp_req *q, const uint64_t *v, int fd)
 }
 
 /* The fake daemon: serves connections one after the other.  PEERS reports
- * 3 more peers at each call; RING is never answered: notices flood in. */
-static pid_t fake_daemon(int lfd)
+ * 3 more peers at each call (bad_page: 8 peers, the second page with a
+ * malformed entry); RING is never answered: notices flood in. */
+static pid_t fake_daemon(int lfd, bool bad_page)
 {
 	pid_t pid = fork();
 	if (pid != 0) {
@@ -70,9 +71,13 @@ static pid_t fake_daemon(int lfd)
 				v[2] = IVSHMEM_CACHE_WB;
 				answer(c, &q, v, mem);
 			} else if (q.opcode == IVS_DP_PEERS) {
+				if (bad_page)
+					total = 8;
 				v[0] = total;
 				for (unsigned i = 0; i < IVS_DP_PEERS_PER_MSG && q.a0 + i < total; i++)
 					v[1 + i] = ivs_dp_peer_pack((uint16_t)(q.a0 + i), 1);
+				if (bad_page && q.a0 > 0)
+					v[2] = 0; /* "no such peer" inside the count */
 				total += 3;
 				answer(c, &q, v, -1);
 			} else if (q.opcode == IVS_DP_RING) {
@@ -128,7 +133,7 @@ static void test_notice_flood(void)
 	if (kid == 0) {
 		char spec[160];
 		snprintf(spec, sizeof(spec), "daemon:%s", sock);
-		struct ivshmem_open_opts o = {.ready_timeout_ms = 300};
+		struct ivshmem_open_opts o = {.ready_timeout_ms = 2000};
 		ivshmem_ep *ep;
 		if (ivshmem_open(spec, &o, &ep) < 0)
 			_exit(10);
@@ -144,6 +149,32 @@ static void test_notice_flood(void)
 		_exit(0);
 	}
 	is(reap_bounded(kid, T), 0, "a request times out, and events come, while notices flood in");
+}
+
+/* A bad second page of the peer list: -EPROTO, and nothing of the first
+ * page written (output parameters are untouched on failure). */
+static void test_bad_page(const char *path)
+{
+	pid_t kid = fork();
+	if (kid == 0) {
+		char spec[160];
+		snprintf(spec, sizeof(spec), "daemon:%s", path);
+		ivshmem_ep *ep;
+		if (ivshmem_open(spec, NULL, &ep) < 0)
+			_exit(10);
+		struct ivshmem_peer out[8];
+		memset(out, 0xa5, sizeof(out));
+		if (ivshmem_peers(ep, out, 8) != -EPROTO)
+			_exit(11);
+		for (size_t i = 0; i < sizeof(out); i++)
+			if (((unsigned char *)out)[i] != 0xa5)
+				_exit(12);
+		if (ivshmem_peers(ep, out, 3) != 8 || out[2].id != 2)
+			_exit(13); /* the first page alone is fine */
+		ivshmem_close(ep);
+		_exit(0);
+	}
+	is(reap_bounded(kid, T), 0, "a malformed second page of peers: -EPROTO, the output untouched");
 }
 
 static void test_backlog_full(void)
@@ -198,12 +229,22 @@ int main(void)
 	snprintf(sock, sizeof(sock), "%s/sock", dir);
 	snprintf(outpath, sizeof(outpath), "%s/out", dir);
 	int lfd = listen_unix(sock, SOCK_SEQPACKET, 8);
-	pid_t fake = lfd >= 0 ? fake_daemon(lfd) : -1;
+	pid_t fake = lfd >= 0 ? fake_daemon(lfd, false) : -1;
 	if (lfd >= 0)
 		close(lfd);
 	ok(fake > 0, "fake daemon runs");
 	test_growing_peers();
 	test_notice_flood();
+	kill(-fake, SIGKILL);
+	waitpid(fake, NULL, 0);
+	char bad[128];
+	snprintf(bad, sizeof(bad), "%s/bad", dir);
+	lfd = listen_unix(bad, SOCK_SEQPACKET, 8);
+	fake = lfd >= 0 ? fake_daemon(lfd, true) : -1;
+	if (lfd >= 0)
+		close(lfd);
+	ok(fake > 0, "a second fake daemon runs (a bad page of peers)");
+	test_bad_page(bad);
 	kill(-fake, SIGKILL);
 	waitpid(fake, NULL, 0);
 	test_backlog_full();

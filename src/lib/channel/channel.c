@@ -824,6 +824,8 @@ int ivshmem_chan_open(ivshmem_ep *ep, const char *name, enum ivshmem_chan_role r
 		return -EINVAL;
 	if (opts && (opts->vector >= IVSHMEM_MAX_VECTORS || !ivs_all_zero(opts->reserved, sizeof(opts->reserved))))
 		return -EINVAL;
+	if (!ivshmem_mem(ep))
+		return -ENOTSUP; /* opened with IVSHMEM_OPEN_NO_MAP */
 	return open_mem(ep, ivshmem_mem(ep), ivshmem_mem_size(ep), name, (int)role, opts, out);
 }
 
@@ -985,8 +987,11 @@ int ivshmem_chan_stat(ivshmem_chan *ch, struct ivshmem_chan_stat *st)
 	if (!ch || !st)
 		return -EINVAL;
 	struct ivs_chan_ctrl *c = ch->c;
-	if (atomic_load_explicit(&c->instance, RLX) != ch->instance)
-		return fail(ch, -ESTALE); /* deleted: the block may hold another channel */
+	/* Deleted (the block may hold another channel) or the region formatted
+	 * again (ivshmem_layout_init): the numbers are no longer this one's. */
+	if (atomic_load_explicit(&c->instance, RLX) != ch->instance ||
+	    atomic_load_explicit(&((struct ivs_layout_hdr *)ch->mem)->generation, RLX) != ch->gen)
+		return fail(ch, -ESTALE);
 	struct ivshmem_chan_stat s;
 	memset(&s, 0, sizeof(s));
 	memcpy(s.name, ch->name, sizeof(s.name));
@@ -1041,6 +1046,8 @@ int ivshmem_layout_init(ivshmem_ep *ep)
 {
 	if (!ep)
 		return -EINVAL;
+	if (!ivshmem_mem(ep))
+		return -ENOTSUP;
 	if (ivshmem_mem_readonly(ep) == 1)
 		return -EROFS;
 	return ivs_layout_format(ivshmem_mem(ep), ivshmem_mem_size(ep));
@@ -1073,6 +1080,8 @@ int ivshmem_chan_delete(ivshmem_ep *ep, const char *name)
 {
 	if (!ep)
 		return -EINVAL;
+	if (!ivshmem_mem(ep))
+		return -ENOTSUP;
 	if (ivshmem_mem_readonly(ep) == 1)
 		return -EROFS;
 	struct alive_arg a = {ep, ivs_host_token()};
@@ -1124,6 +1133,8 @@ int ivshmem_chan_create(ivshmem_ep *ep, const char *name, size_t size, size_t ma
 {
 	if (!ep)
 		return -EINVAL;
+	if (!ivshmem_mem(ep))
+		return -ENOTSUP;
 	if (ivshmem_mem_readonly(ep) == 1)
 		return -EROFS;
 	uint64_t ring = size;

@@ -263,29 +263,42 @@ static int daemon_ring(ivshmem_ep *ep, unsigned peer, unsigned vector)
 
 static int daemon_peers(ivshmem_ep *ep, struct ivshmem_peer *out, size_t max)
 {
+	/* The pages go to a copy first: out is written only once every page
+	 * has come and checked out. */
+	size_t want = max < IVSHMEM_MAX_PEERS ? max : IVSHMEM_MAX_PEERS;
+	struct ivshmem_peer *got = want ? calloc(want, sizeof(*got)) : NULL;
+	if (want && !got)
+		return -ENOMEM;
 	size_t total = 0;
+	int r = 0;
 	for (uint32_t first = 0;; first += IVS_DP_PEERS_PER_MSG) {
 		struct ivs_dp_req req = {.opcode = IVS_DP_PEERS, .a0 = first};
 		struct ivs_dp_resp resp;
 		int fd;
-		int r = call(ep, &req, &resp, &fd);
+		r = call(ep, &req, &resp, &fd);
 		ivs_close(fd);
 		if (r < 0)
-			return r;
+			goto out;
+		r = -EPROTO;
 		if (resp.v[0] > IVSHMEM_MAX_PEERS)
-			return -EPROTO;
+			goto out;
 		total = (size_t)resp.v[0];
 		for (unsigned i = 0; i < IVS_DP_PEERS_PER_MSG && first + i < total; i++) {
 			uint64_t e = resp.v[1 + i];
 			if (!(e >> 32))
-				return -EPROTO;
-			if (first + i < max)
-				out[first + i] = (struct ivshmem_peer){(uint16_t)e, (uint16_t)(e >> 16)};
+				goto out;
+			if (first + i < want)
+				got[first + i] = (struct ivshmem_peer){(uint16_t)e, (uint16_t)(e >> 16)};
 		}
-		if (first + IVS_DP_PEERS_PER_MSG >= total || first + IVS_DP_PEERS_PER_MSG >= max)
+		if (first + IVS_DP_PEERS_PER_MSG >= total || first + IVS_DP_PEERS_PER_MSG >= want)
 			break;
 	}
-	return (int)total;
+	if (total && want)
+		memcpy(out, got, sizeof(*got) * (total < want ? total : want));
+	r = (int)total;
+out:
+	free(got);
+	return r;
 }
 
 static int daemon_pump(ivshmem_ep *ep)

@@ -252,7 +252,7 @@ static int file_open(ivshmem_ep *ep, const char *target, const struct ivshmem_op
 		return -ENOMEM;
 	ep->priv = p;
 	ep->irq_error = -ENOTSUP; /* a bare file has no doorbells */
-	return map_shm(ep, p, opts->cache, false);
+	return map_shm(ep, p, opts->cache, opts->flags & IVSHMEM_OPEN_NO_MAP);
 }
 
 const struct ivs_ep_ops ivs_ep_file_ops = {
