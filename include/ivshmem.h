@@ -14,7 +14,14 @@
  * Conventions
  *   - Every handle is opaque.  Destructors accept NULL and return NULL.
  *   - Functions return 0 (or a non-negative count) on success and a negative
- *     errno value on failure.  Output parameters are untouched on failure.
+ *     errno value on failure.  Output parameters are untouched on failure,
+ *     except the data buffers of ivshmem_pci_config_read and
+ *     ivshmem_pci_bar_read, which (like read(2)) may hold part of the data.
+ *   - Errors: each call lists its own.  Besides those, any call that
+ *     allocates may give -ENOMEM, and any call on a server: or daemon:
+ *     endpoint that talks to it may give -ECONNRESET (it went away),
+ *     -ETIMEDOUT (no answer within the open's ready_timeout_ms) and -EPROTO
+ *     (it spoke garbage).
  *   - The library never prints, never exits, and opens every fd O_CLOEXEC.
  *   - Threads: an endpoint may be shared by threads.  Every endpoint call
  *     may be made from several threads at once, except ivshmem_open and
@@ -128,7 +135,8 @@ int ivshmem_pci_addr_parse(const char *s, char out[IVSHMEM_PCI_ADDR_LEN]) IVSHME
 int ivshmem_pci_scan(uint16_t vendor, uint16_t device, struct ivshmem_pci_info *out,
 		     size_t max) IVSHMEM_API;
 
-/* Read one device's identity.  -ENOENT if there is no such device. */
+/* Read one device's identity.  -ENOENT if there is no such device, -EINVAL
+ * for a bad address or a malformed identity file, -EACCES. */
 int ivshmem_pci_lookup(const char *addr, struct ivshmem_pci_info *out) IVSHMEM_API;
 
 enum ivshmem_backend {
@@ -138,7 +146,7 @@ enum ivshmem_backend {
 	IVSHMEM_BACKEND_FILE, /* a shared-memory file presented as BAR2 */
 };
 const char *ivshmem_backend_name(enum ivshmem_backend b) IVSHMEM_API;
-/* "vfio", "sysfs", "file", "auto" -> value; -EINVAL otherwise. */
+/* "vfio", "sysfs", "file", "auto" -> value; -EINVAL otherwise.  Any thread. */
 int ivshmem_backend_parse(const char *s) IVSHMEM_API;
 
 enum ivshmem_cache {
@@ -148,20 +156,26 @@ enum ivshmem_cache {
 	IVSHMEM_CACHE_WB,	   /* write-back (cached) */
 };
 const char *ivshmem_cache_name(enum ivshmem_cache c) IVSHMEM_API;
+/* "default", "uc", "wc", "wb" -> value; -EINVAL otherwise.  Any thread. */
 int ivshmem_cache_parse(const char *s) IVSHMEM_API;
 
 /* Open a PCI device with a backend.  For IVSHMEM_BACKEND_FILE, addr is a file
  * path and the device has a single memory BAR (2) covering the file.
  * Errors: -ENOENT (no such device/file), -EACCES/-EPERM (needs root),
- * -ENODEV (backend not usable for this device, e.g. not bound to vfio-pci),
- * -ENOTSUP (no resource files on this platform). */
+ * -EINVAL (bad address), -ENODEV (backend not usable for this device, e.g.
+ * not bound to vfio-pci), -ENXIO (vfio: no IOMMU group), -EBUSY (vfio: the
+ * group is in use or not viable), -ENOTSUP (vfio: an IOMMU model or API
+ * this kernel lacks), -ENODATA (file: empty), -EISDIR.  A device without
+ * resource files opens; mapping its BARs then gives -ENOTSUP. */
 int ivshmem_pci_open(const char *addr, enum ivshmem_backend backend,
 		     ivshmem_pci_dev **out) IVSHMEM_API;
 ivshmem_pci_dev *ivshmem_pci_close(ivshmem_pci_dev *dev) IVSHMEM_API;
 enum ivshmem_backend ivshmem_pci_backend(const ivshmem_pci_dev *dev) IVSHMEM_API;
 const char *ivshmem_pci_addr(const ivshmem_pci_dev *dev) IVSHMEM_API;
 
-/* Config space.  Returns bytes transferred or -errno (-ENOTSUP for file). */
+/* Config space.  Returns bytes transferred or -errno: -ENOTSUP (file),
+ * -ERANGE (outside config space), -ENOENT (no config file), -EACCES
+ * (read-only, or needs root), -EIO. */
 int ivshmem_pci_config_read(ivshmem_pci_dev *dev, unsigned off, void *buf, size_t len) IVSHMEM_API;
 int ivshmem_pci_config_write(ivshmem_pci_dev *dev, unsigned off, const void *buf, size_t len) IVSHMEM_API;
 
@@ -183,13 +197,16 @@ int ivshmem_pci_bar_info(ivshmem_pci_dev *dev, unsigned bar, struct ivshmem_bar_
 
 #define IVSHMEM_PCI_ENABLE_MEMORY (1u << 0)
 #define IVSHMEM_PCI_ENABLE_BUSMASTER (1u << 1)
-/* Set Memory Space and/or Bus Master in the command register. */
+/* Set Memory Space and/or Bus Master in the command register.  Errors as
+ * for config_read/config_write; -EIO on a short read of the register. */
 int ivshmem_pci_enable(ivshmem_pci_dev *dev, unsigned what) IVSHMEM_API;
 
 #define IVSHMEM_MAP_READONLY (1u << 0)
 /* Map [off, off+len) of a BAR.  len 0 = to the end of the BAR.  *got receives
- * the cache mode obtained.  -ERANGE if outside the BAR, -ENOTSUP if the mode
- * can't be had with this backend, -EFBIG if the range doesn't fit in size_t. */
+ * the cache mode obtained.  -ENOENT if there is no such BAR, -ERANGE if
+ * outside the BAR, -ENOTSUP if the mode (or any mapping) can't be had with
+ * this backend, -EACCES for a writable mapping of read-only memory, -EFBIG
+ * if the range doesn't fit in size_t. */
 int ivshmem_pci_map(ivshmem_pci_dev *dev, unsigned bar, uint64_t off, size_t len,
 		    enum ivshmem_cache want, unsigned flags, void **addr,
 		    enum ivshmem_cache *got) IVSHMEM_API;
@@ -209,21 +226,27 @@ int ivshmem_pci_unmap(ivshmem_pci_dev *dev, void *addr, size_t len) IVSHMEM_API;
  *   file   pread/pwrite on the file (BAR2)
  * len is 1..INT_MAX.  Returns bytes transferred (len, or fewer if a file
  * shrank) or -errno: -EINVAL bad arguments, -ENOENT no such BAR, -ERANGE
- * outside the BAR, -ENOTSUP the backend can't, -EACCES read-only. */
+ * outside the BAR, -ENOTSUP the backend can't, -EACCES read-only, -EIO a
+ * short access. */
 int ivshmem_pci_bar_read(ivshmem_pci_dev *dev, unsigned bar, uint64_t off, void *buf,
 			 size_t len) IVSHMEM_API;
 int ivshmem_pci_bar_write(ivshmem_pci_dev *dev, unsigned bar, uint64_t off, const void *buf,
 			  size_t len) IVSHMEM_API;
 
-/* MSI-X: number of vectors the device has (0 if none). */
+/* MSI-X: number of vectors the device has (0 if none), or -errno as for
+ * config_read (-ENOENT: no config space to read it from). */
 int ivshmem_pci_msix_count(ivshmem_pci_dev *dev) IVSHMEM_API;
 /* Route vectors 0..n-1 to new eventfds (VFIO only, -ENOTSUP otherwise).
- * fds[] receives n eventfds owned by dev (closed by ivshmem_pci_close). */
+ * fds[] receives n eventfds owned by dev (closed by ivshmem_pci_close).
+ * -EINVAL if n is 0 or above the count (-ENOTSUP: no MSI-X at all),
+ * -EBUSY if already enabled. */
 int ivshmem_pci_msix_enable(ivshmem_pci_dev *dev, unsigned n, int *fds) IVSHMEM_API;
 
 /* Bind a device to driver (NULL = "vfio-pci") through driver_override.
- * -ENOENT no device, -ENODEV driver module not loaded, -EPERM not root,
- * -ENXIO device has no IOMMU group (vfio-pci needs one). */
+ * -ENOENT no device, -EINVAL bad address or driver name, -ENODEV driver
+ * module not loaded, -EACCES/-EPERM needs root, -ENXIO device has no IOMMU
+ * group (vfio-pci needs one), -ENOTSUP no driver_override (old kernel),
+ * -EIO the device did not end up on the driver. */
 int ivshmem_pci_bind(const char *addr, const char *driver) IVSHMEM_API;
 
 /* ------------------------------------------------------------------------ */
@@ -257,8 +280,15 @@ struct ivshmem_open_opts {
  *   "file:PATH"      an existing file (e.g. /dev/shm/NAME) as shared memory
  *   "server:SOCKET"  a peer of an ivshmem server (QEMU's protocol)
  *   "daemon:SOCKET"  a client of ivshmem daemon
- * opts may be NULL.  Errors: -EINVAL bad spec, -ENOENT, -EACCES, -ENODEV
- * (not an IVSHMEM device), -EPROTO (peer spoke garbage), -ETIMEDOUT. */
+ * opts may be NULL.  Errors: -EINVAL (bad spec, options or flags), -ENOENT,
+ * -EACCES, -ENODEV (not an IVSHMEM device, or none for "auto"), -EBUSY
+ * ("auto" with several devices; a daemon started --exclusive that serves
+ * another client; a VFIO group in use), -EPROTO (the server or daemon
+ * spoke garbage), -EPROTONOSUPPORT (a daemon of another protocol version),
+ * -ETIMEDOUT, -ECONNREFUSED (nothing listens on the socket), -ECONNRESET
+ * (closed during the open), -EUSERS (the server or daemon is full),
+ * -ENOTSUP (a cache mode the backend lacks), -ENODATA (an empty file),
+ * -EISDIR, and the PCI errors of ivshmem_pci_open. */
 int ivshmem_open(const char *spec, const struct ivshmem_open_opts *opts, ivshmem_ep **out) IVSHMEM_API;
 ivshmem_ep *ivshmem_close(ivshmem_ep *ep) IVSHMEM_API;
 
@@ -288,11 +318,14 @@ int ivshmem_ring(ivshmem_ep *ep, unsigned peer, unsigned vector) IVSHMEM_API;
 /* Pollable fd (POLLIN) for a vector, or -ENOTSUP (cannot receive interrupts,
  * e.g. sysfs backend: use vfio) / -EINVAL.  Owned by ep. */
 int ivshmem_vector_fd(ivshmem_ep *ep, unsigned vector) IVSHMEM_API;
-/* Consume pending interrupts of a vector: returns the count (0 if none). */
+/* Consume pending interrupts of a vector: returns the count (0 if none), or
+ * the errors of ivshmem_vector_fd. */
 int ivshmem_vector_ack(ivshmem_ep *ep, unsigned vector) IVSHMEM_API;
 /* Wait for an interrupt on a vector and consume it.  timeout_ms < 0 waits
- * forever.  Returns the count (>= 1), -ETIMEDOUT, or -ECONNRESET when a
- * daemon endpoint's daemon went away (its interrupts stop with it).  A
+ * forever.  Returns the count (>= 1), -ETIMEDOUT, the errors of
+ * ivshmem_vector_fd, -EPROTO (the server or daemon spoke garbage), or
+ * -ECONNRESET when a daemon endpoint's daemon went away (its interrupts
+ * stop with it).  A
  * server endpoint whose server went away keeps waiting: the eventfds are
  * the peers' own, so the peers that had been told of this endpoint can
  * still ring it (no new peer can come).  IVSHMEM_EVENT_DISCONNECT tells:
@@ -306,7 +339,8 @@ struct ivshmem_peer {
 	uint16_t vectors;
 };
 /* Fill up to max peers (other than self); returns the number of peers, or
- * -ENOTSUP if the endpoint doesn't know its peers.
+ * -ENOTSUP if the endpoint doesn't know its peers, -EINVAL (out NULL with
+ * max > 0); daemon endpoints also the errors of talking to it (above).
  *   server  the peers as far as this endpoint has read its socket, each
  *           from its first announced vector on.  When ivshmem_open()
  *           returns, the list has every peer the open read of, including
@@ -335,7 +369,8 @@ struct ivshmem_event {
 /* Control fd to poll (POLLIN) for peer events, or -ENOTSUP. */
 int ivshmem_event_fd(ivshmem_ep *ep) IVSHMEM_API;
 /* Process the control fd without blocking; returns 1 and fills *ev when an
- * event is available, 0 if none, -errno on a protocol error.
+ * event is available, 0 if none, -ENOTSUP (pci and file endpoints: no
+ * control socket), -EPROTO (garbage on it), -errno.
  * Server endpoints report changes since ivshmem_open() returned, each
  * peer once: PEER_JOIN for a peer ivshmem_peers() did not list then, once
  * it has as many vectors as this endpoint (on its first with 0), never for
@@ -379,7 +414,7 @@ typedef struct ivshmem_chan ivshmem_chan;
 
 /* Format the region: header + empty table.  Destroys every channel; open
  * handles see -ESTALE.  -EROFS (read-only mapping), -ENOSPC (region
- * smaller than 8 KiB). */
+ * smaller than 8 KiB), -ENOTSUP (the endpoint doesn't map the memory). */
 int ivshmem_layout_init(ivshmem_ep *ep) IVSHMEM_API;
 
 /* Create channel `name` (1..31 bytes, no NUL) with a ring of `size` bytes
@@ -389,7 +424,8 @@ int ivshmem_layout_init(ivshmem_ep *ep) IVSHMEM_API;
  * all-zero region is formatted first.  Creating does not attach.
  * Errors: -EEXIST, -ENOSPC (region or table full), -EINVAL, -EPROTO (the
  * region holds something that is not a channel layout: see
- * ivshmem_layout_init), -ETIMEDOUT (another creator holds the lock). */
+ * ivshmem_layout_init), -ETIMEDOUT (another creator holds the lock), -EROFS,
+ * -ENOTSUP (the endpoint doesn't map the memory). */
 int ivshmem_chan_create(ivshmem_ep *ep, const char *name, size_t size, size_t max_msg) IVSHMEM_API;
 
 /* Delete channel `name`: its table entry is freed and its space can be
@@ -401,7 +437,7 @@ int ivshmem_chan_create(ivshmem_ep *ep, const char *name, size_t size, size_t ma
  * waiting peer would).  Handles still open on the channel (monitors, a side
  * judged dead) get -ESTALE.  Errors: -ENOENT (no such channel), -EBUSY
  * (attached), -EPROTO, -EROFS, -EINVAL, -ETIMEDOUT (another creator holds
- * the lock). */
+ * the lock), -ENOTSUP (the endpoint doesn't map the memory). */
 int ivshmem_chan_delete(ivshmem_ep *ep, const char *name) IVSHMEM_API;
 
 /* One channel of a region, as its table says. */
@@ -446,7 +482,8 @@ struct ivshmem_chan_opts {
  * (an uncommitted reservation of a dead producer is dropped); the consumer
  * at the released head (a message peeked but not released is delivered
  * again).  Errors: -ENOENT (no such channel, or no layout), -EPROTO,
- * -EBADMSG, -EBUSY (IVSHMEM_CHAN_EXCLUSIVE), -EROFS, -EINVAL, -ENOMEM. */
+ * -EBADMSG, -EBUSY (IVSHMEM_CHAN_EXCLUSIVE), -EROFS, -EINVAL, -ENOMEM,
+ * -ENOTSUP (the endpoint doesn't map the memory). */
 int ivshmem_chan_open(ivshmem_ep *ep, const char *name, enum ivshmem_chan_role role,
 		      const struct ivshmem_chan_opts *opts, ivshmem_chan **out) IVSHMEM_API;
 /* Detach (the peer sees -EPIPE) and free.  Returns NULL.  The endpoint must
@@ -482,15 +519,17 @@ int ivshmem_chan_commit(ivshmem_chan *ch, size_t len) IVSHMEM_API;
  * and keep it until ivshmem_chan_release.  The bytes are in shared memory:
  * a hostile producer may change them while you read; copy what you
  * validate.  Errors as for recv.  Peeking again without release returns the
- * same message. */
+ * same message.  Release: 0, -EINVAL (nothing peeked), -EPERM (not the
+ * consumer), or the handle's sticky error (-ESTALE, -EPROTO, -EBADMSG). */
 ssize_t ivshmem_chan_peek(ivshmem_chan *ch, const void **ptr, int timeout_ms) IVSHMEM_API;
 int ivshmem_chan_release(ivshmem_chan *ch) IVSHMEM_API;
 
 /* Several channels on one vector: for each consumer channel, arm it (returns
  * 1 if a message is already there: don't sleep; 0 when armed, the producer
  * will ring), then sleep on ivshmem_chan_fd / ivshmem_wait, then recv with
- * timeout 0.  ivshmem_chan_fd: the pollable fd this handle sleeps on, or
- * -ENOTSUP (no doorbell from the peer: poll with a timeout). */
+ * timeout 0.  Arm's errors: those of recv (liveness, corruption), and
+ * -EPERM (not a consumer).  ivshmem_chan_fd: the pollable fd this handle
+ * sleeps on, or -ENOTSUP (no doorbell from the peer: poll with a timeout). */
 int ivshmem_chan_arm(ivshmem_chan *ch) IVSHMEM_API;
 int ivshmem_chan_fd(ivshmem_chan *ch) IVSHMEM_API;
 
