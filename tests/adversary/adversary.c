@@ -16,9 +16,12 @@
  *                             many got -EUSERS and how many anything else
  *                             (with the first such error), then hold on
  *   silent-daemon PATH N      connect N SOCK_SEQPACKET sockets to PATH and
- *                             send nothing; print how many connected, hold
- *                             on; at SIGTERM print how many the daemon had
- *                             not yet closed
+ *                             send nothing; print how many connected; at
+ *                             once (well within the daemon's HELLO
+ *                             deadline) try one ivshmem_open("daemon:PATH")
+ *                             of its own and print what it got; hold on; at
+ *                             SIGTERM print how many the daemon had not yet
+ *                             closed
  *   mute-server PATH N        connect N SOCK_STREAM sockets to the server at
  *                             PATH and never read; print how many
  *                             connected, hold on; at SIGTERM read what
@@ -33,9 +36,9 @@
  *                             file PATH (mapped shared) for SECONDS; print
  *                             how many writes
  *   flood PATH SECONDS        connect to PATH (SOCK_SEQPACKET) and close, in
- *                             a loop for SECONDS, every other connection
- *                             sending one garbage byte first; print how many
- *                             connected */
+ *                             a loop for SECONDS (0: until SIGTERM), every
+ *                             other connection sending one garbage byte
+ *                             first; print how many connected */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -166,6 +169,13 @@ static int silent_daemon(const char *path, int n)
 		printf("connected %d failed %d (first: %s)\n", got, failed, strerror(-first));
 	else
 		printf("connected %d\n", got);
+	char spec[4200];
+	snprintf(spec, sizeof(spec), "daemon:%s", path);
+	struct ivshmem_open_opts o = {.flags = IVSHMEM_OPEN_NO_IRQ, .ready_timeout_ms = -1};
+	ivshmem_ep *ep = NULL;
+	int r = ivshmem_open(spec, &o, &ep);
+	printf("own open: %s\n", r == 0 ? "served" : r == -EUSERS ? "EUSERS" : strerror(-r));
+	ivshmem_close(ep);
 	fflush(stdout);
 	hold();
 	int held = got;
@@ -333,7 +343,7 @@ static int flood(const char *path, int seconds)
 	int first = 0;
 	printf("flooding\n");
 	fflush(stdout);
-	uint64_t end = now_ns() + (uint64_t)seconds * 1000000000u;
+	uint64_t end = seconds ? now_ns() + (uint64_t)seconds * 1000000000u : UINT64_MAX;
 	while (!stop && now_ns() < end) {
 		int s = connect_seqpacket(path, SOCK_NONBLOCK);
 		if (s == -EAGAIN) {
@@ -474,8 +484,8 @@ int main(int argc, char **argv)
 		return flap_producer(argv[2], argv[3]);
 	if (k > 0 && k <= 3600 && !strcmp(argv[1], "scribble"))
 		return scribble(argv[2], k);
-	if (k > 0 && k <= 3600 && !strcmp(argv[1], "flood"))
-		return flood(argv[2], k);
+	if (argc == 4 && !strcmp(argv[1], "flood") && (k > 0 || !strcmp(argv[3], "0")))
+		return flood(argv[2], k > 0 ? k : 0);
 	fprintf(stderr, "usage: adversary swap-socket PATH TARGET | pass-fd PATH stream|seqpacket N\n"
 			"       | hog-daemon PATH N | silent-daemon PATH N | mute-server PATH N\n"
 			"       | flap-producer DEV NAME | scribble PATH SECONDS | flood PATH SECONDS\n");

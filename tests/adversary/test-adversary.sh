@@ -325,18 +325,16 @@ silent_round() {
 	start_daemon r6-silent "file:/dev/shm/ivs-adv-$$-dev" --allow-user ivs-attacker --allow-user ivs-reader || return
 	$ATTACKER "$ADV" silent-daemon "$T/r6-silent.sock" 300 >"$T/r6-silent.out" 2>&1 &
 	hpid=$!; pids="$pids $hpid"
-	wait_for "$T/r6-silent.out" "connected\|memory" 30 || true
-	check "r6-silent: the attacker's 300 silent connections are made: $(cat "$T/r6-silent.out")" \
+	wait_for "$T/r6-silent.out" "own open\|memory" 30 || true
+	check "r6-silent: the attacker's 300 silent connections are made: $(head -1 "$T/r6-silent.out")" \
 		grep -q "^connected 300\$" "$T/r6-silent.out"
+	# Right after them, within the deadline: they count against the attacker.
+	check "r6-silent: the attacker's own open right after gets EUSERS (too many connections): $(tail -1 "$T/r6-silent.out")" \
+		grep -q "^own open: EUSERS\$" "$T/r6-silent.out"
 	check "r6-silent: ivs-reader is served while they are held" \
 		quiet $READER timeout -k 5 10 "$IVSHMEM" info "daemon:$T/r6-silent.sock"
 	check "r6-silent: root is served while they are held" \
 		quiet timeout -k 5 10 "$IVSHMEM" info "daemon:$T/r6-silent.sock"
-	# Still within the deadline: the silent ones count against the attacker.
-	$ATTACKER timeout -k 5 10 "$IVSHMEM" info "daemon:$T/r6-silent.sock" >/dev/null 2>"$T/r6-silent-att.err"
-	rc=$?
-	check "r6-silent: meanwhile the attacker's own HELLO gets 'too many connections' (exit $rc): $(cat "$T/r6-silent-att.err")" \
-		sh -c "[ $rc -eq 1 ] && grep -q 'too many connections' '$T/r6-silent-att.err'"
 	back=0
 	for i in $(seq 100); do # the deadline passes about 5 s after they connected
 		quiet $ATTACKER timeout -k 5 10 "$IVSHMEM" info "daemon:$T/r6-silent.sock" && { back=$i; break; }
@@ -418,7 +416,7 @@ new_peer() {
 }
 # ring_round TAG MAY OPTIONS...: a daemon with OPTIONS; MAY yes: ivs-reader's
 # ring reaches the waiter; no: it is refused naming the doorbell, the waiter
-# gets nothing, and root's ring through the same daemon reaches it.
+# gets nothing from it, and root's ring through the same daemon reaches it.
 ring_round() {
 	tag=$1 may=$2; shift 2
 	start_daemon "$tag" "server:$T/r9.sock" --allow-user ivs-reader "$@" || return
@@ -427,6 +425,9 @@ ring_round() {
 	wpid=$!; pids="$pids $wpid"
 	wid=$(new_peer "daemon:$T/$tag.sock" "$before") ||
 		nok "$tag: the daemon sees the waiter join" "$(tail -5 "$T/$tag.log" | tr '\n' '|')"
+	# Stopped, the waiter reads nothing: every ring that reaches it adds to
+	# its eventfd's count, which it reads once resumed.
+	[ "$may" = yes ] || kill -STOP "$wpid"
 	$READER timeout -k 5 10 "$IVSHMEM" ring "daemon:$T/$tag.sock" "${wid:-1}" 0 >/dev/null 2>"$T/$tag-ring.err"
 	rc=$?
 	if [ "$may" = yes ]; then
@@ -434,12 +435,10 @@ ring_round() {
 	else
 		check "$tag: ivs-reader's ring is refused: exit 1 ($rc), one line naming the doorbell: $(cat "$T/$tag-ring.err")" \
 			sh -c "[ $rc -eq 1 ] && [ \$(wc -l <'$T/$tag-ring.err') -eq 1 ] && grep -q doorbell '$T/$tag-ring.err'"
-		# Delivered, it would wake the waiter at once: give it a second.
-		i=0; while running "$wpid" && [ $i -lt 100 ]; do sleep 0.01; i=$((i + 1)); done
-		check "$tag: the waiter got nothing from it" running "$wpid"
 		timeout -k 5 10 "$IVSHMEM" ring "daemon:$T/$tag.sock" "${wid:-1}" 0 >/dev/null 2>"$T/$tag-ring.err"
 		rc=$?
 		check "$tag: root's ring through the daemon succeeds ($rc) $(cat "$T/$tag-ring.err")" test $rc -eq 0
+		kill -CONT "$wpid" # count 1: root's ring alone reached it; 2: the refused one too
 	fi
 	i=0; while running "$wpid" && [ $i -lt 1000 ]; do sleep 0.01; i=$((i + 1)); done
 	stop "$wpid"
@@ -487,11 +486,13 @@ stop "$r9srv"
 echo "# $(date +%T.%N) refusal flood"
 # ---- 10. a refused user floods connections: the log stays short
 # At most 10 refusal lines a second, then one saying how many were
-# suppressed; ivs-reader is served throughout.
-secs=2
+# suppressed; ivs-reader is served throughout.  The flood runs until it is
+# stopped: once ivs-reader has been served and the log shows the limiter at
+# work; its length in seconds bounds the log.
 flood_round() {
 	start_daemon r10 "file:/dev/shm/ivs-adv-$$-dev" --allow-user ivs-reader || return
-	$ATTACKER "$ADV" flood "$T/r10.sock" $secs >"$T/r10-flood.out" 2>&1 &
+	t0=$(date +%s)
+	$ATTACKER "$ADV" flood "$T/r10.sock" 0 >"$T/r10-flood.out" 2>&1 &
 	fpid=$!; pids="$pids $fpid"
 	wait_for "$T/r10-flood.out" flooding || true
 	good=0
@@ -499,22 +500,23 @@ flood_round() {
 		$READER timeout -k 5 10 "$IVSHMEM" info "daemon:$T/r10.sock" >/dev/null 2>&1 && good=$((good + 1))
 	done
 	during=no; running "$fpid" && during=yes
-	wait_for "$T/r10-flood.out" "^connections\|socket:" $((secs + 10)) || true
+	wait_for "$T/r10.log" "more like this suppressed" 60 || true
 	stop "$fpid"
-	echo "# r10: $(tail -1 "$T/r10-flood.out")"
+	secs=$(($(date +%s) - t0 + 1))
+	echo "# r10: $(tail -1 "$T/r10-flood.out") in about $secs s"
 	conns=$(sed -n 's/^connections \([0-9]*\).*/\1/p' "$T/r10-flood.out")
-	check "r10: the flood happened: ${conns:-no} connections in $secs s (more than 1000)" \
-		test "${conns:-0}" -gt 1000
 	check "r10: ivs-reader is served $good/3 times during the flood (still flooding: $during)" \
 		test $good -eq 3 -a $during = yes
 	stop "$dpid"
 	check "r10: the daemon exits 0 on SIGTERM" test "$st" -eq 0
 	lines=$(grep -c "refused\|turned away" "$T/r10.log")
+	check "r10: the flood happened: ${conns:-no} connections, more than the $lines refusal lines logged" \
+		test "${conns:-0}" -gt "$lines"
 	check "r10: at most $((10 * (secs + 2))) refusal lines in the log ($lines)" test "$lines" -le $((10 * (secs + 2)))
 	check "r10: a line says how many more were suppressed: $(grep -m1 suppressed "$T/r10.log")" \
 		grep -q "([0-9][0-9]* more like this suppressed)\$" "$T/r10.log"
 	size=$(stat -c %s "$T/r10.log")
-	check "r10: the log stays under 20 KB ($size bytes)" test "$size" -lt 20480
+	check "r10: the log stays under $((5120 * (secs + 2))) bytes ($size)" test "$size" -lt $((5120 * (secs + 2)))
 }
 flood_round
 

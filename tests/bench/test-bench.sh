@@ -94,18 +94,21 @@ AS_USER="setpriv --reuid $TU --regid $TU --clear-groups"
 skip_fork() { # reason
 	for b in doorbell daemon chan; do ok "$b: fork failing # SKIP $1"; done
 }
-fork_setup() { # 0, or 1 after skip_fork
+setup_failed() { # reason: the set-up of a round that should run failed
+	for b in doorbell daemon chan; do nok "$b: fork failing: set-up" "$1"; done
+}
+fork_setup() { # 0, or 1 after skip_fork or setup_failed
 	if [ "$(id -u)" -ne 0 ]; then skip_fork "needs root"; return 1; fi
 	for p in setpriv prlimit flock ps; do
 		command -v $p >/dev/null || { skip_fork "needs $p"; return 1; }
 	done
 	if ! id -u "$TU" >/dev/null 2>&1 && ! useradd -M -s /bin/sh "$TU" >"$T/err" 2>&1; then
-		skip_fork "cannot create the user $TU: $(cat "$T/err")"; return 1
+		setup_failed "cannot create the user $TU: $(cat "$T/err")"; return 1
 	fi
 	# One instance at a time (e.g. the build and build-asan suites at once):
 	# the user's process count is shared.
 	exec 9>/tmp/ivshmem-bench-test.lock
-	if ! flock -w 300 9; then skip_fork "another instance holds /tmp/ivshmem-bench-test.lock"; return 1; fi
+	if ! flock -w 200 9; then setup_failed "another instance held /tmp/ivshmem-bench-test.lock for 200 s"; return 1; fi
 	if [ -n "$(ps -L -o lwp= -U "$TU")" ]; then
 		nok "the user $TU has no processes" "$(ps -L -o pid,lwp,args -U "$TU")"
 		skip_fork "$TU has processes"; return 1
@@ -119,7 +122,7 @@ fork_setup() { # 0, or 1 after skip_fork
 		if ! { BIN_DIR=$(mktemp -d /tmp/ivshmem-bench-bin.XXXXXX) && chmod 755 "$BIN_DIR" &&
 			cp "$IVSHMEM" "$BIN_DIR/ivshmem" && cp "$IVS_FAILFORK" "$BIN_DIR/failfork.so" &&
 			chmod 755 "$BIN_DIR/ivshmem" "$BIN_DIR/failfork.so"; }; then
-			skip_fork "cannot copy the binary where $TU can run it"; return 1
+			setup_failed "cannot copy the binary where $TU can run it"; return 1
 		fi
 		BIN=$BIN_DIR/ivshmem SHIM=$BIN_DIR/failfork.so
 	fi

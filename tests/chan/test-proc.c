@@ -210,7 +210,7 @@ static void test_producer_crash(void)
 	ivshmem_chan *c = chan(ep, "crash", IVSHMEM_CHAN_CONSUMER, 0);
 	int pfd[2];
 	if (pipe(pfd) < 0)
-		return;
+		fail_all("setup: pipe: %s", strerror(errno));
 	pid_t pid = fork();
 	if (pid == 0) {
 		ivshmem_ep *e2 = ep_open();
@@ -452,12 +452,9 @@ static void test_delete_proc(void)
 {
 	ivshmem_ep *ep = ep_open();
 	is(ivshmem_chan_create(ep, "del", 8192, 64), 0, "delete: create");
-	int go[2];
-	if (pipe(go) < 0)
-		return;
-	int ready[2];
-	if (pipe(ready) < 0)
-		return;
+	int go[2], ready[2];
+	if (pipe(go) < 0 || pipe(ready) < 0)
+		fail_all("setup: pipe: %s", strerror(errno));
 	fflush(stdout);
 	pid_t pid = fork();
 	if (pid == 0) {

@@ -109,7 +109,9 @@ static void round_(enum mode m)
 	int ready[2] = {-1, -1}, go[2] = {-1, -1};
 	pid_t p = -1, ch = -1;
 	char b = 'g', buf[64];
-	if (!c || pipe2(ready, O_CLOEXEC) < 0 || pipe2(go, O_CLOEXEC) < 0)
+	if (c && (pipe2(ready, O_CLOEXEC) < 0 || pipe2(go, O_CLOEXEC) < 0))
+		fail_all("setup: pipe: %s", strerror(errno));
+	if (!c)
 		goto out;
 	fflush(stdout);
 	p = fork();

@@ -139,7 +139,7 @@ static void run(const char *what, const char *spec)
 	   "%s: channels up and down (4 KiB rings: they fill)", what);
 	int rp[2];
 	if (pipe2(rp, O_CLOEXEC) < 0)
-		return;
+		fail_all("setup: pipe: %s", strerror(errno));
 	fflush(stdout);
 	pid_t e = fork();
 	if (e == 0)

@@ -3,8 +3,12 @@
  * so `make check` can fuzz with gcc + ASan for a bounded time:
  *
  *   fuzz-X [FILE...]          run each file once (corpus / crash replay)
- *   fuzz-X                    random + mutated inputs for IVSHMEM_FUZZ_SECONDS
- *                             (default 5), seeded from IVSHMEM_FUZZ_SEED
+ *   fuzz-X                    random + mutated inputs: IVSHMEM_FUZZ_ITERS of
+ *                             them, or else for IVSHMEM_FUZZ_SECONDS
+ *                             (default 5); from IVSHMEM_FUZZ_SEED, by
+ *                             default a fixed one, so that a run (as `make
+ *                             check` makes it: a count) is the same run on
+ *                             every machine; "time" seeds from the clock
  *
  * The same target source links with clang -fsanitize=fuzzer for long runs
  * (scripts/fuzz.sh).  Prints TAP: one line per phase. */
@@ -91,11 +95,17 @@ int main(int argc, char **argv)
 	}
 	const char *s = getenv("IVSHMEM_FUZZ_SECONDS");
 	double secs = s ? atof(s) : 5.0;
+	const char *it = getenv("IVSHMEM_FUZZ_ITERS");
+	unsigned long max_iters = it ? strtoul(it, NULL, 0) : 0;
 	const char *seed_env = getenv("IVSHMEM_FUZZ_SEED");
-	rng_state = seed_env ? strtoull(seed_env, NULL, 0) : (uint64_t)time(NULL);
+	rng_state = !seed_env ? 0x2545f4914f6cdd1dull
+		    : !strcmp(seed_env, "time") ? (uint64_t)time(NULL) : strtoull(seed_env, NULL, 0);
 	if (!rng_state)
 		rng_state = 0x9e3779b97f4a7c15ull;
-	printf("# seed %llu, %.1f s\n", (unsigned long long)rng_state, secs);
+	if (max_iters)
+		printf("# seed %llu, %lu inputs\n", (unsigned long long)rng_state, max_iters);
+	else
+		printf("# seed %llu, %.1f s\n", (unsigned long long)rng_state, secs);
 
 	const uint8_t **seeds = NULL;
 	const size_t *sizes = NULL;
@@ -127,7 +137,10 @@ int main(int argc, char **argv)
 		LLVMFuzzerTestOneInput(in, len);
 		free(in);
 		iters++;
-		if ((iters & 255) == 0) {
+		if (max_iters) {
+			if (iters >= max_iters)
+				break;
+		} else if ((iters & 255) == 0) {
 			clock_gettime(CLOCK_MONOTONIC, &t);
 			if ((double)(t.tv_sec - t0.tv_sec) + (double)(t.tv_nsec - t0.tv_nsec) / 1e9 >= secs)
 				break;

@@ -184,14 +184,18 @@ fd0=$(ls /proc/$DPID/fd | wc -l)
 i=0
 while [ $i -lt 100 ]; do
 	if [ $((i % 4)) = 3 ]; then
+		# killed mid-session: once the daemon has its subscription
 		$ALICE ivshmem wait $D 0 --timeout 30 >/dev/null 2>&1 &
-		k=$!; sleep 0.05; kill -9 $k 2>/dev/null; wait $k 2>/dev/null
+		k=$!; connected $k 0; kill -9 $k 2>/dev/null; wait $k 2>/dev/null
 	else
 		$ALICE ivshmem info $D >/dev/null 2>&1
 	fi
 	i=$((i + 1))
 done
-sleep 0.3
+# the daemon closes a dead client's fds when it reads the hang-up: wait
+# (bounded) until it has, then compare
+_i=0
+while [ $_i -lt 100 ] && [ "$(ls /proc/$DPID/fd | wc -l)" != "$fd0" ]; do sleep 0.1; _i=$((_i + 1)); done
 fd1=$(ls /proc/$DPID/fd | wc -l)
 expect churn-100-fds "daemon fds $fd0 before 100 clients, $fd1 after" [ "$fd0" = "$fd1" ]
 # a client waiting when the daemon stops is told so, at once

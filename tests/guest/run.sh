@@ -119,7 +119,7 @@ skip_all() {
 	exit 0
 }
 
-[ -x "$CLI" ] || skip_all "CLI not built: $CLI"
+[ -x "$CLI" ] || { echo "Bail out! the CLI is not built: $CLI (a build failure, not a missing tool)"; exit 1; }
 rig_setup "$SRC_DIR" "$BUILD_DIR" || skip_all "$RIG_SKIP"
 mkdir -p "$WORK"
 rig_pick_accel "$WORK"

@@ -75,7 +75,7 @@ static void test_chatty_greeting(void)
 	if (kid == 0) {
 		char spec[160];
 		snprintf(spec, sizeof(spec), "server:%s", sock);
-		struct ivshmem_open_opts o = {.ready_timeout_ms = 300};
+		struct ivshmem_open_opts o = {.ready_timeout_ms = 2000};
 		ivshmem_ep *ep;
 		int r = ivshmem_open(spec, &o, &ep);
 		_exit(r == 0 && ivshmem_id(ep) == 0 && ivshmem_vectors(ep) == 1 ? 0 : 10);

@@ -96,7 +96,7 @@ static void test_open_window(void)
 	ok(lfd >= 0, "fake server listens");
 	int rep[2];
 	if (lfd < 0 || pipe2(rep, O_CLOEXEC) < 0)
-		return;
+		fail_all("setup: the fake server's socket or pipe: %s", strerror(errno));
 	pid_t kid = fork();
 	if (kid == 0) {
 		close(lfd);

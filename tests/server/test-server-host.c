@@ -138,7 +138,7 @@ static void test_join_ring(pid_t srv)
 	/* A peer killed with SIGKILL. */
 	int pfd[2];
 	if (pipe(pfd) < 0)
-		return;
+		fail_all("setup: pipe: %s", strerror(errno));
 	pid_t kid = fork();
 	if (kid == 0) {
 		ivshmem_ep *k;
