@@ -528,7 +528,7 @@ int ivshmem_chan_release(ivshmem_chan *ch) IVSHMEM_API;
  * 1 if a message is already there: don't sleep; 0 when armed, the producer
  * will ring), then sleep on ivshmem_chan_fd / ivshmem_wait, then recv with
  * timeout 0.  Arm's errors: those of recv (liveness, corruption), and
- * -EPERM (not a consumer).  ivshmem_chan_fd: the pollable fd this handle
+ * -EPERM (a monitor).  ivshmem_chan_fd: the pollable fd this handle
  * sleeps on, or -ENOTSUP (no doorbell from the peer: poll with a timeout). */
 int ivshmem_chan_arm(ivshmem_chan *ch) IVSHMEM_API;
 int ivshmem_chan_fd(ivshmem_chan *ch) IVSHMEM_API;

@@ -59,7 +59,7 @@ static void usage(FILE *f)
 	fprintf(f, "\nDEV: a PCI address (0000:00:04.0), auto, file:PATH, server:SOCKET or daemon:SOCKET\n"
 		   "common options: --backend vfio|sysfs|file  --cache uc|wc|wb  --json\n"
 		   "sizes and offsets: decimal, 0x hex, K/M/G suffixes\n"
-		   "environment: IVSHMEM_SYSFS_ROOT=DIR looks for PCI devices under DIR, not /sys\n"
+		   "environment: IVSHMEM_SYSFS_ROOT=/ABSOLUTE/DIR looks for PCI devices under it, not /sys\n"
 		   "'ivshmem COMMAND --help' shows a command's usage.\n");
 }
 
@@ -118,6 +118,12 @@ int main(int argc, char **argv)
 		printf("ivshmem %s\n", ivshmem_version());
 		return finish(0);
 	}
+	/* The library ignores a relative root and uses /sys: a command meant
+	 * for a test tree must not act on the real devices instead. */
+	const char *root = getenv("IVSHMEM_SYSFS_ROOT");
+	if (root && root[0] && root[0] != '/')
+		return cli_error("IVSHMEM_SYSFS_ROOT=%s is not an absolute path: give an absolute one, or "
+				 "unset it for /sys", root);
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
 		if (strcmp(argv[1], commands[i].name) == 0) {
 			cli_current = &commands[i];

@@ -99,7 +99,7 @@ setup_failed() { # reason: the set-up of a round that should run failed
 }
 fork_setup() { # 0, or 1 after skip_fork or setup_failed
 	if [ "$(id -u)" -ne 0 ]; then skip_fork "needs root"; return 1; fi
-	for p in setpriv prlimit flock ps; do
+	for p in setpriv prlimit flock ps useradd; do
 		command -v $p >/dev/null || { skip_fork "needs $p"; return 1; }
 	done
 	if ! id -u "$TU" >/dev/null 2>&1 && ! useradd -M -s /bin/sh "$TU" >"$T/err" 2>&1; then

@@ -203,6 +203,8 @@ rm -rf "$S/bus/pci/devices/"*
 expect_error "auto with no device" "no IVSHMEM device" "$IVSHMEM" info auto
 expect_error "--sysfs-root is gone (IVSHMEM_SYSFS_ROOT replaces it)" "option .--sysfs-root. is unknown" "$IVSHMEM" list --sysfs-root "$S"
 unset IVSHMEM_SYSFS_ROOT
+expect_error "a relative IVSHMEM_SYSFS_ROOT is refused, not taken for /sys" "IVSHMEM_SYSFS_ROOT=fake/sys is not an absolute path" \
+	env IVSHMEM_SYSFS_ROOT=fake/sys "$IVSHMEM" list
 
 # Large regions (users hit a 2 GiB limit elsewhere): a sparse 5 GiB file.
 BIG=$T/big

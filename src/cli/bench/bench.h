@@ -50,7 +50,8 @@ struct bench_server {
  * for it (NAME: the benchmark's).  0, or 1 after a message. */
 int bench_tmpdir(struct bench_server *s, const char *name);
 /* Create the server (s->size, 1 vector), listening before the fork (so a
- * peer may connect at once), and serve it in a child until its pipe closes; the child then removes the socket, the shm and (if empty) the
+ * peer may connect at once), and serve it in a child until its pipe closes
+ * (0; 1 after a message; 2 after bench_fork's message: no process); the child then removes the socket, the shm and (if empty) the
  * directory.  0, or 1 after a message. */
 int bench_server_start(struct bench_server *s);
 /* Stop and reap the server, and remove what it left (when it was killed)
@@ -64,6 +65,11 @@ void bench_unlink_socket(const char *path);
  * their pipe (or their own timeouts): a Ctrl-C ends the parent, which closes
  * the pipes, and the server then removes its socket and shm itself. */
 void bench_child_signals(void);
+/* For a forked child that may block or spin: die with its parent (parent:
+ * the pid before the fork), and close fd if >= 0 (a server's stop pipe,
+ * which only the parent may hold, or the server outlives a killed parent).
+ * 0, or -1 if the parent is gone already. */
+int bench_child_bind(pid_t parent, int fd);
 /* fork(); on failure -1 after "bench NAME: cannot start WHO: fork: CAUSE
  * (the way out)", errno kept. */
 pid_t bench_fork(const char *name, const char *who);

@@ -100,6 +100,8 @@ static uint64_t consume(const void *p, size_t n)
 
 static void producer_child(const struct chan_bench *b, enum mode m, const char *name, size_t msg, int fd)
 {
+	if (bench_child_bind(b->parent, b->keep_out) < 0)
+		_exit(1);
 	static char buf[CHAN_BIG];
 	bench_pin(&b->cpus, 1);
 	memset(buf, 'p', sizeof(buf));
@@ -307,6 +309,8 @@ static int run_rt(const struct chan_bench *b, enum rt mode, unsigned flags, cons
 		bench_pin(&b->cpus, -1);
 	pid = bench_fork("chan", "the ping-pong's second process");
 	if (pid == 0) {
+		if (bench_child_bind(b->parent, b->keep_out) < 0)
+			_exit(1);
 		bench_pin(&b->cpus, pinned ? 1 : -1);
 		if (mode == RT_EVENTFD) {
 			uint64_t v;

@@ -22,6 +22,8 @@ struct chan_bench {
 	double secs;	       /* the length of one throughput measure */
 	struct bench_cpus cpus; /* parent and child CPUs */
 	const char *bell_spec; /* "server:SOCKET" with channels ping and pong, or NULL */
+	pid_t parent;	       /* the driver's pid: children die with it */
+	int keep_out;	       /* an fd children must not hold (the server's stop pipe), or -1 */
 };
 
 /* Throughput methods: 64 B messages, then 64 KiB ones. */

@@ -8,7 +8,6 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -55,9 +54,8 @@ static int bench_fd_rep(int pw, int pr, int cr, int cw, int stop, uint64_t *out,
 		return 1;
 	if (pid == 0) {
 		/* Its blocking reads would outlive a parent that was killed. */
-		if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
+		if (bench_child_bind(parent, stop) < 0)
 			_exit(1);
-		close(stop);
 		for (size_t i = 0; i < iters + BENCH_WARMUP; i++)
 			if (read(cr, &v, 8) != 8 || write(cw, &one, 8) != 8)
 				_exit(1);

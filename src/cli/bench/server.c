@@ -76,7 +76,7 @@ int bench_server_start(struct bench_server *b)
 		ivs_server_close(s); /* no child: remove the socket and the shm here */
 		close(pfd[1]);
 		b->shm_owned = false;
-		return 1;
+		return 2;
 	}
 	/* This process keeps nothing of the server but the pipe. */
 	ivs_server_forget(s);
