@@ -142,14 +142,20 @@ static int fail(ivshmem_chan *ch, int err)
 
 /* ---- liveness --------------------------------------------------------- */
 
+/* The channel this handle opened is no longer there: deleted (its block
+ * may hold another channel) or the region formatted again. */
+static bool gone(const ivshmem_chan *ch)
+{
+	return atomic_load_explicit(&((struct ivs_layout_hdr *)ch->mem)->generation, RLX) != ch->gen ||
+	       atomic_load_explicit(&ch->c->instance, RLX) != ch->instance;
+}
+
 /* Cheap checks on every operation: own role still ours, peer epoch. */
 static int check_epochs(ivshmem_chan *ch)
 {
 	if (ch->broken)
 		return ch->broken;
-	if (atomic_load_explicit(&ch->me->epoch, RLX) != ch->my_epoch ||
-	    atomic_load_explicit(&((struct ivs_layout_hdr *)ch->mem)->generation, RLX) != ch->gen ||
-	    atomic_load_explicit(&ch->c->instance, RLX) != ch->instance)
+	if (atomic_load_explicit(&ch->me->epoch, RLX) != ch->my_epoch || gone(ch))
 		return fail(ch, -ESTALE);
 	uint32_t p = atomic_load_explicit(&ch->peer->epoch, ACQ);
 	if (p != ch->peer_epoch) {
@@ -987,11 +993,8 @@ int ivshmem_chan_stat(ivshmem_chan *ch, struct ivshmem_chan_stat *st)
 	if (!ch || !st)
 		return -EINVAL;
 	struct ivs_chan_ctrl *c = ch->c;
-	/* Deleted (the block may hold another channel) or the region formatted
-	 * again (ivshmem_layout_init): the numbers are no longer this one's. */
-	if (atomic_load_explicit(&c->instance, RLX) != ch->instance ||
-	    atomic_load_explicit(&((struct ivs_layout_hdr *)ch->mem)->generation, RLX) != ch->gen)
-		return fail(ch, -ESTALE);
+	if (gone(ch))
+		return fail(ch, -ESTALE); /* the numbers are no longer this channel's */
 	struct ivshmem_chan_stat s;
 	memset(&s, 0, sizeof(s));
 	memcpy(s.name, ch->name, sizeof(s.name));
@@ -1042,14 +1045,22 @@ int ivs_chan_wait_stats(const ivshmem_chan *ch, struct ivs_chan_wait_stats *ws)
 
 /* ---- layout API ------------------------------------------------------- */
 
-int ivshmem_layout_init(ivshmem_ep *ep)
+/* May the layout calls change ep's region?  0, -EINVAL (no endpoint),
+ * -ENOTSUP (not mapped: IVSHMEM_OPEN_NO_MAP), -EROFS (mapped read-only). */
+static int writable_region(ivshmem_ep *ep)
 {
 	if (!ep)
 		return -EINVAL;
 	if (!ivshmem_mem(ep))
 		return -ENOTSUP;
-	if (ivshmem_mem_readonly(ep) == 1)
-		return -EROFS;
+	return ivshmem_mem_readonly(ep) == 1 ? -EROFS : 0;
+}
+
+int ivshmem_layout_init(ivshmem_ep *ep)
+{
+	int r = writable_region(ep);
+	if (r < 0)
+		return r;
 	return ivs_layout_format(ivshmem_mem(ep), ivshmem_mem_size(ep));
 }
 
@@ -1078,12 +1089,9 @@ int ivs_chan_delete_mem(void *mem, size_t size, const char *name)
 
 int ivshmem_chan_delete(ivshmem_ep *ep, const char *name)
 {
-	if (!ep)
-		return -EINVAL;
-	if (!ivshmem_mem(ep))
-		return -ENOTSUP;
-	if (ivshmem_mem_readonly(ep) == 1)
-		return -EROFS;
+	int r = writable_region(ep);
+	if (r < 0)
+		return r;
 	struct alive_arg a = {ep, ivs_host_token()};
 	return ivs_layout_delete(ivshmem_mem(ep), ivshmem_mem_size(ep), name, side_alive, &a);
 }
@@ -1131,12 +1139,9 @@ int ivshmem_chan_list(ivshmem_ep *ep, struct ivshmem_chan_info *out, size_t max)
 
 int ivshmem_chan_create(ivshmem_ep *ep, const char *name, size_t size, size_t max_msg)
 {
-	if (!ep)
-		return -EINVAL;
-	if (!ivshmem_mem(ep))
-		return -ENOTSUP;
-	if (ivshmem_mem_readonly(ep) == 1)
-		return -EROFS;
+	int r = writable_region(ep);
+	if (r < 0)
+		return r;
 	uint64_t ring = size;
 	if (!ring) { /* 1 MiB, or a quarter of a small region */
 		ring = 1u << 20;
