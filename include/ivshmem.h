@@ -28,9 +28,9 @@
  *     ivshmem_close (nothing else may run on that endpoint meanwhile);
  *     requests to a daemon and reads of the control socket are serialised
  *     inside (a thread's doorbell may wait for another's request).  Two
- *     threads acking one vector share its count.  A channel handle belongs
- *     to one thread at a time: a producer thread and a consumer thread
- *     each with its own handle on one endpoint is fine.  PCI device
+ *     threads acking one vector share its count.  A channel or topic
+ *     handle belongs to one thread at a time: a producer thread and a
+ *     consumer thread each with its own handle on one endpoint is fine.  PCI device
  *     handles (ivshmem_pci_*) and what an endpoint returns from
  *     ivshmem_pci() are not thread-safe: lock around them.  Functions that
  *     take no handle are thread-safe.
@@ -446,10 +446,13 @@ struct ivshmem_chan_info {
 	uint64_t offset;    /* of the channel's block in the region */
 	uint64_t ring_size; /* bytes */
 	uint32_t max_msg;   /* bytes */
-	uint32_t reserved[7]; /* 0: room to grow */
+	uint32_t kind;	    /* IVSHMEM_KIND_CHANNEL or IVSHMEM_KIND_TOPIC */
+	uint32_t reserved[6]; /* 0: room to grow */
 };
-/* List the channels of ep's region in table order: fills up to max infos
- * and returns how many channels there are (more than max: call again with
+#define IVSHMEM_KIND_CHANNEL 0
+#define IVSHMEM_KIND_TOPIC 1
+/* List the channels and topics of ep's region in table order: fills up to max infos
+ * and returns how many entries there are (more than max: call again with
  * room for all), 0 for a region not formatted yet (all zero).  A snapshot
  * of shared memory another party may change meanwhile.  Errors: -EINVAL,
  * -ENOTSUP (the endpoint doesn't map the memory), -EPROTO (the region
@@ -564,6 +567,162 @@ struct ivshmem_chan_stat {
  * are inconsistent; -ESTALE (channel deleted, region re-formatted) and the
  * handle's sticky error otherwise.  *st is untouched on failure. */
 int ivshmem_chan_stat(ivshmem_chan *ch, struct ivshmem_chan_stat *st) IVSHMEM_API;
+
+/* ------------------------------------------------------------------------ */
+/* Topics: see docs/topics.md                                                */
+/* ------------------------------------------------------------------------ */
+
+typedef struct ivshmem_topic ivshmem_topic;
+
+/* A topic is a named one-to-many queue in the same layout as the channels
+ * (ivshmem_chan_list lists it, kind IVSHMEM_KIND_TOPIC; ivshmem_chan_delete
+ * deletes it): one publisher writes each message once into one ring, and
+ * every subscriber (up to the number fixed at creation, at most 64) reads
+ * the same bytes.  Each subscriber has its own cache lines (position,
+ * epoch, wakeup word); the publisher reads them as untrusted.
+ *
+ * Mode IVSHMEM_TOPIC_LOSSLESS: the publisher waits for the slowest live
+ * subscriber.  A subscriber that keeps the publisher waiting, without
+ * taking a message, for longer than the topic's stall timeout is evicted
+ * (so is one whose state is garbage, or whose process on this host is
+ * gone): the publisher goes on, and the evicted subscriber's next call
+ * returns -ENOBUFS (as netlink's recv does for a listener that fell
+ * behind).  Close it and open again to re-subscribe at the current tail.
+ *
+ * Errors besides the channels' (-EPIPE: the publisher detached and every
+ * message is read; -EOWNERDEAD, -ECONNRESET: publisher died / restarted,
+ * once; -ESTALE: deleted or re-formatted; -EPROTO, -EBADMSG: corruption;
+ * see "Liveness errors" above):
+ *   -ENOBUFS     (sticky) this subscriber was dropped: evicted, or the
+ *                publisher overwrote messages it had not read
+ *   -EUSERS      every subscriber slot is taken (open)
+ *   -EPROTOTYPE  the name is a channel, not a topic (and the channel calls
+ *                give it for a topic) */
+
+enum ivshmem_topic_mode {
+	IVSHMEM_TOPIC_LOSSLESS = 0,
+};
+
+#define IVSHMEM_TOPIC_MAX_SUBSCRIBERS 64
+
+struct ivshmem_topic_config {
+	size_t size;	      /* ring bytes: 0 = as ivshmem_chan_create; rounded up
+				 to a power of two, at least 256 */
+	size_t max_msg;	      /* 0 = min(64 KiB, ring/2 - 16); at most ring/2 - 16 */
+	unsigned subscribers; /* slots: 0 = 8; 1..IVSHMEM_TOPIC_MAX_SUBSCRIBERS */
+	unsigned mode;	      /* enum ivshmem_topic_mode */
+	unsigned stall_timeout_ms; /* lossless: 0 = 1000; at most 3600000 */
+	uint32_t reserved[5]; /* must be 0 (-EINVAL otherwise) */
+};
+
+/* Create topic `name` (1..31 bytes; cfg may be NULL for the defaults).  An
+ * all-zero region is formatted first; creating does not attach.  Errors as
+ * ivshmem_chan_create. */
+int ivshmem_topic_create(ivshmem_ep *ep, const char *name, const struct ivshmem_topic_config *cfg) IVSHMEM_API;
+
+enum ivshmem_topic_role {
+	IVSHMEM_TOPIC_MONITOR = 0, /* attach to nothing: ivshmem_topic_stat only */
+	IVSHMEM_TOPIC_PUBLISHER = 1,
+	IVSHMEM_TOPIC_SUBSCRIBER = 2,
+};
+
+#define IVSHMEM_TOPIC_EXCLUSIVE (1u << 0)   /* publisher: -EBUSY if one is attached,
+					       instead of taking over */
+#define IVSHMEM_TOPIC_NO_FUTEX (1u << 1)    /* as IVSHMEM_CHAN_NO_FUTEX */
+#define IVSHMEM_TOPIC_FROM_OLDEST (1u << 2) /* subscriber: start at the oldest
+					       message still in the ring, not
+					       at the tail */
+
+struct ivshmem_topic_opts {
+	unsigned flags;	 /* IVSHMEM_TOPIC_* */
+	unsigned vector; /* vector this side sleeps on (doorbell endpoints) */
+	int spin_us;	 /* as ivshmem_chan_opts */
+	uint32_t reserved[4]; /* must be 0 */
+};
+
+/* Attach (opts may be NULL).  A publisher takes over an attached one (the
+ * old handle gets -ESTALE; subscribers see -ECONNRESET once) and resumes at
+ * the published tail.  A subscriber takes a free slot (or one whose process
+ * on this host is gone) and starts at the tail, or at the oldest retained
+ * message with IVSHMEM_TOPIC_FROM_OLDEST; it receives only messages
+ * published after that point.  Errors: those of ivshmem_chan_open, -EUSERS,
+ * -EPROTOTYPE. */
+int ivshmem_topic_open(ivshmem_ep *ep, const char *name, enum ivshmem_topic_role role,
+		       const struct ivshmem_topic_opts *opts, ivshmem_topic **out) IVSHMEM_API;
+/* Detach and free (a subscriber's slot becomes free; the publisher's
+ * detach gives subscribers -EPIPE once they have read everything).
+ * Returns NULL. */
+ivshmem_topic *ivshmem_topic_close(ivshmem_topic *t) IVSHMEM_API;
+
+/* Publisher.  timeout_ms as for channels.  Publish copies one message in;
+ * reserve/commit is zero copy (as ivshmem_chan_reserve/commit).  With no
+ * live subscriber a message is kept only while the ring has room: the
+ * publisher never waits for nobody.  Errors: -EMSGSIZE, -EAGAIN,
+ * -ETIMEDOUT (a subscriber is within its stall timeout), -EBADMSG,
+ * -EPROTO, -ESTALE, -EPERM (not the publisher), -EINVAL. */
+int ivshmem_topic_publish(ivshmem_topic *t, const void *buf, size_t len, int timeout_ms) IVSHMEM_API;
+int ivshmem_topic_reserve(ivshmem_topic *t, size_t len, void **ptr, int timeout_ms) IVSHMEM_API;
+int ivshmem_topic_commit(ivshmem_topic *t, size_t len) IVSHMEM_API;
+
+/* Subscriber: receive copies the next message out (its length; -EMSGSIZE
+ * if cap is too small, the message stays); peek points *ptr at it in the
+ * ring until release (zero copy: another party may change the bytes, copy
+ * what you validate).  A release (or a receive) also checks that the
+ * publisher had not overwritten the message meanwhile: -ENOBUFS if it had.
+ * Errors: -EAGAIN, -ETIMEDOUT, -EPIPE, -EOWNERDEAD, -ECONNRESET, -ENOBUFS,
+ * -EBADMSG, -EPROTO, -ESTALE, -EPERM (not a subscriber), -EINVAL. */
+ssize_t ivshmem_topic_receive(ivshmem_topic *t, void *buf, size_t cap, int timeout_ms) IVSHMEM_API;
+ssize_t ivshmem_topic_peek(ivshmem_topic *t, const void **ptr, int timeout_ms) IVSHMEM_API;
+int ivshmem_topic_release(ivshmem_topic *t) IVSHMEM_API;
+
+/* Event loops (subscriber), as ivshmem_chan_arm/fd: arm returns 1 if a
+ * message is there, 0 when armed (the publisher will wake this handle),
+ * -errno; fd is the pollable fd this handle sleeps on, or -ENOTSUP. */
+int ivshmem_topic_arm(ivshmem_topic *t) IVSHMEM_API;
+int ivshmem_topic_fd(ivshmem_topic *t) IVSHMEM_API;
+
+#define IVSHMEM_TOPIC_SUB_FREE 0     /* slot not in use */
+#define IVSHMEM_TOPIC_SUB_JOINING 1  /* attaching: not counted yet */
+#define IVSHMEM_TOPIC_SUB_LIVE 2
+#define IVSHMEM_TOPIC_SUB_BAD 3	     /* attached, but its state is garbage */
+
+struct ivshmem_topic_sub_stat {
+	int state;	   /* IVSHMEM_TOPIC_SUB_* */
+	int id;		   /* peer ID, -1 unknown */
+	uint32_t epoch;
+	uint32_t pid;	   /* as it published it (on its host) */
+	uint64_t head;	   /* byte index it has read up to */
+	uint64_t received; /* messages it has taken */
+	uint64_t lag;	   /* messages published but not taken (0 if unknown) */
+	uint64_t sleeps, rings;
+	uint64_t reserved[2];
+};
+
+struct ivshmem_topic_stat {
+	char name[32];
+	int role;		/* enum ivshmem_topic_role of this handle */
+	unsigned mode;		/* enum ivshmem_topic_mode */
+	uint64_t ring_size;
+	uint32_t max_msg;
+	unsigned subscribers;	/* slots */
+	unsigned stall_timeout_ms;
+	int publisher_attached, publisher_id;
+	uint32_t publisher_epoch;
+	uint64_t tail;		/* byte index: bytes ever published */
+	uint64_t published;	/* messages ever published */
+	uint64_t floor;		/* oldest byte index still kept */
+	uint64_t evictions;	/* subscribers the publisher dropped */
+	struct ivshmem_topic_sub_stat sub[IVSHMEM_TOPIC_MAX_SUBSCRIBERS]; /* [0, subscribers) */
+	/* This handle: */
+	uint64_t messages, bytes, rings, sleeps;
+	int slot;		/* a subscriber's slot, else -1 */
+	int wake;		/* IVSHMEM_CHAN_WAKE_* used to sleep */
+	uint64_t reserved[4];
+};
+/* Snapshot (shared values from untrusted parties; a slot whose state is
+ * garbage shows as IVSHMEM_TOPIC_SUB_BAD).  Errors: -ESTALE, the handle's
+ * sticky error, -EINVAL; *st untouched on failure. */
+int ivshmem_topic_stat(ivshmem_topic *t, struct ivshmem_topic_stat *st) IVSHMEM_API;
 
 #ifdef __cplusplus
 }
