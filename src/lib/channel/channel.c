@@ -26,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "channel/wake.h"
 #include "endpoint/endpoint.h"
 
 #define RLX memory_order_relaxed
@@ -41,13 +42,9 @@
 #define IDLE_MAX_NS 50000000ull /* peer not attached: back off up to 50 ms */
 #define REAP_EVERY_NS 50000000ull
 /* Before a leave read outside a watch is believed, the endpoint reads its
- * socket until it stays quiet this long (a server answers a read in
- * microseconds), for at most CATCH_UP_MAX_MS (or what is left of the
- * caller's timeout, but at least CATCH_UP_MIN_MS; calls that don't wait:
- * CATCH_UP_MIN_MS). */
-#define CATCH_UP_QUIET_MS 50
-#define CATCH_UP_MIN_MS 100
-#define CATCH_UP_MAX_MS 1000
+ * socket until it stays quiet IVS_CATCH_UP_QUIET_MS, for at most
+ * IVS_CATCH_UP_MAX_MS (or what is left of the caller's timeout, but at
+ * least IVS_CATCH_UP_MIN_MS; calls that don't wait: the minimum). */
 #define CHECK_NOW UINT64_MAX /* check_slow's deadline for calls that don't wait */
 /* An epoch only moves forward, by one attach or detach at a time.  Seen
  * going back, it is corrupt memory, not a peer.  Far ahead (more restarts
@@ -97,15 +94,6 @@ struct ivshmem_chan {
 	uint64_t n_msgs, n_bytes, n_rings, n_sleeps, n_spins;
 	struct ivs_chan_wait_stats ws; /* how sleeps ended */
 };
-
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	__builtin_ia32_pause();
-#elif defined(__aarch64__)
-	__asm__ __volatile__("yield" ::: "memory");
-#endif
-}
 
 /* Prefetch a line for writing (prefetchw is a NOP hint on x86-64 CPUs
  * without it). */
@@ -240,41 +228,6 @@ static int confirm_gone(ivshmem_chan *ch)
 	return -EPIPE;
 }
 
-/* Whether the side attached at epoch e (odd) is known to be dead.  Same
- * host: its pid is gone.  Another machine: its peer ID is our server
- * connection's own (IDs are unique among a server's live peers: it is an
- * earlier incarnation's), or the endpoint's server/daemon said it left
- * (ivs_ep_peer_gone: w is the watch, begun when this epoch was first seen,
- * *w_epoch that epoch; w_epoch NULL: a one-off look, as delete's, which
- * confirms any leave).  A side that is still attaching (info_epoch != e),
- * or that cannot be checked (no server, no leave seen), counts as alive.
- * max_ms bounds the reading of the service's socket. */
-static bool side_dead(ivshmem_ep *ep, uint64_t my_host, struct ivs_side *s, uint32_t e,
-		      struct ivs_peer_watch *w, uint32_t *w_epoch, int max_ms)
-{
-	if (!(e & 1) || atomic_load_explicit(&s->info_epoch, ACQ) != e)
-		return false;
-	uint32_t pid = atomic_load_explicit(&s->pid, RLX);
-	uint64_t host = atomic_load_explicit(&s->host, RLX);
-	uint32_t id = atomic_load_explicit(&s->id, RLX);
-	if (my_host && host == my_host)
-		return pid > 0 && pid <= INT_MAX && (pid_t)pid != getpid() && kill((pid_t)pid, 0) < 0 &&
-		       errno == ESRCH;
-	if (!ep || !w || id >= IVSHMEM_MAX_PEERS)
-		return false;
-	/* Our own ID, on another machine: only a server connection's ID is
-	 * ours alone (a daemon's clients share the daemon's, a VM's processes
-	 * the VM's), and a token of 0 can't say "another machine". */
-	if (my_host && host && ivs_ep_kind(ep) == IVS_EP_SERVER && (int)id == ivshmem_id(ep))
-		return true;
-	bool careful = !w_epoch; /* no watch of ours: confirm any leave */
-	if (w_epoch && (*w_epoch != e || w->id != id)) {
-		ivs_ep_watch_peer(ep, id, w);
-		*w_epoch = e;
-	}
-	return ivs_ep_peer_gone(ep, w, careful, CATCH_UP_QUIET_MS, max_ms) == 1;
-}
-
 /* Slow checks while waiting: re-formatted region, deleted channel, crashed
  * peer. */
 static int check_slow(ivshmem_chan *ch, uint64_t deadline)
@@ -291,12 +244,12 @@ static int check_slow(ivshmem_chan *ch, uint64_t deadline)
 	uint32_t e = atomic_load_explicit(&ch->peer->epoch, ACQ);
 	if (!(e & 1) || atomic_load_explicit(&ch->peer->info_epoch, ACQ) != e)
 		return 0;
-	int max = CATCH_UP_MAX_MS; /* no deadline */
+	int max = IVS_CATCH_UP_MAX_MS; /* no deadline */
 	if (deadline == CHECK_NOW)
-		max = CATCH_UP_MIN_MS;
+		max = IVS_CATCH_UP_MIN_MS;
 	else if (deadline)
-		max = IVS_MAX(IVS_MIN(ivs_remaining_ms(deadline), max), CATCH_UP_MIN_MS);
-	bool dead = side_dead(ch->ep, ch->host, ch->peer, e, &ch->watch, &ch->watch_epoch, max);
+		max = IVS_MAX(IVS_MIN(ivs_remaining_ms(deadline), max), IVS_CATCH_UP_MIN_MS);
+	bool dead = ivs_side_dead(ch->ep, ch->host, ch->peer, e, &ch->watch, &ch->watch_epoch, max);
 	if (dead) {
 		/* Detach it on its behalf, so that its role is free again; but
 		 * it did not end cleanly (and the pid that says it is dead may
@@ -313,11 +266,6 @@ static int check_slow(ivshmem_chan *ch, uint64_t deadline)
 
 /* ---- wakeups ---------------------------------------------------------- */
 
-static long futex(_Atomic uint32_t *addr, int op, uint32_t val, const struct timespec *ts)
-{
-	return syscall(SYS_futex, (uint32_t *)addr, op, val, ts, NULL, 0);
-}
-
 /* The peer is attached and its attach info is published. */
 static bool peer_ready(const ivshmem_chan *ch)
 {
@@ -328,40 +276,13 @@ static bool peer_ready(const ivshmem_chan *ch)
 /* How the peer can be woken / how we may sleep, from the peer's info. */
 static int method(ivshmem_chan *ch, bool for_sleep)
 {
-	struct ivs_side *p = ch->peer;
-	uint32_t e = atomic_load_explicit(&p->epoch, ACQ);
-	if (!(e & 1) || atomic_load_explicit(&p->info_epoch, ACQ) != e)
-		return IVSHMEM_CHAN_WAKE_POLL;
-	uint32_t caps = atomic_load_explicit(&p->caps, RLX);
-	uint64_t host = atomic_load_explicit(&p->host, RLX);
-	if ((ch->caps & IVS_SIDE_FUTEX) && (caps & IVS_SIDE_FUTEX) && host == ch->host)
-		return IVSHMEM_CHAN_WAKE_FUTEX;
-	if (for_sleep && (ch->caps & IVS_SIDE_DOORBELL) && (caps & IVS_SIDE_CAN_RING))
-		return IVSHMEM_CHAN_WAKE_DOORBELL;
-	if (!for_sleep && (ch->caps & IVS_SIDE_CAN_RING) && (caps & IVS_SIDE_DOORBELL))
-		return IVSHMEM_CHAN_WAKE_DOORBELL;
-	return IVSHMEM_CHAN_WAKE_POLL;
+	return ivs_wake_method(ch->caps, ch->host, ch->peer, for_sleep);
 }
 
 static void kick(ivshmem_chan *ch)
 {
-	int m = method(ch, false);
-	if (m == IVSHMEM_CHAN_WAKE_FUTEX) {
-		atomic_fetch_add_explicit(&ch->peer_ev->futex, 1, SC);
-		futex(&ch->peer_ev->futex, FUTEX_WAKE, INT_MAX, NULL);
-	} else if (m == IVSHMEM_CHAN_WAKE_DOORBELL) {
-		uint32_t id = atomic_load_explicit(&ch->peer->id, RLX);
-		uint32_t vec = atomic_load_explicit(&ch->peer->vector, RLX);
-		if (id >= IVSHMEM_MAX_PEERS || vec >= IVSHMEM_MAX_VECTORS)
-			return;
-		int r = ivshmem_ring(ch->ep, id, vec);
-		if (r == -ENOENT && ivs_ep_pump(ch->ep) == 0) /* a peer that joined after us */
-			r = ivshmem_ring(ch->ep, id, vec);
-		if (r < 0)
-			return;
-	} else {
+	if (!ivs_wake_kick(ch->ep, method(ch, false), ch->peer, ch->peer_ev))
 		return;
-	}
 	ch->n_rings++;
 	atomic_store_explicit(&ch->me->rings, atomic_load_explicit(&ch->me->rings, RLX) + 1, RLX);
 }
@@ -575,7 +496,7 @@ static int wait_op(ivshmem_chan *ch, size_t len, int timeout_ms)
 	if (ch->spin_ns) {
 		for (unsigned i = 0;; i++) {
 			for (int k = 0; k < 16; k++)
-				cpu_relax();
+				ivs_cpu_relax();
 			if ((r = try_op(ch, len)) != 0) {
 				ch->n_spins++;
 				return r;
@@ -611,20 +532,8 @@ static int wait_op(ivshmem_chan *ch, size_t len, int timeout_ms)
 		ch->wake = m;
 		ch->n_sleeps++;
 		atomic_store_explicit(&ch->me->sleeps, atomic_load_explicit(&ch->me->sleeps, RLX) + 1, RLX);
-		if (m == IVSHMEM_CHAN_WAKE_FUTEX) {
-			struct timespec ts = {slice / 1000, (long)(slice % 1000) * 1000000};
-			if (futex(&ch->my_ev->futex, FUTEX_WAIT, fv, &ts) == 0)
-				ch->ws.woken++;
-			else if (errno == ETIMEDOUT)
-				ch->ws.timeouts++;
-			else if (errno == EAGAIN)
-				ch->ws.raced++;
-		} else if (m == IVSHMEM_CHAN_WAKE_DOORBELL) {
-			int pr = ivs_poll1(ch->vec_fd, POLLIN, slice);
-			if (pr > 0)
-				ch->ws.woken++;
-			else if (pr == 0)
-				ch->ws.timeouts++;
+		if (m == IVSHMEM_CHAN_WAKE_FUTEX || m == IVSHMEM_CHAN_WAKE_DOORBELL) {
+			ivs_wake_sleep(m, &ch->my_ev->futex, fv, ch->vec_fd, slice, &ch->ws);
 		} else {
 			uint64_t cap = idle ? IDLE_MAX_NS : POLL_MAX_NS;
 			uint64_t ns = backoff < cap ? backoff : cap;
@@ -637,7 +546,7 @@ static int wait_op(ivshmem_chan *ch, size_t len, int timeout_ms)
 			if (idle && (ch->caps & IVS_SIDE_DOORBELL))
 				ivs_poll1(ch->vec_fd, POLLIN, (int)((ns + 999999) / 1000000));
 			else if (idle && (ch->caps & IVS_SIDE_FUTEX))
-				futex(&ch->my_ev->futex, FUTEX_WAIT, fv, &ts);
+				ivs_futex(&ch->my_ev->futex, FUTEX_WAIT, fv, &ts);
 			else
 				nanosleep(&ts, NULL);
 			backoff = backoff * 2 > cap ? cap : backoff * 2;
@@ -1078,7 +987,7 @@ static bool side_alive(void *arg, struct ivs_side *s, uint32_t epoch)
 	 * way). */
 	uint32_t id = atomic_load_explicit(&s->id, RLX);
 	struct ivs_peer_watch w = {id, 0, false};
-	return !side_dead(a->ep, a->host, s, epoch, &w, NULL, CATCH_UP_MIN_MS);
+	return !ivs_side_dead(a->ep, a->host, s, epoch, &w, NULL, IVS_CATCH_UP_MIN_MS);
 }
 
 int ivs_chan_delete_mem(void *mem, size_t size, const char *name)

@@ -1,0 +1,566 @@
+/* SPDX-License-Identifier: MIT */
+/* ivshmem topic: one-to-many message queues in the shared memory.
+ *
+ *   topic create DEV NAME [--subscribers N] [--mode lossless] [--size N] [--max-message N]
+ *                [--stall-timeout MS]
+ *   topic pub DEV NAME [--raw] [--timeout SECONDS]
+ *   topic sub DEV NAME [--count N] [--timeout SECONDS] [--from tail|oldest]
+ *   topic stat DEV NAME [--json]
+ *
+ * Topics live in the channel table: `chan list` lists them and `chan
+ * delete` deletes them. */
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "channel/channel.h"
+#include "cli.h"
+
+enum {
+	OPT_SUBS = CLI_OPT_FIRST_FREE,
+	OPT_MODE,
+	OPT_SIZE,
+	OPT_MAXMSG,
+	OPT_STALL,
+	OPT_RAW,
+	OPT_COUNT,
+	OPT_TIMEOUT,
+	OPT_FROM,
+};
+
+#define STALL_MAX_MS 3600000u /* ivshmem_topic_config's limit */
+
+struct topic_args {
+	struct cli_opts o;
+	uint64_t size, max_msg, count;
+	unsigned subscribers, stall_ms;
+	bool has_count, has_timeout, raw, oldest;
+	int timeout_ms;
+	const char *dev, *name;
+};
+
+enum { SUB_CREATE, SUB_PUB, SUB_SUB, SUB_STAT };
+static const char *const subs[] = {"create", "pub", "sub", "stat"};
+
+static const char *sub_usage(int k)
+{
+	switch (k) {
+	case SUB_CREATE:
+		return "topic create DEV NAME [--subscribers N] [--mode lossless] [--size N] [--max-message N] "
+		       "[--stall-timeout MS]";
+	case SUB_PUB:
+		return "topic pub DEV NAME [--raw] [--timeout SECONDS]";
+	case SUB_SUB:
+		return "topic sub DEV NAME [--count N] [--timeout SECONDS] [--from tail|oldest]";
+	default:
+		return "topic stat DEV NAME [--json]";
+	}
+}
+
+/* A whole number in [min, max] (as cli_parse_uint, whose range starts at 0:
+ * here 0 would silently mean the library's default). */
+static int parse_range(const char *what, const char *s, unsigned min, unsigned max, unsigned *out)
+{
+	uint64_t v;
+	if (ivshmem_parse_size(s, &v) < 0 || v < min || v > max)
+		return cli_usage_error("--%s '%s' must be a number from %u to %u", what, s, min, max);
+	*out = (unsigned)v;
+	return 0;
+}
+
+static int parse(int argc, char **argv, int k, struct topic_args *a)
+{
+	static const struct option longopts[] = {
+		CLI_COMMON_LONGOPTS,
+		{"subscribers", required_argument, NULL, OPT_SUBS},
+		{"mode", required_argument, NULL, OPT_MODE},
+		{"size", required_argument, NULL, OPT_SIZE},
+		{"max-message", required_argument, NULL, OPT_MAXMSG},
+		{"stall-timeout", required_argument, NULL, OPT_STALL},
+		{"raw", no_argument, NULL, OPT_RAW},
+		{"count", required_argument, NULL, OPT_COUNT},
+		{"timeout", required_argument, NULL, OPT_TIMEOUT},
+		{"from", required_argument, NULL, OPT_FROM},
+		{0},
+	};
+	int c;
+	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		bool mine;
+		switch (c) {
+		case OPT_SUBS:
+		case OPT_MODE:
+		case OPT_SIZE:
+		case OPT_MAXMSG:
+		case OPT_STALL:
+			mine = k == SUB_CREATE;
+			break;
+		case OPT_RAW:
+			mine = k == SUB_PUB;
+			break;
+		case OPT_COUNT:
+		case OPT_FROM:
+			mine = k == SUB_SUB;
+			break;
+		case OPT_TIMEOUT:
+			mine = k == SUB_PUB || k == SUB_SUB;
+			break;
+		default:
+			mine = true;
+		}
+		if (c == '?')
+			return cli_bad_option(argv);
+		if (!mine)
+			return cli_usage_error("option '%s' does not apply to 'topic %s' (usage: ivshmem %s)",
+					       argv[optind - 1], subs[k], sub_usage(k));
+		switch (c) {
+		case OPT_SUBS:
+			if (parse_range("subscribers", optarg, 1, IVSHMEM_TOPIC_MAX_SUBSCRIBERS, &a->subscribers))
+				return 1;
+			break;
+		case OPT_MODE:
+			if (!strcmp(optarg, "lossless"))
+				break;
+			if (!strcmp(optarg, "latest"))
+				return cli_error("--mode latest is not supported yet: only lossless topics exist "
+						 "for now (drop --mode, or use --mode lossless)");
+			return cli_usage_error("unknown --mode '%s': use lossless", optarg);
+		case OPT_SIZE:
+			if (cli_parse_u64("size", optarg, &a->size))
+				return 1;
+			break;
+		case OPT_MAXMSG:
+			if (cli_parse_u64("max-message", optarg, &a->max_msg))
+				return 1;
+			break;
+		case OPT_STALL:
+			if (parse_range("stall-timeout", optarg, 1, STALL_MAX_MS, &a->stall_ms))
+				return 1;
+			break;
+		case OPT_RAW:
+			a->raw = true;
+			break;
+		case OPT_COUNT:
+			if (cli_parse_u64("count", optarg, &a->count))
+				return 1;
+			a->has_count = true;
+			break;
+		case OPT_TIMEOUT:
+			if (cli_parse_seconds("timeout", optarg, &a->timeout_ms))
+				return 1;
+			a->has_timeout = true;
+			break;
+		case OPT_FROM:
+			if (!strcmp(optarg, "oldest"))
+				a->oldest = true;
+			else if (!strcmp(optarg, "tail"))
+				a->oldest = false;
+			else
+				return cli_usage_error("unknown --from '%s': use tail or oldest", optarg);
+			break;
+		default:
+			if (cli_common_opt(c, optarg, &a->o))
+				return 1;
+		}
+	}
+	if (argc - optind != 2)
+		return cli_usage_error("expected DEV NAME (usage: ivshmem %s)", sub_usage(k));
+	a->dev = argv[optind];
+	a->name = argv[optind + 1];
+	if (!*a->name || strlen(a->name) >= IVS_NAME_MAX)
+		return cli_usage_error("topic name '%s' must be 1 to %d bytes", a->name, IVS_NAME_MAX - 1);
+	return 0;
+}
+
+/* One line for a topic error (create, open or operation). */
+static int topic_error(const struct topic_args *a, const char *action, int err)
+{
+	switch (err) {
+	case -ENOENT:
+		return cli_error("no topic '%s' in %s: create it with 'ivshmem topic create %s %s'", a->name,
+				 a->dev, a->dev, a->name);
+	case -EPROTOTYPE:
+		return cli_error("'%s' in %s is a channel, not a topic: use 'ivshmem chan' commands with it "
+				 "(see 'ivshmem chan list %s')",
+				 a->name, a->dev, a->dev);
+	case -EUSERS:
+		return cli_error("every subscriber slot of topic '%s' in %s is taken (see 'ivshmem topic stat "
+				 "%s %s'): wait for a subscriber to leave, or re-create the topic with more "
+				 "--subscribers",
+				 a->name, a->dev, a->dev, a->name);
+	case -ENOBUFS:
+		return cli_error("fell behind on topic '%s' in %s and was evicted by the publisher (it kept the "
+				 "publisher waiting past the stall timeout, or its unread messages were "
+				 "overwritten): running the command again re-subscribes at the tail",
+				 a->name, a->dev);
+	case -EPROTO:
+		return cli_error("%s does not hold a valid channel layout, or the topic's attach state is "
+				 "corrupt (written by something other than ivshmem): "
+				 "'ivshmem chan init %s' formats it, destroying its contents",
+				 a->dev, a->dev);
+	case -EBADMSG:
+		return cli_error("topic '%s' in %s is corrupt (inconsistent queue state): "
+				 "'ivshmem chan init %s' formats the region, destroying its contents",
+				 a->name, a->dev, a->dev);
+	case -EEXIST:
+		return cli_error("a channel or topic '%s' already exists in %s (see 'ivshmem chan list %s')",
+				 a->name, a->dev, a->dev);
+	case -ENOSPC:
+		return cli_error("no room for topic '%s' in %s: the region or its table (%u channels and "
+				 "topics) is full; use a smaller --size or a bigger region",
+				 a->name, a->dev, IVS_LAYOUT_NCHANS);
+	case -EINVAL:
+		return cli_error("invalid topic parameters: --subscribers must be 1 to %u, --max-message at "
+				 "most half of --size minus 16 bytes, --stall-timeout at most %u (ms), --size "
+				 "at most 1T",
+				 IVSHMEM_TOPIC_MAX_SUBSCRIBERS, STALL_MAX_MS);
+	case -EROFS:
+		return cli_error("%s is mapped read-only: drop --read-only", a->dev);
+	case -ESTALE:
+		return cli_error("lost topic '%s' in %s: another publisher took over, or the topic was "
+				 "deleted, or the region was re-formatted or overwritten",
+				 a->name, a->dev);
+	case -EPIPE:
+		return cli_error("the publisher of topic '%s' in %s went away", a->name, a->dev);
+	case -EOWNERDEAD:
+		return cli_error("the publisher of topic '%s' in %s died without detaching (its process is "
+				 "gone): it was detached on its behalf",
+				 a->name, a->dev);
+	case -ECONNRESET:
+		return cli_error("the publisher of topic '%s' in %s restarted", a->name, a->dev);
+	case -ETIMEDOUT:
+		return cli_error("%s %s: timed out: another process holds the channel table lock", action,
+				 a->dev);
+	default:
+		return cli_lib_error(a->dev, action, err);
+	}
+}
+
+static int do_create(struct topic_args *a, ivshmem_ep *ep)
+{
+	if (a->size > IVS_CHAN_MAX_RING)
+		return cli_error("--size %llu is too large (at most 1T)", (unsigned long long)a->size);
+	struct ivshmem_topic_config cfg;
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.size = (size_t)a->size;
+	/* Too big for size_t (32-bit): the library's -EINVAL, not a truncated
+	 * value that might fit. */
+	cfg.max_msg = a->max_msg > SIZE_MAX ? SIZE_MAX : (size_t)a->max_msg;
+	cfg.subscribers = a->subscribers;
+	cfg.mode = IVSHMEM_TOPIC_LOSSLESS;
+	cfg.stall_timeout_ms = a->stall_ms;
+	int r = ivshmem_topic_create(ep, a->name, &cfg);
+	return r < 0 ? topic_error(a, "create", r) : 0;
+}
+
+static int open_topic(struct topic_args *a, ivshmem_ep *ep, enum ivshmem_topic_role role, unsigned flags,
+		      ivshmem_topic **t, struct ivshmem_topic_stat *st)
+{
+	struct ivshmem_topic_opts opts;
+	memset(&opts, 0, sizeof(opts));
+	opts.flags = flags;
+	int r = ivshmem_topic_open(ep, a->name, role, &opts, t);
+	if (r == -EUSERS) {
+		/* Say how many slots there are: a monitor takes none. */
+		ivshmem_topic *m;
+		if (ivshmem_topic_open(ep, a->name, IVSHMEM_TOPIC_MONITOR, NULL, &m) == 0) {
+			int sr = ivshmem_topic_stat(m, st);
+			ivshmem_topic_close(m);
+			if (sr == 0)
+				return cli_error("all %u subscriber slots of topic '%s' in %s are taken (see "
+						 "'ivshmem topic stat %s %s'): wait for a subscriber to leave, or "
+						 "re-create the topic with more --subscribers",
+						 st->subscribers, a->name, a->dev, a->dev, a->name);
+		}
+	}
+	if (r < 0)
+		return topic_error(a, "open topic in", r);
+	if ((r = ivshmem_topic_stat(*t, st)) < 0) {
+		*t = ivshmem_topic_close(*t);
+		return topic_error(a, "stat", r);
+	}
+	return 0;
+}
+
+static int do_pub(struct topic_args *a, ivshmem_ep *ep)
+{
+	ivshmem_topic *t;
+	struct ivshmem_topic_stat *st = malloc(sizeof(*st)); /* 64 slots: too big for comfort on the stack */
+	if (!st)
+		return cli_error("out of memory");
+	if (open_topic(a, ep, IVSHMEM_TOPIC_PUBLISHER, 0, &t, st)) {
+		free(st);
+		return 1;
+	}
+	uint32_t max_msg = st->max_msg;
+	free(st);
+	int rc = 0;
+	char *line = NULL;
+	size_t cap = 0;
+	unsigned long n = 0;
+	for (;;) {
+		ssize_t len;
+		if (a->raw) {
+			/* All of stdin, at most max_msg + 1 bytes: one more tells it is too big. */
+			size_t want = (size_t)max_msg + 1, have = 0;
+			line = malloc(want);
+			if (!line) {
+				rc = cli_error("out of memory");
+				break;
+			}
+			for (;;) {
+				ssize_t k = read(STDIN_FILENO, line + have, want - have);
+				if (k < 0 && errno == EINTR)
+					continue;
+				if (k < 0) {
+					rc = cli_error("reading stdin: %s", strerror(errno));
+					break;
+				}
+				have += (size_t)k;
+				if (k == 0 || have == want)
+					break;
+			}
+			if (rc)
+				break;
+			len = (ssize_t)have;
+		} else {
+			len = getline(&line, &cap, stdin);
+			if (len < 0)
+				break;
+			if (len && line[len - 1] == '\n')
+				len--;
+		}
+		n++;
+		if ((size_t)len > max_msg && a->raw) {
+			rc = cli_error("the input is more than the %u bytes topic '%s' takes in one message: "
+				       "create it with a larger --max-message", max_msg, a->name);
+			break;
+		}
+		if ((size_t)len > max_msg) {
+			rc = cli_error("line %lu is %zd bytes, more than topic '%s' takes (%u): create it with a "
+				       "larger --max-message", n, len, a->name, max_msg);
+			break;
+		}
+		/* --timeout is for this message: how long a subscriber may keep
+		 * it waiting (one that stalls past the stall timeout is evicted,
+		 * and the publish goes on). */
+		int tmo = a->has_timeout ? a->timeout_ms : -1;
+		int r = ivshmem_topic_publish(t, line, (size_t)len, tmo);
+		if (r == -EAGAIN)
+			r = -ETIMEDOUT; /* (--timeout 0) */
+		if (r == -ETIMEDOUT) {
+			fprintf(stderr,
+				"ivshmem: topic '%s' stayed full for the timeout (a subscriber is behind, within the "
+				"stall timeout); %lu message(s) published\n",
+				a->name, n - 1);
+			rc = 2;
+			break;
+		}
+		if (r < 0) {
+			rc = topic_error(a, "publish to", r);
+			break;
+		}
+		if (a->raw)
+			break;
+	}
+	free(line);
+	ivshmem_topic_close(t);
+	return rc;
+}
+
+static int do_sub(struct topic_args *a, ivshmem_ep *ep)
+{
+	/* --timeout is for the whole command, from the start: neither the
+	 * messages nor the publisher's restarts extend it. */
+	uint64_t deadline = a->has_timeout ? ivs_now_ns() + (uint64_t)a->timeout_ms * 1000000u : 0;
+	ivshmem_topic *t;
+	struct ivshmem_topic_stat *st = malloc(sizeof(*st));
+	if (!st)
+		return cli_error("out of memory");
+	if (open_topic(a, ep, IVSHMEM_TOPIC_SUBSCRIBER, a->oldest ? IVSHMEM_TOPIC_FROM_OLDEST : 0, &t, st)) {
+		free(st);
+		return 1;
+	}
+	uint32_t max_msg = st->max_msg;
+	free(st);
+	char *buf = malloc((size_t)max_msg + 1);
+	if (!buf) {
+		ivshmem_topic_close(t);
+		return cli_error("out of memory");
+	}
+	int rc = 0;
+	uint64_t got = 0;
+	while (!a->has_count || got < a->count) {
+		/* With no time left, still take what is already there. */
+		int left = ivs_remaining_ms(deadline);
+		ssize_t n = ivshmem_topic_receive(t, buf, max_msg, left);
+		if (n == -EAGAIN)
+			n = -ETIMEDOUT;
+		if (n == -ECONNRESET)
+			continue; /* the publisher restarted (said once): keep receiving, same deadline */
+		if (n == -ETIMEDOUT) {
+			if (!got)
+				fprintf(stderr, "ivshmem: nothing arrived on topic '%s' within the timeout\n", a->name);
+			else if (a->has_count)
+				fprintf(stderr, "ivshmem: only %llu of %llu message(s) arrived on topic '%s' within the "
+					"timeout\n", (unsigned long long)got, (unsigned long long)a->count, a->name);
+			else
+				fprintf(stderr, "ivshmem: timeout on topic '%s' after %llu message(s)\n", a->name,
+					(unsigned long long)got);
+			rc = 2;
+			break;
+		}
+		if (n == -EPIPE) {
+			/* Without --count, the publisher's detach is the end. */
+			if (a->has_count)
+				rc = cli_error("the publisher of topic '%s' left after %llu of %llu message(s)",
+					       a->name, (unsigned long long)got, (unsigned long long)a->count);
+			break;
+		}
+		if (n < 0) {
+			rc = topic_error(a, "receive from", (int)n);
+			break;
+		}
+		/* Unbuffered, so each message shows as it arrives. */
+		buf[n] = '\n';
+		if ((rc = cli_write_stdout(buf, (size_t)n + 1))) {
+			if (cli_stdout_gone)
+				rc = 0; /* the reader has what it wanted (| head -n 1) */
+			break;
+		}
+		got++;
+	}
+	free(buf);
+	ivshmem_topic_close(t);
+	return rc;
+}
+
+static const char *mode_name(unsigned mode)
+{
+	return mode == IVSHMEM_TOPIC_LOSSLESS ? "lossless" : "unknown";
+}
+
+static const char *state_name(int state)
+{
+	switch (state) {
+	case IVSHMEM_TOPIC_SUB_FREE:
+		return "free";
+	case IVSHMEM_TOPIC_SUB_JOINING:
+		return "joining";
+	case IVSHMEM_TOPIC_SUB_LIVE:
+		return "live";
+	default:
+		return "bad";
+	}
+}
+
+static void print_stat(const struct topic_args *a, const struct ivshmem_topic_stat *s)
+{
+	unsigned slots = IVS_MIN(s->subscribers, (unsigned)IVSHMEM_TOPIC_MAX_SUBSCRIBERS);
+	if (a->o.json) {
+		printf("{\"name\":");
+		cli_json_str(stdout, s->name);
+		printf(",\"mode\":\"%s\",\"ring_size\":%llu,\"max_msg\":%u,\"subscribers\":%u,"
+		       "\"stall_timeout_ms\":%u,\"publisher\":{\"attached\":%s,\"id\":%d,\"epoch\":%u},"
+		       "\"tail\":%llu,\"published\":%llu,\"floor\":%llu,\"evictions\":%llu,\"slots\":[",
+		       mode_name(s->mode), (unsigned long long)s->ring_size, s->max_msg, s->subscribers,
+		       s->stall_timeout_ms, s->publisher_attached ? "true" : "false", s->publisher_id,
+		       s->publisher_epoch, (unsigned long long)s->tail, (unsigned long long)s->published,
+		       (unsigned long long)s->floor, (unsigned long long)s->evictions);
+		bool first = true;
+		for (unsigned i = 0; i < slots; i++) {
+			const struct ivshmem_topic_sub_stat *u = &s->sub[i];
+			if (u->state == IVSHMEM_TOPIC_SUB_FREE)
+				continue;
+			printf("%s{\"slot\":%u,\"state\":\"%s\",\"id\":%d,\"pid\":%u,\"epoch\":%u,\"head\":%llu,"
+			       "\"received\":%llu,\"lag\":%llu}",
+			       first ? "" : ",", i, state_name(u->state), u->id, u->pid, u->epoch,
+			       (unsigned long long)u->head, (unsigned long long)u->received,
+			       (unsigned long long)u->lag);
+			first = false;
+		}
+		printf("]}\n");
+		return;
+	}
+	unsigned used = 0;
+	for (unsigned i = 0; i < slots; i++)
+		used += s->sub[i].state != IVSHMEM_TOPIC_SUB_FREE;
+	printf("topic          %s\n", s->name);
+	printf("mode           %s\n", mode_name(s->mode));
+	printf("ring size      %llu bytes\n", (unsigned long long)s->ring_size);
+	printf("max message    %u bytes\n", s->max_msg);
+	printf("subscribers    %u in use of %u slot(s)\n", used, s->subscribers);
+	printf("stall timeout  %u ms\n", s->stall_timeout_ms);
+	printf("publisher      %s (peer %d, epoch %u)\n", s->publisher_attached ? "attached" : "detached",
+	       s->publisher_id, s->publisher_epoch);
+	printf("tail           %llu\n", (unsigned long long)s->tail);
+	printf("published      %llu\n", (unsigned long long)s->published);
+	printf("floor          %llu\n", (unsigned long long)s->floor);
+	printf("evictions      %llu\n", (unsigned long long)s->evictions);
+	if (!used)
+		return;
+	printf("%4s %-7s %5s %10s %10s %14s %12s %10s\n", "SLOT", "STATE", "PEER", "PID", "EPOCH", "HEAD",
+	       "RECEIVED", "LAG");
+	for (unsigned i = 0; i < slots; i++) {
+		const struct ivshmem_topic_sub_stat *u = &s->sub[i];
+		if (u->state == IVSHMEM_TOPIC_SUB_FREE)
+			continue;
+		printf("%4u %-7s %5d %10u %10u %14llu %12llu %10llu\n", i, state_name(u->state), u->id, u->pid,
+		       u->epoch, (unsigned long long)u->head, (unsigned long long)u->received,
+		       (unsigned long long)u->lag);
+	}
+}
+
+static int do_stat(struct topic_args *a, ivshmem_ep *ep)
+{
+	ivshmem_topic *t;
+	struct ivshmem_topic_stat *s = malloc(sizeof(*s));
+	if (!s)
+		return cli_error("out of memory");
+	int rc = open_topic(a, ep, IVSHMEM_TOPIC_MONITOR, 0, &t, s);
+	if (!rc) {
+		ivshmem_topic_close(t);
+		print_stat(a, s);
+	}
+	free(s);
+	return rc;
+}
+
+int cmd_topic(int argc, char **argv)
+{
+	if (argc < 2)
+		return cli_usage_error("expected create, pub, sub or stat");
+	int k = 0;
+	while (k < (int)IVS_ARRAY_SIZE(subs) && strcmp(argv[1], subs[k]))
+		k++;
+	if (k == (int)IVS_ARRAY_SIZE(subs))
+		return cli_usage_error("unknown 'topic' command '%s': use create, pub, sub or stat", argv[1]);
+	struct topic_args a;
+	memset(&a, 0, sizeof(a));
+	cli_opts_init(&a.o);
+	if (parse(argc - 1, argv + 1, k, &a))
+		return 1;
+	if (k != SUB_SUB) /* only a subscriber sleeps on a doorbell */
+		a.o.open.flags |= IVSHMEM_OPEN_NO_IRQ;
+	if (k == SUB_STAT)
+		a.o.open.flags |= IVSHMEM_OPEN_READONLY;
+	ivshmem_ep *ep;
+	if (cli_open(a.dev, &a.o, &ep))
+		return 1;
+	int rc;
+	switch (k) {
+	case SUB_CREATE:
+		rc = do_create(&a, ep);
+		break;
+	case SUB_PUB:
+		rc = do_pub(&a, ep);
+		break;
+	case SUB_SUB:
+		rc = do_sub(&a, ep);
+		break;
+	default:
+		rc = do_stat(&a, ep);
+	}
+	ivshmem_close(ep);
+	return rc;
+}

@@ -1,0 +1,106 @@
+/* SPDX-License-Identifier: MIT */
+/* Wakeups and liveness between the parties of a region (wake.h). */
+#include "channel/wake.h"
+
+#include <limits.h>
+#include <linux/futex.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#define RLX memory_order_relaxed
+#define ACQ memory_order_acquire
+#define SC memory_order_seq_cst
+
+long ivs_futex(_Atomic uint32_t *addr, int op, uint32_t val, const struct timespec *ts)
+{
+	return syscall(SYS_futex, (uint32_t *)addr, op, val, ts, NULL, 0);
+}
+
+int ivs_wake_method(uint32_t my_caps, uint64_t my_host, struct ivs_side *p, bool for_sleep)
+{
+	uint32_t e = atomic_load_explicit(&p->epoch, ACQ);
+	if (!(e & 1) || atomic_load_explicit(&p->info_epoch, ACQ) != e)
+		return IVSHMEM_CHAN_WAKE_POLL;
+	uint32_t caps = atomic_load_explicit(&p->caps, RLX);
+	uint64_t host = atomic_load_explicit(&p->host, RLX);
+	if ((my_caps & IVS_SIDE_FUTEX) && (caps & IVS_SIDE_FUTEX) && host == my_host)
+		return IVSHMEM_CHAN_WAKE_FUTEX;
+	if (for_sleep && (my_caps & IVS_SIDE_DOORBELL) && (caps & IVS_SIDE_CAN_RING))
+		return IVSHMEM_CHAN_WAKE_DOORBELL;
+	if (!for_sleep && (my_caps & IVS_SIDE_CAN_RING) && (caps & IVS_SIDE_DOORBELL))
+		return IVSHMEM_CHAN_WAKE_DOORBELL;
+	return IVSHMEM_CHAN_WAKE_POLL;
+}
+
+bool ivs_wake_kick(ivshmem_ep *ep, int m, struct ivs_side *p, struct ivs_event *ev)
+{
+	if (m == IVSHMEM_CHAN_WAKE_FUTEX) {
+		atomic_fetch_add_explicit(&ev->futex, 1, SC);
+		ivs_futex(&ev->futex, FUTEX_WAKE, INT_MAX, NULL);
+		return true;
+	}
+	if (m != IVSHMEM_CHAN_WAKE_DOORBELL)
+		return false;
+	uint32_t id = atomic_load_explicit(&p->id, RLX);
+	uint32_t vec = atomic_load_explicit(&p->vector, RLX);
+	if (id >= IVSHMEM_MAX_PEERS || vec >= IVSHMEM_MAX_VECTORS)
+		return false;
+	int r = ivshmem_ring(ep, id, vec);
+	if (r == -ENOENT && ivs_ep_pump(ep) == 0) /* a peer that joined after us */
+		r = ivshmem_ring(ep, id, vec);
+	return r == 0;
+}
+
+void ivs_wake_sleep(int m, _Atomic uint32_t *futex_word, uint32_t fv, int vec_fd, int slice_ms,
+		    struct ivs_chan_wait_stats *ws)
+{
+	if (m == IVSHMEM_CHAN_WAKE_FUTEX) {
+		struct timespec ts = {slice_ms / 1000, (long)(slice_ms % 1000) * 1000000};
+		if (ivs_futex(futex_word, FUTEX_WAIT, fv, &ts) == 0)
+			ws->woken++;
+		else if (errno == ETIMEDOUT)
+			ws->timeouts++;
+		else if (errno == EAGAIN)
+			ws->raced++;
+	} else if (m == IVSHMEM_CHAN_WAKE_DOORBELL) {
+		int pr = ivs_poll1(vec_fd, POLLIN, slice_ms);
+		if (pr > 0)
+			ws->woken++;
+		else if (pr == 0)
+			ws->timeouts++;
+	}
+}
+
+/* Same host: its pid is gone.  Another machine: its peer ID is our server
+ * connection's own (IDs are unique among a server's live peers: it is an
+ * earlier incarnation's), or the endpoint's server/daemon said it left
+ * (ivs_ep_peer_gone).  A side that is still attaching (info_epoch != e),
+ * or that cannot be checked (no server, no leave seen), counts as alive. */
+bool ivs_side_dead(ivshmem_ep *ep, uint64_t my_host, struct ivs_side *s, uint32_t e, struct ivs_peer_watch *w,
+		   uint32_t *w_epoch, int max_ms)
+{
+	if (!(e & 1) || atomic_load_explicit(&s->info_epoch, ACQ) != e)
+		return false;
+	uint32_t pid = atomic_load_explicit(&s->pid, RLX);
+	uint64_t host = atomic_load_explicit(&s->host, RLX);
+	uint32_t id = atomic_load_explicit(&s->id, RLX);
+	if (my_host && host == my_host)
+		return pid > 0 && pid <= INT_MAX && (pid_t)pid != getpid() && kill((pid_t)pid, 0) < 0 &&
+		       errno == ESRCH;
+	if (!ep || !w || id >= IVSHMEM_MAX_PEERS)
+		return false;
+	/* Our own ID, on another machine: only a server connection's ID is
+	 * ours alone (a daemon's clients share the daemon's, a VM's processes
+	 * the VM's), and a token of 0 can't say "another machine". */
+	if (my_host && host && ivs_ep_kind(ep) == IVS_EP_SERVER && (int)id == ivshmem_id(ep))
+		return true;
+	bool careful = !w_epoch; /* no watch of ours: confirm any leave */
+	if (w_epoch && (*w_epoch != e || w->id != id)) {
+		ivs_ep_watch_peer(ep, id, w);
+		*w_epoch = e;
+	}
+	return ivs_ep_peer_gone(ep, w, careful, IVS_CATCH_UP_QUIET_MS, max_ms) == 1;
+}
