@@ -31,6 +31,7 @@ int cmd_peers(int argc, char **argv);
 int cmd_server(int argc, char **argv);
 int cmd_daemon(int argc, char **argv);
 int cmd_chan(int argc, char **argv);
+int cmd_topic(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 /* Benchmarks behind `ivshmem bench` (bench-NAME.c). */
 int bench_doorbell(int argc, char **argv);

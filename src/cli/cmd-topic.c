@@ -14,8 +14,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "channel/channel.h"
 #include "cli.h"
+#include "topic/topic.h"
 
 enum {
 	OPT_SUBS = CLI_OPT_FIRST_FREE,
@@ -28,8 +28,6 @@ enum {
 	OPT_TIMEOUT,
 	OPT_FROM,
 };
-
-#define STALL_MAX_MS 3600000u /* ivshmem_topic_config's limit */
 
 struct topic_args {
 	struct cli_opts o;
@@ -47,8 +45,8 @@ static const char *sub_usage(int k)
 {
 	switch (k) {
 	case SUB_CREATE:
-		return "topic create DEV NAME [--subscribers N] [--mode lossless] [--size N] [--max-message N] "
-		       "[--stall-timeout MS]";
+		return "topic create DEV NAME [--subscribers N] [--mode lossless] [--size N] "
+		       "[--max-message N] [--stall-timeout MS]";
 	case SUB_PUB:
 		return "topic pub DEV NAME [--raw] [--timeout SECONDS]";
 	case SUB_SUB:
@@ -84,8 +82,8 @@ static int parse(int argc, char **argv, int k, struct topic_args *a)
 		{"from", required_argument, NULL, OPT_FROM},
 		{0},
 	};
-	int c;
-	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+	int c, li;
+	while ((li = -1, c = getopt_long(argc, argv, "", longopts, &li)) != -1) {
 		bool mine;
 		switch (c) {
 		case OPT_SUBS:
@@ -110,20 +108,24 @@ static int parse(int argc, char **argv, int k, struct topic_args *a)
 		}
 		if (c == '?')
 			return cli_bad_option(argv);
+		/* Named from the table: argv[optind - 1] is the option's argument
+		 * when it came as a separate word.  The subcommand's own usage,
+		 * not the whole command's. */
 		if (!mine)
-			return cli_usage_error("option '%s' does not apply to 'topic %s' (usage: ivshmem %s)",
-					       argv[optind - 1], subs[k], sub_usage(k));
+			return cli_error("option '--%s' does not apply to 'topic %s' (usage: ivshmem %s)",
+					 longopts[li].name, subs[k], sub_usage(k));
 		switch (c) {
 		case OPT_SUBS:
-			if (parse_range("subscribers", optarg, 1, IVSHMEM_TOPIC_MAX_SUBSCRIBERS, &a->subscribers))
+			if (parse_range("subscribers", optarg, 1, IVSHMEM_TOPIC_MAX_SUBSCRIBERS,
+					&a->subscribers))
 				return 1;
 			break;
 		case OPT_MODE:
 			if (!strcmp(optarg, "lossless"))
 				break;
 			if (!strcmp(optarg, "latest"))
-				return cli_error("--mode latest is not supported yet: only lossless topics exist "
-						 "for now (drop --mode, or use --mode lossless)");
+				return cli_error("--mode latest is not supported yet: only lossless topics "
+						 "exist for now (drop --mode, or use --mode lossless)");
 			return cli_usage_error("unknown --mode '%s': use lossless", optarg);
 		case OPT_SIZE:
 			if (cli_parse_u64("size", optarg, &a->size))
@@ -134,7 +136,7 @@ static int parse(int argc, char **argv, int k, struct topic_args *a)
 				return 1;
 			break;
 		case OPT_STALL:
-			if (parse_range("stall-timeout", optarg, 1, STALL_MAX_MS, &a->stall_ms))
+			if (parse_range("stall-timeout", optarg, 1, IVS_TOPIC_MAX_STALL_MS, &a->stall_ms))
 				return 1;
 			break;
 		case OPT_RAW:
@@ -164,7 +166,7 @@ static int parse(int argc, char **argv, int k, struct topic_args *a)
 		}
 	}
 	if (argc - optind != 2)
-		return cli_usage_error("expected DEV NAME (usage: ivshmem %s)", sub_usage(k));
+		return cli_error("expected DEV NAME (usage: ivshmem %s)", sub_usage(k));
 	a->dev = argv[optind];
 	a->name = argv[optind + 1];
 	if (!*a->name || strlen(a->name) >= IVS_NAME_MAX)
@@ -189,8 +191,8 @@ static int topic_error(const struct topic_args *a, const char *action, int err)
 				 "--subscribers",
 				 a->name, a->dev, a->dev, a->name);
 	case -ENOBUFS:
-		return cli_error("fell behind on topic '%s' in %s and was evicted by the publisher (it kept the "
-				 "publisher waiting past the stall timeout, or its unread messages were "
+		return cli_error("fell behind on topic '%s' in %s and was evicted by the publisher (it kept "
+				 "the publisher waiting past the stall timeout, or its unread messages were "
 				 "overwritten): running the command again re-subscribes at the tail",
 				 a->name, a->dev);
 	case -EPROTO:
@@ -213,7 +215,7 @@ static int topic_error(const struct topic_args *a, const char *action, int err)
 		return cli_error("invalid topic parameters: --subscribers must be 1 to %u, --max-message at "
 				 "most half of --size minus 16 bytes, --stall-timeout at most %u (ms), --size "
 				 "at most 1T",
-				 IVSHMEM_TOPIC_MAX_SUBSCRIBERS, STALL_MAX_MS);
+				 IVSHMEM_TOPIC_MAX_SUBSCRIBERS, IVS_TOPIC_MAX_STALL_MS);
 	case -EROFS:
 		return cli_error("%s is mapped read-only: drop --read-only", a->dev);
 	case -ESTALE:
@@ -267,9 +269,9 @@ static int open_topic(struct topic_args *a, ivshmem_ep *ep, enum ivshmem_topic_r
 			int sr = ivshmem_topic_stat(m, st);
 			ivshmem_topic_close(m);
 			if (sr == 0)
-				return cli_error("all %u subscriber slots of topic '%s' in %s are taken (see "
-						 "'ivshmem topic stat %s %s'): wait for a subscriber to leave, or "
-						 "re-create the topic with more --subscribers",
+				return cli_error("all %u subscriber slots of topic '%s' in %s are taken "
+						 "(see 'ivshmem topic stat %s %s'): wait for a subscriber to "
+						 "leave, or re-create the topic with more --subscribers",
 						 st->subscribers, a->name, a->dev, a->dev, a->name);
 		}
 	}
@@ -337,8 +339,8 @@ static int do_pub(struct topic_args *a, ivshmem_ep *ep)
 			break;
 		}
 		if ((size_t)len > max_msg) {
-			rc = cli_error("line %lu is %zd bytes, more than topic '%s' takes (%u): create it with a "
-				       "larger --max-message", n, len, a->name, max_msg);
+			rc = cli_error("line %lu is %zd bytes, more than topic '%s' takes (%u): create it "
+				       "with a larger --max-message", n, len, a->name, max_msg);
 			break;
 		}
 		/* --timeout is for this message: how long a subscriber may keep
@@ -350,8 +352,8 @@ static int do_pub(struct topic_args *a, ivshmem_ep *ep)
 			r = -ETIMEDOUT; /* (--timeout 0) */
 		if (r == -ETIMEDOUT) {
 			fprintf(stderr,
-				"ivshmem: topic '%s' stayed full for the timeout (a subscriber is behind, within the "
-				"stall timeout); %lu message(s) published\n",
+				"ivshmem: topic '%s' stayed full for the timeout (a subscriber is behind, "
+				"within the stall timeout); %lu message(s) published\n",
 				a->name, n - 1);
 			rc = 2;
 			break;
@@ -400,21 +402,25 @@ static int do_sub(struct topic_args *a, ivshmem_ep *ep)
 			continue; /* the publisher restarted (said once): keep receiving, same deadline */
 		if (n == -ETIMEDOUT) {
 			if (!got)
-				fprintf(stderr, "ivshmem: nothing arrived on topic '%s' within the timeout\n", a->name);
+				fprintf(stderr, "ivshmem: nothing arrived on topic '%s' within the timeout\n",
+					a->name);
 			else if (a->has_count)
-				fprintf(stderr, "ivshmem: only %llu of %llu message(s) arrived on topic '%s' within the "
-					"timeout\n", (unsigned long long)got, (unsigned long long)a->count, a->name);
+				fprintf(stderr,
+					"ivshmem: only %llu of %llu message(s) arrived on topic '%s' within "
+					"the timeout\n",
+					(unsigned long long)got, (unsigned long long)a->count, a->name);
 			else
-				fprintf(stderr, "ivshmem: timeout on topic '%s' after %llu message(s)\n", a->name,
-					(unsigned long long)got);
+				fprintf(stderr, "ivshmem: timeout on topic '%s' after %llu message(s)\n",
+					a->name, (unsigned long long)got);
 			rc = 2;
 			break;
 		}
 		if (n == -EPIPE) {
 			/* Without --count, the publisher's detach is the end. */
 			if (a->has_count)
-				rc = cli_error("the publisher of topic '%s' left after %llu of %llu message(s)",
-					       a->name, (unsigned long long)got, (unsigned long long)a->count);
+				rc = cli_error("the publisher of topic '%s' left after %llu of %llu "
+					       "message(s)", a->name, (unsigned long long)got,
+					       (unsigned long long)a->count);
 			break;
 		}
 		if (n < 0) {
@@ -472,8 +478,8 @@ static void print_stat(const struct topic_args *a, const struct ivshmem_topic_st
 			const struct ivshmem_topic_sub_stat *u = &s->sub[i];
 			if (u->state == IVSHMEM_TOPIC_SUB_FREE)
 				continue;
-			printf("%s{\"slot\":%u,\"state\":\"%s\",\"id\":%d,\"pid\":%u,\"epoch\":%u,\"head\":%llu,"
-			       "\"received\":%llu,\"lag\":%llu}",
+			printf("%s{\"slot\":%u,\"state\":\"%s\",\"id\":%d,\"pid\":%u,\"epoch\":%u,"
+			       "\"head\":%llu,\"received\":%llu,\"lag\":%llu}",
 			       first ? "" : ",", i, state_name(u->state), u->id, u->pid, u->epoch,
 			       (unsigned long long)u->head, (unsigned long long)u->received,
 			       (unsigned long long)u->lag);

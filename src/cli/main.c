@@ -41,6 +41,13 @@ static const struct cli_cmd commands[] = {
 	 "       chan recv DEV NAME [--count N] [--timeout SECONDS]\n"
 	 "       chan stat DEV NAME [--json] | chan delete DEV NAME",
 	 "message channels in shared memory"},
+	{"topic", cmd_topic,
+	 "topic create DEV NAME [--subscribers N] [--mode lossless] [--size N] [--max-message N]\n"
+	 "                    [--stall-timeout MS]\n"
+	 "       topic pub DEV NAME [--raw] [--timeout SECONDS]\n"
+	 "       topic sub DEV NAME [--count N] [--timeout SECONDS] [--from tail|oldest]\n"
+	 "       topic stat DEV NAME [--json]",
+	 "one-to-many message topics in shared memory"},
 	{"bench", cmd_bench,
 	 "bench doorbell [--json] [--iterations N] [--repetitions N]\n"
 	 "       bench chan [--json] [--seconds N] [--runs N] [--no-pin] [--dev DEV]\n"

@@ -191,7 +191,7 @@ static int check_block(ivshmem_chan *ch)
 	if (r == -ENOENT)
 		return -ESTALE;
 	if (r < 0 || ch->mem + e.offset != (unsigned char *)ch->c || e.ring_size != ch->ring_size ||
-	    e.max_msg != ch->max_msg)
+	    e.max_msg != ch->max_msg || e.kind != IVSHMEM_KIND_CHANNEL)
 		return -EPROTO;
 	uint64_t magic = atomic_load_explicit(&ch->c->magic, ACQ);
 	if (magic == 0 || atomic_load_explicit(&ch->c->instance, RLX) != ch->instance)
@@ -614,6 +614,8 @@ static int open_common(ivshmem_chan *ch, const char *name, int role, const struc
 	struct ivs_entry_view e;
 	if ((r = ivs_layout_find(ch->mem, ch->size, &v, name, &e)) < 0)
 		return r;
+	if (e.kind != IVSHMEM_KIND_CHANNEL)
+		return -EPROTOTYPE;
 	struct ivs_chan_ctrl *c = (struct ivs_chan_ctrl *)(ch->mem + e.offset);
 	if (atomic_load_explicit(&c->magic, ACQ) != IVS_CHAN_MAGIC ||
 	    atomic_load_explicit(&c->ring_size, RLX) != e.ring_size ||
@@ -1038,6 +1040,7 @@ int ivshmem_chan_list(ivshmem_ep *ep, struct ivshmem_chan_info *out, size_t max)
 		all[n].offset = e.offset;
 		all[n].ring_size = e.ring_size;
 		all[n].max_msg = e.max_msg;
+		all[n].kind = e.kind;
 		n++;
 	}
 	if (out && n && max)

@@ -65,7 +65,8 @@ struct ivs_layout_entry {
 	_Atomic uint64_t creator_host; /* 80: host token (boot id + pid ns) */
 	_Atomic uint64_t created_gen; /* 88: layout generation at creation */
 	_Atomic uint64_t created_time; /* 96: CLOCK_REALTIME, ns */
-	uint8_t reserved[24];	     /* 104..127 */
+	_Atomic uint32_t kind;	     /* 104: IVSHMEM_KIND_CHANNEL (0) or _TOPIC */
+	uint8_t reserved[20];	     /* 108..127 */
 };
 
 /* ---- channel block: 8 cache lines of control, then the ring ------------ */
@@ -133,6 +134,17 @@ struct ivs_chan_ctrl {
 	/* ring follows at IVS_CHAN_CTRL */
 };
 
+/* Both kinds of block (channel, topic) start with line 0 as above (magic,
+ * ring_size, max_msg, index, gen, instance) and then "parties" of three
+ * lines each: the party's hot index, its side (attach info), its event
+ * word.  A channel has two (producer, consumer), a topic 1 + subscribers
+ * (publisher first).  So the side of party k is at 128 + 192 k. */
+#define IVS_PARTY_BYTES 192u
+#define IVS_PARTY_SIDE(k) (128u + IVS_PARTY_BYTES * (k))
+/* Parties of a block as its line 0 says (channel: 2; topic: 1 + its
+ * subscriber count at offset 40, clamped to what fits in block bytes). */
+unsigned ivs_block_parties(const void *block, uint32_t kind, uint64_t block_bytes);
+
 /* Record header in the ring: 8 bytes, records 8-byte aligned. */
 #define IVS_REC_HDR 8u
 #define IVS_REC_PAD 0xffffffffu /* len of a padding record (to the ring's end) */
@@ -148,6 +160,7 @@ struct ivs_layout_view {
 
 struct ivs_entry_view {
 	unsigned index;
+	uint32_t kind; /* IVSHMEM_KIND_* */
 	char name[IVS_NAME_MAX];
 	uint64_t offset, size, ring_size;
 	uint32_t max_msg;
@@ -169,6 +182,13 @@ int ivs_layout_format(void *mem, size_t size);
 /* Create a channel (formatting an all-zero region first). */
 int ivs_layout_create(void *mem, size_t size, const char *name, uint64_t ring_size, uint32_t max_msg,
 		      int peer_id);
+/* Create an entry of any kind: a block of ctrl + ring_size bytes, whose
+ * control part init() writes (block, its table index, the generation).
+ * The checks of ring_size and max_msg (rec_hdr: the kind's record header)
+ * are the caller's, as is everything in the block.  0 or -errno as above. */
+int ivs_layout_create_kind(void *mem, size_t size, const char *name, uint32_t kind, uint64_t ctrl,
+			   uint64_t ring_size, uint32_t max_msg, int peer_id,
+			   void (*init)(void *block, unsigned index, uint64_t gen, void *arg), void *arg);
 
 /* Delete a channel (docs/channels.md, "Deleting channels").  alive(arg,
  * side, epoch) says whether an attached side (odd epoch) is still live; a

@@ -27,6 +27,8 @@ _Static_assert(offsetof(struct ivs_chan_ctrl, prod_ev) == 192, "prod_ev line");
 _Static_assert(offsetof(struct ivs_chan_ctrl, head) == 256, "head line");
 _Static_assert(offsetof(struct ivs_chan_ctrl, cons) == 320, "cons line");
 _Static_assert(offsetof(struct ivs_chan_ctrl, cons_ev) == 384, "cons_ev line");
+_Static_assert(offsetof(struct ivs_chan_ctrl, prod) == IVS_PARTY_SIDE(0) &&
+		       offsetof(struct ivs_chan_ctrl, cons) == IVS_PARTY_SIDE(1), "parties");
 
 #define LOCK_STEAL_MS 1000
 #define LOCK_GIVEUP_MS 3000
@@ -144,6 +146,7 @@ int ivs_layout_entry(void *mem, size_t size, const struct ivs_layout_view *v, un
 	x.creator_host = atomic_load_explicit(&le->creator_host, RLX);
 	x.created_gen = atomic_load_explicit(&le->created_gen, RLX);
 	x.created_time = atomic_load_explicit(&le->created_time, RLX);
+	x.kind = atomic_load_explicit(&le->kind, RLX);
 	size_t nlen = strnlen(x.name, IVS_NAME_MAX);
 	if (nlen == 0 || nlen == IVS_NAME_MAX)
 		return -EPROTO;
@@ -154,7 +157,7 @@ int ivs_layout_entry(void *mem, size_t size, const struct ivs_layout_view *v, un
 	    !is_pow2(x.ring_size) || x.ring_size < IVS_CHAN_MIN_RING || x.ring_size > IVS_CHAN_MAX_RING ||
 	    x.size < IVS_CHAN_CTRL + x.ring_size ||
 	    2 * ((uint64_t)((x.max_msg + 7ull) & ~7ull) + IVS_REC_HDR) > x.ring_size ||
-	    x.created_gen != v->generation)
+	    x.created_gen != v->generation || x.kind > IVSHMEM_KIND_TOPIC)
 		return -EPROTO;
 	*e = x;
 	return 1;
@@ -296,14 +299,41 @@ static void init_side(struct ivs_side *s)
 	atomic_store_explicit(&s->id, IVS_NO_PEER, RLX);
 }
 
+/* A channel's control lines: both sides detached, no wakeups asked for. */
+static void chan_init(void *block, unsigned index, uint64_t gen, void *arg)
+{
+	uint64_t ring_size = *(const uint64_t *)arg;
+	struct ivs_chan_ctrl *c = block;
+	memset((void *)c, 0, IVS_CHAN_CTRL);
+	init_side(&c->prod);
+	init_side(&c->cons);
+	/* Event indices that never match: "wake me when passing UINT64_MAX". */
+	atomic_store_explicit(&c->prod_ev.idx, UINT64_MAX, RLX);
+	atomic_store_explicit(&c->cons_ev.idx, UINT64_MAX, RLX);
+	atomic_store_explicit(&c->ring_size, ring_size, RLX);
+	atomic_store_explicit(&c->index, index, RLX);
+	atomic_store_explicit(&c->gen, gen, RLX);
+	atomic_store_explicit(&c->instance, random_u64(), RLX);
+}
+
 int ivs_layout_create(void *mem, size_t size, const char *name, uint64_t ring_size, uint32_t max_msg,
 		      int peer_id)
+{
+	if (!is_pow2(ring_size) || ring_size < IVS_CHAN_MIN_RING || ring_size > IVS_CHAN_MAX_RING ||
+	    2 * (((uint64_t)max_msg + 7) / 8 * 8 + IVS_REC_HDR) > ring_size)
+		return -EINVAL;
+	return ivs_layout_create_kind(mem, size, name, IVSHMEM_KIND_CHANNEL, IVS_CHAN_CTRL, ring_size, max_msg,
+				      peer_id, chan_init, &ring_size);
+}
+
+int ivs_layout_create_kind(void *mem, size_t size, const char *name, uint32_t kind, uint64_t ctrl,
+			   uint64_t ring_size, uint32_t max_msg, int peer_id,
+			   void (*init)(void *block, unsigned index, uint64_t gen, void *arg), void *arg)
 {
 	size_t nlen = name ? strlen(name) : 0;
 	if (nlen == 0 || nlen >= IVS_NAME_MAX)
 		return -EINVAL;
-	if (!is_pow2(ring_size) || ring_size < IVS_CHAN_MIN_RING || ring_size > IVS_CHAN_MAX_RING ||
-	    2 * (((uint64_t)max_msg + 7) / 8 * 8 + IVS_REC_HDR) > ring_size)
+	if (ctrl < IVS_CHAN_CTRL || ctrl % IVS_CL || ctrl > IVS_CHAN_MAX_RING)
 		return -EINVAL;
 	if (!mem || size < IVS_LAYOUT_SIZE)
 		return -ENOSPC;
@@ -328,7 +358,7 @@ int ivs_layout_create(void *mem, size_t size, const char *name, uint64_t ring_si
 	if (r < 0)
 		goto out;
 	uint64_t alloc = atomic_load_explicit(&h->alloc_next, RLX);
-	uint64_t need = IVS_CHAN_CTRL + ring_size;
+	uint64_t need = ctrl + ring_size;
 	if (alloc % IVS_CL || alloc < v.hdr_size || alloc > size) {
 		r = -EPROTO;
 		goto out;
@@ -371,20 +401,13 @@ int ivs_layout_create(void *mem, size_t size, const char *name, uint64_t ring_si
 		off = alloc;
 		block = need;
 	}
-	/* Initialise the channel block. */
+	/* Initialise the block (line 0: the kind's magic, stored by init
+	 * last; the entry that makes it findable comes after). */
 	struct ivs_chan_ctrl *c = (struct ivs_chan_ctrl *)((char *)mem + off);
-	memset((void *)c, 0, IVS_CHAN_CTRL);
-	init_side(&c->prod);
-	init_side(&c->cons);
-	/* Event indices that never match: "wake me when passing UINT64_MAX". */
-	atomic_store_explicit(&c->prod_ev.idx, UINT64_MAX, RLX);
-	atomic_store_explicit(&c->cons_ev.idx, UINT64_MAX, RLX);
-	atomic_store_explicit(&c->ring_size, ring_size, RLX);
+	init(c, (unsigned)free_slot, v.generation, arg);
 	atomic_store_explicit(&c->max_msg, max_msg, RLX);
-	atomic_store_explicit(&c->index, (uint32_t)free_slot, RLX);
-	atomic_store_explicit(&c->gen, v.generation, RLX);
-	atomic_store_explicit(&c->instance, random_u64(), RLX);
-	atomic_store_explicit(&c->magic, IVS_CHAN_MAGIC, RLX);
+	if (kind == IVSHMEM_KIND_CHANNEL)
+		atomic_store_explicit(&c->magic, IVS_CHAN_MAGIC, RLX);
 	/* Fill the entry, then publish it. */
 	struct ivs_layout_entry *le = entry_of(mem, (unsigned)free_slot);
 	memset((void *)le->name, 0, IVS_NAME_MAX);
@@ -398,6 +421,7 @@ int ivs_layout_create(void *mem, size_t size, const char *name, uint64_t ring_si
 	atomic_store_explicit(&le->creator_pid, (uint32_t)getpid(), RLX);
 	atomic_store_explicit(&le->creator_host, ivs_host_token(), RLX);
 	atomic_store_explicit(&le->created_gen, v.generation, RLX);
+	atomic_store_explicit(&le->kind, kind, RLX);
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	atomic_store_explicit(&le->created_time, (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec,
@@ -414,17 +438,36 @@ out:
 
 /* Odd epochs of live sides; a dead attached side is detached on its behalf
  * (CAS, as a waiting peer would).  true if a live side remains. */
-static bool sides_busy(struct ivs_chan_ctrl *c, bool (*alive)(void *, struct ivs_side *, uint32_t),
-		       void *arg, uint32_t ep[2])
+static struct ivs_side *party_side(void *block, unsigned k)
 {
-	struct ivs_side *sides[2] = {&c->prod, &c->cons};
+	return (struct ivs_side *)((char *)block + IVS_PARTY_SIDE(k));
+}
+
+unsigned ivs_block_parties(const void *block, uint32_t kind, uint64_t block_bytes)
+{
+	if (kind != IVSHMEM_KIND_TOPIC)
+		return 2;
+	uint32_t n = atomic_load_explicit((_Atomic uint32_t *)((char *)block + 40), RLX);
+	if (n > IVSHMEM_TOPIC_MAX_SUBSCRIBERS)
+		n = IVSHMEM_TOPIC_MAX_SUBSCRIBERS;
+	while (n && IVS_PARTY_SIDE(n) + IVS_CL > block_bytes)
+		n--;
+	return n + 1;
+}
+
+#define MAX_PARTIES (IVSHMEM_TOPIC_MAX_SUBSCRIBERS + 1)
+
+static bool sides_busy(void *block, unsigned parties, bool (*alive)(void *, struct ivs_side *, uint32_t),
+		       void *arg, uint32_t ep[MAX_PARTIES])
+{
 	bool busy = false;
-	for (int k = 0; k < 2; k++) {
-		uint32_t e = atomic_load_explicit(&sides[k]->epoch, memory_order_seq_cst);
-		if ((e & 1) && !(alive && alive(arg, sides[k], e))) {
+	for (unsigned k = 0; k < parties; k++) {
+		struct ivs_side *s = party_side(block, k);
+		uint32_t e = atomic_load_explicit(&s->epoch, memory_order_seq_cst);
+		if ((e & 1) && !(alive && alive(arg, s, e))) {
 			uint32_t want = e;
-			if (atomic_compare_exchange_strong_explicit(&sides[k]->epoch, &want, e + 1,
-								    memory_order_seq_cst, RLX))
+			if (atomic_compare_exchange_strong_explicit(&s->epoch, &want, e + 1, memory_order_seq_cst,
+								    RLX))
 				e = e + 1;
 			else
 				e = want;
@@ -466,8 +509,9 @@ int ivs_layout_delete(void *mem, size_t size, const char *name,
 	/* The block is deleted even if its control lines are corrupt: that
 	 * is one way to get rid of a broken channel. */
 	struct ivs_chan_ctrl *c = (struct ivs_chan_ctrl *)((char *)mem + e.offset);
-	uint32_t ep[2], ep2[2];
-	if (sides_busy(c, alive, arg, ep)) {
+	unsigned parties = ivs_block_parties(c, e.kind, e.size);
+	uint32_t ep[MAX_PARTIES];
+	if (sides_busy(c, parties, alive, arg, ep)) {
 		r = -EBUSY;
 		goto out;
 	}
@@ -476,13 +520,12 @@ int ivs_layout_delete(void *mem, size_t size, const char *name,
 	 * epochs.  One of us sees the other (both seq_cst). */
 	uint64_t magic = atomic_load_explicit(&c->magic, RLX);
 	atomic_store_explicit(&c->magic, 0, memory_order_seq_cst);
-	ep2[0] = atomic_load_explicit(&c->prod.epoch, memory_order_seq_cst);
-	ep2[1] = atomic_load_explicit(&c->cons.epoch, memory_order_seq_cst);
-	if (ep2[0] != ep[0] || ep2[1] != ep[1]) {
-		atomic_store_explicit(&c->magic, magic, memory_order_seq_cst);
-		r = -EBUSY;
-		goto out;
-	}
+	for (unsigned k = 0; k < parties; k++)
+		if (atomic_load_explicit(&party_side(c, k)->epoch, memory_order_seq_cst) != ep[k]) {
+			atomic_store_explicit(&c->magic, magic, memory_order_seq_cst);
+			r = -EBUSY;
+			goto out;
+		}
 	/* Handles still open (monitors, a side we judged dead) see a new
 	 * instance: -ESTALE, whatever reuses the block later. */
 	uint64_t inst = atomic_load_explicit(&c->instance, RLX), ni;
