@@ -508,6 +508,24 @@ static void test_delete(void)
 	free(m);
 }
 
+/* A producer that attached, sent and left between two looks of a waiting
+ * consumer (its epoch went 0 -> 2 unseen): the message, then the end. */
+static void test_unseen_peer(void)
+{
+	unsigned char *m = region();
+	ivs_layout_create(m, REGION, "u", 4096, 100, -1);
+	ivshmem_chan *c = NULL, *p = NULL;
+	ivs_chan_open_mem(m, REGION, "u", IVSHMEM_CHAN_CONSUMER, 0, &c);
+	ivs_chan_open_mem(m, REGION, "u", IVSHMEM_CHAN_PRODUCER, 0, &p);
+	ivshmem_chan_send(p, "x", 1, 0);
+	ivshmem_chan_close(p);
+	char b[8];
+	is(ivshmem_chan_recv(c, b, sizeof(b), 0), 1, "a producer that came and went unseen: its message");
+	is(ivshmem_chan_recv(c, b, sizeof(b), 0), -EPIPE, "then -EPIPE, not a wait for ever");
+	ivshmem_chan_close(c);
+	free(m);
+}
+
 int main(void)
 {
 	test_layout();
@@ -517,5 +535,6 @@ int main(void)
 	test_zero_ring();
 	test_long_history();
 	test_delete();
+	test_unseen_peer();
 	return tap_done();
 }

@@ -160,12 +160,12 @@ static int check_epochs(ivshmem_chan *ch)
 		}
 		uint32_t old = ch->peer_epoch;
 		ch->peer_epoch = p;
-		if (p & 1) {
-			bool restarted = (old & 1) && ch->peer_seen;
-			ch->peer_seen = true;
-			if (restarted)
-				return -ECONNRESET;
-		}
+		bool restarted = (p & 1) && (old & 1) && ch->peer_seen;
+		/* Odd: attached now.  Even and moved: a peer came and went
+		 * between two looks (its messages are queued, then the end). */
+		ch->peer_seen = true;
+		if (restarted)
+			return -ECONNRESET;
 	}
 	return 0;
 }
