@@ -26,7 +26,7 @@ echo "== build (ASan+UBSan)"
 setup build-asan -Db_sanitize=address,undefined -Db_lundef=false $werror || status=1
 
 echo "== build (TSan: the threaded tests and the CLI they run)"
-tsan_targets="tests/chan/chan-test-threads src/cli/ivshmem"
+tsan_targets="tests/chan/chan-test-threads tests/topic/topic-test-threads src/cli/ivshmem"
 if [ ! -f build-tsan/build.ninja ]; then
 	meson setup build-tsan -Db_sanitize=thread -Dc_args=-Wno-tsan $werror >build-tsan.setup.log 2>&1 ||
 		{ cat build-tsan.setup.log; status=1; }

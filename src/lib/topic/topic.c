@@ -11,12 +11,14 @@
  * floor past it means the publisher stopped counting it: -ENOBUFS) and that
  * its own epoch is unchanged (an eviction detaches it first).
  *
- * Joining is a Dekker pair on (the subscriber's head, the floor): the
- * subscriber publishes its head, fences, re-reads the floor and picks
- * again if the floor passed it; the publisher stores a new floor, fences,
+ * Joining is a Dekker pair on (the subscriber's head, the proposed floor):
+ * the subscriber publishes its head, fences, reads floor_next and picks
+ * again if it passed its head; the publisher stores floor_next, fences,
  * and re-reads the slots: a joiner it had not counted is counted now (the
- * floor is lowered to its head, which is safe: nothing above the old
- * limit is written yet).  One of the two sees the other.
+ * proposal is lowered to its head, which is safe: nothing above the old
+ * limit is written yet).  One of the two sees the other.  Only then is
+ * the floor itself stored: the floor subscribers check their reads
+ * against never passes a head the publisher counts, even for a moment.
  *
  * Everything a subscriber writes is untrusted: a head outside the live
  * window, an epoch flapping under the publisher, garbage: that subscriber
@@ -46,7 +48,7 @@
 #define POLL_MAX_NS 1000000ull	/* fallback poll: back off up to 1 ms */
 #define IDLE_MAX_NS 50000000ull /* publisher not attached: up to 50 ms */
 #define REAP_EVERY_NS 50000000ull
-#define JOIN_TRIES 1000
+#define JOIN_TRIES 100000
 #define DEFAULT_SUBS 8
 #define DEFAULT_STALL_MS 1000
 #define EPOCH_JUMP_MAX (1u << 16)
@@ -274,13 +276,11 @@ static int check_sub(ivshmem_topic *t)
 	}
 	uint32_t old = t->pub_epoch;
 	t->pub_epoch = p;
-	if (p & 1) {
-		bool restarted = (old & 1) && t->pub_seen;
-		t->pub_seen = true;
-		if (restarted)
-			return -ECONNRESET;
-	}
-	return 0;
+	bool restarted = (p & 1) && (old & 1) && t->pub_seen;
+	/* Odd: attached now.  Even and moved: one came and went between two
+	 * looks (what it published is in the ring, then the end). */
+	t->pub_seen = true;
+	return restarted ? -ECONNRESET : 0;
 }
 
 static bool pub_gone(const ivshmem_topic *t)
@@ -503,10 +503,10 @@ static bool refresh(ivshmem_topic *t, uint64_t target)
 			goal = lowest;
 		f = IVS_MIN(walk_floor(t, goal) - old, lowest - old) + old;
 	}
-	/* Publish it, then look for joiners we missed (Dekker with open):
-	 * lowering the floor to one of them is safe, nothing above the old
-	 * limit is written yet. */
-	atomic_store_explicit(&t->cold->floor, f, SC);
+	/* Propose it, then look for joiners we missed (Dekker with open):
+	 * lowering it to one of them is safe, nothing above the old limit is
+	 * written yet. */
+	atomic_store_explicit(&t->cold->floor_next, f, SC);
 	atomic_thread_fence(SC);
 	for (unsigned k = 0; k < t->nsubs; k++) {
 		struct sub_view *v = &t->subs[k];
@@ -516,9 +516,13 @@ static bool refresh(ivshmem_topic *t, uint64_t target)
 			continue;
 		if (h - old < f - old) {
 			f = h;
-			atomic_store_explicit(&t->cold->floor, f, SC);
+			atomic_store_explicit(&t->cold->floor_next, f, SC);
 		}
 	}
+	/* The floor, before any byte is written under the new limit: a
+	 * subscriber that reads overwritten bytes sees it after them. */
+	atomic_store_explicit(&t->cold->floor, f, SC);
+	atomic_thread_fence(SC);
 	t->floor = f;
 	rebuild_kicks(t);
 	return within(target, old, f);
@@ -1041,6 +1045,7 @@ static int open_publisher(ivshmem_topic *t, unsigned flags)
 	}
 	t->tail = tail;
 	t->floor = floor;
+	atomic_store_explicit(&t->cold->floor_next, floor, SC); /* a predecessor may have died mid-refresh */
 	t->tail_msgs = atomic_load_explicit(&t->me->hot.msgs, RLX);
 	publish_info(t, next);
 	atomic_thread_fence(SC);
@@ -1079,26 +1084,38 @@ static int open_subscriber(ivshmem_topic *t, unsigned flags)
 		detach(t);
 		return -ENOENT;
 	}
-	/* Start where the floor lets us; pick again while the floor passes
-	 * us (the publisher had not counted us yet). */
+	/* Start at the tail, or at the proposed floor (the oldest record the
+	 * publisher keeps, even once its refresh in progress ends); pick
+	 * again while a new proposal passes us (the publisher had not counted
+	 * us yet).  The two indices are read apart, so a pair that doesn't
+	 * fit together is read again before it counts as corrupt. */
 	bool oldest = flags & IVSHMEM_TOPIC_FROM_OLDEST;
+	int bad = 0;
+	bool announced = false;
 	for (int tries = 0;; tries++) {
-		uint64_t f = atomic_load_explicit(&t->cold->floor, SC);
-		uint64_t tail = atomic_load_explicit(&t->pub->hot.idx, ACQ);
-		if ((f & 7) || (tail & 7) || tail - f > t->ring_size || tries == JOIN_TRIES) {
+		if (tries == JOIN_TRIES) {
 			detach(t);
-			return tries == JOIN_TRIES ? -EAGAIN : -EBADMSG;
+			return bad > JOIN_TRIES / 2 ? -EBADMSG : -EAGAIN;
+		}
+		if (tries > 16)
+			ivs_cpu_relax();
+		uint64_t tail = atomic_load_explicit(&t->pub->hot.idx, ACQ);
+		uint64_t f = atomic_load_explicit(&t->cold->floor_next, SC);
+		if ((f & 7) || (tail & 7) || !within(f, tail - t->ring_size, tail)) {
+			bad++;
+			continue;
 		}
 		uint64_t h = oldest ? f : tail;
 		t->head = t->tail_cache = h;
 		atomic_store_explicit(&t->me->hot.msgs, oldest ? 0 : atomic_load_explicit(&t->pub->hot.msgs, RLX),
 				      RLX);
 		atomic_store_explicit(&t->me->hot.idx, h, SC);
-		if (tries == 0)
+		if (!announced)
 			publish_info(t, next);
+		announced = true;
 		atomic_fetch_add_explicit(&t->joins->joins, 1, SC);
 		atomic_thread_fence(SC);
-		uint64_t f2 = atomic_load_explicit(&t->cold->floor, SC);
+		uint64_t f2 = atomic_load_explicit(&t->cold->floor_next, SC);
 		if (!floor_passed(t, f2, h))
 			break;
 	}

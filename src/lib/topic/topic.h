@@ -53,7 +53,9 @@ struct ivs_topic_pub_cold {
 	_Atomic uint64_t floor;	    /* 0: oldest index kept; the publisher writes
 				       only below floor + ring_size */
 	_Atomic uint64_t evictions; /* 8: subscribers it dropped */
-	uint8_t pad[48];
+	_Atomic uint64_t floor_next; /* 16: the floor it is about to set (joiners
+					check against it, see topic.c) */
+	uint8_t pad[40];
 };
 struct ivs_topic_joins {
 	_Atomic uint64_t joins; /* 0: bumped at each subscriber attach/detach */
