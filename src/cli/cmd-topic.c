@@ -269,7 +269,7 @@ static int open_topic(struct topic_args *a, ivshmem_ep *ep, enum ivshmem_topic_r
 			int sr = ivshmem_topic_stat(m, st);
 			ivshmem_topic_close(m);
 			if (sr == 0)
-				return cli_error("all %u subscriber slots of topic '%s' in %s are taken "
+				return cli_error("all %u subscriber slot(s) of topic '%s' in %s are taken "
 						 "(see 'ivshmem topic stat %s %s'): wait for a subscriber to "
 						 "leave, or re-create the topic with more --subscribers",
 						 st->subscribers, a->name, a->dev, a->dev, a->name);
@@ -287,15 +287,10 @@ static int open_topic(struct topic_args *a, ivshmem_ep *ep, enum ivshmem_topic_r
 static int do_pub(struct topic_args *a, ivshmem_ep *ep)
 {
 	ivshmem_topic *t;
-	struct ivshmem_topic_stat *st = malloc(sizeof(*st)); /* 64 slots: too big for comfort on the stack */
-	if (!st)
-		return cli_error("out of memory");
-	if (open_topic(a, ep, IVSHMEM_TOPIC_PUBLISHER, 0, &t, st)) {
-		free(st);
+	struct ivshmem_topic_stat st;
+	if (open_topic(a, ep, IVSHMEM_TOPIC_PUBLISHER, 0, &t, &st))
 		return 1;
-	}
-	uint32_t max_msg = st->max_msg;
-	free(st);
+	uint32_t max_msg = st.max_msg;
 	int rc = 0;
 	char *line = NULL;
 	size_t cap = 0;
@@ -376,15 +371,10 @@ static int do_sub(struct topic_args *a, ivshmem_ep *ep)
 	 * messages nor the publisher's restarts extend it. */
 	uint64_t deadline = a->has_timeout ? ivs_now_ns() + (uint64_t)a->timeout_ms * 1000000u : 0;
 	ivshmem_topic *t;
-	struct ivshmem_topic_stat *st = malloc(sizeof(*st));
-	if (!st)
-		return cli_error("out of memory");
-	if (open_topic(a, ep, IVSHMEM_TOPIC_SUBSCRIBER, a->oldest ? IVSHMEM_TOPIC_FROM_OLDEST : 0, &t, st)) {
-		free(st);
+	struct ivshmem_topic_stat st;
+	if (open_topic(a, ep, IVSHMEM_TOPIC_SUBSCRIBER, a->oldest ? IVSHMEM_TOPIC_FROM_OLDEST : 0, &t, &st))
 		return 1;
-	}
-	uint32_t max_msg = st->max_msg;
-	free(st);
+	uint32_t max_msg = st.max_msg;
 	char *buf = malloc((size_t)max_msg + 1);
 	if (!buf) {
 		ivshmem_topic_close(t);
@@ -520,16 +510,12 @@ static void print_stat(const struct topic_args *a, const struct ivshmem_topic_st
 static int do_stat(struct topic_args *a, ivshmem_ep *ep)
 {
 	ivshmem_topic *t;
-	struct ivshmem_topic_stat *s = malloc(sizeof(*s));
-	if (!s)
-		return cli_error("out of memory");
-	int rc = open_topic(a, ep, IVSHMEM_TOPIC_MONITOR, 0, &t, s);
-	if (!rc) {
-		ivshmem_topic_close(t);
-		print_stat(a, s);
-	}
-	free(s);
-	return rc;
+	struct ivshmem_topic_stat s;
+	if (open_topic(a, ep, IVSHMEM_TOPIC_MONITOR, 0, &t, &s))
+		return 1;
+	ivshmem_topic_close(t);
+	print_stat(a, &s);
+	return 0;
 }
 
 int cmd_topic(int argc, char **argv)

@@ -141,7 +141,7 @@ t "nothing published by the refused ones" grep -q '"published":0,' "$dir/json"
 pid=$!; bg $pid
 t "the only subscriber is live" wait_live t5 1
 "$IVSHMEM" topic sub "$D" t5 --count 1 --timeout 5 2> "$dir/err"; rc=$?
-t "no free slot: exit 1, one line" fails $rc 1 "$dir/err" "all 1 subscriber slots.*topic stat"
+t "no free slot: exit 1, one line" fails $rc 1 "$dir/err" "all 1 subscriber slot.*topic stat"
 echo z | "$IVSHMEM" topic pub "$D" t5
 reap $pid
 t "the subscriber holding the slot is unaffected" sh -c "[ $rc -eq 0 ] && [ \"\$(cat '$dir/out')\" = z ]"
