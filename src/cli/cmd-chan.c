@@ -121,6 +121,9 @@ static int chan_error(const struct chan_args *a, const char *action, int err)
 	case -EEXIST:
 		return cli_error("channel '%s' already exists in %s (see 'ivshmem chan list %s')", a->name,
 				 a->dev, a->dev);
+	case -EPROTOTYPE:
+		return cli_error("'%s' in %s is a topic, not a channel: use 'ivshmem topic' (sub, pub, stat)",
+				 a->name, a->dev);
 	case -ENOSPC:
 		return cli_error("no room for channel '%s' in %s: the region or its table (%u channels) is "
 				 "full; use a smaller --size or a bigger region",
@@ -348,6 +351,11 @@ static int do_stat(struct chan_args *a, ivshmem_ep *ep)
 	return 0;
 }
 
+static const char *kind_name(uint32_t kind)
+{
+	return kind == IVSHMEM_KIND_TOPIC ? "topic" : "channel";
+}
+
 static int do_list(struct chan_args *a, ivshmem_ep *ep)
 {
 	int n = ivshmem_chan_list(ep, NULL, 0);
@@ -370,17 +378,17 @@ static int do_list(struct chan_args *a, ivshmem_ep *ep)
 	if (a->o.json)
 		printf("[");
 	else
-		printf("%-31s %12s %12s %10s\n", "NAME", "OFFSET", "RING", "MAX MSG");
+		printf("%-31s %-7s %12s %12s %10s\n", "NAME", "KIND", "OFFSET", "RING", "MAX MSG");
 	for (int i = 0; i < n; i++) {
 		if (a->o.json) {
 			printf("%s{\"name\":", i ? "," : "");
 			cli_json_str(stdout, es[i].name);
-			printf(",\"offset\":%llu,\"ring_size\":%llu,\"max_message\":%u}",
-			       (unsigned long long)es[i].offset, (unsigned long long)es[i].ring_size,
-			       es[i].max_msg);
-		} else {
-			printf("%-31s %12llu %12llu %10u\n", es[i].name, (unsigned long long)es[i].offset,
+			printf(",\"kind\":\"%s\",\"offset\":%llu,\"ring_size\":%llu,\"max_message\":%u}",
+			       kind_name(es[i].kind), (unsigned long long)es[i].offset,
 			       (unsigned long long)es[i].ring_size, es[i].max_msg);
+		} else {
+			printf("%-31s %-7s %12llu %12llu %10u\n", es[i].name, kind_name(es[i].kind),
+			       (unsigned long long)es[i].offset, (unsigned long long)es[i].ring_size, es[i].max_msg);
 		}
 	}
 	if (a->o.json)
