@@ -37,6 +37,7 @@ int cmd_bench(int argc, char **argv);
 int bench_doorbell(int argc, char **argv);
 int bench_chan(int argc, char **argv);
 int bench_daemon(int argc, char **argv);
+int bench_topic(int argc, char **argv);
 
 /* Options every device command accepts. */
 struct cli_opts {

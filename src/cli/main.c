@@ -51,6 +51,7 @@ static const struct cli_cmd commands[] = {
 	{"bench", cmd_bench,
 	 "bench doorbell [--json] [--iterations N] [--repetitions N]\n"
 	 "       bench chan [--json] [--seconds N] [--runs N] [--no-pin] [--dev DEV]\n"
+	 "       bench topic [--json] [--seconds N] [--runs N]\n"
 	 "       bench daemon [--json] [--iterations N] [--repetitions N]",
 	 "measure against sockets, pipes, eventfd, memcpy"},
 };

@@ -80,7 +80,7 @@ check "chan --json: exit 0, parses, has every section" json "d['endpoint'] == 'f
 	'eventfd_p50' in d['round_trip_ns'] and 'saturated_64k' in d['wakeups_per_msg']"
 
 run "$IVSHMEM" bench nope
-check "unknown benchmark: exit 1, names the choices" sh -c "[ $rc -eq 1 ] && grep -q 'doorbell, chan or daemon' '$T/err'"
+check "unknown benchmark: exit 1, names the choices" sh -c "[ $rc -eq 1 ] && grep -q 'doorbell, chan, topic or daemon' '$T/err'"
 
 # ---- fork failing -----------------------------------------------------------
 # The benchmark runs as a user of its own whose process limit (RLIMIT_NPROC,
