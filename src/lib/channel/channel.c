@@ -95,17 +95,6 @@ struct ivshmem_chan {
 	struct ivs_chan_wait_stats ws; /* how sleeps ended */
 };
 
-/* Prefetch a line for writing (prefetchw is a NOP hint on x86-64 CPUs
- * without it). */
-static inline void prefetch_w(const void *p)
-{
-#if defined(__x86_64__)
-	__asm__ __volatile__("prefetchw %0" ::"m"(*(const char *)p));
-#else
-	__builtin_prefetch(p, 1, 3);
-#endif
-}
-
 static inline uint64_t align8(uint64_t x)
 {
 	return (x + 7) & ~7ull;
@@ -807,7 +796,7 @@ int ivshmem_chan_commit(ivshmem_chan *ch, size_t len)
 	 * consumer's head (it may still be reading there). */
 	uint64_t ahead = ch->tail + PREFETCH_AHEAD;
 	if (ahead - ch->head_cache <= ch->ring_size)
-		prefetch_w(ch->ring + (ahead & ch->mask));
+		ivs_prefetch_w(ch->ring + (ahead & ch->mask));
 	notify(ch, old, ch->tail);
 	return 0;
 }

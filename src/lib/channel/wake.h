@@ -19,6 +19,18 @@ static inline void ivs_cpu_relax(void)
 #endif
 }
 
+/* Prefetch a ring line for writing (prefetchw is a NOP hint on x86-64
+ * CPUs without it): the producer asks for lines a reader on another core
+ * read last before it stores into them. */
+static inline void ivs_prefetch_w(const void *p)
+{
+#if defined(__x86_64__)
+	__asm__ __volatile__("prefetchw %0" ::"m"(*(const char *)p));
+#else
+	__builtin_prefetch(p, 1, 3);
+#endif
+}
+
 /* How a side with caps/host (ours) and the attached side p reach each
  * other: for_sleep, how we may sleep so that p can wake us; else how we
  * wake p.  IVSHMEM_CHAN_WAKE_POLL while p is not attached or its attach

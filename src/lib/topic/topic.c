@@ -44,6 +44,7 @@
 #define SC memory_order_seq_cst
 
 #define DEFAULT_SPIN_NS 20000ull
+#define SPIN_GROW_MAX 16 /* adaptive spin: at most 16x the configured spin */
 #define SLICE_MS 100		/* longest sleep between liveness checks */
 #define POLL_MAX_NS 1000000ull	/* fallback poll: back off up to 1 ms */
 #define IDLE_MAX_NS 50000000ull /* publisher not attached: up to 50 ms */
@@ -92,7 +93,8 @@ struct ivshmem_topic {
 	uint32_t caps;
 	int vec_fd;
 	unsigned vector;
-	uint64_t spin_ns;
+	uint64_t spin_ns;  /* configured spin before sleeping (0: none) */
+	uint64_t spin_cur; /* adaptive: spin_ns .. SPIN_GROW_MAX * spin_ns */
 	int wake;
 	uint64_t last_reap;
 	struct ivs_peer_watch watch;
@@ -113,6 +115,8 @@ struct ivshmem_topic {
 	uint64_t n_msgs, n_bytes, n_rings, n_sleeps;
 	struct ivs_chan_wait_stats ws;
 };
+
+#define PREFETCH_AHEAD 2048u
 
 static inline uint64_t align8(uint64_t x)
 {
@@ -466,6 +470,10 @@ static bool refresh(ivshmem_topic *t, uint64_t target)
 {
 	uint64_t old = t->floor;
 	uint64_t lowest = t->tail; /* the slowest counted head */
+	bool any = false;
+	/* Joiners bump `joins` after announcing themselves: one that did
+	 * before this load is seen by the pass below. */
+	uint64_t j0 = atomic_load_explicit(&t->joins->joins, SC);
 	for (unsigned k = 0; k < t->nsubs; k++) {
 		struct sub_view *v = &t->subs[k];
 		uint32_t e;
@@ -491,24 +499,33 @@ static bool refresh(ivshmem_topic *t, uint64_t target)
 		}
 		if (h - old < lowest - old)
 			lowest = h;
+		any = true;
 	}
-	/* As far as the slowest allows; with room to spare, keep the oldest
-	 * records nobody needs, but free a quarter of the ring at once so
-	 * that a publisher without subscribers doesn't come here for each
-	 * message. */
+	/* As far as the slowest allows.  With nobody counted, keep the oldest
+	 * records that fit, but free a quarter of the ring at once so that
+	 * such a publisher doesn't come here for each message. */
 	uint64_t f = lowest;
-	if (within(target, old, lowest)) {
+	if (!any && within(target, old, lowest)) {
 		uint64_t goal = target + t->ring_size / 4;
 		if (!within(goal, old, lowest))
 			goal = lowest;
 		f = IVS_MIN(walk_floor(t, goal) - old, lowest - old) + old;
 	}
+	if (f == old) { /* nothing to raise (a wait looks again): no stores */
+		if (j0 != t->joins_seen)
+			rebuild_kicks(t);
+		return within(target, old, f);
+	}
 	/* Propose it, then look for joiners we missed (Dekker with open):
 	 * lowering it to one of them is safe, nothing above the old limit is
-	 * written yet. */
+	 * written yet.  Only a joiner that bumped `joins` since j0 can have
+	 * been missed: the same count means none (a party that writes the
+	 * count back harms only a joiner, which then sees the floor passed
+	 * its reads: -ENOBUFS, never a wrong message). */
 	atomic_store_explicit(&t->cold->floor_next, f, SC);
 	atomic_thread_fence(SC);
-	for (unsigned k = 0; k < t->nsubs; k++) {
+	uint64_t j1 = atomic_load_explicit(&t->joins->joins, SC);
+	for (unsigned k = 0; k < t->nsubs && j1 != j0; k++) {
 		struct sub_view *v = &t->subs[k];
 		uint32_t e;
 		uint64_t h;
@@ -524,7 +541,8 @@ static bool refresh(ivshmem_topic *t, uint64_t target)
 	atomic_store_explicit(&t->cold->floor, f, SC);
 	atomic_thread_fence(SC);
 	t->floor = f;
-	rebuild_kicks(t);
+	if (j1 != t->joins_seen)
+		rebuild_kicks(t);
 	return within(target, old, f);
 }
 
@@ -617,6 +635,20 @@ static void nap(uint64_t ns)
 	nanosleep(&ts, NULL);
 }
 
+/* Adaptive spin, as channels' (channel.c, woken()): woken soon after going
+ * to sleep, a longer spin would have saved the other side a wakeup: double
+ * it, up to SPIN_GROW_MAX times the configured one; a long sleep halves it. */
+static void adapt_spin(ivshmem_topic *t, uint64_t slept_from)
+{
+	if (!t->spin_ns)
+		return;
+	uint64_t d = ivs_now_ns() - slept_from, max = t->spin_ns * SPIN_GROW_MAX;
+	if (d < t->spin_cur)
+		t->spin_cur = IVS_MIN(t->spin_cur * 2, max);
+	else if (d > 4 * max)
+		t->spin_cur = IVS_MAX(t->spin_cur / 2, t->spin_ns);
+}
+
 static int wait_room(ivshmem_topic *t, size_t len, int timeout_ms)
 {
 	uint64_t target;
@@ -627,13 +659,13 @@ static int wait_room(ivshmem_topic *t, size_t len, int timeout_ms)
 		return -EAGAIN;
 	uint64_t start = ivs_now_ns();
 	uint64_t deadline = timeout_ms < 0 ? 0 : start + (uint64_t)timeout_ms * 1000000ull;
-	for (uint64_t spins = 0; t->spin_ns && ivs_now_ns() - start < t->spin_ns; spins++) {
+	for (uint64_t spins = 0; t->spin_ns && ivs_now_ns() - start < t->spin_cur; spins++) {
 		for (int k = 0; k < 16; k++)
 			ivs_cpu_relax();
 		if ((r = try_reserve(t, len, &target)) != 0)
 			return r;
 	}
-	uint64_t backoff = 10000;
+	uint64_t backoff = 10000, slept_from = ivs_now_ns();
 	for (;;) {
 		uint64_t now = ivs_now_ns(), next = UINT64_MAX;
 		if (police(t, target, now, &next)) {
@@ -666,8 +698,11 @@ static int wait_room(ivshmem_topic *t, size_t len, int timeout_ms)
 			ivs_wake_sleep(m, &t->me->ev.futex, fv, t->vec_fd, (int)((ns + 999999) / 1000000), &t->ws);
 		}
 		atomic_store_explicit(&t->me->ev.idx, UINT64_MAX, RLX);
-		if ((r = try_reserve(t, len, &target)) != 0)
+		if ((r = try_reserve(t, len, &target)) != 0) {
+			if (r > 0)
+				adapt_spin(t, slept_from);
 			return r;
+		}
 	}
 	atomic_store_explicit(&t->me->ev.idx, UINT64_MAX, RLX);
 	return r;
@@ -712,6 +747,12 @@ int ivshmem_topic_commit(ivshmem_topic *t, size_t len)
 	t->n_bytes += len;
 	atomic_store_explicit(&t->me->hot.msgs, t->tail_msgs, RLX);
 	atomic_store_explicit(&t->me->hot.idx, t->tail, REL);
+	/* As channels do: ask now for the ring line 2 KiB ahead, last read by
+	 * subscribers on other cores, but never one a subscriber may still be
+	 * reading (below the floor's limit). */
+	uint64_t ahead = t->tail + PREFETCH_AHEAD;
+	if (ahead - t->floor <= t->ring_size)
+		ivs_prefetch_w(t->ring + (ahead & t->mask));
 	notify_subs(t, old, t->tail);
 	return 0;
 }
@@ -869,11 +910,11 @@ static int wait_msg(ivshmem_topic *t, int timeout_ms)
 			return r;
 		if ((i & 15) == 15) {
 			uint64_t now = ivs_now_ns();
-			if (now - start > t->spin_ns || (deadline && now >= deadline))
+			if (now - start > t->spin_cur || (deadline && now >= deadline))
 				break;
 		}
 	}
-	uint64_t backoff = 10000;
+	uint64_t backoff = 10000, slept_from = ivs_now_ns();
 	for (;;) {
 		if ((r = check_slow(t, deadline)) < 0)
 			break;
@@ -914,8 +955,11 @@ static int wait_msg(ivshmem_topic *t, int timeout_ms)
 				nap(ns);
 			backoff = backoff * 2 > cap ? cap : backoff * 2;
 		}
-		if ((r = try_peek(t)) != 0)
+		if ((r = try_peek(t)) != 0) {
+			if (r > 0)
+				adapt_spin(t, slept_from);
 			break;
+		}
 	}
 	atomic_store_explicit(&t->me->ev.idx, UINT64_MAX, RLX);
 	return r;
@@ -1182,6 +1226,7 @@ static int open_common(ivshmem_topic *t, const char *name, int role, const struc
 	t->spin_ns = !opts || opts->spin_us == 0 ? DEFAULT_SPIN_NS
 		     : opts->spin_us < 0	 ? 0
 						 : (uint64_t)opts->spin_us * 1000;
+	t->spin_cur = t->spin_ns;
 	t->host = ivs_host_token();
 	t->vec_fd = -1;
 	if (role == IVSHMEM_TOPIC_MONITOR)
