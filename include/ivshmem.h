@@ -582,8 +582,8 @@ typedef struct ivshmem_topic ivshmem_topic;
  * epoch, wakeup word); the publisher reads them as untrusted.
  *
  * Mode IVSHMEM_TOPIC_LOSSLESS: the publisher waits for the slowest live
- * subscriber.  A subscriber that keeps the publisher waiting, without
- * taking a message, for longer than the topic's stall timeout is evicted
+ * subscriber.  A subscriber that keeps the publisher waiting for the room
+ * of one message for longer than the topic's stall timeout is evicted
  * (so is one whose state is garbage, or whose process on this host is
  * gone): the publisher goes on, and the evicted subscriber's next call
  * returns -ENOBUFS (as netlink's recv does for a listener that fell
@@ -607,7 +607,7 @@ enum ivshmem_topic_mode {
 
 struct ivshmem_topic_config {
 	size_t size;	      /* ring bytes: 0 = as ivshmem_chan_create; rounded up
-				 to a power of two, at least 256 */
+				 to a power of two, 256 .. 16 GiB */
 	size_t max_msg;	      /* 0 = min(64 KiB, ring/2 - 16); at most ring/2 - 16 */
 	unsigned subscribers; /* slots: 0 = 8; 1..IVSHMEM_TOPIC_MAX_SUBSCRIBERS */
 	unsigned mode;	      /* enum ivshmem_topic_mode */
@@ -646,7 +646,9 @@ struct ivshmem_topic_opts {
  * on this host is gone) and starts at the tail, or at the oldest retained
  * message with IVSHMEM_TOPIC_FROM_OLDEST; it receives only messages
  * published after that point.  Errors: those of ivshmem_chan_open, -EUSERS,
- * -EPROTOTYPE. */
+ * -EPROTOTYPE, -EBUSY (the publisher's role changed hands 1000 times while
+ * we tried), -EAGAIN (a subscriber could not find its start in 100 000
+ * tries: the publisher raised its floor past it each time). */
 int ivshmem_topic_open(ivshmem_ep *ep, const char *name, enum ivshmem_topic_role role,
 		       const struct ivshmem_topic_opts *opts, ivshmem_topic **out) IVSHMEM_API;
 /* Detach and free (a subscriber's slot becomes free; the publisher's
@@ -721,7 +723,7 @@ struct ivshmem_topic_stat {
 };
 /* Snapshot (shared values from untrusted parties; a slot whose state is
  * garbage shows as IVSHMEM_TOPIC_SUB_BAD).  Errors: -ESTALE, the handle's
- * sticky error, -EINVAL; *st untouched on failure. */
+ * sticky error, -EINVAL, -ENOMEM; *st untouched on failure. */
 int ivshmem_topic_stat(ivshmem_topic *t, struct ivshmem_topic_stat *st) IVSHMEM_API;
 
 #ifdef __cplusplus

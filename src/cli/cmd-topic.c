@@ -469,10 +469,11 @@ static void print_stat(const struct topic_args *a, const struct ivshmem_topic_st
 			if (u->state == IVSHMEM_TOPIC_SUB_FREE)
 				continue;
 			printf("%s{\"slot\":%u,\"state\":\"%s\",\"id\":%d,\"pid\":%u,\"epoch\":%u,"
-			       "\"head\":%llu,\"received\":%llu,\"lag\":%llu}",
+			       "\"head\":%llu,\"received\":%llu,\"lag\":%llu,\"sleeps\":%llu,\"rings\":%llu}",
 			       first ? "" : ",", i, state_name(u->state), u->id, u->pid, u->epoch,
 			       (unsigned long long)u->head, (unsigned long long)u->received,
-			       (unsigned long long)u->lag);
+			       (unsigned long long)u->lag, (unsigned long long)u->sleeps,
+			       (unsigned long long)u->rings);
 			first = false;
 		}
 		printf("]}\n");

@@ -34,8 +34,6 @@
 #define REL memory_order_release
 #define SC memory_order_seq_cst
 
-#define DEFAULT_SPIN_NS 20000ull
-#define SPIN_GROW_MAX 16      /* adaptive spin: at most 16x the configured spin */
 #define PREFETCH_AHEAD 2048u  /* producer: prefetch ring lines this far ahead */
 #define SLICE_MS 100	      /* longest sleep between liveness checks */
 #define POLL_MAX_NS 1000000ull /* fallback poll: back off up to 1 ms */
@@ -46,12 +44,6 @@
  * IVS_CATCH_UP_MAX_MS (or what is left of the caller's timeout, but at
  * least IVS_CATCH_UP_MIN_MS; calls that don't wait: the minimum). */
 #define CHECK_NOW UINT64_MAX /* check_slow's deadline for calls that don't wait */
-/* An epoch only moves forward, by one attach or detach at a time.  Seen
- * going back, it is corrupt memory, not a peer.  Far ahead (more restarts
- * than a waiting side sees between two looks, 100 ms apart; but a side
- * that doesn't call us for minutes sees many), it is believed only with
- * the attach info of that epoch. */
-#define EPOCH_JUMP_MAX (1u << 16)
 
 struct ivshmem_chan {
 	ivshmem_ep *ep; /* NULL for raw memory */
@@ -75,8 +67,7 @@ struct ivshmem_chan {
 	uint32_t caps;
 	int vec_fd;
 	unsigned vector;
-	uint64_t spin_ns;  /* configured spin before sleeping (0: none) */
-	uint64_t spin_cur; /* adaptive: spin_ns .. SPIN_GROW_MAX * spin_ns */
+	struct ivs_spin spin; /* before sleeping: configured, adaptive */
 	/* producer: tail is ours, head_cache the last validated head */
 	uint64_t tail, head_cache, tail_msgs;
 	/* consumer: head is ours, tail_cache the last validated tail */
@@ -134,29 +125,8 @@ static int check_epochs(ivshmem_chan *ch)
 		return ch->broken;
 	if (atomic_load_explicit(&ch->me->epoch, RLX) != ch->my_epoch || gone(ch))
 		return fail(ch, -ESTALE);
-	uint32_t p = atomic_load_explicit(&ch->peer->epoch, ACQ);
-	if (p != ch->peer_epoch) {
-		uint32_t d = p - ch->peer_epoch;
-		if (d > UINT32_MAX / 2)
-			return fail(ch, -EPROTO); /* went back */
-		if (d > EPOCH_JUMP_MAX) {
-			/* A long history, or a scribble: the info says which.
-			 * Attached: its info is of that epoch; detached: of the
-			 * one before.  Mid-attach: look again later. */
-			uint32_t info = atomic_load_explicit(&ch->peer->info_epoch, ACQ);
-			if (info != ((p & 1) ? p : p - 1) || atomic_load_explicit(&ch->peer->epoch, ACQ) != p)
-				return 0;
-		}
-		uint32_t old = ch->peer_epoch;
-		ch->peer_epoch = p;
-		bool restarted = (p & 1) && (old & 1) && ch->peer_seen;
-		/* Odd: attached now.  Even and moved: a peer came and went
-		 * between two looks (its messages are queued, then the end). */
-		ch->peer_seen = true;
-		if (restarted)
-			return -ECONNRESET;
-	}
-	return 0;
+	int r = ivs_peer_epoch(ch->peer, &ch->peer_epoch, &ch->peer_seen);
+	return r == -EPROTO ? fail(ch, r) : r;
 }
 
 static bool peer_gone(const ivshmem_chan *ch)
@@ -455,19 +425,11 @@ static int disarm(ivshmem_chan *ch, int r)
 	return r;
 }
 
-/* Adaptive spin.  A wait that spun, then slept and was woken soon after
- * cost the peer a wakeup (a syscall or a doorbell) that a slightly longer
- * spin would have saved: double the spin, up to SPIN_GROW_MAX times the
- * configured one.  A long sleep (an idle peer) halves it again. */
+/* Woken with what we waited for: adapt the spin (ivs_spin_adapt). */
 static int woken(ivshmem_chan *ch, int r, uint64_t slept_from)
 {
-	if (r > 0 && ch->spin_ns) {
-		uint64_t t = ivs_now_ns() - slept_from, max = ch->spin_ns * SPIN_GROW_MAX;
-		if (t < ch->spin_cur)
-			ch->spin_cur = ch->spin_cur * 2 < max ? ch->spin_cur * 2 : max;
-		else if (t > 4 * max)
-			ch->spin_cur = ch->spin_cur / 2 > ch->spin_ns ? ch->spin_cur / 2 : ch->spin_ns;
-	}
+	if (r > 0)
+		ivs_spin_adapt(&ch->spin, slept_from);
 	return disarm(ch, r);
 }
 
@@ -482,7 +444,7 @@ static int wait_op(ivshmem_chan *ch, size_t len, int timeout_ms)
 	 * (restarts, wakeups, flapping state) moves it. */
 	uint64_t start = ivs_now_ns();
 	uint64_t deadline = timeout_ms < 0 ? 0 : start + (uint64_t)timeout_ms * 1000000ull;
-	if (ch->spin_ns) {
+	if (ch->spin.ns) {
 		for (unsigned i = 0;; i++) {
 			for (int k = 0; k < 16; k++)
 				ivs_cpu_relax();
@@ -492,7 +454,7 @@ static int wait_op(ivshmem_chan *ch, size_t len, int timeout_ms)
 			}
 			if ((i & 15) == 15) {
 				uint64_t now = ivs_now_ns();
-				if (now - start > ch->spin_cur || (deadline && now >= deadline))
+				if (now - start > ch->spin.cur || (deadline && now >= deadline))
 					break;
 			}
 		}
@@ -550,16 +512,10 @@ static int wait_op(ivshmem_chan *ch, size_t len, int timeout_ms)
 static int attach(ivshmem_chan *ch, unsigned flags)
 {
 	struct ivs_side *me = ch->me;
-	uint32_t e = atomic_load_explicit(&me->epoch, ACQ), next = 0;
-	bool won = false;
-	for (int tries = 0; tries < 1000 && !won; tries++) {
-		if ((e & 1) && (flags & IVSHMEM_CHAN_EXCLUSIVE))
-			return -EBUSY;
-		next = e + ((e & 1) ? 2 : 1);
-		won = atomic_compare_exchange_strong_explicit(&me->epoch, &e, next, SC, ACQ);
-	}
-	if (!won)
-		return -EBUSY;
+	uint32_t next;
+	int r = ivs_side_claim(me, flags & IVSHMEM_CHAN_EXCLUSIVE, &next);
+	if (r < 0)
+		return r;
 	ch->my_epoch = next;
 	/* A concurrent delete clears the magic, then re-reads the epochs;
 	 * we CASed the epoch, now re-read the magic (both seq_cst): one of
@@ -567,20 +523,10 @@ static int attach(ivshmem_chan *ch, unsigned flags)
 	 * new channel since we validated it. */
 	if (atomic_load_explicit(&ch->c->magic, SC) != IVS_CHAN_MAGIC ||
 	    atomic_load_explicit(&ch->c->instance, SC) != ch->instance) {
-		uint32_t want = next;
-		atomic_compare_exchange_strong_explicit(&me->epoch, &want, next + 1, SC, RLX);
+		ivs_side_leave(me, next);
 		return -ENOENT;
 	}
-	/* Attach info, then the epoch it belongs to. */
-	int id = ch->ep ? ivshmem_id(ch->ep) : -1;
-	atomic_store_explicit(&me->id, id >= 0 ? (uint32_t)id : IVS_NO_PEER, RLX);
-	atomic_store_explicit(&me->vector, ch->vector, RLX);
-	atomic_store_explicit(&me->caps, ch->caps, RLX);
-	atomic_store_explicit(&me->pid, (uint32_t)getpid(), RLX);
-	atomic_store_explicit(&me->host, ch->host, RLX);
-	atomic_store_explicit(&me->info_epoch, next, REL);
-	/* Stale "wake me" state of a previous incarnation: never match. */
-	atomic_store_explicit(&ch->my_ev->idx, UINT64_MAX, RLX);
+	ivs_side_publish(me, ch->my_ev, ch->ep, ch->vector, ch->caps, ch->host, next);
 	atomic_thread_fence(SC);
 	return 0;
 }
@@ -628,10 +574,7 @@ static int open_common(ivshmem_chan *ch, const char *name, int role, const struc
 	memcpy(ch->name, e.name, sizeof(ch->name));
 	ch->role = role;
 	ch->vector = opts ? opts->vector : 0;
-	ch->spin_ns = !opts || opts->spin_us == 0 ? DEFAULT_SPIN_NS
-		      : opts->spin_us < 0	  ? 0
-						  : (uint64_t)opts->spin_us * 1000;
-	ch->spin_cur = ch->spin_ns;
+	ivs_spin_init(&ch->spin, opts != NULL, opts ? opts->spin_us : 0);
 	ch->host = ivs_host_token();
 	ch->vec_fd = -1;
 	if (role == IVSHMEM_CHAN_MONITOR)
@@ -644,20 +587,7 @@ static int open_common(ivshmem_chan *ch, const char *name, int role, const struc
 	ch->my_ev = prod ? &c->prod_ev : &c->cons_ev;
 	ch->peer_ev = prod ? &c->cons_ev : &c->prod_ev;
 
-	/* Capabilities of this side. */
-	if (ch->ep) {
-		if (ivs_ep_can_ring(ch->ep) && ivshmem_id(ch->ep) >= 0)
-			ch->caps |= IVS_SIDE_CAN_RING;
-		int fd = ivshmem_vector_fd(ch->ep, ch->vector);
-		if (fd >= 0 && ivshmem_id(ch->ep) >= 0) {
-			ch->vec_fd = fd;
-			ch->caps |= IVS_SIDE_DOORBELL;
-		}
-		if (ch->host && ivs_ep_kind(ch->ep) != IVS_EP_PCI && !(flags & IVSHMEM_CHAN_NO_FUTEX))
-			ch->caps |= IVS_SIDE_FUTEX;
-	} else if (ch->host && !(flags & IVSHMEM_CHAN_NO_FUTEX)) {
-		ch->caps |= IVS_SIDE_FUTEX;
-	}
+	ch->caps = ivs_side_caps(ch->ep, ch->vector, ch->host, flags & IVSHMEM_CHAN_NO_FUTEX, &ch->vec_fd);
 
 	/* Resume from the published indices (validated). */
 	uint64_t head = atomic_load_explicit(&c->head, ACQ);
@@ -684,8 +614,7 @@ static int open_common(ivshmem_chan *ch, const char *name, int role, const struc
 	ch->peer_epoch = atomic_load_explicit(&ch->peer->epoch, ACQ);
 	ch->peer_seen = ch->peer_epoch & 1;
 	if (r < 0) {
-		uint32_t want = ch->my_epoch;
-		atomic_compare_exchange_strong_explicit(&ch->me->epoch, &want, ch->my_epoch + 1, SC, RLX);
+		ivs_side_leave(ch->me, ch->my_epoch);
 		return r;
 	}
 	/* A peer already waiting (its event index armed) may be backing off
@@ -742,8 +671,7 @@ ivshmem_chan *ivshmem_chan_close(ivshmem_chan *ch)
 	if (ch->me && atomic_load_explicit(&ch->me->epoch, RLX) == ch->my_epoch) {
 		if (ch->role == IVSHMEM_CHAN_CONSUMER && ch->peeked)
 			ch->peeked = false; /* not released: delivered again */
-		uint32_t want = ch->my_epoch;
-		if (atomic_compare_exchange_strong_explicit(&ch->me->epoch, &want, ch->my_epoch + 1, SC, RLX))
+		if (ivs_side_leave(ch->me, ch->my_epoch))
 			kick(ch); /* a sleeping peer learns we left */
 	}
 	free(ch);

@@ -104,3 +104,107 @@ bool ivs_side_dead(ivshmem_ep *ep, uint64_t my_host, struct ivs_side *s, uint32_
 	}
 	return ivs_ep_peer_gone(ep, w, careful, IVS_CATCH_UP_QUIET_MS, max_ms) == 1;
 }
+
+uint32_t ivs_side_caps(ivshmem_ep *ep, unsigned vector, uint64_t host, bool no_futex, int *vec_fd)
+{
+	uint32_t caps = 0;
+	*vec_fd = -1;
+	if (!ep)
+		return host && !no_futex ? IVS_SIDE_FUTEX : 0;
+	if (ivs_ep_can_ring(ep) && ivshmem_id(ep) >= 0)
+		caps |= IVS_SIDE_CAN_RING;
+	int fd = ivshmem_vector_fd(ep, vector);
+	if (fd >= 0 && ivshmem_id(ep) >= 0) {
+		*vec_fd = fd;
+		caps |= IVS_SIDE_DOORBELL;
+	}
+	if (host && ivs_ep_kind(ep) != IVS_EP_PCI && !no_futex)
+		caps |= IVS_SIDE_FUTEX;
+	return caps;
+}
+
+int ivs_side_claim(struct ivs_side *s, bool exclusive, uint32_t *epoch)
+{
+	uint32_t e = atomic_load_explicit(&s->epoch, ACQ), next;
+	for (int tries = 0; tries < 1000; tries++) {
+		if ((e & 1) && exclusive)
+			return -EBUSY;
+		next = e + ((e & 1) ? 2 : 1);
+		if (atomic_compare_exchange_strong_explicit(&s->epoch, &e, next, SC, ACQ)) {
+			*epoch = next;
+			return 0;
+		}
+	}
+	return -EBUSY;
+}
+
+void ivs_side_publish(struct ivs_side *s, struct ivs_event *ev, ivshmem_ep *ep, unsigned vector, uint32_t caps,
+		      uint64_t host, uint32_t epoch)
+{
+	int id = ep ? ivshmem_id(ep) : -1;
+	atomic_store_explicit(&s->id, id >= 0 ? (uint32_t)id : IVS_NO_PEER, RLX);
+	atomic_store_explicit(&s->vector, vector, RLX);
+	atomic_store_explicit(&s->caps, caps, RLX);
+	atomic_store_explicit(&s->pid, (uint32_t)getpid(), RLX);
+	atomic_store_explicit(&s->host, host, RLX);
+	atomic_store_explicit(&ev->idx, UINT64_MAX, RLX);
+	atomic_store_explicit(&s->info_epoch, epoch, memory_order_release);
+}
+
+bool ivs_side_leave(struct ivs_side *s, uint32_t e)
+{
+	uint32_t want = e;
+	return atomic_compare_exchange_strong_explicit(&s->epoch, &want, e + 1, SC, RLX);
+}
+
+/* An epoch only moves forward, by one attach or detach at a time.  Seen
+ * going back, it is corrupt memory, not a peer.  Far ahead (more restarts
+ * than a waiting side sees between two looks, 100 ms apart; but a side
+ * that doesn't call for minutes sees many), it is believed only with the
+ * attach info of that epoch. */
+#define EPOCH_JUMP_MAX (1u << 16)
+
+int ivs_peer_epoch(struct ivs_side *p, uint32_t *epoch, bool *seen)
+{
+	uint32_t e = atomic_load_explicit(&p->epoch, ACQ);
+	if (e == *epoch)
+		return 0;
+	uint32_t d = e - *epoch;
+	if (d > UINT32_MAX / 2)
+		return -EPROTO; /* went back */
+	if (d > EPOCH_JUMP_MAX) {
+		/* A long history, or a scribble: the info says which.
+		 * Attached: its info is of that epoch; detached: of the one
+		 * before.  Mid-attach: look again later. */
+		uint32_t info = atomic_load_explicit(&p->info_epoch, ACQ);
+		if (info != ((e & 1) ? e : e - 1) || atomic_load_explicit(&p->epoch, ACQ) != e)
+			return 0;
+	}
+	uint32_t old = *epoch;
+	*epoch = e;
+	bool restarted = (e & 1) && (old & 1) && *seen;
+	/* Odd: attached now.  Even and moved: a peer came and went between
+	 * two looks (what it sent is queued, then the end). */
+	*seen = true;
+	return restarted ? -ECONNRESET : 0;
+}
+
+#define DEFAULT_SPIN_NS 20000ull
+#define SPIN_GROW_MAX 16
+
+void ivs_spin_init(struct ivs_spin *sp, bool have_opts, int spin_us)
+{
+	sp->ns = !have_opts || spin_us == 0 ? DEFAULT_SPIN_NS : spin_us < 0 ? 0 : (uint64_t)spin_us * 1000;
+	sp->cur = sp->ns;
+}
+
+void ivs_spin_adapt(struct ivs_spin *sp, uint64_t slept_from)
+{
+	if (!sp->ns)
+		return;
+	uint64_t d = ivs_now_ns() - slept_from, max = sp->ns * SPIN_GROW_MAX;
+	if (d < sp->cur)
+		sp->cur = sp->cur * 2 < max ? sp->cur * 2 : max;
+	else if (d > 4 * max)
+		sp->cur = sp->cur / 2 > sp->ns ? sp->cur / 2 : sp->ns;
+}

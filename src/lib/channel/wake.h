@@ -57,6 +57,40 @@ long ivs_futex(_Atomic uint32_t *addr, int op, uint32_t val, const struct timesp
 bool ivs_side_dead(ivshmem_ep *ep, uint64_t my_host, struct ivs_side *s, uint32_t e, struct ivs_peer_watch *w,
 		   uint32_t *w_epoch, int max_ms);
 
+/* ---- a party's side (struct ivs_side), its attach and its peer ---------- */
+
+/* How this party can be woken and wake others on ep (NULL: raw memory,
+ * futex only): IVS_SIDE_*; *vec_fd the fd it sleeps on for `vector`, or
+ * -1.  no_futex: the caller's *_NO_FUTEX flag. */
+uint32_t ivs_side_caps(ivshmem_ep *ep, unsigned vector, uint64_t host, bool no_futex, int *vec_fd);
+/* Claim side s: even -> odd (+1), odd -> the next odd (+2: a takeover)
+ * unless exclusive.  0 and *epoch the new one, or -EBUSY. */
+int ivs_side_claim(struct ivs_side *s, bool exclusive, uint32_t *epoch);
+/* Publish who we are (ID, vector, caps, pid, host), withdraw any stale
+ * "wake me" of an earlier incarnation in ev, then info_epoch = epoch
+ * (release): peers use the info only when the two epochs match. */
+void ivs_side_publish(struct ivs_side *s, struct ivs_event *ev, ivshmem_ep *ep, unsigned vector, uint32_t caps,
+		      uint64_t host, uint32_t epoch);
+/* Detach at epoch e (-> e + 1) if it is still ours; true if it was. */
+bool ivs_side_leave(struct ivs_side *s, uint32_t e);
+/* The peer's epoch, against what we saw last (*epoch; *seen: it was
+ * attached at some point, or came and went): 0, -ECONNRESET (it
+ * restarted: odd to another odd), -EPROTO (it went back).  An epoch far
+ * ahead is believed only with the attach info of that epoch. */
+int ivs_peer_epoch(struct ivs_side *p, uint32_t *epoch, bool *seen);
+
+/* Spinning before a sleep: the configured spin (opts' spin_us: 0 the
+ * default, < 0 none) and the adaptive one. */
+struct ivs_spin {
+	uint64_t ns, cur;
+};
+void ivs_spin_init(struct ivs_spin *sp, bool have_opts, int spin_us);
+/* After a sleep that began at slept_from ended with what it waited for:
+ * woken soon after going to sleep, a longer spin would have saved the
+ * other side a wakeup (a syscall or a doorbell): double the spin, up to
+ * 16 times the configured one; a long sleep halves it. */
+void ivs_spin_adapt(struct ivs_spin *sp, uint64_t slept_from);
+
 /* Reading a server's socket before a leave is believed (docs/channels.md). */
 #define IVS_CATCH_UP_QUIET_MS 50
 #define IVS_CATCH_UP_MIN_MS 100

@@ -43,8 +43,6 @@
 #define REL memory_order_release
 #define SC memory_order_seq_cst
 
-#define DEFAULT_SPIN_NS 20000ull
-#define SPIN_GROW_MAX 16 /* adaptive spin: at most 16x the configured spin */
 #define SLICE_MS 100		/* longest sleep between liveness checks */
 #define POLL_MAX_NS 1000000ull	/* fallback poll: back off up to 1 ms */
 #define IDLE_MAX_NS 50000000ull /* publisher not attached: up to 50 ms */
@@ -52,7 +50,6 @@
 #define JOIN_TRIES 100000
 #define DEFAULT_SUBS 8
 #define DEFAULT_STALL_MS 1000
-#define EPOCH_JUMP_MAX (1u << 16)
 
 /* The publisher's private view of one subscriber slot. */
 struct sub_view {
@@ -61,10 +58,9 @@ struct sub_view {
 	uint32_t kick_epoch; /* kick list: epoch, 0 if not in it */
 	int kick_m;	    /* how to wake it */
 	uint64_t head;	    /* last validated head */
-	uint64_t stall_since, stall_head; /* blocking us since (0: not) */
+	uint64_t stall_since;  /* the slot (whoever holds it) in our way since (0: not) */
+	uint64_t stall_target; /* ... of the room at this index */
 	uint64_t last_reap;
-	bool evicted;	    /* since: count a new epoch only from evict_tail on */
-	uint64_t evict_tail;
 };
 
 struct ivshmem_topic {
@@ -93,8 +89,7 @@ struct ivshmem_topic {
 	uint32_t caps;
 	int vec_fd;
 	unsigned vector;
-	uint64_t spin_ns;  /* configured spin before sleeping (0: none) */
-	uint64_t spin_cur; /* adaptive: spin_ns .. SPIN_GROW_MAX * spin_ns */
+	struct ivs_spin spin; /* before sleeping: configured, adaptive */
 	int wake;
 	uint64_t last_reap;
 	struct ivs_peer_watch watch;
@@ -207,7 +202,7 @@ static int create(void *mem, size_t size, const char *name, const struct ivshmem
 		while (ring > IVS_CHAN_MIN_RING && ring > size / 4)
 			ring >>= 1;
 	}
-	if (ring > IVS_CHAN_MAX_RING)
+	if (ring > IVS_TOPIC_MAX_RING)
 		return -EINVAL;
 	uint64_t p2 = IVS_CHAN_MIN_RING;
 	while (p2 < ring)
@@ -266,25 +261,11 @@ static int check_sub(ivshmem_topic *t)
 		return fail(t, -ESTALE);
 	if (atomic_load_explicit(&t->me->side.epoch, ACQ) != t->my_epoch)
 		return fail(t, -ENOBUFS);
-	struct ivs_side *ps = &t->pub->side;
-	uint32_t p = atomic_load_explicit(&ps->epoch, ACQ);
-	if (p == t->pub_epoch)
-		return 0;
-	uint32_t d = p - t->pub_epoch;
-	if (d > UINT32_MAX / 2)
-		return fail(t, -EPROTO);
-	if (d > EPOCH_JUMP_MAX) {
-		uint32_t info = atomic_load_explicit(&ps->info_epoch, ACQ);
-		if (info != ((p & 1) ? p : p - 1) || atomic_load_explicit(&ps->epoch, ACQ) != p)
-			return 0;
-	}
-	uint32_t old = t->pub_epoch;
-	t->pub_epoch = p;
-	bool restarted = (p & 1) && (old & 1) && t->pub_seen;
-	/* Odd: attached now.  Even and moved: one came and went between two
-	 * looks (what it published is in the ring, then the end). */
-	t->pub_seen = true;
-	return restarted ? -ECONNRESET : 0;
+	uint32_t before = t->pub_epoch;
+	int r = ivs_peer_epoch(&t->pub->side, &t->pub_epoch, &t->pub_seen);
+	if (t->pub_epoch != before)
+		t->seq_known = false; /* a new publisher may number on from elsewhere */
+	return r == -EPROTO ? fail(t, r) : r;
 }
 
 static bool pub_gone(const ivshmem_topic *t)
@@ -323,6 +304,18 @@ static void count_ring(ivshmem_topic *t)
 {
 	t->n_rings++;
 	atomic_store_explicit(&t->me->side.rings, atomic_load_explicit(&t->me->side.rings, RLX) + 1, RLX);
+}
+
+/* Publisher: wake every subscriber that is waiting (armed), whatever it
+ * waits for: we attached or left, it must look again. */
+static void kick_armed(ivshmem_topic *t)
+{
+	for (unsigned k = 0; k < t->nsubs; k++) {
+		struct ivs_topic_party *p = ivs_topic_party(t->block, k + 1);
+		if (atomic_load_explicit(&p->ev.idx, RLX) != UINT64_MAX &&
+		    ivs_wake_kick(t->ep, ivs_wake_method(t->caps, t->host, &p->side, false), &p->side, &p->ev))
+			count_ring(t);
+	}
 }
 
 static void count_sleep(ivshmem_topic *t)
@@ -388,20 +381,20 @@ static void evict(ivshmem_topic *t, unsigned k, uint32_t e)
 	atomic_compare_exchange_strong_explicit(&s->epoch, &want, e + 1, SC, RLX);
 	struct sub_view *v = &t->subs[k];
 	v->banned = e; /* if it writes the epoch back, we still ignore it */
-	v->evicted = true;
-	v->evict_tail = t->tail;
 	v->epoch = 0;
 	v->kick_epoch = 0;
-	v->stall_since = 0;
+	/* The stall clock stays: a new attach in this slot that is still in
+	 * the way of the same room gets no new allowance until the slot is
+	 * seen free. */
 	atomic_store_explicit(&t->cold->evictions, atomic_load_explicit(&t->cold->evictions, RLX) + 1, RLX);
 	/* It may be asleep: let it learn at once. */
 	struct ivs_topic_party *p = ivs_topic_party(t->block, k + 1);
 	ivs_wake_kick(t->ep, ivs_wake_method(t->caps, t->host, s, false), s, &p->ev);
 }
 
-enum { SUB_NONE, SUB_OK, SUB_BEHIND, SUB_GARBAGE };
+enum { SUB_FREE, SUB_NONE, SUB_OK, SUB_BEHIND, SUB_GARBAGE };
 
-/* Slot k: SUB_NONE (free, attaching, banned), SUB_OK (its head is
+/* Slot k: SUB_FREE (detached), SUB_NONE (attaching, banned), SUB_OK (its head is
  * 8-aligned in [lo, tail]: one we may count), SUB_BEHIND (below lo: a
  * joiner about to pick again, or one we stopped counting), SUB_GARBAGE
  * (unaligned, or past the tail).  *ep, *head: what it published. */
@@ -409,7 +402,9 @@ static int sub_head(ivshmem_topic *t, unsigned k, uint64_t lo, uint32_t *ep, uin
 {
 	struct ivs_topic_party *p = ivs_topic_party(t->block, k + 1);
 	uint32_t e = atomic_load_explicit(&p->side.epoch, SC);
-	if (!(e & 1) || e == t->subs[k].banned || atomic_load_explicit(&p->side.info_epoch, ACQ) != e)
+	if (!(e & 1))
+		return SUB_FREE;
+	if (e == t->subs[k].banned || atomic_load_explicit(&p->side.info_epoch, ACQ) != e)
 		return SUB_NONE;
 	uint64_t h = atomic_load_explicit(&p->hot.idx, ACQ);
 	*ep = e;
@@ -421,18 +416,15 @@ static int sub_head(ivshmem_topic *t, unsigned k, uint64_t lo, uint32_t *ep, uin
 	return lo - h < (1ull << 63) ? SUB_BEHIND : SUB_GARBAGE; /* past the tail: garbage */
 }
 
-/* Count slot v from now on, at epoch e with head h.  A slot just evicted
- * is counted again only from where the tail was then: a subscriber that
- * keeps re-attaching behind it can hold us up for one stall timeout per
- * ring, not for ever. */
+/* Count slot v from now on, at epoch e with head h.  Its stall clock is
+ * the slot's, not the epoch's: re-attaching in the way does not restart
+ * it (police), so a subscriber that re-attaches behind us over and over
+ * is evicted again at once. */
 static bool adopt(ivshmem_topic *t, struct sub_view *v, uint32_t e, uint64_t h)
 {
-	if (v->evicted && !within(h, v->evict_tail, t->tail))
-		return false;
-	v->evicted = false;
+	(void)t;
 	v->epoch = e;
 	v->head = h;
-	v->stall_since = 0;
 	return true;
 }
 
@@ -485,6 +477,8 @@ static bool refresh(ivshmem_topic *t, uint64_t target)
 		}
 		if (st != SUB_OK) {
 			v->epoch = 0; /* left, or not (yet) one we count */
+			if (st == SUB_FREE)
+				v->stall_since = 0; /* seen free: a new holder starts afresh */
 			continue;
 		}
 		if (v->epoch != e) { /* a new one */
@@ -493,9 +487,8 @@ static bool refresh(ivshmem_topic *t, uint64_t target)
 		} else if (!within(h, v->head, t->tail)) {
 			evict(t, k, e); /* went back */
 			continue;
-		} else if (h != v->head) {
+		} else {
 			v->head = h;
-			v->stall_since = 0;
 		}
 		if (h - old < lowest - old)
 			lowest = h;
@@ -572,8 +565,14 @@ static int try_reserve(ivshmem_topic *t, size_t len, uint64_t *target)
 }
 
 /* While the ring is full: start or check each blocking subscriber's stall
- * clock, evict those past the stall timeout or dead.  Returns how many
- * were evicted, and in *next the time of the next expiry. */
+ * clock, evict those past the stall timeout or dead.  The clock runs while
+ * a slot is in the way of the room we wait for (a head short of target);
+ * it starts again once the slot has freed the room it held up (its head
+ * reached that target) or is seen free, not when its head merely moves:
+ * a subscriber that crawls byte by byte without freeing the room for one
+ * message is evicted as one that stopped.
+ * Returns how many were evicted, and in *next the time of the next
+ * expiry. */
 static unsigned police(ivshmem_topic *t, uint64_t target, uint64_t now, uint64_t *next)
 {
 	unsigned evicted = 0;
@@ -591,9 +590,9 @@ static unsigned police(ivshmem_topic *t, uint64_t target, uint64_t now, uint64_t
 				continue;
 			}
 		}
-		if (!v->stall_since || v->stall_head != v->head) {
-			v->stall_since = now;
-			v->stall_head = v->head;
+		if (!v->stall_since || v->head - v->stall_target < (1ull << 63)) {
+			v->stall_since = now; /* a new wait, or it freed the room of the last */
+			v->stall_target = target;
 		} else if (now - v->stall_since >= stall_ns) {
 			evict(t, k, v->epoch);
 			evicted++;
@@ -635,31 +634,23 @@ static void nap(uint64_t ns)
 	nanosleep(&ts, NULL);
 }
 
-/* Adaptive spin, as channels' (channel.c, woken()): woken soon after going
- * to sleep, a longer spin would have saved the other side a wakeup: double
- * it, up to SPIN_GROW_MAX times the configured one; a long sleep halves it. */
-static void adapt_spin(ivshmem_topic *t, uint64_t slept_from)
-{
-	if (!t->spin_ns)
-		return;
-	uint64_t d = ivs_now_ns() - slept_from, max = t->spin_ns * SPIN_GROW_MAX;
-	if (d < t->spin_cur)
-		t->spin_cur = IVS_MIN(t->spin_cur * 2, max);
-	else if (d > 4 * max)
-		t->spin_cur = IVS_MAX(t->spin_cur / 2, t->spin_ns);
-}
-
 static int wait_room(ivshmem_topic *t, size_t len, int timeout_ms)
 {
 	uint64_t target;
 	int r = try_reserve(t, len, &target);
 	if (r != 0)
 		return r;
-	if (timeout_ms == 0)
+	if (timeout_ms == 0) {
+		/* A publisher that never waits still evicts (the stall clocks
+		 * run across calls). */
+		uint64_t next = UINT64_MAX;
+		if (police(t, target, ivs_now_ns(), &next) && (r = try_reserve(t, len, &target)) != 0)
+			return r;
 		return -EAGAIN;
+	}
 	uint64_t start = ivs_now_ns();
 	uint64_t deadline = timeout_ms < 0 ? 0 : start + (uint64_t)timeout_ms * 1000000ull;
-	for (uint64_t spins = 0; t->spin_ns && ivs_now_ns() - start < t->spin_cur; spins++) {
+	for (uint64_t spins = 0; t->spin.ns && ivs_now_ns() - start < t->spin.cur; spins++) {
 		for (int k = 0; k < 16; k++)
 			ivs_cpu_relax();
 		if ((r = try_reserve(t, len, &target)) != 0)
@@ -700,7 +691,7 @@ static int wait_room(ivshmem_topic *t, size_t len, int timeout_ms)
 		atomic_store_explicit(&t->me->ev.idx, UINT64_MAX, RLX);
 		if ((r = try_reserve(t, len, &target)) != 0) {
 			if (r > 0)
-				adapt_spin(t, slept_from);
+				ivs_spin_adapt(&t->spin, slept_from);
 			return r;
 		}
 	}
@@ -903,14 +894,14 @@ static int wait_msg(ivshmem_topic *t, int timeout_ms)
 		return -EAGAIN;
 	uint64_t start = ivs_now_ns();
 	uint64_t deadline = timeout_ms < 0 ? 0 : start + (uint64_t)timeout_ms * 1000000ull;
-	for (unsigned i = 0; t->spin_ns; i++) {
+	for (unsigned i = 0; t->spin.ns; i++) {
 		for (int k = 0; k < 16; k++)
 			ivs_cpu_relax();
 		if ((r = try_peek(t)) != 0)
 			return r;
 		if ((i & 15) == 15) {
 			uint64_t now = ivs_now_ns();
-			if (now - start > t->spin_cur || (deadline && now >= deadline))
+			if (now - start > t->spin.cur || (deadline && now >= deadline))
 				break;
 		}
 	}
@@ -957,7 +948,7 @@ static int wait_msg(ivshmem_topic *t, int timeout_ms)
 		}
 		if ((r = try_peek(t)) != 0) {
 			if (r > 0)
-				adapt_spin(t, slept_from);
+				ivs_spin_adapt(&t->spin, slept_from);
 			break;
 		}
 	}
@@ -1035,22 +1026,13 @@ int ivshmem_topic_fd(ivshmem_topic *t)
 
 static void publish_info(ivshmem_topic *t, uint32_t e)
 {
-	struct ivs_side *s = &t->me->side;
-	int id = t->ep ? ivshmem_id(t->ep) : -1;
-	atomic_store_explicit(&s->id, id >= 0 ? (uint32_t)id : IVS_NO_PEER, RLX);
-	atomic_store_explicit(&s->vector, t->vector, RLX);
-	atomic_store_explicit(&s->caps, t->caps, RLX);
-	atomic_store_explicit(&s->pid, (uint32_t)getpid(), RLX);
-	atomic_store_explicit(&s->host, t->host, RLX);
-	atomic_store_explicit(&t->me->ev.idx, UINT64_MAX, RLX);
-	atomic_store_explicit(&s->info_epoch, e, REL);
+	ivs_side_publish(&t->me->side, &t->me->ev, t->ep, t->vector, t->caps, t->host, e);
 }
 
-/* Undo an attach at epoch e. */
+/* Undo our attach. */
 static void detach(ivshmem_topic *t)
 {
-	uint32_t want = t->my_epoch;
-	atomic_compare_exchange_strong_explicit(&t->me->side.epoch, &want, t->my_epoch + 1, SC, RLX);
+	ivs_side_leave(&t->me->side, t->my_epoch);
 }
 
 /* Block still ours after the epoch CAS (Dekker with delete). */
@@ -1065,17 +1047,10 @@ static int open_publisher(ivshmem_topic *t, unsigned flags)
 	t->subs = calloc(t->nsubs, sizeof(*t->subs));
 	if (!t->subs)
 		return -ENOMEM;
-	struct ivs_side *me = &t->me->side;
-	uint32_t e = atomic_load_explicit(&me->epoch, ACQ), next = 0;
-	bool won = false;
-	for (int tries = 0; tries < 1000 && !won; tries++) {
-		if ((e & 1) && (flags & IVSHMEM_TOPIC_EXCLUSIVE))
-			return -EBUSY;
-		next = e + ((e & 1) ? 2 : 1);
-		won = atomic_compare_exchange_strong_explicit(&me->epoch, &e, next, SC, ACQ);
-	}
-	if (!won)
-		return -EBUSY;
+	uint32_t next;
+	int r = ivs_side_claim(&t->me->side, flags & IVSHMEM_TOPIC_EXCLUSIVE, &next);
+	if (r < 0)
+		return r;
 	t->my_epoch = next;
 	if (!block_alive(t)) {
 		detach(t);
@@ -1096,13 +1071,21 @@ static int open_publisher(ivshmem_topic *t, unsigned flags)
 	rebuild_kicks(t);
 	/* Subscribers already waiting (armed) re-check, and from now on
 	 * sleep where we can reach them. */
-	for (unsigned k = 0; k < t->nsubs; k++) {
-		struct ivs_topic_party *p = ivs_topic_party(t->block, k + 1);
-		if (atomic_load_explicit(&p->ev.idx, RLX) != UINT64_MAX &&
-		    ivs_wake_kick(t->ep, ivs_wake_method(t->caps, t->host, &p->side, false), &p->side, &p->ev))
-			count_ring(t);
-	}
+	kick_armed(t);
 	return 0;
+}
+
+/* Does a record (or the padding before one) start at index i < tail?  The
+ * floor is the slowest head, which a hostile subscriber may have put in
+ * the middle of a record: a joiner from the oldest message starts at the
+ * tail instead. */
+static bool is_record(ivshmem_topic *t, uint64_t i, uint64_t tail)
+{
+	if (i == tail)
+		return true;
+	uint32_t len = __atomic_load_n(word_at(t, i, 0), __ATOMIC_RELAXED);
+	uint32_t tag = __atomic_load_n(word_at(t, i, 4), __ATOMIC_RELAXED);
+	return tag == rec_tag(t, i) && (len == IVS_REC_PAD || len <= t->max_msg);
 }
 
 static int open_subscriber(ivshmem_topic *t, unsigned flags)
@@ -1149,7 +1132,7 @@ static int open_subscriber(ivshmem_topic *t, unsigned flags)
 			bad++;
 			continue;
 		}
-		uint64_t h = oldest ? f : tail;
+		uint64_t h = oldest && is_record(t, f, tail) ? f : tail;
 		t->head = t->tail_cache = h;
 		atomic_store_explicit(&t->me->hot.msgs, oldest ? 0 : atomic_load_explicit(&t->pub->hot.msgs, RLX),
 				      RLX);
@@ -1197,6 +1180,7 @@ static int open_common(ivshmem_topic *t, const char *name, int role, const struc
 	    atomic_load_explicit(&h->max_msg, RLX) != e.max_msg || atomic_load_explicit(&h->index, RLX) != e.index ||
 	    atomic_load_explicit(&h->gen, RLX) != v.generation || nsubs == 0 ||
 	    nsubs > IVSHMEM_TOPIC_MAX_SUBSCRIBERS || mode != IVSHMEM_TOPIC_LOSSLESS || stall == 0 ||
+	    e.ring_size > IVS_TOPIC_MAX_RING ||
 	    stall > IVS_TOPIC_MAX_STALL_MS || e.size < ivs_topic_ctrl_bytes(nsubs) + e.ring_size ||
 	    2 * (align8(e.max_msg) + IVS_TREC_HDR) > e.ring_size) {
 		struct ivs_entry_view e2;
@@ -1223,29 +1207,14 @@ static int open_common(ivshmem_topic *t, const char *name, int role, const struc
 	t->slot = -1;
 	t->pub = ivs_topic_party(h, 0);
 	t->vector = opts ? opts->vector : 0;
-	t->spin_ns = !opts || opts->spin_us == 0 ? DEFAULT_SPIN_NS
-		     : opts->spin_us < 0	 ? 0
-						 : (uint64_t)opts->spin_us * 1000;
-	t->spin_cur = t->spin_ns;
+	ivs_spin_init(&t->spin, opts != NULL, opts ? opts->spin_us : 0);
 	t->host = ivs_host_token();
 	t->vec_fd = -1;
 	if (role == IVSHMEM_TOPIC_MONITOR)
 		return 0;
 	if (t->ep && ivshmem_mem_readonly(t->ep) == 1)
 		return -EROFS;
-	if (t->ep) {
-		if (ivs_ep_can_ring(t->ep) && ivshmem_id(t->ep) >= 0)
-			t->caps |= IVS_SIDE_CAN_RING;
-		int fd = ivshmem_vector_fd(t->ep, t->vector);
-		if (fd >= 0 && ivshmem_id(t->ep) >= 0) {
-			t->vec_fd = fd;
-			t->caps |= IVS_SIDE_DOORBELL;
-		}
-		if (t->host && ivs_ep_kind(t->ep) != IVS_EP_PCI && !(flags & IVSHMEM_TOPIC_NO_FUTEX))
-			t->caps |= IVS_SIDE_FUTEX;
-	} else if (t->host && !(flags & IVSHMEM_TOPIC_NO_FUTEX)) {
-		t->caps |= IVS_SIDE_FUTEX;
-	}
+	t->caps = ivs_side_caps(t->ep, t->vector, t->host, flags & IVSHMEM_TOPIC_NO_FUTEX, &t->vec_fd);
 	if (role == IVSHMEM_TOPIC_PUBLISHER) {
 		t->me = t->pub;
 		return open_publisher(t, flags);
@@ -1300,14 +1269,11 @@ ivshmem_topic *ivshmem_topic_close(ivshmem_topic *t)
 		uint32_t want = t->my_epoch;
 		bool left = atomic_compare_exchange_strong_explicit(&t->me->side.epoch, &want, t->my_epoch + 1, SC,
 								    RLX);
+		/* Dekker with a sleeper (it stores its index, fences, reads
+		 * our epoch): the CAS, a fence, then its index. */
+		atomic_thread_fence(SC);
 		if (left && t->role == IVSHMEM_TOPIC_PUBLISHER) {
-			/* Sleeping subscribers learn we left. */
-			for (unsigned k = 0; k < t->nsubs; k++) {
-				struct ivs_topic_party *p = ivs_topic_party(t->block, k + 1);
-				if (atomic_load_explicit(&p->ev.idx, RLX) != UINT64_MAX)
-					ivs_wake_kick(t->ep, ivs_wake_method(t->caps, t->host, &p->side, false),
-						      &p->side, &p->ev);
-			}
+			kick_armed(t); /* sleeping subscribers learn we left */
 		} else if (left) {
 			/* A publisher waiting for us re-checks. */
 			atomic_fetch_add_explicit(&t->joins->joins, 1, SC);

@@ -17,6 +17,9 @@
 #define IVS_TOPIC_MAGIC 0x3143504f54535649ull /* "IVSTOPC1" */
 #define IVS_TREC_HDR 16u		      /* record: len u32, tag u32, seq u64 */
 #define IVS_TOPIC_MAX_STALL_MS 3600000u
+/* Record tags repeat every 2^35 bytes of index: a ring of at most 2^34
+ * bytes never sees a stale lap with a fresh tag. */
+#define IVS_TOPIC_MAX_RING (1ull << 34)
 
 /* Line 0: written at creation, never after (the first 40 bytes as in
  * struct ivs_chan_ctrl). */
