@@ -78,7 +78,7 @@ t "unknown subcommand: exit 1, one line" fails $rc 1 "$dir/err" "unknown 'topic'
 pid=$!; bg $pid
 t "the subscriber is live" wait_live t1 1
 "$IVSHMEM" topic stat "$D" t1 --json > "$dir/json"
-t "stat --json: its slot" grep -q "\"slots\":\[{\"slot\":[0-9]*,\"state\":\"live\",\"id\":-\{0,1\}[0-9]*,\"pid\":$pid,\"epoch\":[0-9]*,\"head\":0,\"received\":0,\"lag\":0}\]" "$dir/json"
+t "stat --json: its slot" grep -q "\"slots\":\[{\"slot\":[0-9]*,\"state\":\"live\",\"id\":-\{0,1\}[0-9]*,\"pid\":$pid,\"epoch\":[0-9]*,\"head\":0,\"received\":0,\"lag\":0,\"sleeps\":[0-9]*,\"rings\":[0-9]*}\]" "$dir/json"
 printf 'a\nb\nc\n' | "$IVSHMEM" topic pub "$D" t1; rc=$?
 t "pub lines" [ $rc -eq 0 ]
 reap $pid
