@@ -55,6 +55,11 @@
 #   chan           channels guest <-> host on ivshmem-plain, polling
 #   chan-doorbell  the same on ivshmem-doorbell + vfio, woken by doorbells
 #                  (guest-chan.sh)
+#   topic          topics (one publisher, many subscribers) between two VMs
+#                  and the host on one region: A on ivshmem-doorbell + vfio
+#                  (woken by doorbells), B on ivshmem-plain of the same
+#                  /dev/shm object (polls); host -> both guests, A -> two
+#                  host subscribers (guest-topic.sh; logs in topic-a/, topic-b/)
 # Host <-> guest coordination while a VM runs goes through the shared memory:
 # the guest writes a request into a field, the host (polling the /dev/shm
 # file) acknowledges it in another field and acts (see phase_ringer).
@@ -82,7 +87,7 @@ RIG_DIR=$(cd "$(dirname "$0")" && pwd)
 SRC_DIR=$(cd "$RIG_DIR/../.." && pwd)
 . "$RIG_DIR/lib.sh"
 
-SCENARIOS="sysfs vfio doorbell doorbell2 daemon chan chan-doorbell"
+SCENARIOS="sysfs vfio doorbell doorbell2 daemon chan chan-doorbell topic"
 
 # ------------------------------------------------------------- args ----
 BUILD_DIR=build
@@ -920,6 +925,231 @@ chan_scenario() {
 
 scenario_chan() { chan_scenario chan plain; }
 scenario_chan-doorbell() { chan_scenario chan-doorbell doorbell; }
+
+# --------------------------------------------------- topic scenario ----
+# topic_live FILE: live subscriber slots in a `topic stat --json` document
+topic_live() { grep -o '"state":"live"' "$1" 2>/dev/null | wc -l; }
+# topic_slots FILE: its "slots" array, one line
+topic_slots() { sed -n 's/.*"slots":\(\[.*\]\)}$/\1/p' "$1" 2>/dev/null; }
+# topic_wait_received DEV TOPIC N OUT SECONDS PID...: wait (bounded; gives
+# up when a PID is gone) until at least two live slots have received N
+# messages and have none left (lag 0); the last stat in OUT
+topic_wait_received() {
+	local dev=$1 tp=$2 n=$3 out=$4 end=$(($(date +%s) + $5)) p; shift 5
+	while [ "$(date +%s)" -lt $end ]; do
+		"$CLI" topic stat $dev $tp --json >"$out" 2>&1
+		[ "$(grep -o "\"state\":\"live\"[^}]*\"received\":$n,\"lag\":0[,}]" "$out" | wc -l)" -ge 2 ] && return 0
+		for p in "$@"; do kill -0 $p 2>/dev/null || return 1; done
+		sleep 0.1
+	done
+	return 1
+}
+
+# Topics between two VMs and the host on one region: `ivshmem server -M`
+# makes /dev/shm/NAME; guest A (q35, vfio) has an ivshmem-doorbell device on
+# the server, guest B (pc, sysfs) an ivshmem-plain device on the same POSIX
+# shm object (guest-topic.sh).
+#   h2g  the host (server: peer, it can ring A) publishes once both guests'
+#        subscribers are live; A sleeps on doorbells, B polls
+#   g2h  A publishes once the host's subscribers are live: one server: peer
+#        (woken by A's doorbells), one file: process (polls)
+# Both topics are lossless and carry more than their ring holds.
+scenario_topic() {
+	local name=topic dir=$WORK/topic da=$WORK/topic-a db=$WORK/topic-b size=$((4 << 20)) t0 r
+	local script=$RIG_DIR/guest-topic.sh
+	local shmname=ivshmem-guest-$$-topic
+	local shm=/dev/shm/$shmname
+	local h2g_n=500 h2g_n1=100 g2h_n=600
+	rm -rf "$dir" "$da" "$db"; mkdir -p "$dir" "$da/rootfs/test" "$db"
+	rm -f "$shm"; SHM_FILES="$SHM_FILES $shm"
+	local checks_a="$(modchecks $VFIO_MODULES) $(checks_of "$script" vfio pub)"
+	local checks_b="$(checks_of "$script" plain)"
+	local pa="$name: guest A: " pb="$name: guest B: "
+	if ! server_start "$dir" -M "$shmname" -l $size -n 2; then
+		tap_not_ok "$name: host: server started"
+		tail -n 5 "$dir/server.log" | sed 's/^/#   server: /'
+		fail_all "$pa" "server did not start" $checks_a
+		fail_all "$pb" "server did not start" $checks_b
+		kill_tree $SERVER_PID; return
+	fi
+	tap_ok "$name: host: server started"
+	local sock=$SERVER_SOCK dev=server:$SERVER_SOCK fdev=file:$shm
+	# a generous stall timeout: two TCG guests share the host's CPUs, and
+	# a guest descheduled for a second is not a subscriber to evict
+	if "$CLI" topic create $dev h2g --subscribers 4 --size 64K --stall-timeout 20000 2>"$dir/create.err" &&
+		"$CLI" topic create $dev g2h --subscribers 4 --size 64K --stall-timeout 20000 2>>"$dir/create.err"; then
+		tap_ok "$name: host: created topics h2g and g2h (64 KiB rings, 4 slots) in $dev"
+	else
+		tap_not_ok "$name: host: created topics h2g and g2h (64 KiB rings, 4 slots) in $dev"
+		tap_diag "  $(cat "$dir/create.err")"
+		fail_all "$pa" "no topics" $checks_a
+		fail_all "$pb" "no topics" $checks_b
+		server_stop $name "$shm"; return
+	fi
+	chan_lines h2g 1 $h2g_n1 >"$dir/h2g-1.txt"
+	chan_lines h2g $((h2g_n1 + 1)) $h2g_n >"$dir/h2g-2.txt"
+	cat "$dir/h2g-1.txt" "$dir/h2g-2.txt" >"$dir/h2g.txt"
+	chan_lines g2h 1 $g2h_n >"$da/rootfs/test/g2h.txt"
+	tap_diag "$name: h2g $(wc -c <"$dir/h2g.txt") bytes in $h2g_n lines," \
+		"g2h $(wc -c <"$da/rootfs/test/g2h.txt") bytes in $g2h_n lines (rings of 64 KiB)"
+
+	# guest -> host: the host's subscribers wait from before boot
+	"$CLI" topic sub $dev g2h --count $g2h_n --timeout 120 >"$dir/g2h-server.out" 2>"$dir/g2h-server.err" &
+	local sub_s=$!; bg $sub_s
+	local hs; hs=$(new_peer "$sock" 10 $sub_s)
+	[ -n "$hs" ] || tap_diag "$name: the host's server: subscriber did not show up in 'ivshmem peers'"
+	"$CLI" topic sub $fdev g2h --count $g2h_n --timeout 120 >"$dir/g2h-file.out" 2>"$dir/g2h-file.err" &
+	local sub_f=$!; bg $sub_f
+
+	local h2g_md5; h2g_md5=$(md5sum <"$dir/h2g.txt" | cut -d' ' -f1)
+	cat >"$da/env" <<-EOF
+	ROLE=A
+	DO_BIND=1
+	H2G_COUNT=$h2g_n
+	H2G_MD5=$h2g_md5
+	G2H_PUB=1
+	G2H_COUNT=$g2h_n
+	EOF
+	cat >"$db/env" <<-EOF
+	ROLE=B
+	DO_BIND=0
+	H2G_COUNT=$h2g_n
+	H2G_MD5=$h2g_md5
+	G2H_PUB=0
+	EOF
+	if ! scenario_initrd "$da" "$script" $VFIO_MODULES || ! scenario_initrd "$db" "$script"; then
+		fail_all "$pa" "initramfs not built" $checks_a
+		fail_all "$pb" "initramfs not built" $checks_b
+		server_stop $name "$shm"; return
+	fi
+	t0=$(date +%s)
+	guest_boot "$da/console.log" "$GUEST_TIMEOUT" "$da/initrd.cpio.gz" "intel_iommu=on" \
+		$DOORBELL_QEMU_MACHINE \
+		-chardev socket,path="$sock",id=ivs -device ivshmem-doorbell,chardev=ivs,vectors=2 &
+	local vma=$!; bg $vma
+	# QEMU connects to the server before the guest runs (and before B
+	# exists: B's device is not on the server at all)
+	local gid; gid=$(new_peer "$sock" 30 $vma $hs)
+	if [ -n "$gid" ]; then tap_ok "$name: host: guest A's QEMU connected to the server (peer $gid)"
+	else tap_not_ok "$name: host: guest A's QEMU connected to the server"; fi
+	guest_boot "$db/console.log" "$GUEST_TIMEOUT" "$db/initrd.cpio.gz" "" -M pc \
+		-object memory-backend-file,id=hm,size=$size,share=on,mem-path=$shm \
+		-device ivshmem-plain,memdev=hm &
+	local vmb=$!; bg $vmb
+
+	# host -> guests: once both guests' subscribers are live (bounded by
+	# the VMs' lives and the guest timeout)
+	local end=$(($(date +%s) + GUEST_TIMEOUT)) live=0 pub= tp0=
+	while kill -0 $vma 2>/dev/null && kill -0 $vmb 2>/dev/null && [ "$(date +%s)" -lt $end ]; do
+		"$CLI" topic stat $fdev h2g --json >"$dir/h2g-stat.json" 2>"$dir/h2g-stat.err"
+		live=$(topic_live "$dir/h2g-stat.json")
+		[ "$live" -ge 2 ] && break
+		sleep 0.2
+	done
+	if [ "$live" -ge 2 ]; then
+		tap_ok "$name: host: both guests' h2g subscribers are live after $(($(date +%s) - t0)) s"
+		tp0=$(($(date +%s%N) / 1000000))
+		# one publisher: the first lines (they fit in the ring), then,
+		# once both guests have taken them and sleep on an empty ring,
+		# the rest (more than the ring holds): each guest is woken
+		# mid-stream, A by doorbells, B by its polling
+		{
+			cat "$dir/h2g-1.txt"
+			topic_wait_received "$fdev" h2g $h2g_n1 "$dir/h2g-stat.pause" 60 $vma $vmb &&
+				echo ok >"$dir/pause.ok"
+			cat "$dir/h2g-2.txt"
+		} | "$CLI" topic pub $dev h2g --timeout 60 2>"$dir/pub.err" &
+		pub=$!; bg $pub
+	else
+		tap_not_ok "$name: host: both guests' h2g subscribers are live"
+		tap_diag "  $live live slot(s): $(cat "$dir/h2g-stat.json" "$dir/h2g-stat.err")"
+	fi
+	local ids want_ids
+	ids=$(grep -o '"state":"live","id":[-0-9]*' "$dir/h2g-stat.json" | sed 's/.*://' | sort -n | tr '\n' ' ')
+	want_ids=$(printf '%s\n' -1 "${gid:-none}" | sort -n | tr '\n' ' ')
+	if [ "$live" -ge 2 ] && [ "$ids" = "$want_ids" ]; then
+		tap_ok "$name: host: h2g's live slots are guest A (peer $gid, can be rung) and guest B (no ID)"
+	else
+		tap_not_ok "$name: host: h2g's live slots are guest A (peer ${gid:-?}, can be rung) and guest B (no ID)"
+		tap_diag "  live slot IDs '$ids', want '$want_ids'"
+	fi
+
+	# until both VMs are gone: the last snapshot of g2h with a live
+	# subscriber (diagnostics: the slots' state is gone once they leave;
+	# h2g's is taken at the pause), and when the publisher ended
+	local tp tp1=
+	while kill -0 $vma 2>/dev/null || kill -0 $vmb 2>/dev/null; do
+		"$CLI" topic stat $fdev g2h --json >"$dir/g2h-stat.now" 2>/dev/null
+		[ "$(topic_live "$dir/g2h-stat.now")" -gt 0 ] && mv "$dir/g2h-stat.now" "$dir/g2h-stat.live"
+		[ -n "$pub" ] && [ -z "$tp1" ] && ! kill -0 $pub 2>/dev/null && tp1=$(($(date +%s%N) / 1000000))
+		sleep 0.1
+	done
+	local rca rcb
+	reap $vma 1; rca=$REAPED
+	reap $vmb 1; rcb=$REAPED
+	tap_diag "$name: guests ran $(($(date +%s) - t0)) s (qemu status A $rca, B $rcb)," \
+		"logs $da/console.log $db/console.log"
+	local before=$TAP_FAILED
+	guest_collect "$da/console.log" "$pa" $checks_a
+	guest_collect "$db/console.log" "$pb" $checks_b
+
+	# ---- host side
+	if [ -n "$pub" ]; then
+		reap $pub 5
+		if [ -f "$dir/pause.ok" ]; then
+			tap_ok "$name: host: both guests took the first $h2g_n1 lines of h2g and caught up before the rest"
+		else
+			tap_not_ok "$name: host: both guests took the first $h2g_n1 lines of h2g and caught up before the rest"
+			tap_diag "  last stat: $(cat "$dir/h2g-stat.pause")"
+		fi
+		if [ "$REAPED" = 0 ]; then
+			tap_ok "$name: host: published $h2g_n lines into h2g (through server:) while both guests took them"
+			tap_diag "$name: h2g publishing took about $((${tp1:-$(($(date +%s%N) / 1000000))} - tp0)) ms (sampled every 0.1 s)"
+		else tap_not_ok "$name: host: published $h2g_n lines into h2g (through server:) while both guests took them"
+			tap_diag "  status $REAPED: $(cat "$dir/pub.err")"; fi
+	else
+		fail_all "$name: host: " "the guests' subscribers never were live together" \
+			"both guests took the first $h2g_n1 lines of h2g and caught up before the rest" \
+			"published $h2g_n lines into h2g (through server:) while both guests took them"
+	fi
+	local s how
+	for s in server file; do
+		[ $s = server ] && { r=$sub_s; how="server: peer, woken by A's doorbells"; } ||
+			{ r=$sub_f; how="file:, polls"; }
+		reap $r 5
+		if [ "$REAPED" = 0 ] && cmp -s "$da/rootfs/test/g2h.txt" "$dir/g2h-$s.out"; then
+			tap_ok "$name: host: the $s subscriber ($how) got guest A's $g2h_n lines on g2h, identical"
+		else
+			tap_not_ok "$name: host: the $s subscriber ($how) got guest A's $g2h_n lines on g2h, identical"
+			tap_diag "  sub status $REAPED, $(wc -l <"$dir/g2h-$s.out") lines; $(cat "$dir/g2h-$s.err")"
+			cmp "$da/rootfs/test/g2h.txt" "$dir/g2h-$s.out" 2>&1 | head -n 2 | sed 's/^/#   /'
+		fi
+	done
+	local want
+	for tp in h2g g2h; do
+		want=$([ $tp = h2g ] && echo $h2g_n || echo $g2h_n)
+		"$CLI" topic stat $dev $tp --json >"$dir/$tp-stat.json" 2>&1
+		if [ "$(json_field "$dir/$tp-stat.json" published)" = "$want" ] &&
+			[ "$(json_field "$dir/$tp-stat.json" evictions)" = 0 ]; then
+			tap_ok "$name: host: stat $tp: published = $want, no evictions"
+		else
+			tap_not_ok "$name: host: stat $tp: published = $want, no evictions"
+			tap_diag "  $(cat "$dir/$tp-stat.json")"
+		fi
+	done
+	# the subscribers' slots as last seen live (diagnostics: timing)
+	tap_diag "$name: h2g slots after the first $h2g_n1 lines: $(topic_slots "$dir/h2g-stat.pause")"
+	tap_diag "$name: g2h slots (last seen live, sampled every 0.1 s): $(topic_slots "$dir/g2h-stat.live")"
+	guest_capture "$da/console.log" irq-h2g | sed "s/^/# $name: guest A during h2g (samples, lines taken, MSI-X counts): /"
+	guest_capture "$da/console.log" topic-stat-h2g | sed "s/^/# $name: h2g as guest A saw it: /"
+	guest_capture "$db/console.log" topic-stat-h2g | sed "s/^/# $name: h2g as guest B saw it: /"
+	guest_capture "$da/console.log" topic-stat-g2h | sed "s/^/# $name: g2h as guest A saw it: /"
+	server_stop $name "$shm"
+	if [ $TAP_FAILED -gt $before ]; then
+		tap_diag "$name: end of A's console log:"; guest_tail "$da/console.log" 30
+		tap_diag "$name: end of B's console log:"; guest_tail "$db/console.log" 30
+	fi
+}
 
 # ------------------------------------------------------------- main ----
 T_ALL=$(date +%s)
