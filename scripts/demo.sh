@@ -26,3 +26,8 @@ if [ -x scripts/demo-chan.sh ]; then
 	echo "== 3. A channel between two host processes"
 	scripts/demo-chan.sh "$B" "$D"
 fi
+if [ -x scripts/demo-topic.sh ]; then
+	echo
+	echo "== 4. A topic: one publisher, three subscribers, one killed and one stalled"
+	scripts/demo-topic.sh "$B" "$D"
+fi

@@ -35,6 +35,7 @@ json() { # python expression on d, the parsed stdout
 DOORBELL="doorbell --iterations 10 --repetitions 1"
 DAEMON="daemon --iterations 10 --repetitions 1"
 CHAN="chan --seconds 0.05 --runs 1 --no-pin"
+TOPIC="topic --seconds 0.02 --runs 1"
 
 run "$IVSHMEM" bench $DOORBELL
 check "doorbell: exit 0, no stderr" test "$rc" -eq 0 -a ! -s "$T/err"
@@ -79,6 +80,19 @@ check "chan --json: exit 0, parses, has every section" json "d['endpoint'] == 'f
 	'chan_msgs_s' in d['msg64'] and 'chan_zerocopy_bytes_s' in d['msg64k'] and
 	'eventfd_p50' in d['round_trip_ns'] and 'saturated_64k' in d['wakeups_per_msg']"
 
+run "$IVSHMEM" bench $TOPIC
+check "topic: exit 0, no stderr" test "$rc" -eq 0 -a ! -s "$T/err"
+check "topic: text has every section" sh -c "
+	grep -q '^ivshmem bench topic: file endpoint, 1 publisher and N subscriber processes, 1 runs' '$T/out' &&
+	grep -q '^64 B messages: delivered msgs/s' '$T/out' && grep -q '^64 KiB messages: delivered B/s' '$T/out' &&
+	grep -q '^  8 .*x .*x ' '$T/out' && grep -q '^targets at N = 4' '$T/out' &&
+	grep -q 'topic >= 5x the UNIX-socket fan-out' '$T/out' && grep -q '^latest mode: ' '$T/out'"
+run "$IVSHMEM" bench $TOPIC --json
+check "topic --json: exit 0, parses, has every size and N" json "d['benchmark'] == 'topic' and d['runs'] == 1 and
+	set(d['sizes']) == {'64', '65536'} and all(set(d['sizes'][z]) == {'1', '2', '4', '8'} for z in d['sizes']) and
+	all(k in d['sizes']['64']['4'] for k in ('topic_msgs_s', 'chan_msgs_s', 'sock_msgs_s',
+	'wakeups_per_msg_sub', 'ratio_topic_chan', 'ratio_topic_sock'))"
+
 run "$IVSHMEM" bench nope
 check "unknown benchmark: exit 1, names the choices" sh -c "[ $rc -eq 1 ] && grep -q 'doorbell, chan, topic or daemon' '$T/err'"
 
@@ -92,10 +106,10 @@ check "unknown benchmark: exit 1, names the choices" sh -c "[ $rc -eq 1 ] && gre
 TU=ivs-bench
 AS_USER="setpriv --reuid $TU --regid $TU --clear-groups"
 skip_fork() { # reason
-	for b in doorbell daemon chan; do ok "$b: fork failing # SKIP $1"; done
+	for b in doorbell daemon chan topic; do ok "$b: fork failing # SKIP $1"; done
 }
 setup_failed() { # reason: the set-up of a round that should run failed
-	for b in doorbell daemon chan; do nok "$b: fork failing: set-up" "$1"; done
+	for b in doorbell daemon chan topic; do nok "$b: fork failing: set-up" "$1"; done
 }
 fork_setup() { # 0, or 1 after skip_fork or setup_failed
 	if [ "$(id -u)" -ne 0 ]; then skip_fork "needs root"; return 1; fi
@@ -194,8 +208,11 @@ if fork_setup; then
 	fork_fails chan @9 $CHAN	 # polling (kill(-1) when unchecked)
 	fork_fails chan @11 $CHAN	 # doorbells, between server peers
 	fork_fails chan @12 $CHAN	 # eventfd (a hang when unchecked)
+	fork_fails topic 1 $TOPIC	 # the first subscriber
+	fork_fails topic @3 $TOPIC	 # the socket fan-out's subscriber (socket pairs open)
+	fork_fails topic @5 $TOPIC	 # the second of two topic subscribers (one running)
 	# With room for every child: success, and nothing left behind either.
-	for b in "$DOORBELL" "$DAEMON" "$CHAN"; do
+	for b in "$DOORBELL" "$DAEMON" "$CHAN" "$TOPIC"; do
 		run $AS_USER "$BIN" bench $b
 		left=$(leftovers)
 		if [ "$rc" -eq 0 ] && [ ! -s "$T/err" ] && [ -z "$left" ]; then

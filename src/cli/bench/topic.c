@@ -216,11 +216,13 @@ static void kids_close(struct kids *k)
 	}
 }
 
-static void kids_reap(struct kids *k)
+/* Reap the subscribers, waiting up to ms for each (0: a failed measure,
+ * kill them now: they may wait for a publisher that won't come). */
+static void kids_reap(struct kids *k, int ms)
 {
 	kids_close(k);
 	for (unsigned i = 0; i < k->n; i++)
-		bench_reap(k->pid[i], WAIT_MS);
+		bench_reap(k->pid[i], ms);
 	k->n = 0;
 }
 
@@ -397,7 +399,7 @@ static int measure(ivshmem_ep *ep, enum method m, int si, unsigned n, double sec
 			snprintf(name, sizeof(name), "c%d.%u", si, i);
 		int r = spawn(&k, i, ep, m, name, si);
 		if (r) {
-			kids_reap(&k);
+			kids_reap(&k, 0);
 			return r > 0 ? 1 : (cli_error("bench topic: pipe: %s", strerror(errno)), -1);
 		}
 	}
@@ -406,7 +408,7 @@ static int measure(ivshmem_ep *ep, enum method m, int si, unsigned n, double sec
 		k.sock[i][1] = -1;
 	}
 	if (m != M_SOCK && !attached(ep, m, si, n)) {
-		kids_reap(&k);
+		kids_reap(&k, 0);
 		return cli_error("bench topic: %s: the subscribers did not attach within %d ms", method_name[m],
 				 WAIT_MS), -1;
 	}
@@ -430,7 +432,7 @@ static int measure(ivshmem_ep *ep, enum method m, int si, unsigned n, double sec
 		if (res.end_ns > last)
 			last = res.end_ns;
 	}
-	kids_reap(&k);
+	kids_reap(&k, err ? 0 : WAIT_MS);
 	if (err || bad)
 		return cli_error("bench topic: %s, %u subscriber(s), %zu B: %s", method_name[m], n, size_of[si],
 				 err ? strerror(-err) : "a subscriber got wrong or missing messages"),

@@ -672,8 +672,15 @@ static int wait_room(ivshmem_topic *t, size_t len, int timeout_ms)
 		if (m == IVSHMEM_CHAN_WAKE_DOORBELL)
 			ivshmem_vector_ack(t->ep, t->vector);
 		uint32_t fv = atomic_load_explicit(&t->me->ev.futex, SC);
-		/* Wake me when a head reaches target (heads are 8-aligned). */
-		atomic_store_explicit(&t->me->ev.idx, target - 8, RLX);
+		/* Wake me when a head reaches target plus a quarter of the ring
+		 * (heads are 8-aligned; at most the tail): woken for the room
+		 * of one message, we would fill it and sleep again at once, and
+		 * the subscribers, never far behind, would sleep and need
+		 * waking too.  The clocks and the re-checks use target. */
+		uint64_t wake_at = target + t->ring_size / 4;
+		if (!within(wake_at, target, t->tail))
+			wake_at = t->tail;
+		atomic_store_explicit(&t->me->ev.idx, wake_at - 8, RLX);
 		atomic_thread_fence(SC);
 		if ((r = try_reserve(t, len, &target)) != 0)
 			break;
