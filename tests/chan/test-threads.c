@@ -74,10 +74,15 @@ static void *consumer(void *arg)
 	return NULL;
 }
 
+/* Reads peer lists and events while the other threads move messages, and
+ * on until it has seen an event of the churning peer (bounded by T_MS): a
+ * transfer that ends before this thread first runs must not make the
+ * checks vacuous or fail them. */
 static void *watcher(void *arg)
 {
 	struct run *r = arg;
-	while (!atomic_load(&r->done)) {
+	uint64_t deadline = ivs_now_ns() + (uint64_t)T_MS * 1000000u;
+	do {
 		struct ivshmem_peer p[8];
 		r->peers_calls++;
 		if (ivshmem_peers(r->ep, p, 8) < 0)
@@ -85,7 +90,7 @@ static void *watcher(void *arg)
 		struct ivshmem_event ev;
 		while (ivshmem_next_event(r->ep, &ev) == 1)
 			r->events++;
-	}
+	} while (!atomic_load(&r->done) || (r->events == 0 && ivs_now_ns() < deadline));
 	return NULL;
 }
 

@@ -1085,7 +1085,8 @@ static int open_publisher(ivshmem_topic *t, unsigned flags)
 /* Does a record (or the padding before one) start at index i < tail?  The
  * floor is the slowest head, which a hostile subscriber may have put in
  * the middle of a record: a joiner from the oldest message starts at the
- * tail instead. */
+ * tail instead.  Only once the join is safe (the publisher doesn't write
+ * over i any more). */
 static bool is_record(ivshmem_topic *t, uint64_t i, uint64_t tail)
 {
 	if (i == tail)
@@ -1139,7 +1140,7 @@ static int open_subscriber(ivshmem_topic *t, unsigned flags)
 			bad++;
 			continue;
 		}
-		uint64_t h = oldest && is_record(t, f, tail) ? f : tail;
+		uint64_t h = oldest ? f : tail;
 		t->head = t->tail_cache = h;
 		atomic_store_explicit(&t->me->hot.msgs, oldest ? 0 : atomic_load_explicit(&t->pub->hot.msgs, RLX),
 				      RLX);
@@ -1150,8 +1151,15 @@ static int open_subscriber(ivshmem_topic *t, unsigned flags)
 		atomic_fetch_add_explicit(&t->joins->joins, 1, SC);
 		atomic_thread_fence(SC);
 		uint64_t f2 = atomic_load_explicit(&t->cold->floor_next, SC);
-		if (!floor_passed(t, f2, h))
-			break;
+		if (floor_passed(t, f2, h))
+			continue;
+		/* Counted, or the publisher won't write over h: only now may
+		 * its bytes be read. */
+		if (oldest && !is_record(t, h, tail)) {
+			oldest = false;
+			continue;
+		}
+		break;
 	}
 	t->pub_epoch = atomic_load_explicit(&t->pub->side.epoch, ACQ);
 	t->pub_seen = t->pub_epoch & 1;
