@@ -33,9 +33,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define DEFAULT_SUBS 8
-#define DEFAULT_STALL_MS 1000
-
 /* ---- create ----------------------------------------------------------- */
 
 static uint64_t random_u64(void)
