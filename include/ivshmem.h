@@ -428,11 +428,12 @@ int ivshmem_layout_init(ivshmem_ep *ep) IVSHMEM_API;
  * -ENOTSUP (the endpoint doesn't map the memory). */
 int ivshmem_chan_create(ivshmem_ep *ep, const char *name, size_t size, size_t max_msg) IVSHMEM_API;
 
-/* Delete channel `name`: its table entry is freed and its space can be
+/* Delete channel or topic `name`: its table entry is freed and its space can be
  * reused by a later create of an equal or smaller block (the new channel
  * takes the whole freed extent; free neighbours merge; freed space at the
  * end of the allocated area returns to the allocator; nothing is moved or
- * compacted).  Refused while a producer or consumer is attached and alive
+ * compacted).  Refused while a producer or consumer (for a topic: the
+ * publisher or any subscriber) is attached and alive
  * (a side whose process is known to be dead is detached first, as a
  * waiting peer would).  Handles still open on the channel (monitors, a side
  * judged dead) get -ESTALE.  Errors: -ENOENT (no such channel), -EBUSY
@@ -485,7 +486,8 @@ struct ivshmem_chan_opts {
  * (an uncommitted reservation of a dead producer is dropped); the consumer
  * at the released head (a message peeked but not released is delivered
  * again).  Errors: -ENOENT (no such channel, or no layout), -EPROTO,
- * -EBADMSG, -EBUSY (IVSHMEM_CHAN_EXCLUSIVE), -EROFS, -EINVAL, -ENOMEM,
+ * -EPROTOTYPE (the name is a topic), -EBADMSG, -EBUSY
+ * (IVSHMEM_CHAN_EXCLUSIVE), -EROFS, -EINVAL, -ENOMEM,
  * -ENOTSUP (the endpoint doesn't map the memory). */
 int ivshmem_chan_open(ivshmem_ep *ep, const char *name, enum ivshmem_chan_role role,
 		      const struct ivshmem_chan_opts *opts, ivshmem_chan **out) IVSHMEM_API;
@@ -631,7 +633,8 @@ enum ivshmem_topic_role {
 #define IVSHMEM_TOPIC_NO_FUTEX (1u << 1)    /* as IVSHMEM_CHAN_NO_FUTEX */
 #define IVSHMEM_TOPIC_FROM_OLDEST (1u << 2) /* subscriber: start at the oldest
 					       message still in the ring, not
-					       at the tail */
+					       at the tail (at the tail if no
+					       record starts there) */
 
 struct ivshmem_topic_opts {
 	unsigned flags;	 /* IVSHMEM_TOPIC_* */
@@ -648,7 +651,9 @@ struct ivshmem_topic_opts {
  * published after that point.  Errors: those of ivshmem_chan_open, -EUSERS,
  * -EPROTOTYPE, -EBUSY (the publisher's role changed hands 1000 times while
  * we tried), -EAGAIN (a subscriber could not find its start in 100 000
- * tries: the publisher raised its floor past it each time). */
+ * tries: the publisher raised its floor past it each time; -EBADMSG if the
+ * published tail and floor didn't fit together most of those times).
+ * Flags that don't apply to the role are ignored. */
 int ivshmem_topic_open(ivshmem_ep *ep, const char *name, enum ivshmem_topic_role role,
 		       const struct ivshmem_topic_opts *opts, ivshmem_topic **out) IVSHMEM_API;
 /* Detach and free (a subscriber's slot becomes free; the publisher's
@@ -660,8 +665,8 @@ ivshmem_topic *ivshmem_topic_close(ivshmem_topic *t) IVSHMEM_API;
  * reserve/commit is zero copy (as ivshmem_chan_reserve/commit).  With no
  * live subscriber a message is kept only while the ring has room: the
  * publisher never waits for nobody.  Errors: -EMSGSIZE, -EAGAIN,
- * -ETIMEDOUT (a subscriber is within its stall timeout), -EBADMSG,
- * -EPROTO, -ESTALE, -EPERM (not the publisher), -EINVAL. */
+ * -ETIMEDOUT (a subscriber is within its stall timeout), -ESTALE (taken
+ * over, deleted, re-formatted), -EPERM (not the publisher), -EINVAL. */
 int ivshmem_topic_publish(ivshmem_topic *t, const void *buf, size_t len, int timeout_ms) IVSHMEM_API;
 int ivshmem_topic_reserve(ivshmem_topic *t, size_t len, void **ptr, int timeout_ms) IVSHMEM_API;
 int ivshmem_topic_commit(ivshmem_topic *t, size_t len) IVSHMEM_API;
@@ -672,21 +677,26 @@ int ivshmem_topic_commit(ivshmem_topic *t, size_t len) IVSHMEM_API;
  * what you validate).  A release (or a receive) also checks that the
  * publisher had not overwritten the message meanwhile: -ENOBUFS if it had.
  * Errors: -EAGAIN, -ETIMEDOUT, -EPIPE, -EOWNERDEAD, -ECONNRESET, -ENOBUFS,
- * -EBADMSG, -EPROTO, -ESTALE, -EPERM (not a subscriber), -EINVAL. */
+ * -EBADMSG, -EPROTO, -ESTALE, -EPERM (not a subscriber), -EINVAL.  Release:
+ * 0, -ENOBUFS, -EINVAL (nothing peeked), -EPERM, or the handle's sticky
+ * error. */
 ssize_t ivshmem_topic_receive(ivshmem_topic *t, void *buf, size_t cap, int timeout_ms) IVSHMEM_API;
 ssize_t ivshmem_topic_peek(ivshmem_topic *t, const void **ptr, int timeout_ms) IVSHMEM_API;
 int ivshmem_topic_release(ivshmem_topic *t) IVSHMEM_API;
 
 /* Event loops (subscriber), as ivshmem_chan_arm/fd: arm returns 1 if a
- * message is there, 0 when armed (the publisher will wake this handle),
- * -errno; fd is the pollable fd this handle sleeps on, or -ENOTSUP. */
+ * message is there, 0 when armed (a publisher that can reach this handle
+ * wakes it; with no way to, poll with a timeout), -errno as receive; fd is
+ * the pollable fd this handle sleeps on, or -ENOTSUP (no doorbell from the
+ * current publisher, or none attached). */
 int ivshmem_topic_arm(ivshmem_topic *t) IVSHMEM_API;
 int ivshmem_topic_fd(ivshmem_topic *t) IVSHMEM_API;
 
 #define IVSHMEM_TOPIC_SUB_FREE 0     /* slot not in use */
 #define IVSHMEM_TOPIC_SUB_JOINING 1  /* attaching: not counted yet */
-#define IVSHMEM_TOPIC_SUB_LIVE 2
-#define IVSHMEM_TOPIC_SUB_BAD 3	     /* attached, but its state is garbage */
+#define IVSHMEM_TOPIC_SUB_LIVE 2     /* attached, its head in the live window */
+#define IVSHMEM_TOPIC_SUB_BAD 3	     /* attached, but its state (or the topic's
+					tail and floor) is garbage */
 
 struct ivshmem_topic_sub_stat {
 	int state;	   /* IVSHMEM_TOPIC_SUB_* */

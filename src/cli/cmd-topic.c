@@ -214,7 +214,7 @@ static int topic_error(const struct topic_args *a, const char *action, int err)
 	case -EINVAL:
 		return cli_error("invalid topic parameters: --subscribers must be 1 to %u, --max-message at "
 				 "most half of --size minus 16 bytes, --stall-timeout at most %u (ms), --size "
-				 "at most 1T",
+				 "at most 16G",
 				 IVSHMEM_TOPIC_MAX_SUBSCRIBERS, IVS_TOPIC_MAX_STALL_MS);
 	case -EROFS:
 		return cli_error("%s is mapped read-only: drop --read-only", a->dev);
@@ -240,8 +240,8 @@ static int topic_error(const struct topic_args *a, const char *action, int err)
 
 static int do_create(struct topic_args *a, ivshmem_ep *ep)
 {
-	if (a->size > IVS_CHAN_MAX_RING)
-		return cli_error("--size %llu is too large (at most 1T)", (unsigned long long)a->size);
+	if (a->size > IVS_TOPIC_MAX_RING)
+		return cli_error("--size %llu is too large (at most 16G)", (unsigned long long)a->size);
 	struct ivshmem_topic_config cfg;
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.size = (size_t)a->size;
