@@ -94,6 +94,23 @@ int cli_open(const char *dev, const struct cli_opts *o, ivshmem_ep **ep);
 /* Describe a library error for DEV in an action ("ring", "map", ...). */
 int cli_lib_error(const char *dev, const char *action, int err);
 
+/* The messages on stdin of a sending command (chan send, topic pub): one
+ * per line, without its newline, or with raw all of stdin as one message,
+ * read up to max + 1 bytes so that a larger input shows.  Zero-initialise
+ * with .raw and .max set; cli_input_free() at the end. */
+struct cli_input {
+	bool raw;
+	size_t max;
+	char *buf;     /* the message, valid until the next call */
+	size_t cap;
+	unsigned long n; /* messages read so far */
+	bool done;
+};
+/* The next message: 1 and *len, 0 at the end, or 1 after an error message
+ * (out of memory, a stdin error) with *len = SIZE_MAX. */
+int cli_input_next(struct cli_input *in, size_t *len);
+void cli_input_free(struct cli_input *in);
+
 /* JSON string output with escaping. */
 void cli_json_str(FILE *f, const char *s);
 

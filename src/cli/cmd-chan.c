@@ -185,44 +185,15 @@ static int do_send(struct chan_args *a, ivshmem_ep *ep)
 		return chan_error(a, "send into", r);
 	}
 	int rc = 0;
-	char *line = NULL;
-	size_t cap = 0;
-	unsigned long n = 0;
+	struct cli_input in = {.raw = a->raw, .max = st.max_msg};
+	size_t len;
 	for (;;) {
-		ssize_t len;
-		if (a->raw) {
-			/* All of stdin, at most max_msg + 1 bytes. */
-			size_t want = (size_t)st.max_msg + 1, have = 0;
-			line = malloc(want ? want : 1);
-			if (!line) {
-				rc = cli_error("out of memory");
-				break;
-			}
-			for (;;) {
-				ssize_t k = read(STDIN_FILENO, line + have, want - have);
-				if (k < 0 && errno == EINTR)
-					continue;
-				if (k < 0) {
-					rc = cli_error("reading stdin: %s", strerror(errno));
-					break;
-				}
-				have += (size_t)k;
-				if (k == 0 || have == want)
-					break;
-			}
-			if (rc)
-				break;
-			len = (ssize_t)have;
-		} else {
-			len = getline(&line, &cap, stdin);
-			if (len < 0)
-				break;
-			if (len && line[len - 1] == '\n')
-				len--;
-		}
-		n++;
+		if ((rc = cli_input_next(&in, &len)) != 1 || len == SIZE_MAX)
+			break;
+		rc = 0;
+		unsigned long n = in.n;
 		if ((size_t)len > st.max_msg) {
-			rc = cli_error("%s %lu is %zd bytes, more than channel '%s' takes (%u): create it with "
+			rc = cli_error("%s %lu is %zu bytes, more than channel '%s' takes (%u): create it with "
 				       "a larger --max-message",
 				       a->raw ? "input" : "line", n, len, a->name, st.max_msg);
 			break;
@@ -231,7 +202,7 @@ static int do_send(struct chan_args *a, ivshmem_ep *ep)
 		 * a restart (nothing was sent) is retried within it. */
 		uint64_t deadline = a->timeout_ms ? ivs_now_ns() + (uint64_t)a->timeout_ms * 1000000u : 0;
 		do
-			r = ivshmem_chan_send(ch, line, (size_t)len, ivs_remaining_ms(deadline));
+			r = ivshmem_chan_send(ch, in.buf, len, ivs_remaining_ms(deadline));
 		while (r == -ECONNRESET && (!deadline || ivs_remaining_ms(deadline) > 0));
 		if (r == -ECONNRESET || r == -EAGAIN)
 			r = -ETIMEDOUT; /* the time ran out among restarts */
@@ -245,10 +216,8 @@ static int do_send(struct chan_args *a, ivshmem_ep *ep)
 			rc = chan_error(a, "send to", r);
 			break;
 		}
-		if (a->raw)
-			break;
 	}
-	free(line);
+	cli_input_free(&in);
 	ivshmem_chan_close(ch);
 	return rc;
 }

@@ -292,49 +292,20 @@ static int do_pub(struct topic_args *a, ivshmem_ep *ep)
 		return 1;
 	uint32_t max_msg = st.max_msg;
 	int rc = 0;
-	char *line = NULL;
-	size_t cap = 0;
-	unsigned long n = 0;
+	struct cli_input in = {.raw = a->raw, .max = max_msg};
+	size_t len;
 	for (;;) {
-		ssize_t len;
-		if (a->raw) {
-			/* All of stdin, at most max_msg + 1 bytes: one more tells it is too big. */
-			size_t want = (size_t)max_msg + 1, have = 0;
-			line = malloc(want);
-			if (!line) {
-				rc = cli_error("out of memory");
-				break;
-			}
-			for (;;) {
-				ssize_t k = read(STDIN_FILENO, line + have, want - have);
-				if (k < 0 && errno == EINTR)
-					continue;
-				if (k < 0) {
-					rc = cli_error("reading stdin: %s", strerror(errno));
-					break;
-				}
-				have += (size_t)k;
-				if (k == 0 || have == want)
-					break;
-			}
-			if (rc)
-				break;
-			len = (ssize_t)have;
-		} else {
-			len = getline(&line, &cap, stdin);
-			if (len < 0)
-				break;
-			if (len && line[len - 1] == '\n')
-				len--;
-		}
-		n++;
+		if ((rc = cli_input_next(&in, &len)) != 1 || len == SIZE_MAX)
+			break;
+		rc = 0;
+		unsigned long n = in.n;
 		if ((size_t)len > max_msg && a->raw) {
 			rc = cli_error("the input is more than the %u bytes topic '%s' takes in one message: "
 				       "create it with a larger --max-message", max_msg, a->name);
 			break;
 		}
 		if ((size_t)len > max_msg) {
-			rc = cli_error("line %lu is %zd bytes, more than topic '%s' takes (%u): create it "
+			rc = cli_error("line %lu is %zu bytes, more than topic '%s' takes (%u): create it "
 				       "with a larger --max-message", n, len, a->name, max_msg);
 			break;
 		}
@@ -342,7 +313,7 @@ static int do_pub(struct topic_args *a, ivshmem_ep *ep)
 		 * it waiting (one that stalls past the stall timeout is evicted,
 		 * and the publish goes on). */
 		int tmo = a->has_timeout ? a->timeout_ms : -1;
-		int r = ivshmem_topic_publish(t, line, (size_t)len, tmo);
+		int r = ivshmem_topic_publish(t, in.buf, len, tmo);
 		if (r == -EAGAIN)
 			r = -ETIMEDOUT; /* (--timeout 0) */
 		if (r == -ETIMEDOUT) {
@@ -357,10 +328,8 @@ static int do_pub(struct topic_args *a, ivshmem_ep *ep)
 			rc = topic_error(a, "publish to", r);
 			break;
 		}
-		if (a->raw)
-			break;
 	}
-	free(line);
+	cli_input_free(&in);
 	ivshmem_topic_close(t);
 	return rc;
 }

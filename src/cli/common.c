@@ -337,3 +337,56 @@ int cli_check_socket_path(const char *option, const char *path)
 	return cli_usage_error("%s '%s' names no socket file: give a path such as /run/ivshmem/NAME.sock", option,
 			       path);
 }
+
+int cli_input_next(struct cli_input *in, size_t *len)
+{
+	*len = 0;
+	if (in->done)
+		return 0;
+	if (!in->raw) {
+		ssize_t k = getline(&in->buf, &in->cap, stdin);
+		if (k < 0) {
+			in->done = true;
+			if (ferror(stdin)) {
+				*len = SIZE_MAX;
+				return cli_error("reading stdin: %s", strerror(errno));
+			}
+			return 0;
+		}
+		if (k && in->buf[k - 1] == '\n')
+			k--;
+		*len = (size_t)k;
+		in->n++;
+		return 1;
+	}
+	/* All of stdin, at most max + 1 bytes: one more tells it is too big. */
+	in->done = true;
+	size_t want = in->max + 1, have = 0;
+	free(in->buf);
+	in->buf = malloc(want);
+	if (!in->buf) {
+		*len = SIZE_MAX;
+		return cli_error("out of memory");
+	}
+	for (;;) {
+		ssize_t k = read(STDIN_FILENO, in->buf + have, want - have);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0) {
+			*len = SIZE_MAX;
+			return cli_error("reading stdin: %s", strerror(errno));
+		}
+		have += (size_t)k;
+		if (k == 0 || have == want)
+			break;
+	}
+	*len = have;
+	in->n++;
+	return 1;
+}
+
+void cli_input_free(struct cli_input *in)
+{
+	free(in->buf);
+	in->buf = NULL;
+}
