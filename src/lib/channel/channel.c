@@ -86,11 +86,6 @@ struct ivshmem_chan {
 	struct ivs_chan_wait_stats ws; /* how sleeps ended */
 };
 
-static inline uint64_t align8(uint64_t x)
-{
-	return (x + 7) & ~7ull;
-}
-
 /* The tag of a record starting at index idx. */
 static inline uint32_t rec_tag(const ivshmem_chan *ch, uint64_t idx)
 {
@@ -323,7 +318,7 @@ static int try_peek(ivshmem_chan *ch)
 			h += pad;
 			continue;
 		}
-		uint64_t rec = IVS_REC_HDR + align8(len);
+		uint64_t rec = IVS_REC_HDR + ivs_align8(len);
 		if (len > ch->max_msg || rec > avail || pos + rec > ch->ring_size)
 			return fail(ch, -EBADMSG);
 		ch->head = h; /* skipped padding is published with the release */
@@ -352,7 +347,7 @@ static void do_release(ivshmem_chan *ch)
 /* Producer: bytes a record of len bytes takes at the tail (padding too). */
 static uint64_t need_bytes(const ivshmem_chan *ch, size_t len)
 {
-	uint64_t rec = IVS_REC_HDR + align8(len);
+	uint64_t rec = IVS_REC_HDR + ivs_align8(len);
 	uint64_t pos = ch->tail & ch->mask;
 	return (pos + rec > ch->ring_size ? ch->ring_size - pos : 0) + rec;
 }
@@ -376,7 +371,7 @@ static int try_reserve(ivshmem_chan *ch, size_t len)
 		return r;
 	if (peer_gone(ch) && (r = confirm_gone(ch)) != 0)
 		return r;
-	uint64_t rec = IVS_REC_HDR + align8(len);
+	uint64_t rec = IVS_REC_HDR + ivs_align8(len);
 	uint64_t pos = ch->tail & ch->mask;
 	uint64_t pad = pos + rec > ch->ring_size ? ch->ring_size - pos : 0;
 	uint64_t need = pad + rec;
@@ -563,8 +558,7 @@ static int open_common(ivshmem_chan *ch, const char *name, int role, const struc
 		return -EPROTO;
 	}
 	ch->instance = atomic_load_explicit(&c->instance, RLX);
-	/* Odd, so an all-zero record never has the tag of index 0. */
-	ch->tag_salt = ((uint32_t)ch->instance ^ (uint32_t)(ch->instance >> 32)) | 1u;
+	ch->tag_salt = ivs_tag_salt(ch->instance);
 	ch->c = c;
 	ch->ring = ch->mem + e.offset + IVS_CHAN_CTRL;
 	ch->ring_size = e.ring_size;
@@ -711,7 +705,7 @@ int ivshmem_chan_commit(ivshmem_chan *ch, size_t len)
 	__atomic_store_n(word_at(ch, s, 0), (uint32_t)len, __ATOMIC_RELAXED);
 	__atomic_store_n(word_at(ch, s, 4), rec_tag(ch, s), __ATOMIC_RELAXED);
 	uint64_t old = ch->tail;
-	ch->tail = s + IVS_REC_HDR + align8(len);
+	ch->tail = s + IVS_REC_HDR + ivs_align8(len);
 	ch->reserved = false;
 	ch->tail_msgs++;
 	ch->n_msgs++;

@@ -141,6 +141,7 @@ struct ivs_chan_ctrl {
  * (publisher first).  So the side of party k is at 128 + 192 k. */
 #define IVS_PARTY_BYTES 192u
 #define IVS_PARTY_SIDE(k) (128u + IVS_PARTY_BYTES * (k))
+#define IVS_PARTY_EVENT(k) (192u + IVS_PARTY_BYTES * (k))
 /* Parties of a block as its line 0 says (channel: 2; topic: 1 + its
  * subscriber count at offset 40, clamped to what fits in block bytes). */
 unsigned ivs_block_parties(const void *block, uint32_t kind, uint64_t block_bytes);
@@ -182,13 +183,29 @@ int ivs_layout_format(void *mem, size_t size);
 /* Create a channel (formatting an all-zero region first). */
 int ivs_layout_create(void *mem, size_t size, const char *name, uint64_t ring_size, uint32_t max_msg,
 		      int peer_id);
-/* Create an entry of any kind: a block of ctrl + ring_size bytes, whose
- * control part init() writes (block, its table index, the generation).
- * The checks of ring_size and max_msg (rec_hdr: the kind's record header)
- * are the caller's, as is everything in the block.  0 or -errno as above. */
-int ivs_layout_create_kind(void *mem, size_t size, const char *name, uint32_t kind, uint64_t ctrl,
-			   uint64_t ring_size, uint32_t max_msg, int peer_id,
-			   void (*init)(void *block, unsigned index, uint64_t gen, void *arg), void *arg);
+/* Create an entry of any kind: a block of ctrl + ring_size bytes.  The
+ * layout writes what every kind's block has: the control part zeroed,
+ * line 0 (magic, ring_size, max_msg, table index, generation, a new
+ * instance) and `parties` parties detached and asking for no wakeup; then
+ * init(block, arg), if given, writes the kind's own fields.  The checks of
+ * ring_size and max_msg (against the kind's record header) are the
+ * caller's.  0 or -errno as above. */
+int ivs_layout_create_kind(void *mem, size_t size, const char *name, uint32_t kind, uint64_t magic,
+			   uint64_t ctrl, unsigned parties, uint64_t ring_size, uint32_t max_msg, int peer_id,
+			   void (*init)(void *block, void *arg), void *arg);
+
+/* Round up to the 8-byte record alignment. */
+static inline uint64_t ivs_align8(uint64_t x)
+{
+	return (x + 7) & ~7ull;
+}
+
+/* The salt of record tags, from a block's instance: odd, so that an
+ * all-zero record never has the tag of index 0. */
+static inline uint32_t ivs_tag_salt(uint64_t instance)
+{
+	return ((uint32_t)instance ^ (uint32_t)(instance >> 32)) | 1u;
+}
 
 /* Delete a channel (docs/channels.md, "Deleting channels").  alive(arg,
  * side, epoch) says whether an attached side (odd epoch) is still live; a

@@ -293,47 +293,25 @@ int ivs_layout_format(void *mem, size_t size)
 	return 0;
 }
 
-static void init_side(struct ivs_side *s)
-{
-	memset((void *)s, 0, sizeof(*s));
-	atomic_store_explicit(&s->id, IVS_NO_PEER, RLX);
-}
-
-/* A channel's control lines: both sides detached, no wakeups asked for. */
-static void chan_init(void *block, unsigned index, uint64_t gen, void *arg)
-{
-	uint64_t ring_size = *(const uint64_t *)arg;
-	struct ivs_chan_ctrl *c = block;
-	memset((void *)c, 0, IVS_CHAN_CTRL);
-	init_side(&c->prod);
-	init_side(&c->cons);
-	/* Event indices that never match: "wake me when passing UINT64_MAX". */
-	atomic_store_explicit(&c->prod_ev.idx, UINT64_MAX, RLX);
-	atomic_store_explicit(&c->cons_ev.idx, UINT64_MAX, RLX);
-	atomic_store_explicit(&c->ring_size, ring_size, RLX);
-	atomic_store_explicit(&c->index, index, RLX);
-	atomic_store_explicit(&c->gen, gen, RLX);
-	atomic_store_explicit(&c->instance, random_u64(), RLX);
-}
-
 int ivs_layout_create(void *mem, size_t size, const char *name, uint64_t ring_size, uint32_t max_msg,
 		      int peer_id)
 {
 	if (!is_pow2(ring_size) || ring_size < IVS_CHAN_MIN_RING || ring_size > IVS_CHAN_MAX_RING ||
 	    2 * (((uint64_t)max_msg + 7) / 8 * 8 + IVS_REC_HDR) > ring_size)
 		return -EINVAL;
-	return ivs_layout_create_kind(mem, size, name, IVSHMEM_KIND_CHANNEL, IVS_CHAN_CTRL, ring_size, max_msg,
-				      peer_id, chan_init, &ring_size);
+	return ivs_layout_create_kind(mem, size, name, IVSHMEM_KIND_CHANNEL, IVS_CHAN_MAGIC, IVS_CHAN_CTRL, 2,
+				      ring_size, max_msg, peer_id, NULL, NULL);
 }
 
-int ivs_layout_create_kind(void *mem, size_t size, const char *name, uint32_t kind, uint64_t ctrl,
-			   uint64_t ring_size, uint32_t max_msg, int peer_id,
-			   void (*init)(void *block, unsigned index, uint64_t gen, void *arg), void *arg)
+int ivs_layout_create_kind(void *mem, size_t size, const char *name, uint32_t kind, uint64_t magic,
+			   uint64_t ctrl, unsigned parties, uint64_t ring_size, uint32_t max_msg, int peer_id,
+			   void (*init)(void *block, void *arg), void *arg)
 {
 	size_t nlen = name ? strlen(name) : 0;
 	if (nlen == 0 || nlen >= IVS_NAME_MAX)
 		return -EINVAL;
-	if (ctrl < IVS_CHAN_CTRL || ctrl % IVS_CL || ctrl > IVS_CHAN_MAX_RING)
+	if (ctrl < IVS_CHAN_CTRL || ctrl % IVS_CL || ctrl > IVS_CHAN_MAX_RING ||
+	    (parties && IVS_PARTY_EVENT(parties - 1) + IVS_CL > ctrl))
 		return -EINVAL;
 	if (!mem || size < IVS_LAYOUT_SIZE)
 		return -ENOSPC;
@@ -401,13 +379,25 @@ int ivs_layout_create_kind(void *mem, size_t size, const char *name, uint32_t ki
 		off = alloc;
 		block = need;
 	}
-	/* Initialise the block (line 0: the kind's magic, stored by init
-	 * last; the entry that makes it findable comes after). */
+	/* Initialise the block: what every kind has, then the kind's own
+	 * fields (the entry that makes it findable comes after). */
 	struct ivs_chan_ctrl *c = (struct ivs_chan_ctrl *)((char *)mem + off);
-	init(c, (unsigned)free_slot, v.generation, arg);
+	memset((void *)c, 0, ctrl);
+	for (unsigned k = 0; k < parties; k++) {
+		struct ivs_side *s = (struct ivs_side *)((char *)c + IVS_PARTY_SIDE(k));
+		struct ivs_event *ev = (struct ivs_event *)((char *)c + IVS_PARTY_EVENT(k));
+		atomic_store_explicit(&s->id, IVS_NO_PEER, RLX);
+		/* "wake me when passing UINT64_MAX": never */
+		atomic_store_explicit(&ev->idx, UINT64_MAX, RLX);
+	}
+	atomic_store_explicit(&c->ring_size, ring_size, RLX);
 	atomic_store_explicit(&c->max_msg, max_msg, RLX);
-	if (kind == IVSHMEM_KIND_CHANNEL)
-		atomic_store_explicit(&c->magic, IVS_CHAN_MAGIC, RLX);
+	atomic_store_explicit(&c->index, (uint32_t)free_slot, RLX);
+	atomic_store_explicit(&c->gen, v.generation, RLX);
+	atomic_store_explicit(&c->instance, random_u64(), RLX);
+	if (init)
+		init(c, arg);
+	atomic_store_explicit(&c->magic, magic, RLX);
 	/* Fill the entry, then publish it. */
 	struct ivs_layout_entry *le = entry_of(mem, (unsigned)free_slot);
 	memset((void *)le->name, 0, IVS_NAME_MAX);

@@ -124,8 +124,8 @@ static uint64_t walk_floor(ivshmem_topic *t, uint64_t target)
 			return t->tail;
 		if (len == IVS_REC_PAD)
 			step = t->ring_size - pos;
-		else if (len <= t->max_msg && pos + IVS_TREC_HDR + align8(len) <= t->ring_size)
-			step = IVS_TREC_HDR + align8(len);
+		else if (len <= t->max_msg && pos + IVS_TREC_HDR + ivs_align8(len) <= t->ring_size)
+			step = IVS_TREC_HDR + ivs_align8(len);
 		else
 			return t->tail;
 		if (step > t->tail - f)
@@ -225,7 +225,7 @@ static int try_reserve(ivshmem_topic *t, size_t len, uint64_t *target)
 	int r = check_pub(t);
 	if (r < 0)
 		return r;
-	uint64_t rec = IVS_TREC_HDR + align8(len);
+	uint64_t rec = IVS_TREC_HDR + ivs_align8(len);
 	uint64_t pos = t->tail & t->mask;
 	uint64_t pad = pos + rec > t->ring_size ? t->ring_size - pos : 0;
 	uint64_t need = pad + rec;
@@ -410,7 +410,7 @@ int ivshmem_topic_commit(ivshmem_topic *t, size_t len)
 	__atomic_store_n(word_at(t, s, 4), rec_tag(t, s), __ATOMIC_RELAXED);
 	__atomic_store_n(seq_at(t, s), t->tail_msgs, __ATOMIC_RELAXED);
 	uint64_t old = t->tail;
-	t->tail = s + IVS_TREC_HDR + align8(len);
+	t->tail = s + IVS_TREC_HDR + ivs_align8(len);
 	t->reserved = false;
 	t->tail_msgs++;
 	t->n_msgs++;

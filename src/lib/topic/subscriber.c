@@ -119,7 +119,7 @@ static int try_peek(ivshmem_topic *t)
 			h += pad;
 			continue;
 		}
-		uint64_t rec = IVS_TREC_HDR + align8(len);
+		uint64_t rec = IVS_TREC_HDR + ivs_align8(len);
 		if (len > t->max_msg || rec > avail || pos + rec > t->ring_size)
 			return lapped_or_corrupt(t, h);
 		uint64_t seq = __atomic_load_n(seq_at(t, h), __ATOMIC_RELAXED);

@@ -85,11 +85,6 @@ struct ivshmem_topic {
 
 #define PREFETCH_AHEAD 2048u
 
-static inline uint64_t align8(uint64_t x)
-{
-	return (x + 7) & ~7ull;
-}
-
 static inline uint32_t rec_tag(const ivshmem_topic *t, uint64_t idx)
 {
 	return (uint32_t)(idx >> 3) ^ t->tag_salt;

@@ -29,43 +29,23 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
 /* ---- create ----------------------------------------------------------- */
 
-static uint64_t random_u64(void)
-{
-	uint64_t v = 0;
-	if (getrandom(&v, sizeof(v), GRND_NONBLOCK) != (ssize_t)sizeof(v))
-		v = ivs_now_ns() ^ ((uint64_t)getpid() << 32);
-	return v ? v : 1;
-}
-
 struct create_arg {
-	uint64_t ring_size;
 	unsigned nsubs, mode, stall_ms;
 };
 
-static void init_block(void *block, unsigned index, uint64_t gen, void *arg)
+/* The topic's own fields of line 0 (the layout writes the rest). */
+static void init_block(void *block, void *arg)
 {
 	const struct create_arg *a = arg;
-	memset(block, 0, ivs_topic_ctrl_bytes(a->nsubs));
 	struct ivs_topic_hdr *h = block;
-	for (unsigned k = 0; k <= a->nsubs; k++) {
-		struct ivs_topic_party *p = ivs_topic_party(block, k);
-		atomic_store_explicit(&p->side.id, IVS_NO_PEER, RLX);
-		atomic_store_explicit(&p->ev.idx, UINT64_MAX, RLX);
-	}
-	atomic_store_explicit(&h->ring_size, a->ring_size, RLX);
-	atomic_store_explicit(&h->index, index, RLX);
-	atomic_store_explicit(&h->gen, gen, RLX);
-	atomic_store_explicit(&h->instance, random_u64(), RLX);
 	atomic_store_explicit(&h->nsubs, a->nsubs, RLX);
 	atomic_store_explicit(&h->mode, a->mode, RLX);
 	atomic_store_explicit(&h->stall_ms, a->stall_ms, RLX);
-	atomic_store_explicit(&h->magic, IVS_TOPIC_MAGIC, RLX); /* the entry publishes it */
 }
 
 static int create(void *mem, size_t size, const char *name, const struct ivshmem_topic_config *cfg,
@@ -89,12 +69,13 @@ static int create(void *mem, size_t size, const char *name, const struct ivshmem
 	while (p2 < ring)
 		p2 <<= 1;
 	uint64_t max_msg = c.max_msg ? c.max_msg : IVS_MIN((uint64_t)65536, p2 / 2 - IVS_TREC_HDR);
-	if (max_msg > UINT32_MAX || 2 * (align8(max_msg) + IVS_TREC_HDR) > p2)
+	if (max_msg > UINT32_MAX || 2 * (ivs_align8(max_msg) + IVS_TREC_HDR) > p2)
 		return -EINVAL;
-	struct create_arg a = {p2, c.subscribers ? c.subscribers : DEFAULT_SUBS, c.mode,
+	struct create_arg a = {c.subscribers ? c.subscribers : DEFAULT_SUBS, c.mode,
 			       c.stall_timeout_ms ? c.stall_timeout_ms : DEFAULT_STALL_MS};
-	return ivs_layout_create_kind(mem, size, name, IVSHMEM_KIND_TOPIC, ivs_topic_ctrl_bytes(a.nsubs), p2,
-				      (uint32_t)max_msg, peer_id, init_block, &a);
+	return ivs_layout_create_kind(mem, size, name, IVSHMEM_KIND_TOPIC, IVS_TOPIC_MAGIC,
+				      ivs_topic_ctrl_bytes(a.nsubs), 1 + a.nsubs, p2, (uint32_t)max_msg, peer_id,
+				      init_block, &a);
 }
 
 int ivs_topic_create_mem(void *mem, size_t size, const char *name, const struct ivshmem_topic_config *cfg)
@@ -203,7 +184,7 @@ static int open_common(ivshmem_topic *t, const char *name, int role, const struc
 	    nsubs > IVSHMEM_TOPIC_MAX_SUBSCRIBERS || mode != IVSHMEM_TOPIC_LOSSLESS || stall == 0 ||
 	    e.ring_size > IVS_TOPIC_MAX_RING ||
 	    stall > IVS_TOPIC_MAX_STALL_MS || e.size < ivs_topic_ctrl_bytes(nsubs) + e.ring_size ||
-	    2 * (align8(e.max_msg) + IVS_TREC_HDR) > e.ring_size) {
+	    2 * (ivs_align8(e.max_msg) + IVS_TREC_HDR) > e.ring_size) {
 		struct ivs_entry_view e2;
 		if (ivs_layout_find(t->mem, t->size, &v, name, &e2) == -ENOENT)
 			return -ENOENT; /* deleted while we looked */
@@ -212,7 +193,7 @@ static int open_common(ivshmem_topic *t, const char *name, int role, const struc
 	t->block = h;
 	t->h = h;
 	t->instance = atomic_load_explicit(&h->instance, RLX);
-	t->tag_salt = ((uint32_t)t->instance ^ (uint32_t)(t->instance >> 32)) | 1u;
+	t->tag_salt = ivs_tag_salt(t->instance);
 	t->nsubs = nsubs;
 	t->mode = mode;
 	t->stall_ms = stall;
