@@ -127,14 +127,39 @@ static void take(struct sub_result *res, const unsigned char *p, size_t n, size_
 
 /* ---- subscribers (children) ------------------------------------------- */
 
-static void sub_topic(ivshmem_ep *ep, const char *name, int si, struct sub_result *res)
+/* A subscriber reading in place: a topic's or a channel's peek/release. */
+struct zc_reader {
+	void *h;
+	ssize_t (*peek)(void *h, const void **p, int timeout_ms);
+	int (*release)(void *h);
+};
+
+static ssize_t topic_peek(void *h, const void **p, int ms)
 {
-	ivshmem_topic *t = NULL;
-	if ((res->err = ivshmem_topic_open(ep, name, IVSHMEM_TOPIC_SUBSCRIBER, NULL, &t)) < 0)
-		return;
+	return ivshmem_topic_peek(h, p, ms);
+}
+
+static int topic_release(void *h)
+{
+	return ivshmem_topic_release(h);
+}
+
+static ssize_t chan_peek(void *h, const void **p, int ms)
+{
+	return ivshmem_chan_peek(h, p, ms);
+}
+
+static int chan_release(void *h)
+{
+	return ivshmem_chan_release(h);
+}
+
+/* Take every message until the end (-EPIPE). */
+static void drain(const struct zc_reader *rd, int si, struct sub_result *res)
+{
 	for (;;) {
 		const void *p;
-		ssize_t n = ivshmem_topic_peek(t, &p, WAIT_MS);
+		ssize_t n = rd->peek(rd->h, &p, WAIT_MS);
 		if (n == -EPIPE)
 			break;
 		if (n == -ECONNRESET)
@@ -144,9 +169,17 @@ static void sub_topic(ivshmem_ep *ep, const char *name, int si, struct sub_resul
 			break;
 		}
 		take(res, p, (size_t)n, size_of[si], payload_sum[si]);
-		if ((res->err = ivshmem_topic_release(t)) < 0)
+		if ((res->err = rd->release(rd->h)) < 0)
 			break;
 	}
+}
+
+static void sub_topic(ivshmem_ep *ep, const char *name, int si, struct sub_result *res)
+{
+	ivshmem_topic *t = NULL;
+	if ((res->err = ivshmem_topic_open(ep, name, IVSHMEM_TOPIC_SUBSCRIBER, NULL, &t)) < 0)
+		return;
+	drain(&(struct zc_reader){t, topic_peek, topic_release}, si, res);
 	ivshmem_topic_close(t);
 }
 
@@ -155,21 +188,7 @@ static void sub_chan(ivshmem_ep *ep, const char *name, int si, struct sub_result
 	ivshmem_chan *c = NULL;
 	if ((res->err = ivshmem_chan_open(ep, name, IVSHMEM_CHAN_CONSUMER, NULL, &c)) < 0)
 		return;
-	for (;;) {
-		const void *p;
-		ssize_t n = ivshmem_chan_peek(c, &p, WAIT_MS);
-		if (n == -EPIPE)
-			break;
-		if (n == -ECONNRESET)
-			continue;
-		if (n < 0) {
-			res->err = (int)n;
-			break;
-		}
-		take(res, p, (size_t)n, size_of[si], payload_sum[si]);
-		if ((res->err = ivshmem_chan_release(c)) < 0)
-			break;
-	}
+	drain(&(struct zc_reader){c, chan_peek, chan_release}, si, res);
 	ivshmem_chan_close(c);
 }
 
