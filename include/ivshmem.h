@@ -591,6 +591,15 @@ typedef struct ivshmem_topic ivshmem_topic;
  * returns -ENOBUFS (as netlink's recv does for a listener that fell
  * behind).  Close it and open again to re-subscribe at the current tail.
  *
+ * Mode IVSHMEM_TOPIC_LATEST: the publisher never waits.  It writes each
+ * message into the next of a few buffers (ring bytes / (64 + max_msg
+ * rounded up to 64)), each under a sequence lock; a subscriber takes the
+ * newest complete message, checks the lock again after reading it, and
+ * never returns a torn one.  It learns how many it skipped from
+ * ivshmem_topic_last.  A subscriber whose mapping is read-only (or opened
+ * with IVSHMEM_TOPIC_PASSIVE) takes no slot and writes nothing: it polls,
+ * and any number of them can read.
+ *
  * Errors besides the channels' (-EPIPE: the publisher detached and every
  * message is read; -EOWNERDEAD, -ECONNRESET: publisher died / restarted,
  * once; -ESTALE: deleted or re-formatted; -EPROTO, -EBADMSG: corruption;
@@ -603,6 +612,7 @@ typedef struct ivshmem_topic ivshmem_topic;
 
 enum ivshmem_topic_mode {
 	IVSHMEM_TOPIC_LOSSLESS = 0,
+	IVSHMEM_TOPIC_LATEST = 1,
 };
 
 #define IVSHMEM_TOPIC_MAX_SUBSCRIBERS 64
@@ -610,10 +620,12 @@ enum ivshmem_topic_mode {
 struct ivshmem_topic_config {
 	size_t size;	      /* ring bytes: 0 = as ivshmem_chan_create; rounded up
 				 to a power of two, 256 .. 16 GiB */
-	size_t max_msg;	      /* 0 = min(64 KiB, ring/2 - 16); at most ring/2 - 16 */
+	size_t max_msg;	      /* lossless: 0 = min(64 KiB, ring/2 - 16); at most
+				 ring/2 - 16.  latest: 0 = min(64 KiB, ring/4 - 64);
+				 at most what leaves room for 2 buffers */
 	unsigned subscribers; /* slots: 0 = 8; 1..IVSHMEM_TOPIC_MAX_SUBSCRIBERS */
 	unsigned mode;	      /* enum ivshmem_topic_mode */
-	unsigned stall_timeout_ms; /* lossless: 0 = 1000; at most 3600000 */
+	unsigned stall_timeout_ms; /* lossless: 0 = 1000; at most 3600000.  latest: 0 */
 	uint32_t reserved[5]; /* must be 0 (-EINVAL otherwise) */
 };
 
@@ -634,7 +646,12 @@ enum ivshmem_topic_role {
 #define IVSHMEM_TOPIC_FROM_OLDEST (1u << 2) /* subscriber: start at the oldest
 					       message still in the ring, not
 					       at the tail (at the tail if no
-					       record starts there) */
+					       record starts there); latest:
+					       with the newest one published */
+#define IVSHMEM_TOPIC_PASSIVE (1u << 3)	    /* latest subscriber: take no slot,
+					       write nothing, poll (implied by
+					       a read-only mapping; -EINVAL
+					       for a lossless topic) */
 
 struct ivshmem_topic_opts {
 	unsigned flags;	 /* IVSHMEM_TOPIC_* */
@@ -648,7 +665,8 @@ struct ivshmem_topic_opts {
  * the published tail.  A subscriber takes a free slot (or one whose process
  * on this host is gone) and starts at the tail, or at the oldest retained
  * message with IVSHMEM_TOPIC_FROM_OLDEST; it receives only messages
- * published after that point.  Errors: those of ivshmem_chan_open, -EUSERS,
+ * published after that point.  On a read-only mapping: a latest-mode
+ * subscriber (passive), or -EROFS.  Errors: those of ivshmem_chan_open, -EUSERS,
  * -EPROTOTYPE, -EBUSY (the publisher's role changed hands 1000 times while
  * we tried), -EAGAIN (a subscriber could not find its start in 100 000
  * tries: the publisher raised its floor past it each time; -EBADMSG if the
@@ -664,7 +682,9 @@ ivshmem_topic *ivshmem_topic_close(ivshmem_topic *t) IVSHMEM_API;
 /* Publisher.  timeout_ms as for channels.  Publish copies one message in;
  * reserve/commit is zero copy (as ivshmem_chan_reserve/commit).  With no
  * live subscriber a message is kept only while the ring has room: the
- * publisher never waits for nobody.  Errors: -EMSGSIZE, -EAGAIN,
+ * publisher never waits for nobody.  In latest mode it never waits at all
+ * (timeout_ms is ignored): reserve claims the next buffer, whose readers
+ * then see it torn.  Errors: -EMSGSIZE, -EAGAIN,
  * -ETIMEDOUT (a subscriber is within its stall timeout), -ESTALE (taken
  * over, deleted, re-formatted), -EPERM (not the publisher), -EINVAL. */
 int ivshmem_topic_publish(ivshmem_topic *t, const void *buf, size_t len, int timeout_ms) IVSHMEM_API;
@@ -675,14 +695,23 @@ int ivshmem_topic_commit(ivshmem_topic *t, size_t len) IVSHMEM_API;
  * if cap is too small, the message stays); peek points *ptr at it in the
  * ring until release (zero copy: another party may change the bytes, copy
  * what you validate).  A release (or a receive) also checks that the
- * publisher had not overwritten the message meanwhile: -ENOBUFS if it had.
+ * publisher had not overwritten the message meanwhile: -ENOBUFS if it had
+ * (lossless: sticky); in latest mode -EAGAIN (the message was overwritten
+ * while held: discard what was read, peek again for the newest; receive
+ * does so itself, and gives -EAGAIN only after 1000 such tries in a row).
  * Errors: -EAGAIN, -ETIMEDOUT, -EPIPE, -EOWNERDEAD, -ECONNRESET, -ENOBUFS,
  * -EBADMSG, -EPROTO, -ESTALE, -EPERM (not a subscriber), -EINVAL.  Release:
- * 0, -ENOBUFS, -EINVAL (nothing peeked), -EPERM, or the handle's sticky
- * error. */
+ * 0, -ENOBUFS, -EAGAIN (latest), -EINVAL (nothing peeked), -EPERM, or the
+ * handle's sticky error. */
 ssize_t ivshmem_topic_receive(ivshmem_topic *t, void *buf, size_t cap, int timeout_ms) IVSHMEM_API;
 ssize_t ivshmem_topic_peek(ivshmem_topic *t, const void **ptr, int timeout_ms) IVSHMEM_API;
 int ivshmem_topic_release(ivshmem_topic *t) IVSHMEM_API;
+/* The message this subscriber took last (received, or peeked and
+ * released): its sequence number (0 for the first message the topic ever
+ * had) and how many published messages it skipped just before it (latest
+ * mode; lossless: 0).  0, -ENODATA (none taken yet), -EPERM, -EINVAL.
+ * Either pointer may be NULL. */
+int ivshmem_topic_last(const ivshmem_topic *t, uint64_t *seq, uint64_t *skipped) IVSHMEM_API;
 
 /* Event loops (subscriber), as ivshmem_chan_arm/fd: arm returns 1 if a
  * message is there, 0 when armed (a publisher that can reach this handle
@@ -703,11 +732,14 @@ struct ivshmem_topic_sub_stat {
 	int id;		   /* peer ID, -1 unknown */
 	uint32_t epoch;
 	uint32_t pid;	   /* as it published it (on its host) */
-	uint64_t head;	   /* byte index it has read up to */
+	uint64_t head;	   /* lossless: byte index it has read up to;
+			      latest: messages published when it took its last */
 	uint64_t received; /* messages it has taken */
-	uint64_t lag;	   /* messages published but not taken (0 if unknown) */
+	uint64_t lag;	   /* messages published but not taken (lossless: 0 if
+			      unknown; latest: since its last) */
 	uint64_t sleeps, rings;
-	uint64_t reserved[2];
+	uint64_t skipped;  /* latest: messages it skipped */
+	uint64_t reserved[1];
 };
 
 struct ivshmem_topic_stat {
@@ -720,16 +752,19 @@ struct ivshmem_topic_stat {
 	unsigned stall_timeout_ms;
 	int publisher_attached, publisher_id;
 	uint32_t publisher_epoch;
-	uint64_t tail;		/* byte index: bytes ever published */
+	unsigned buffers;	/* latest: its buffers; lossless: 0 */
+	uint64_t tail;		/* lossless: byte index: bytes ever published */
 	uint64_t published;	/* messages ever published */
-	uint64_t floor;		/* oldest byte index still kept */
+	uint64_t floor;		/* lossless: oldest byte index still kept */
 	uint64_t evictions;	/* subscribers the publisher dropped */
 	struct ivshmem_topic_sub_stat sub[IVSHMEM_TOPIC_MAX_SUBSCRIBERS]; /* [0, subscribers) */
 	/* This handle: */
 	uint64_t messages, bytes, rings, sleeps;
-	int slot;		/* a subscriber's slot, else -1 */
+	int slot;		/* a subscriber's slot, else -1 (publisher,
+				   monitor, passive subscriber) */
 	int wake;		/* IVSHMEM_CHAN_WAKE_* used to sleep */
-	uint64_t reserved[4];
+	uint64_t skipped;	/* latest: messages this subscriber skipped */
+	uint64_t reserved[3];
 };
 /* Snapshot (shared values from untrusted parties; a slot whose state is
  * garbage shows as IVSHMEM_TOPIC_SUB_BAD).  Errors: -ESTALE, the handle's

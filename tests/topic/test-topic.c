@@ -65,7 +65,7 @@ static void test_create(void)
 	c = cfg(4096, 0, 4, IVS_TOPIC_MAX_STALL_MS + 1);
 	is(ivs_topic_create_mem(m, REGION, "u", &c), -EINVAL, "stall timeout above the maximum: -EINVAL");
 	c = cfg(4096, 0, 4, 0);
-	c.mode = 1;
+	c.mode = 2;
 	is(ivs_topic_create_mem(m, REGION, "u", &c), -EINVAL, "unknown mode: -EINVAL");
 	c = cfg(4096, 0, 4, 0);
 	c.reserved[0] = 1;

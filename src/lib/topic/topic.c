@@ -24,7 +24,13 @@
  * window, an epoch flapping under the publisher, garbage: that subscriber
  * is evicted and nobody else notices.  A subscriber that blocks the
  * publisher without progress for the stall timeout, or whose process on
- * this host is gone, is evicted too. */
+ * this host is gone, is evicted too.
+ *
+ * Latest mode (latest.c) keeps the block, the parties and the wakeups, but
+ * its ring is a few seqlocked buffers: the publisher never waits.
+ *
+ * This file: create, open, close, stat, and the entry points, which check
+ * the arguments and the role, then call the mode's table. */
 #include "topic/topic-impl.h"
 
 #include <stdlib.h>
@@ -54,8 +60,10 @@ static int create(void *mem, size_t size, const char *name, const struct ivshmem
 	struct ivshmem_topic_config c = {0};
 	if (cfg)
 		c = *cfg;
-	if (!ivs_all_zero(c.reserved, sizeof(c.reserved)) || c.mode != IVSHMEM_TOPIC_LOSSLESS ||
-	    c.subscribers > IVSHMEM_TOPIC_MAX_SUBSCRIBERS || c.stall_timeout_ms > IVS_TOPIC_MAX_STALL_MS)
+	bool latest = c.mode == IVSHMEM_TOPIC_LATEST;
+	if (!ivs_all_zero(c.reserved, sizeof(c.reserved)) || (c.mode != IVSHMEM_TOPIC_LOSSLESS && !latest) ||
+	    c.subscribers > IVSHMEM_TOPIC_MAX_SUBSCRIBERS || c.stall_timeout_ms > IVS_TOPIC_MAX_STALL_MS ||
+	    (latest && c.stall_timeout_ms))
 		return -EINVAL;
 	uint64_t ring = c.size;
 	if (!ring) { /* as channels: 1 MiB, or a quarter of a small region */
@@ -68,11 +76,14 @@ static int create(void *mem, size_t size, const char *name, const struct ivshmem
 	uint64_t p2 = IVS_CHAN_MIN_RING;
 	while (p2 < ring)
 		p2 <<= 1;
-	uint64_t max_msg = c.max_msg ? c.max_msg : IVS_MIN((uint64_t)65536, p2 / 2 - IVS_TREC_HDR);
-	if (max_msg > UINT32_MAX || 2 * (ivs_align8(max_msg) + IVS_TREC_HDR) > p2)
+	uint64_t max_msg = c.max_msg;
+	if (!max_msg)
+		max_msg = latest ? IVS_MIN((uint64_t)65536, p2 / 4 - IVS_TBUF_HDR)
+				 : IVS_MIN((uint64_t)65536, p2 / 2 - IVS_TREC_HDR);
+	if (max_msg > UINT32_MAX || !ivs_topic_sizes_ok(c.mode, p2, max_msg))
 		return -EINVAL;
 	struct create_arg a = {c.subscribers ? c.subscribers : DEFAULT_SUBS, c.mode,
-			       c.stall_timeout_ms ? c.stall_timeout_ms : DEFAULT_STALL_MS};
+			       latest ? 0 : c.stall_timeout_ms ? c.stall_timeout_ms : DEFAULT_STALL_MS};
 	return ivs_layout_create_kind(mem, size, name, IVSHMEM_KIND_TOPIC, IVS_TOPIC_MAGIC,
 				      ivs_topic_ctrl_bytes(a.nsubs), 1 + a.nsubs, p2, (uint32_t)max_msg, peer_id,
 				      init_block, &a);
@@ -121,6 +132,42 @@ void ivs_topic_kick_armed(ivshmem_topic *t)
 	}
 }
 
+/* Publisher: the subscribers it may have to wake (attached, info
+ * published, not banned), and how. */
+void ivs_topic_rebuild_kicks(ivshmem_topic *t)
+{
+	t->joins_seen = atomic_load_explicit(&t->joins->joins, ACQ);
+	for (unsigned k = 0; k < t->nsubs; k++) {
+		struct ivs_side *s = &ivs_topic_party(t->block, k + 1)->side;
+		struct sub_view *v = &t->subs[k];
+		uint32_t e = atomic_load_explicit(&s->epoch, ACQ);
+		v->kick_epoch = 0;
+		if (!(e & 1) || e == v->banned || atomic_load_explicit(&s->info_epoch, ACQ) != e)
+			continue;
+		v->kick_m = ivs_wake_method(t->caps, t->host, s, false);
+		if (v->kick_m != IVSHMEM_CHAN_WAKE_POLL)
+			v->kick_epoch = e;
+	}
+}
+
+/* Publisher, after publishing the tail moving from old to now: wake each
+ * subscriber that asked to be woken when the tail passes its index. */
+void ivs_topic_notify_subs(ivshmem_topic *t, uint64_t old, uint64_t now)
+{
+	atomic_thread_fence(SC);
+	if (atomic_load_explicit(&t->joins->joins, RLX) != t->joins_seen)
+		ivs_topic_rebuild_kicks(t);
+	for (unsigned k = 0; k < t->nsubs; k++) {
+		struct sub_view *v = &t->subs[k];
+		if (!v->kick_epoch)
+			continue;
+		struct ivs_topic_party *p = ivs_topic_party(t->block, k + 1);
+		uint64_t ev = atomic_load_explicit(&p->ev.idx, RLX);
+		if (now - ev - 1 < now - old && ivs_wake_kick(t->ep, v->kick_m, &p->side, &p->ev))
+			ivs_topic_count_ring(t);
+	}
+}
+
 void ivs_topic_count_sleep(ivshmem_topic *t)
 {
 	t->n_sleeps++;
@@ -156,7 +203,8 @@ bool ivs_topic_block_alive(ivshmem_topic *t)
 static int open_common(ivshmem_topic *t, const char *name, int role, const struct ivshmem_topic_opts *opts)
 {
 	unsigned flags = opts ? opts->flags : 0;
-	if (flags & ~(IVSHMEM_TOPIC_EXCLUSIVE | IVSHMEM_TOPIC_NO_FUTEX | IVSHMEM_TOPIC_FROM_OLDEST))
+	if (flags & ~(IVSHMEM_TOPIC_EXCLUSIVE | IVSHMEM_TOPIC_NO_FUTEX | IVSHMEM_TOPIC_FROM_OLDEST |
+		      IVSHMEM_TOPIC_PASSIVE))
 		return -EINVAL;
 	if (role != IVSHMEM_TOPIC_MONITOR && role != IVSHMEM_TOPIC_PUBLISHER && role != IVSHMEM_TOPIC_SUBSCRIBER)
 		return -EINVAL;
@@ -181,10 +229,10 @@ static int open_common(ivshmem_topic *t, const char *name, int role, const struc
 	    atomic_load_explicit(&h->ring_size, RLX) != e.ring_size ||
 	    atomic_load_explicit(&h->max_msg, RLX) != e.max_msg || atomic_load_explicit(&h->index, RLX) != e.index ||
 	    atomic_load_explicit(&h->gen, RLX) != v.generation || nsubs == 0 ||
-	    nsubs > IVSHMEM_TOPIC_MAX_SUBSCRIBERS || mode != IVSHMEM_TOPIC_LOSSLESS || stall == 0 ||
-	    e.ring_size > IVS_TOPIC_MAX_RING ||
+	    nsubs > IVSHMEM_TOPIC_MAX_SUBSCRIBERS || (mode != IVSHMEM_TOPIC_LOSSLESS && mode != IVSHMEM_TOPIC_LATEST) ||
+	    (mode == IVSHMEM_TOPIC_LATEST ? stall != 0 : stall == 0) || e.ring_size > IVS_TOPIC_MAX_RING ||
 	    stall > IVS_TOPIC_MAX_STALL_MS || e.size < ivs_topic_ctrl_bytes(nsubs) + e.ring_size ||
-	    2 * (ivs_align8(e.max_msg) + IVS_TREC_HDR) > e.ring_size) {
+	    !ivs_topic_sizes_ok(mode, e.ring_size, e.max_msg)) {
 		struct ivs_entry_view e2;
 		if (ivs_layout_find(t->mem, t->size, &v, name, &e2) == -ENOENT)
 			return -ENOENT; /* deleted while we looked */
@@ -196,6 +244,7 @@ static int open_common(ivshmem_topic *t, const char *name, int role, const struc
 	t->tag_salt = ivs_tag_salt(t->instance);
 	t->nsubs = nsubs;
 	t->mode = mode;
+	t->ops = mode == IVSHMEM_TOPIC_LATEST ? &ivs_topic_latest : &ivs_topic_lossless;
 	t->stall_ms = stall;
 	t->cold = (struct ivs_topic_pub_cold *)((char *)h + ivs_topic_ctrl_bytes(nsubs) - 128);
 	t->joins = (struct ivs_topic_joins *)((char *)h + ivs_topic_ctrl_bytes(nsubs) - 64);
@@ -203,6 +252,10 @@ static int open_common(ivshmem_topic *t, const char *name, int role, const struc
 	t->ring_size = e.ring_size;
 	t->mask = e.ring_size - 1;
 	t->max_msg = e.max_msg;
+	if (mode == IVSHMEM_TOPIC_LATEST) {
+		t->buf_bytes = ivs_topic_buf_bytes(e.max_msg);
+		t->nbufs = (unsigned)(e.ring_size / t->buf_bytes);
+	}
 	t->gen = v.generation;
 	memcpy(t->name, e.name, sizeof(t->name));
 	t->role = role;
@@ -214,14 +267,24 @@ static int open_common(ivshmem_topic *t, const char *name, int role, const struc
 	t->vec_fd = -1;
 	if (role == IVSHMEM_TOPIC_MONITOR)
 		return 0;
-	if (t->ep && ivshmem_mem_readonly(t->ep) == 1)
+	bool ro = t->ep && ivshmem_mem_readonly(t->ep) == 1;
+	if (role == IVSHMEM_TOPIC_SUBSCRIBER && mode == IVSHMEM_TOPIC_LATEST && (ro || (flags & IVSHMEM_TOPIC_PASSIVE))) {
+		/* Writes nothing: no slot, no attach info, polls. */
+		t->passive = true;
+		return t->ops->open_subscriber(t, flags);
+	}
+	if (ro)
 		return -EROFS;
+	if (flags & IVSHMEM_TOPIC_PASSIVE && role == IVSHMEM_TOPIC_SUBSCRIBER)
+		return -EINVAL; /* lossless: the publisher must see every reader */
 	t->caps = ivs_side_caps(t->ep, t->vector, t->host, flags & IVSHMEM_TOPIC_NO_FUTEX, &t->vec_fd);
 	if (role == IVSHMEM_TOPIC_PUBLISHER) {
 		t->me = t->pub;
-		return ivs_topic_open_publisher(t, flags);
+		return t->ops->open_publisher(t, flags);
 	}
-	return ivs_topic_open_subscriber(t, flags);
+	if ((r = ivs_topic_claim_slot(t)) < 0)
+		return r;
+	return t->ops->open_subscriber(t, flags);
 }
 
 static int open_mem(ivshmem_ep *ep, void *mem, size_t size, const char *name, int role,
@@ -290,6 +353,99 @@ ivshmem_topic *ivshmem_topic_close(ivshmem_topic *t)
 	return NULL;
 }
 
+/* ---- the entry points ---------------------------------------------------- */
+
+int ivs_topic_check_pub(ivshmem_topic *t)
+{
+	if (t->broken)
+		return t->broken;
+	if (ivs_topic_gone(t) || atomic_load_explicit(&t->me->side.epoch, RLX) != t->my_epoch)
+		return fail(t, -ESTALE);
+	return 0;
+}
+
+int ivshmem_topic_reserve(ivshmem_topic *t, size_t len, void **ptr, int timeout_ms)
+{
+	if (!t || !ptr)
+		return -EINVAL;
+	if (t->role != IVSHMEM_TOPIC_PUBLISHER)
+		return -EPERM;
+	if (len > t->max_msg)
+		return -EMSGSIZE;
+	t->reserved = false;
+	return t->ops->reserve(t, len, ptr, timeout_ms);
+}
+
+int ivshmem_topic_commit(ivshmem_topic *t, size_t len)
+{
+	if (!t)
+		return -EINVAL;
+	if (t->role != IVSHMEM_TOPIC_PUBLISHER)
+		return -EPERM;
+	if (!t->reserved || len > t->res_cap)
+		return -EINVAL;
+	return t->ops->commit(t, len);
+}
+
+int ivshmem_topic_publish(ivshmem_topic *t, const void *buf, size_t len, int timeout_ms)
+{
+	if (!t || (!buf && len))
+		return -EINVAL;
+	void *p;
+	int r = ivshmem_topic_reserve(t, len, &p, timeout_ms);
+	if (r < 0)
+		return r;
+	ivs_shared_copy(p, buf, len);
+	return ivshmem_topic_commit(t, len);
+}
+
+ssize_t ivshmem_topic_peek(ivshmem_topic *t, const void **ptr, int timeout_ms)
+{
+	if (!t || !ptr)
+		return -EINVAL;
+	if (t->role != IVSHMEM_TOPIC_SUBSCRIBER)
+		return -EPERM;
+	int r = ivs_topic_wait_msg(t, timeout_ms);
+	if (r < 0)
+		return r;
+	*ptr = t->peek_ptr;
+	return (ssize_t)t->peek_len;
+}
+
+int ivshmem_topic_release(ivshmem_topic *t)
+{
+	if (!t)
+		return -EINVAL;
+	if (t->role != IVSHMEM_TOPIC_SUBSCRIBER)
+		return -EPERM;
+	if (!t->peeked)
+		return t->broken ? t->broken : -EINVAL;
+	if (t->broken)
+		return t->broken;
+	return t->ops->release(t);
+}
+
+#define TEAR_TRIES 1000
+
+ssize_t ivshmem_topic_receive(ivshmem_topic *t, void *buf, size_t cap, int timeout_ms)
+{
+	if (!t || (!buf && cap))
+		return -EINVAL;
+	for (int tries = 1;; tries++) {
+		const void *p;
+		ssize_t n = ivshmem_topic_peek(t, &p, timeout_ms);
+		if (n < 0)
+			return n;
+		if ((size_t)n > cap)
+			return -EMSGSIZE;
+		ivs_shared_copy(buf, p, (size_t)n);
+		int r = t->ops->release(t);
+		/* Latest: overwritten while we copied; the newest is there. */
+		if (r != -EAGAIN || tries == TEAR_TRIES)
+			return r < 0 ? r : n;
+	}
+}
+
 /* ---- stat -------------------------------------------------------------- */
 
 int ivshmem_topic_stat(ivshmem_topic *t, struct ivshmem_topic_stat *st)
@@ -310,16 +466,12 @@ int ivshmem_topic_stat(ivshmem_topic *t, struct ivshmem_topic_stat *st)
 	s->max_msg = t->max_msg;
 	s->subscribers = t->nsubs;
 	s->stall_timeout_ms = t->stall_ms;
+	s->buffers = t->nbufs;
 	struct ivs_side *ps = &t->pub->side;
 	s->publisher_epoch = atomic_load_explicit(&ps->epoch, ACQ);
 	s->publisher_attached = s->publisher_epoch & 1;
 	uint32_t pid = atomic_load_explicit(&ps->id, RLX);
 	s->publisher_id = s->publisher_attached && pid < IVSHMEM_MAX_PEERS ? (int)pid : -1;
-	s->tail = atomic_load_explicit(&t->pub->hot.idx, ACQ);
-	s->published = atomic_load_explicit(&t->pub->hot.msgs, RLX);
-	s->floor = atomic_load_explicit(&t->cold->floor, ACQ);
-	s->evictions = atomic_load_explicit(&t->cold->evictions, RLX);
-	bool sane = !(s->tail & 7) && !(s->floor & 7) && s->tail - s->floor <= t->ring_size;
 	for (unsigned k = 0; k < t->nsubs; k++) {
 		struct ivs_topic_party *p = ivs_topic_party(t->block, k + 1);
 		struct ivshmem_topic_sub_stat *u = &s->sub[k];
@@ -336,18 +488,15 @@ int ivshmem_topic_stat(ivshmem_topic *t, struct ivshmem_topic_stat *st)
 			u->state = IVSHMEM_TOPIC_SUB_FREE;
 		else if (info != u->epoch)
 			u->state = IVSHMEM_TOPIC_SUB_JOINING;
-		else if (!sane || (u->head & 7) || s->tail - u->head > t->ring_size)
-			u->state = IVSHMEM_TOPIC_SUB_BAD;
 		else
-			u->state = IVSHMEM_TOPIC_SUB_LIVE;
-		u->lag = u->state == IVSHMEM_TOPIC_SUB_LIVE && s->published - u->received <= t->ring_size / 8
-				 ? s->published - u->received
-				 : 0;
+			u->state = IVSHMEM_TOPIC_SUB_LIVE; /* the mode may say BAD */
 	}
+	t->ops->stat(t, s); /* tail, published, floor, evictions; BAD, lag */
 	s->messages = t->n_msgs;
 	s->bytes = t->n_bytes;
 	s->rings = t->n_rings;
 	s->sleeps = t->n_sleeps;
+	s->skipped = t->n_skipped;
 	s->slot = t->slot;
 	s->wake = t->wake;
 	*st = *s;

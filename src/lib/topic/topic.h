@@ -38,10 +38,14 @@ struct ivs_topic_hdr {
 
 /* A party's hot line: the publisher's tail, a subscriber's head. */
 struct ivs_topic_hot {
-	_Atomic uint64_t idx;  /* 0: bytes ever published / read up to */
+	_Atomic uint64_t idx;  /* 0: lossless: bytes ever published / read up
+				  to; latest: subscriber: messages published
+				  when it took its last (publisher: 0) */
 	_Atomic uint64_t msgs; /* 8: publisher: messages published; subscriber:
-				  sequence number of the next message it takes */
-	uint8_t pad[48];
+				  lossless: sequence number of the next message
+				  it takes; latest: messages it took */
+	_Atomic uint64_t skipped; /* 16: latest subscriber: messages it skipped */
+	uint8_t pad[40];
 };
 
 struct ivs_topic_party {
@@ -64,6 +68,38 @@ struct ivs_topic_joins {
 	_Atomic uint64_t joins; /* 0: bumped at each subscriber attach/detach */
 	uint8_t pad[56];
 };
+
+/* Latest mode: the ring is nbufs = ring_size / buf_bytes buffers, each a
+ * header line and max_msg bytes rounded up to a line.  Message m (0, 1,
+ * ...) goes into buffer m % nbufs. */
+#define IVS_TBUF_HDR 64u
+#define IVS_TOPIC_MIN_BUFS 2u
+/* Counts stay below this (2^62: centuries at 10^9 messages/s), so that
+ * 2 m + 2 never wraps; more is garbage. */
+#define IVS_TOPIC_MAX_COUNT (1ull << 62)
+
+struct ivs_topic_buf {
+	_Atomic uint64_t lock; /* 0: 2 m + 1 while message m is written into
+				  it, 2 m + 2 once complete; 0: never used */
+	_Atomic uint32_t len;  /* 8 */
+	uint32_t pad0;
+	uint8_t pad[48];
+	/* data at +64 */
+};
+
+static inline uint64_t ivs_topic_buf_bytes(uint64_t max_msg)
+{
+	return IVS_TBUF_HDR + ((max_msg + 63) & ~63ull);
+}
+
+/* A ring of ring bytes (a power of two) can carry messages of max_msg
+ * bytes in this mode: lossless, two records; latest, two buffers. */
+static inline bool ivs_topic_sizes_ok(uint32_t mode, uint64_t ring, uint64_t max_msg)
+{
+	if (mode == 1 /* IVSHMEM_TOPIC_LATEST */)
+		return ring / ivs_topic_buf_bytes(max_msg) >= IVS_TOPIC_MIN_BUFS;
+	return 2 * (ivs_align8(max_msg) + IVS_TREC_HDR) <= ring;
+}
 
 /* Bytes of control (line 0, parties, the two lines) for n subscribers. */
 static inline uint64_t ivs_topic_ctrl_bytes(unsigned n)

@@ -1,60 +1,15 @@
 /* SPDX-License-Identifier: MIT */
-/* The publisher of a topic (docs/topics.md, Protocol): the floor and its
- * refresh (counting subscribers, the joiners' Dekker, walking its own
- * records when nobody is counted), eviction and the stall clocks, waiting
- * for room, reserve/commit, and waking subscribers. */
+/* The publisher of a lossless topic (docs/topics.md, Protocol): the floor
+ * and its refresh (counting subscribers, the joiners' Dekker, walking its
+ * own records when nobody is counted), eviction and the stall clocks,
+ * waiting for room, reserve/commit, waking subscribers; and the mode's
+ * part of a snapshot. */
 #include "topic/topic-impl.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 enum { SUB_FREE, SUB_NONE, SUB_OK, SUB_BEHIND, SUB_GARBAGE };
-
-/* Publisher: our role still ours. */
-static int check_pub(ivshmem_topic *t)
-{
-	if (t->broken)
-		return t->broken;
-	if (ivs_topic_gone(t) || atomic_load_explicit(&t->me->side.epoch, RLX) != t->my_epoch)
-		return fail(t, -ESTALE);
-	return 0;
-}
-
-/* Publisher: the subscribers it may have to wake (attached, info
- * published, not banned), and how. */
-static void rebuild_kicks(ivshmem_topic *t)
-{
-	t->joins_seen = atomic_load_explicit(&t->joins->joins, ACQ);
-	for (unsigned k = 0; k < t->nsubs; k++) {
-		struct ivs_side *s = &ivs_topic_party(t->block, k + 1)->side;
-		struct sub_view *v = &t->subs[k];
-		uint32_t e = atomic_load_explicit(&s->epoch, ACQ);
-		v->kick_epoch = 0;
-		if (!(e & 1) || e == v->banned || atomic_load_explicit(&s->info_epoch, ACQ) != e)
-			continue;
-		v->kick_m = ivs_wake_method(t->caps, t->host, s, false);
-		if (v->kick_m != IVSHMEM_CHAN_WAKE_POLL)
-			v->kick_epoch = e;
-	}
-}
-
-/* Publisher, after publishing the tail moving from old to now: wake each
- * subscriber that asked to be woken when the tail passes its index. */
-static void notify_subs(ivshmem_topic *t, uint64_t old, uint64_t now)
-{
-	atomic_thread_fence(SC);
-	if (atomic_load_explicit(&t->joins->joins, RLX) != t->joins_seen)
-		rebuild_kicks(t);
-	for (unsigned k = 0; k < t->nsubs; k++) {
-		struct sub_view *v = &t->subs[k];
-		if (!v->kick_epoch)
-			continue;
-		struct ivs_topic_party *p = ivs_topic_party(t->block, k + 1);
-		uint64_t ev = atomic_load_explicit(&p->ev.idx, RLX);
-		if (now - ev - 1 < now - old && ivs_wake_kick(t->ep, v->kick_m, &p->side, &p->ev))
-			ivs_topic_count_ring(t);
-	}
-}
 
 static void evict(ivshmem_topic *t, unsigned k, uint32_t e)
 {
@@ -186,7 +141,7 @@ static bool refresh(ivshmem_topic *t, uint64_t target)
 	}
 	if (f == old) { /* nothing to raise (a wait looks again): no stores */
 		if (j0 != t->joins_seen)
-			rebuild_kicks(t);
+			ivs_topic_rebuild_kicks(t);
 		return within(target, old, f);
 	}
 	/* Propose it, then look for joiners we missed (Dekker with open):
@@ -215,14 +170,14 @@ static bool refresh(ivshmem_topic *t, uint64_t target)
 	atomic_thread_fence(SC);
 	t->floor = f;
 	if (j1 != t->joins_seen)
-		rebuild_kicks(t);
+		ivs_topic_rebuild_kicks(t);
 	return within(target, old, f);
 }
 
 /* Room for len bytes: 1 (res_* set), 0 full, -errno. */
 static int try_reserve(ivshmem_topic *t, size_t len, uint64_t *target)
 {
-	int r = check_pub(t);
+	int r = ivs_topic_check_pub(t);
 	if (r < 0)
 		return r;
 	uint64_t rec = IVS_TREC_HDR + ivs_align8(len);
@@ -378,15 +333,8 @@ static int wait_room(ivshmem_topic *t, size_t len, int timeout_ms)
 	return r;
 }
 
-int ivshmem_topic_reserve(ivshmem_topic *t, size_t len, void **ptr, int timeout_ms)
+int ivs_lossless_reserve(ivshmem_topic *t, size_t len, void **ptr, int timeout_ms)
 {
-	if (!t || !ptr)
-		return -EINVAL;
-	if (t->role != IVSHMEM_TOPIC_PUBLISHER)
-		return -EPERM;
-	if (len > t->max_msg)
-		return -EMSGSIZE;
-	t->reserved = false;
 	int r = wait_room(t, len, timeout_ms);
 	if (r < 0)
 		return r;
@@ -394,15 +342,9 @@ int ivshmem_topic_reserve(ivshmem_topic *t, size_t len, void **ptr, int timeout_
 	return 0;
 }
 
-int ivshmem_topic_commit(ivshmem_topic *t, size_t len)
+int ivs_lossless_commit(ivshmem_topic *t, size_t len)
 {
-	if (!t)
-		return -EINVAL;
-	if (t->role != IVSHMEM_TOPIC_PUBLISHER)
-		return -EPERM;
-	if (!t->reserved || len > t->res_cap)
-		return -EINVAL;
-	int r = check_pub(t);
+	int r = ivs_topic_check_pub(t);
 	if (r < 0)
 		return r;
 	uint64_t s = t->res_start;
@@ -423,24 +365,11 @@ int ivshmem_topic_commit(ivshmem_topic *t, size_t len)
 	uint64_t ahead = t->tail + PREFETCH_AHEAD;
 	if (ahead - t->floor <= t->ring_size)
 		ivs_prefetch_w(t->ring + (ahead & t->mask));
-	notify_subs(t, old, t->tail);
+	ivs_topic_notify_subs(t, old, t->tail);
 	return 0;
 }
 
-int ivshmem_topic_publish(ivshmem_topic *t, const void *buf, size_t len, int timeout_ms)
-{
-	if (!t || (!buf && len))
-		return -EINVAL;
-	void *p;
-	int r = ivshmem_topic_reserve(t, len, &p, timeout_ms);
-	if (r < 0)
-		return r;
-	if (len)
-		memcpy(p, buf, len);
-	return ivshmem_topic_commit(t, len);
-}
-
-int ivs_topic_open_publisher(ivshmem_topic *t, unsigned flags)
+int ivs_lossless_open_publisher(ivshmem_topic *t, unsigned flags)
 {
 	t->subs = calloc(t->nsubs, sizeof(*t->subs));
 	if (!t->subs)
@@ -466,9 +395,27 @@ int ivs_topic_open_publisher(ivshmem_topic *t, unsigned flags)
 	t->tail_msgs = atomic_load_explicit(&t->me->hot.msgs, RLX);
 	ivs_topic_publish_info(t, next);
 	atomic_thread_fence(SC);
-	rebuild_kicks(t);
+	ivs_topic_rebuild_kicks(t);
 	/* Subscribers already waiting (armed) re-check, and from now on
 	 * sleep where we can reach them. */
 	ivs_topic_kick_armed(t);
 	return 0;
+}
+
+void ivs_lossless_stat(ivshmem_topic *t, struct ivshmem_topic_stat *s)
+{
+	s->tail = atomic_load_explicit(&t->pub->hot.idx, ACQ);
+	s->published = atomic_load_explicit(&t->pub->hot.msgs, RLX);
+	s->floor = atomic_load_explicit(&t->cold->floor, ACQ);
+	s->evictions = atomic_load_explicit(&t->cold->evictions, RLX);
+	bool sane = !(s->tail & 7) && !(s->floor & 7) && s->tail - s->floor <= t->ring_size;
+	for (unsigned k = 0; k < t->nsubs; k++) {
+		struct ivshmem_topic_sub_stat *u = &s->sub[k];
+		if (u->state == IVSHMEM_TOPIC_SUB_LIVE &&
+		    (!sane || (u->head & 7) || s->tail - u->head > t->ring_size))
+			u->state = IVSHMEM_TOPIC_SUB_BAD;
+		u->lag = u->state == IVSHMEM_TOPIC_SUB_LIVE && s->published - u->received <= t->ring_size / 8
+				 ? s->published - u->received
+				 : 0;
+	}
 }
