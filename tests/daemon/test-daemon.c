@@ -357,6 +357,37 @@ static int user_ro(void)
 	return 0;
 }
 
+/* Read-only, topics: a latest-mode subscriber through the daemon is
+ * passive (no slot, no write: its mapping is read-only); a lossless one,
+ * or a publisher, is refused with -EROFS. */
+static int user_ro_topic(void)
+{
+	ivshmem_ep *ep;
+	if (ivshmem_open(strcat(strcpy((char[160]){0}, "daemon:"), sock), NULL, &ep) < 0 ||
+	    ivshmem_mem_readonly(ep) != 1)
+		return 10;
+	ivshmem_topic *t = NULL;
+	if (ivshmem_topic_open(ep, "events", IVSHMEM_TOPIC_SUBSCRIBER, NULL, &t) != -EROFS)
+		return 11;
+	if (ivshmem_topic_open(ep, "state", IVSHMEM_TOPIC_PUBLISHER, NULL, &t) != -EROFS)
+		return 12;
+	struct ivshmem_topic_opts o = {.flags = IVSHMEM_TOPIC_FROM_OLDEST};
+	if (ivshmem_topic_open(ep, "state", IVSHMEM_TOPIC_SUBSCRIBER, &o, &t) < 0)
+		return 13;
+	char b[16];
+	uint64_t seq;
+	if (ivshmem_topic_receive(t, b, sizeof(b), 0) != 2 || memcmp(b, "v2", 2) ||
+	    ivshmem_topic_last(t, &seq, NULL) < 0 || seq != 1)
+		return 14;
+	struct ivshmem_topic_stat *st = malloc(sizeof(*st));
+	if (!st || ivshmem_topic_stat(t, st) < 0 || st->slot != -1)
+		return 15;
+	free(st);
+	ivshmem_topic_close(t);
+	ivshmem_close(ep);
+	return 0;
+}
+
 /* ---- tests --------------------------------------------------------------- */
 
 static void test_policy(void)
@@ -417,6 +448,34 @@ static void test_read_only(void)
 	ok(rc == 1 && lines(err) == 1 && strstr(err, "read-only"),
 	   "CLI write through a read-only daemon fails with one line naming read-only");
 	printf("#   rc %d: %.*s\n", rc, (int)strcspn(err, "\n"), err);
+
+	/* Topics through the read-only policy: root publishes on the file. */
+	ivshmem_ep *f = NULL;
+	ivshmem_topic *pub = NULL, *mon = NULL;
+	struct ivshmem_topic_config lt = {.size = 4096, .max_msg = 64, .subscribers = 2,
+					  .mode = IVSHMEM_TOPIC_LATEST};
+	struct ivshmem_topic_config ll = {.size = 4096, .subscribers = 2};
+	if (ivshmem_open(shm_path, NULL, &f) == 0) {
+		memset(ivshmem_mem(f), 0, SHM_SIZE); /* earlier tests wrote bytes into it */
+		r = ivshmem_topic_create(f, "state", &lt);
+		r = r ? r : ivshmem_topic_create(f, "events", &ll);
+		r = r ? r : ivshmem_topic_open(f, "state", IVSHMEM_TOPIC_PUBLISHER, NULL, &pub);
+		r = r ? r : ivshmem_topic_open(f, "state", IVSHMEM_TOPIC_MONITOR, NULL, &mon);
+		r = r ? r : ivshmem_topic_publish(pub, "v1", 2, 0);
+		r = r ? r : ivshmem_topic_publish(pub, "v2", 2, 0);
+	}
+	is(r, 0, "root: a latest topic and a lossless one, two messages published");
+	is(as_user(NOBODY, ALLOWED_GID, user_ro_topic), 0,
+	   "read-only user: lossless subscriber and publisher -EROFS; a latest subscriber gets the newest "
+	   "message (v2, seq 1) without a slot");
+	struct ivshmem_topic_stat *st = malloc(sizeof(*st));
+	ok(st && mon && ivshmem_topic_stat(mon, st) == 0 && st->sub[0].state == IVSHMEM_TOPIC_SUB_FREE &&
+		   st->sub[1].state == IVSHMEM_TOPIC_SUB_FREE,
+	   "and no slot of the topic was written");
+	free(st);
+	ivshmem_topic_close(mon);
+	ivshmem_topic_close(pub);
+	ivshmem_close(f);
 	stop(d, SIGTERM);
 }
 
