@@ -1,14 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 /* ivshmem topic: one-to-many message queues in the shared memory.
  *
- *   topic create DEV NAME [--subscribers N] [--mode lossless] [--size N] [--max-message N]
- *                [--stall-timeout MS]
+ *   topic create DEV NAME [--subscribers N] [--mode lossless|latest] [--size N]
+ *                [--max-message N] [--stall-timeout MS]
  *   topic pub DEV NAME [--raw] [--timeout SECONDS]
- *   topic sub DEV NAME [--count N] [--timeout SECONDS] [--from tail|oldest]
+ *   topic sub DEV NAME [--count N] [--timeout SECONDS] [--from tail|oldest] [--read-only]
  *   topic stat DEV NAME [--json]
  *
  * Topics live in the channel table: `chan list` lists them and `chan
- * delete` deletes them. */
+ * delete` deletes them.  A latest topic's publisher never waits (no stall
+ * timeout); its subscribers get the newest message, and with --from oldest
+ * start with the newest one already published.  On a read-only mapping a
+ * latest subscriber is passive: it takes no slot, writes nothing, polls. */
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,7 +35,7 @@ enum {
 struct topic_args {
 	struct cli_opts o;
 	uint64_t size, max_msg, count;
-	unsigned subscribers, stall_ms;
+	unsigned subscribers, stall_ms, mode;
 	bool has_count, has_timeout, raw, oldest;
 	int timeout_ms;
 	const char *dev, *name;
@@ -45,12 +48,12 @@ static const char *sub_usage(int k)
 {
 	switch (k) {
 	case SUB_CREATE:
-		return "topic create DEV NAME [--subscribers N] [--mode lossless] [--size N] "
+		return "topic create DEV NAME [--subscribers N] [--mode lossless|latest] [--size N] "
 		       "[--max-message N] [--stall-timeout MS]";
 	case SUB_PUB:
 		return "topic pub DEV NAME [--raw] [--timeout SECONDS]";
 	case SUB_SUB:
-		return "topic sub DEV NAME [--count N] [--timeout SECONDS] [--from tail|oldest]";
+		return "topic sub DEV NAME [--count N] [--timeout SECONDS] [--from tail|oldest] [--read-only]";
 	default:
 		return "topic stat DEV NAME [--json]";
 	}
@@ -122,11 +125,12 @@ static int parse(int argc, char **argv, int k, struct topic_args *a)
 			break;
 		case OPT_MODE:
 			if (!strcmp(optarg, "lossless"))
-				break;
-			if (!strcmp(optarg, "latest"))
-				return cli_error("--mode latest is not supported yet: only lossless topics "
-						 "exist for now (drop --mode, or use --mode lossless)");
-			return cli_usage_error("unknown --mode '%s': use lossless", optarg);
+				a->mode = IVSHMEM_TOPIC_LOSSLESS;
+			else if (!strcmp(optarg, "latest"))
+				a->mode = IVSHMEM_TOPIC_LATEST;
+			else
+				return cli_usage_error("unknown --mode '%s': use lossless or latest", optarg);
+			break;
 		case OPT_SIZE:
 			if (cli_parse_u64("size", optarg, &a->size))
 				return 1;
@@ -165,6 +169,10 @@ static int parse(int argc, char **argv, int k, struct topic_args *a)
 				return 1;
 		}
 	}
+	/* Here, after the loop: in either order on the command line. */
+	if (a->mode == IVSHMEM_TOPIC_LATEST && a->stall_ms)
+		return cli_usage_error("--stall-timeout does not apply to --mode latest: its publisher never "
+				       "waits for a subscriber (drop --stall-timeout, or use --mode lossless)");
 	if (argc - optind != 2)
 		return cli_error("expected DEV NAME (usage: ivshmem %s)", sub_usage(k));
 	a->dev = argv[optind];
@@ -188,9 +196,14 @@ static int topic_error(const struct topic_args *a, const char *action, int err)
 	case -EUSERS:
 		return cli_error("every subscriber slot of topic '%s' in %s is taken (see 'ivshmem topic stat "
 				 "%s %s'): wait for a subscriber to leave, or re-create the topic with more "
-				 "--subscribers",
+				 "--subscribers (of a latest topic, --read-only subscribes without a slot)",
 				 a->name, a->dev, a->dev, a->name);
 	case -ENOBUFS:
+		if (a->mode == IVSHMEM_TOPIC_LATEST)
+			return cli_error("lost the subscriber slot of topic '%s' in %s (another subscriber took "
+					 "it, or something overwrote it): running the command again "
+					 "re-subscribes at the newest message",
+					 a->name, a->dev);
 		return cli_error("fell behind on topic '%s' in %s and was evicted by the publisher (it kept "
 				 "the publisher waiting past the stall timeout, or its unread messages were "
 				 "overwritten): running the command again re-subscribes at the tail",
@@ -212,6 +225,11 @@ static int topic_error(const struct topic_args *a, const char *action, int err)
 				 "topics) is full; use a smaller --size or a bigger region",
 				 a->name, a->dev, IVS_LAYOUT_NCHANS);
 	case -EINVAL:
+		if (a->mode == IVSHMEM_TOPIC_LATEST)
+			return cli_error("invalid topic parameters: --subscribers must be 1 to %u, --max-message "
+					 "at most half of --size minus 64 bytes (room for 2 buffers), --size at "
+					 "most 16G",
+					 IVSHMEM_TOPIC_MAX_SUBSCRIBERS);
 		return cli_error("invalid topic parameters: --subscribers must be 1 to %u, --max-message at "
 				 "most half of --size minus 16 bytes, --stall-timeout at most %u (ms), --size "
 				 "at most 16G",
@@ -249,7 +267,7 @@ static int do_create(struct topic_args *a, ivshmem_ep *ep)
 	 * value that might fit. */
 	cfg.max_msg = a->max_msg > SIZE_MAX ? SIZE_MAX : (size_t)a->max_msg;
 	cfg.subscribers = a->subscribers;
-	cfg.mode = IVSHMEM_TOPIC_LOSSLESS;
+	cfg.mode = a->mode;
 	cfg.stall_timeout_ms = a->stall_ms;
 	int r = ivshmem_topic_create(ep, a->name, &cfg);
 	return r < 0 ? topic_error(a, "create", r) : 0;
@@ -268,6 +286,12 @@ static int open_topic(struct topic_args *a, ivshmem_ep *ep, enum ivshmem_topic_r
 		if (ivshmem_topic_open(ep, a->name, IVSHMEM_TOPIC_MONITOR, NULL, &m) == 0) {
 			int sr = ivshmem_topic_stat(m, st);
 			ivshmem_topic_close(m);
+			if (sr == 0 && st->mode == IVSHMEM_TOPIC_LATEST)
+				return cli_error("all %u subscriber slot(s) of topic '%s' in %s are taken "
+						 "(see 'ivshmem topic stat %s %s'): subscribe with --read-only "
+						 "(a passive subscriber of a latest topic needs no slot), or wait "
+						 "for a subscriber to leave",
+						 st->subscribers, a->name, a->dev, a->dev, a->name);
 			if (sr == 0)
 				return cli_error("all %u subscriber slot(s) of topic '%s' in %s are taken "
 						 "(see 'ivshmem topic stat %s %s'): wait for a subscriber to "
@@ -275,12 +299,22 @@ static int open_topic(struct topic_args *a, ivshmem_ep *ep, enum ivshmem_topic_r
 						 st->subscribers, a->name, a->dev, a->dev, a->name);
 		}
 	}
+	/* Only a lossless subscriber is refused a read-only mapping (a
+	 * latest one reads passively): it must write its position. */
+	if (r == -EROFS && role == IVSHMEM_TOPIC_SUBSCRIBER)
+		return cli_error("topic '%s' in %s is lossless: a subscriber writes its position into the "
+				 "shared memory, which is mapped read-only%s (only a --mode latest topic "
+				 "takes read-only subscribers)",
+				 a->name, a->dev,
+				 a->o.open.flags & IVSHMEM_OPEN_READONLY ? ": drop --read-only"
+									  : ": map it writable");
 	if (r < 0)
 		return topic_error(a, "open topic in", r);
 	if ((r = ivshmem_topic_stat(*t, st)) < 0) {
 		*t = ivshmem_topic_close(*t);
 		return topic_error(a, "stat", r);
 	}
+	a->mode = st->mode; /* for the messages */
 	return 0;
 }
 
@@ -334,6 +368,10 @@ static int do_pub(struct topic_args *a, ivshmem_ep *ep)
 	return rc;
 }
 
+/* How many times sub retries a latest receive that gave -EAGAIN (each after
+ * 1000 overwritten copies in a row) before it gives up. */
+#define SUB_TEAR_RETRIES 100u
+
 static int do_sub(struct topic_args *a, ivshmem_ep *ep)
 {
 	/* --timeout is for the whole command, from the start: neither the
@@ -351,12 +389,25 @@ static int do_sub(struct topic_args *a, ivshmem_ep *ep)
 	}
 	int rc = 0;
 	uint64_t got = 0;
+	unsigned tears = 0;
 	while (!a->has_count || got < a->count) {
 		/* With no time left, still take what is already there. */
 		int left = ivs_remaining_ms(deadline);
 		ssize_t n = ivshmem_topic_receive(t, buf, max_msg, left);
+		/* Latest: the newest message was overwritten while we copied it
+		 * (receive looked again 1000 times): look again, for a while. */
+		if (n == -EAGAIN && left != 0 && ++tears < SUB_TEAR_RETRIES)
+			continue;
+		if (n == -EAGAIN && left != 0) {
+			rc = cli_error("every message of topic '%s' in %s was overwritten while it was being "
+				       "read (%u times in a row): the publisher goes round its %u buffers "
+				       "faster than this subscriber copies one; re-create the topic with a "
+				       "larger --size (more buffers)",
+				       a->name, a->dev, SUB_TEAR_RETRIES * 1000u, st.buffers);
+			break;
+		}
 		if (n == -EAGAIN)
-			n = -ETIMEDOUT;
+			n = -ETIMEDOUT; /* none there, and no time left to wait */
 		if (n == -ECONNRESET)
 			continue; /* the publisher restarted (said once): keep receiving, same deadline */
 		if (n == -ETIMEDOUT) {
@@ -394,6 +445,7 @@ static int do_sub(struct topic_args *a, ivshmem_ep *ep)
 			break;
 		}
 		got++;
+		tears = 0;
 	}
 	free(buf);
 	ivshmem_topic_close(t);
@@ -402,7 +454,14 @@ static int do_sub(struct topic_args *a, ivshmem_ep *ep)
 
 static const char *mode_name(unsigned mode)
 {
-	return mode == IVSHMEM_TOPIC_LOSSLESS ? "lossless" : "unknown";
+	switch (mode) {
+	case IVSHMEM_TOPIC_LOSSLESS:
+		return "lossless";
+	case IVSHMEM_TOPIC_LATEST:
+		return "latest";
+	default:
+		return "unknown";
+	}
 }
 
 static const char *state_name(int state)
@@ -425,11 +484,13 @@ static void print_stat(const struct topic_args *a, const struct ivshmem_topic_st
 	if (a->o.json) {
 		printf("{\"name\":");
 		cli_json_str(stdout, s->name);
+		/* New keys go after the ones there were (scripts grep them). */
 		printf(",\"mode\":\"%s\",\"ring_size\":%llu,\"max_msg\":%u,\"subscribers\":%u,"
-		       "\"stall_timeout_ms\":%u,\"publisher\":{\"attached\":%s,\"id\":%d,\"epoch\":%u},"
-		       "\"tail\":%llu,\"published\":%llu,\"floor\":%llu,\"evictions\":%llu,\"slots\":[",
+		       "\"stall_timeout_ms\":%u,\"buffers\":%u,\"publisher\":{\"attached\":%s,\"id\":%d,"
+		       "\"epoch\":%u},\"tail\":%llu,\"published\":%llu,\"floor\":%llu,\"evictions\":%llu,"
+		       "\"slots\":[",
 		       mode_name(s->mode), (unsigned long long)s->ring_size, s->max_msg, s->subscribers,
-		       s->stall_timeout_ms, s->publisher_attached ? "true" : "false", s->publisher_id,
+		       s->stall_timeout_ms, s->buffers, s->publisher_attached ? "true" : "false", s->publisher_id,
 		       s->publisher_epoch, (unsigned long long)s->tail, (unsigned long long)s->published,
 		       (unsigned long long)s->floor, (unsigned long long)s->evictions);
 		bool first = true;
@@ -438,11 +499,12 @@ static void print_stat(const struct topic_args *a, const struct ivshmem_topic_st
 			if (u->state == IVSHMEM_TOPIC_SUB_FREE)
 				continue;
 			printf("%s{\"slot\":%u,\"state\":\"%s\",\"id\":%d,\"pid\":%u,\"epoch\":%u,"
-			       "\"head\":%llu,\"received\":%llu,\"lag\":%llu,\"sleeps\":%llu,\"rings\":%llu}",
+			       "\"head\":%llu,\"received\":%llu,\"lag\":%llu,\"sleeps\":%llu,\"rings\":%llu,"
+			       "\"skipped\":%llu}",
 			       first ? "" : ",", i, state_name(u->state), u->id, u->pid, u->epoch,
 			       (unsigned long long)u->head, (unsigned long long)u->received,
 			       (unsigned long long)u->lag, (unsigned long long)u->sleeps,
-			       (unsigned long long)u->rings);
+			       (unsigned long long)u->rings, (unsigned long long)u->skipped);
 			first = false;
 		}
 		printf("]}\n");
@@ -455,25 +517,36 @@ static void print_stat(const struct topic_args *a, const struct ivshmem_topic_st
 	printf("mode           %s\n", mode_name(s->mode));
 	printf("ring size      %llu bytes\n", (unsigned long long)s->ring_size);
 	printf("max message    %u bytes\n", s->max_msg);
-	printf("subscribers    %u in use of %u slot(s)\n", used, s->subscribers);
-	printf("stall timeout  %u ms\n", s->stall_timeout_ms);
+	bool latest = s->mode == IVSHMEM_TOPIC_LATEST;
+	if (latest)
+		printf("buffers        %u\n", s->buffers);
+	/* Passive (read-only) subscribers of a latest topic take no slot. */
+	printf("subscribers    %u in use of %u slot(s)%s\n", used, s->subscribers,
+	       latest ? ", besides any passive ones" : "");
+	if (!latest) /* a latest publisher never waits: nothing to time out */
+		printf("stall timeout  %u ms\n", s->stall_timeout_ms);
 	printf("publisher      %s (peer %d, epoch %u)\n", s->publisher_attached ? "attached" : "detached",
 	       s->publisher_id, s->publisher_epoch);
-	printf("tail           %llu\n", (unsigned long long)s->tail);
+	if (!latest)
+		printf("tail           %llu\n", (unsigned long long)s->tail);
 	printf("published      %llu\n", (unsigned long long)s->published);
-	printf("floor          %llu\n", (unsigned long long)s->floor);
-	printf("evictions      %llu\n", (unsigned long long)s->evictions);
+	if (!latest) {
+		printf("floor          %llu\n", (unsigned long long)s->floor);
+		printf("evictions      %llu\n", (unsigned long long)s->evictions);
+	}
 	if (!used)
 		return;
-	printf("%4s %-7s %5s %10s %10s %14s %12s %10s\n", "SLOT", "STATE", "PEER", "PID", "EPOCH", "HEAD",
-	       "RECEIVED", "LAG");
+	/* HEAD: lossless, the byte index read up to; latest, the messages
+	 * published when it took its last. */
+	printf("%4s %-7s %5s %10s %10s %14s %12s %10s %10s\n", "SLOT", "STATE", "PEER", "PID", "EPOCH", "HEAD",
+	       "RECEIVED", "LAG", "SKIPPED");
 	for (unsigned i = 0; i < slots; i++) {
 		const struct ivshmem_topic_sub_stat *u = &s->sub[i];
 		if (u->state == IVSHMEM_TOPIC_SUB_FREE)
 			continue;
-		printf("%4u %-7s %5d %10u %10u %14llu %12llu %10llu\n", i, state_name(u->state), u->id, u->pid,
-		       u->epoch, (unsigned long long)u->head, (unsigned long long)u->received,
-		       (unsigned long long)u->lag);
+		printf("%4u %-7s %5d %10u %10u %14llu %12llu %10llu %10llu\n", i, state_name(u->state), u->id,
+		       u->pid, u->epoch, (unsigned long long)u->head, (unsigned long long)u->received,
+		       (unsigned long long)u->lag, (unsigned long long)u->skipped);
 	}
 }
 

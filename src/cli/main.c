@@ -42,10 +42,10 @@ static const struct cli_cmd commands[] = {
 	 "       chan stat DEV NAME [--json] | chan delete DEV NAME",
 	 "message channels in shared memory"},
 	{"topic", cmd_topic,
-	 "topic create DEV NAME [--subscribers N] [--mode lossless] [--size N] [--max-message N]\n"
+	 "topic create DEV NAME [--subscribers N] [--mode lossless|latest] [--size N] [--max-message N]\n"
 	 "                    [--stall-timeout MS]\n"
 	 "       topic pub DEV NAME [--raw] [--timeout SECONDS]\n"
-	 "       topic sub DEV NAME [--count N] [--timeout SECONDS] [--from tail|oldest]\n"
+	 "       topic sub DEV NAME [--count N] [--timeout SECONDS] [--from tail|oldest] [--read-only]\n"
 	 "       topic stat DEV NAME [--json]",
 	 "one-to-many message topics in shared memory"},
 	{"bench", cmd_bench,

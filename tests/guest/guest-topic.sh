@@ -12,11 +12,17 @@
 #   g2h  guest -> host (G2H_PUB=1, guest A): once the host's two
 #        subscribers are live, the guest publishes /test/g2h.txt line by line
 #        (more than the ring holds: it waits for the host to take them)
-# Guest A does h2g first, then g2h: a vfio group is one process's at a time.
+#   state  latest mode: the host publishes "state NNNNNN" (numbered from 1)
+#        all along and never waits; every guest takes STATE_COUNT of them,
+#        the newest at each look: well-formed and strictly increasing.
+#        STATE_RO=1 (guest B): with --read-only, a passive subscriber on a
+#        read-only mapping: it takes no slot and writes nothing (it polls)
+# Guest A does h2g first, then g2h, then state: a vfio group is one
+# process's at a time.
 #
 # Environment (from /test/env): ROLE (A or B), DO_BIND, H2G_COUNT, H2G_MD5
 # (md5 of all the lines the host publishes, newline-terminated), G2H_PUB,
-# G2H_COUNT.
+# G2H_COUNT, STATE_COUNT, STATE_RO.
 #
 #@check device-present
 #@check bind vfio
@@ -28,6 +34,10 @@
 #@check g2h-subscribers-live pub
 #@check topic-pub-g2h pub
 #@check topic-stat-g2h pub
+#@check topic-sub-lossless-readonly-refused plain
+#@check topic-sub-state-passive-no-slot plain
+#@check topic-sub-state
+#@check topic-sub-state-content
 
 . /test/lib.sh
 export PATH=/bin:/sbin:/usr/bin:/usr/sbin
@@ -90,4 +100,51 @@ if [ "$G2H_PUB" = 1 ]; then
 	capture topic-stat-g2h ivshmem topic stat auto g2h --json
 	if [ $RC = 0 ]; then ok topic-stat-g2h; else fail topic-stat-g2h "exit $RC"; detail topic-stat-g2h /tmp/topic-stat-g2h.err; fi
 fi
+
+# state (latest).  Read-only: a lossless topic refuses the subscriber (it
+# would have to write its position); a latest one takes it, passive
+ro=
+if [ "$STATE_RO" = 1 ]; then
+	ro=--read-only
+	run topic-sub-lossless-readonly-refused ivshmem topic sub auto h2g --read-only --count 1 --timeout 5
+	if [ $RC = 1 ] && [ "$(wc -l </tmp/topic-sub-lossless-readonly-refused.err)" = 1 ] &&
+		grep -q "is lossless.*drop --read-only" /tmp/topic-sub-lossless-readonly-refused.err
+	then ok topic-sub-lossless-readonly-refused
+	else fail topic-sub-lossless-readonly-refused "exit $RC, want 1 and one line saying the topic is lossless"
+		detail topic-sub-lossless-readonly-refused /tmp/topic-sub-lossless-readonly-refused.err; fi
+	# a passive subscriber that cannot end by itself (no --count, the
+	# host publishes all along): once it has taken a message, the topic
+	# shows no slot of this guest (its device has no peer ID: "id":-1)
+	ivshmem topic sub auto state --read-only --timeout 60 >/tmp/state-probe.out 2>/tmp/state-probe.err &
+	probe=$!
+	i=0
+	while kill -0 $probe 2>/dev/null && [ "$(wc -l </tmp/state-probe.out)" -lt 1 ] && [ $i -lt 600 ]; do
+		sleep 0.1; i=$((i + 1))
+	done
+	ivshmem topic stat auto state --json >/tmp/state-probe.json 2>&1
+	if [ "$(wc -l </tmp/state-probe.out)" -ge 1 ] && kill -0 $probe 2>/dev/null &&
+		grep -q '"mode":"latest"' /tmp/state-probe.json && ! grep -q '"id":-1,"pid"' /tmp/state-probe.json
+	then ok topic-sub-state-passive-no-slot
+	else fail topic-sub-state-passive-no-slot "want a running passive subscriber with a message and no slot of this guest"
+		detail topic-sub-state-passive-no-slot /tmp/state-probe.json; detail topic-sub-state-passive-no-slot /tmp/state-probe.err; fi
+	kill $probe 2>/dev/null
+	wait $probe
+fi
+run topic-sub-state ivshmem topic sub auto state $ro --count "$STATE_COUNT" --timeout 60
+if [ $RC = 0 ]; then ok topic-sub-state; else fail topic-sub-state "exit $RC"; detail topic-sub-state /tmp/topic-sub-state.err; fi
+capture topic-state-lines cat /tmp/topic-sub-state.out
+# "state NNNNNN", each after the one before
+prev=0 why=
+while IFS= read -r l; do
+	case $l in
+	"state "[0-9][0-9][0-9][0-9][0-9][0-9]) ;;
+	*) why="not a line of the host's: '$l'"; break ;;
+	esac
+	v=$(expr "${l#state }" + 0)
+	[ "$v" -gt "$prev" ] || { why="$v after $prev"; break; }
+	prev=$v
+done </tmp/topic-sub-state.out
+l=$(wc -l </tmp/topic-sub-state.out)
+[ -z "$why" ] && [ "$l" != "$STATE_COUNT" ] && why="$l lines, want $STATE_COUNT"
+expect topic-sub-state-content "$why" [ -z "$why" ]
 sync

@@ -59,7 +59,9 @@
 #                  and the host on one region: A on ivshmem-doorbell + vfio
 #                  (woken by doorbells), B on ivshmem-plain of the same
 #                  /dev/shm object (polls); host -> both guests, A -> two
-#                  host subscribers (guest-topic.sh; logs in topic-a/, topic-b/)
+#                  host subscribers; a latest-mode topic the host keeps
+#                  publishing to, B reading it read-only (passive)
+#                  (guest-topic.sh; logs in topic-a/, topic-b/)
 # Host <-> guest coordination while a VM runs goes through the shared memory:
 # the guest writes a request into a field, the host (polling the /dev/shm
 # file) acknowledges it in another field and acts (see phase_ringer).
@@ -944,6 +946,18 @@ topic_wait_received() {
 	done
 	return 1
 }
+# state_lines STOP COUNT: "state 000001", "state 000002", ... one every 20 ms
+# until the file STOP exists; then how many in the file COUNT (none if the
+# reader went away: SIGPIPE ends it first)
+state_lines() {
+	local i=0
+	while [ ! -e "$1" ]; do
+		i=$((i + 1))
+		printf 'state %06d\n' $i
+		sleep 0.02
+	done
+	echo $i >"$2"
+}
 
 # Topics between two VMs and the host on one region: `ivshmem server -M`
 # makes /dev/shm/NAME; guest A (q35, vfio) has an ivshmem-doorbell device on
@@ -953,13 +967,18 @@ topic_wait_received() {
 #        subscribers are live; A sleeps on doorbells, B polls
 #   g2h  A publishes once the host's subscribers are live: one server: peer
 #        (woken by A's doorbells), one file: process (polls)
-# Both topics are lossless and carry more than their ring holds.
+# Both topics are lossless and carry more than their ring holds.  A third,
+#   state  latest mode: the host (server: peer) publishes numbered lines
+#        (state_lines) from before boot until both guests are gone, never
+#        waiting; A subscribes with a slot (woken by doorbells), B with
+#        --read-only (passive: a read-only sysfs mapping, no slot, it
+#        polls); each takes state_n lines of the host's, strictly increasing
 scenario_topic() {
 	local name=topic dir=$WORK/topic da=$WORK/topic-a db=$WORK/topic-b size=$((4 << 20)) t0 r
 	local script=$RIG_DIR/guest-topic.sh
 	local shmname=ivshmem-guest-$$-topic
 	local shm=/dev/shm/$shmname
-	local h2g_n=500 h2g_n1=100 g2h_n=600
+	local h2g_n=500 h2g_n1=100 g2h_n=600 state_n=3
 	rm -rf "$dir" "$da" "$db"; mkdir -p "$dir" "$da/rootfs/test" "$db"
 	rm -f "$shm"; SHM_FILES="$SHM_FILES $shm"
 	local checks_a="$(modchecks $VFIO_MODULES) $(checks_of "$script" vfio pub)"
@@ -986,6 +1005,13 @@ scenario_topic() {
 		fail_all "$pb" "no topics" $checks_b
 		server_stop $name "$shm"; return
 	fi
+	if "$CLI" topic create $dev state --mode latest --subscribers 4 --size 4K --max-message 64 \
+		2>"$dir/create-state.err"; then
+		tap_ok "$name: host: created topic state (--mode latest, 4 KiB: 32 buffers) in $dev"
+	else
+		tap_not_ok "$name: host: created topic state (--mode latest, 4 KiB: 32 buffers) in $dev"
+		tap_diag "  $(cat "$dir/create-state.err")"
+	fi
 	chan_lines h2g 1 $h2g_n1 >"$dir/h2g-1.txt"
 	chan_lines h2g $((h2g_n1 + 1)) $h2g_n >"$dir/h2g-2.txt"
 	cat "$dir/h2g-1.txt" "$dir/h2g-2.txt" >"$dir/h2g.txt"
@@ -1000,6 +1026,13 @@ scenario_topic() {
 	[ -n "$hs" ] || tap_diag "$name: the host's server: subscriber did not show up in 'ivshmem peers'"
 	"$CLI" topic sub $fdev g2h --count $g2h_n --timeout 120 >"$dir/g2h-file.out" 2>"$dir/g2h-file.err" &
 	local sub_f=$!; bg $sub_f
+	# latest: the host publishes to state from now until both guests are
+	# gone (a server: peer, so it can ring A); the subshell is its tree
+	rm -f "$dir/state.stop" "$dir/state.n"
+	(state_lines "$dir/state.stop" "$dir/state.n" | "$CLI" topic pub $dev state 2>"$dir/state-pub.err") &
+	local state_pub=$!; bg $state_pub
+	local hp; hp=$(new_peer "$sock" 10 $state_pub $hs)
+	[ -n "$hp" ] || tap_diag "$name: the host's state publisher did not show up in 'ivshmem peers'"
 
 	local h2g_md5; h2g_md5=$(md5sum <"$dir/h2g.txt" | cut -d' ' -f1)
 	cat >"$da/env" <<-EOF
@@ -1009,6 +1042,8 @@ scenario_topic() {
 	H2G_MD5=$h2g_md5
 	G2H_PUB=1
 	G2H_COUNT=$g2h_n
+	STATE_COUNT=$state_n
+	STATE_RO=0
 	EOF
 	cat >"$db/env" <<-EOF
 	ROLE=B
@@ -1016,10 +1051,13 @@ scenario_topic() {
 	H2G_COUNT=$h2g_n
 	H2G_MD5=$h2g_md5
 	G2H_PUB=0
+	STATE_COUNT=$state_n
+	STATE_RO=1
 	EOF
 	if ! scenario_initrd "$da" "$script" $VFIO_MODULES || ! scenario_initrd "$db" "$script"; then
 		fail_all "$pa" "initramfs not built" $checks_a
 		fail_all "$pb" "initramfs not built" $checks_b
+		: >"$dir/state.stop"; reap $state_pub 5
 		server_stop $name "$shm"; return
 	fi
 	t0=$(date +%s)
@@ -1029,7 +1067,7 @@ scenario_topic() {
 	local vma=$!; bg $vma
 	# QEMU connects to the server before the guest runs (and before B
 	# exists: B's device is not on the server at all)
-	local gid; gid=$(new_peer "$sock" 30 $vma $hs)
+	local gid; gid=$(new_peer "$sock" 30 $vma $hs $hp)
 	if [ -n "$gid" ]; then tap_ok "$name: host: guest A's QEMU connected to the server (peer $gid)"
 	else tap_not_ok "$name: host: guest A's QEMU connected to the server"; fi
 	guest_boot "$db/console.log" "$GUEST_TIMEOUT" "$db/initrd.cpio.gz" "" -M pc \
@@ -1087,6 +1125,10 @@ scenario_topic() {
 	local rca rcb
 	reap $vma 1; rca=$REAPED
 	reap $vmb 1; rcb=$REAPED
+	# the state publisher: its input ends, so it detaches and exits
+	: >"$dir/state.stop"
+	reap $state_pub 10
+	local state_rc=$REAPED state_sent; state_sent=$(cat "$dir/state.n" 2>/dev/null)
 	tap_diag "$name: guests ran $(($(date +%s) - t0)) s (qemu status A $rca, B $rcb)," \
 		"logs $da/console.log $db/console.log"
 	local before=$TAP_FAILED
@@ -1123,6 +1165,40 @@ scenario_topic() {
 			tap_not_ok "$name: host: the $s subscriber ($how) got guest A's $g2h_n lines on g2h, identical"
 			tap_diag "  sub status $REAPED, $(wc -l <"$dir/g2h-$s.out") lines; $(cat "$dir/g2h-$s.err")"
 			cmp "$da/rootfs/test/g2h.txt" "$dir/g2h-$s.out" 2>&1 | head -n 2 | sed 's/^/#   /'
+		fi
+	done
+	# latest: the publisher never waited, whoever subscribed
+	if [ "$state_rc" = 0 ] && [ -n "$state_sent" ]; then
+		tap_ok "$name: host: published to state (latest, through server:) until both guests were gone, exit 0"
+		tap_diag "$name: $state_sent lines published to state"
+	else
+		tap_not_ok "$name: host: published to state (latest, through server:) until both guests were gone, exit 0"
+		tap_diag "  status $state_rc, ${state_sent:-no} lines sent; $(cat "$dir/state-pub.err")"
+	fi
+	"$CLI" topic stat $dev state --json >"$dir/state-stat.json" 2>&1
+	if [ -n "$state_sent" ] && [ "$(json_field "$dir/state-stat.json" published)" = "$state_sent" ] &&
+		grep -q '"mode":"latest",.*"buffers":32,' "$dir/state-stat.json"; then
+		tap_ok "$name: host: stat state: mode latest, 32 buffers, published = the lines sent"
+	else
+		tap_not_ok "$name: host: stat state: mode latest, 32 buffers, published = the lines sent (${state_sent:-?})"
+		tap_diag "  $(cat "$dir/state-stat.json")"
+	fi
+	# what each guest took: lines the host published (the guests check
+	# their form and order)
+	local g log got v bad
+	for g in A B; do
+		[ $g = A ] && log=$da/console.log || log=$db/console.log
+		got=$(guest_capture "$log" topic-state-lines) bad=
+		[ "$(echo "$got" | grep -c .)" = $state_n ] || bad="$(echo "$got" | grep -c .) line(s), want $state_n"
+		for v in $(echo "$got" | sed -n 's/^state \([0-9]\{6\}\)$/\1/p'); do
+			v=$((10#$v))
+			[ $v -ge 1 ] && [ $v -le "${state_sent:-0}" ] || bad="${bad:+$bad; }$v was never published"
+		done
+		if [ -z "$bad" ]; then
+			tap_ok "$name: host: guest $g's $state_n lines of state are lines the host published"
+		else
+			tap_not_ok "$name: host: guest $g's $state_n lines of state are lines the host published"
+			tap_diag "  $bad: $(echo "$got" | tr '\n' ' ')"
 		fi
 	done
 	local want

@@ -38,6 +38,24 @@ wait_live() {
 	done
 	return 1
 }
+# wait_json NAME PATTERN: until the topic's `stat --json` matches PATTERN (bounded, as wait_live)
+wait_json() {
+	i=0
+	while [ $i -lt 400 ]; do
+		"$IVSHMEM" topic stat "$D" "$1" --json 2> /dev/null | grep -q "$2" && return 0
+		sleep 0.05; i=$((i + 1)) # poll interval
+	done
+	return 1
+}
+# wait_lines FILE N: until FILE has N lines (a subscriber's output; bounded, as wait_live)
+wait_lines() {
+	i=0
+	while [ $i -lt 400 ]; do
+		[ "$(wc -l < "$1")" -ge "$2" ] && return 0
+		sleep 0.05; i=$((i + 1)) # poll interval
+	done
+	return 1
+}
 # bg PID: a background subscriber to end at exit; reap PID: wait for it (sets rc), and forget it
 bg() { pids="$pids $1"; }
 reap() { wait "$1"; rc=$?; pids=$(echo "$pids" | sed "s/ $1\b//"); }
@@ -48,8 +66,11 @@ padded() { awk 'BEGIN { for (i = 1; i <= 200; i++) printf "message %03d, padded 
 t "create" "$IVSHMEM" topic create "$D" t1
 "$IVSHMEM" topic create "$D" t1 2> "$dir/err"; rc=$?
 t "create again: exit 1, one line" fails $rc 1 "$dir/err" "already exists"
-for bad in "--subscribers 0:subscribers" "--subscribers 65:subscribers" "--mode latest:not supported yet" \
-	"--mode bogus:mode" "--stall-timeout 3600001:stall-timeout" "--size 4K --max-message 4K:max-message"; do
+for bad in "--subscribers 0:subscribers" "--subscribers 65:subscribers" "--mode bogus:unknown --mode 'bogus'" \
+	"--mode foo:use lossless or latest" "--stall-timeout 3600001:stall-timeout" \
+	"--size 4K --max-message 4K:max-message" "--mode latest --stall-timeout 5:stall-timeout.*--mode latest" \
+	"--stall-timeout 5 --mode latest:drop --stall-timeout" \
+	"--mode latest --size 4K --max-message 2K:room for 2 buffers"; do
 	opts=${bad%%:*}
 	# shellcheck disable=SC2086
 	"$IVSHMEM" topic create "$D" tbad $opts 2> "$dir/err"; rc=$?
@@ -78,7 +99,7 @@ t "unknown subcommand: exit 1, one line" fails $rc 1 "$dir/err" "unknown 'topic'
 pid=$!; bg $pid
 t "the subscriber is live" wait_live t1 1
 "$IVSHMEM" topic stat "$D" t1 --json > "$dir/json"
-t "stat --json: its slot" grep -q "\"slots\":\[{\"slot\":[0-9]*,\"state\":\"live\",\"id\":-\{0,1\}[0-9]*,\"pid\":$pid,\"epoch\":[0-9]*,\"head\":0,\"received\":0,\"lag\":0,\"sleeps\":[0-9]*,\"rings\":[0-9]*}\]" "$dir/json"
+t "stat --json: its slot" grep -q "\"slots\":\[{\"slot\":[0-9]*,\"state\":\"live\",\"id\":-\{0,1\}[0-9]*,\"pid\":$pid,\"epoch\":[0-9]*,\"head\":0,\"received\":0,\"lag\":0,\"sleeps\":[0-9]*,\"rings\":[0-9]*,\"skipped\":0}\]" "$dir/json"
 printf 'a\nb\nc\n' | "$IVSHMEM" topic pub "$D" t1; rc=$?
 t "pub lines" [ $rc -eq 0 ]
 reap $pid
@@ -192,5 +213,88 @@ reap $pid
 t "the evicted subscriber: exit 1, one line" fails $rc 1 "$dir/err" "evicted"
 t "... saying it fell behind and how to re-subscribe" grep -q "fell behind.*re-subscribes" "$dir/err"
 t "its slot is free again" [ "$(live t7)" -eq 0 ]
+
+# Latest mode: the publisher never waits; a subscriber takes the newest message.
+t "create --mode latest" "$IVSHMEM" topic create "$D" l1 --mode latest --size 4K --max-message 64
+"$IVSHMEM" topic stat "$D" l1 --json > "$dir/json"
+t "stat --json: mode latest, 32 buffers, no stall timeout" grep -q '"name":"l1","mode":"latest","ring_size":4096,"max_msg":64,"subscribers":8,"stall_timeout_ms":0,"buffers":32,' "$dir/json"
+"$IVSHMEM" topic stat "$D" l1 > "$dir/stat"
+t "stat: mode latest, buffers 32" sh -c "grep -q '^mode *latest$' '$dir/stat' && grep -q '^buffers *32$' '$dir/stat'"
+"$IVSHMEM" topic stat "$D" t1 --json > "$dir/json"
+t "stat --json of a lossless topic: buffers 0" grep -q '"stall_timeout_ms":1000,"buffers":0,' "$dir/json"
+printf 'a\nb\nc\n' | "$IVSHMEM" topic pub "$D" l1; rc=$?
+t "latest: pub with no subscriber: exit 0" [ $rc -eq 0 ]
+"$IVSHMEM" topic sub "$D" l1 --from oldest --count 1 --timeout 5 > "$dir/out" 2> "$dir/err"; rc=$?
+t "latest: sub --from oldest: the newest line only" sh -c "[ $rc -eq 0 ] && [ \"\$(cat '$dir/out')\" = c ] && [ ! -s '$dir/err' ]"
+"$IVSHMEM" topic sub "$D" l1 --timeout 0.3 > "$dir/out" 2> "$dir/err"; rc=$?
+t "latest: sub at the tail does not get it: exit 2, one line" fails $rc 2 "$dir/err" "within the timeout"
+t "latest: sub at the tail does not get it: no output" [ ! -s "$dir/out" ]
+
+# At the tail: what is published after it joined.
+"$IVSHMEM" topic sub "$D" l1 --count 1 --timeout 20 > "$dir/out" 2> "$dir/err" &
+pid=$!; bg $pid
+t "the latest subscriber is live" wait_live l1 1
+"$IVSHMEM" topic stat "$D" l1 --json > "$dir/json"
+t "stat --json: its slot, at the tail (head 3)" grep -q "\"slots\":\[{\"slot\":[0-9]*,\"state\":\"live\",\"id\":-\{0,1\}[0-9]*,\"pid\":$pid,\"epoch\":[0-9]*,\"head\":3,\"received\":0,\"lag\":0,\"sleeps\":[0-9]*,\"rings\":[0-9]*,\"skipped\":0}\]" "$dir/json"
+echo d | "$IVSHMEM" topic pub "$D" l1
+reap $pid
+t "latest: sub --count 1 gets the line published after it joined" sh -c "[ $rc -eq 0 ] && [ \"\$(cat '$dir/out')\" = d ] && [ ! -s '$dir/err' ]"
+t "its slot is free again (latest)" [ "$(live l1)" -eq 0 ]
+
+# A subscriber that does not run meanwhile misses messages: it takes the newest and counts the rest
+# as skipped; the publisher never waits for it, not even past its 32 buffers.  The publisher stays
+# attached until $dir/go exists (a subscriber that has read everything of a publisher that left ends).
+"$IVSHMEM" topic sub "$D" l1 --count 2 --timeout 20 > "$dir/out" 2> "$dir/err" &
+pid=$!; bg $pid
+t "the latest subscriber is live (skipping)" wait_live l1 1
+kill -STOP $pid
+{
+	seq 1 40
+	i=0; while [ -d "$dir" ] && [ ! -e "$dir/go" ] && [ $i -lt 400 ]; do sleep 0.05; i=$((i + 1)); done # poll interval
+	echo 41
+} | "$IVSHMEM" topic pub "$D" l1 2> "$dir/perr" &
+ppid=$!; bg $ppid
+t "latest: pub of 40 past a stopped subscriber never waits" wait_json l1 '"published":44,'
+"$IVSHMEM" topic stat "$D" l1 --json > "$dir/json"
+t "stat --json: published 44; the stopped one at head 4 lags 40" grep -q '"published":44,.*"head":4,"received":0,"lag":40,.*"skipped":0}' "$dir/json"
+kill -CONT $pid
+t "it takes the newest: received 1, skipped 39, lag 0" wait_json l1 '"head":44,"received":1,"lag":0,.*"skipped":39}'
+"$IVSHMEM" topic stat "$D" l1 > "$dir/stat"
+t "stat (text): the slot's head, received, lag, skipped" grep -q '^ *[0-9]* live .* 44  *1  *0  *39$' "$dir/stat"
+: > "$dir/go"
+reap $ppid
+t "latest: pub: exit 0" sh -c "[ $rc -eq 0 ] && [ ! -s '$dir/perr' ]"
+reap $pid
+printf '40\n41\n' > "$dir/want"
+t "latest: it got 40 (the newest then) and 41: exit 0" sh -c "[ $rc -eq 0 ] && cmp -s '$dir/out' '$dir/want' && [ ! -s '$dir/err' ]"
+
+# --read-only: a passive subscriber takes no slot and writes nothing; it polls.
+sum0=$(cksum < "$R")
+"$IVSHMEM" topic sub "$D" l1 --read-only --from oldest --count 1 --timeout 5 > "$dir/out" 2> "$dir/err"; rc=$?
+t "latest: sub --read-only --from oldest: the newest line" sh -c "[ $rc -eq 0 ] && [ \"\$(cat '$dir/out')\" = 41 ] && [ ! -s '$dir/err' ]"
+t "... and the region is byte for byte as before" [ "$(cksum < "$R")" = "$sum0" ]
+"$IVSHMEM" topic sub "$D" l1 --read-only --from oldest --count 2 --timeout 20 > "$dir/out" 2> "$dir/err" &
+pid=$!; bg $pid
+t "the passive subscriber took the newest" wait_lines "$dir/out" 1
+"$IVSHMEM" topic stat "$D" l1 --json > "$dir/json"
+t "stat --json: it took no slot" grep -q '"published":45,.*"slots":\[\]}$' "$dir/json"
+echo 42 | "$IVSHMEM" topic pub "$D" l1
+reap $pid
+printf '41\n42\n' > "$dir/want"
+t "the passive subscriber gets the line published after (exit 0)" sh -c "[ $rc -eq 0 ] && cmp -s '$dir/out' '$dir/want' && [ ! -s '$dir/err' ]"
+"$IVSHMEM" topic sub "$D" t1 --read-only --count 1 --timeout 5 2> "$dir/err"; rc=$?
+t "sub --read-only of a lossless topic: exit 1, one line" fails $rc 1 "$dir/err" "is lossless.*drop --read-only"
+
+# Every slot of a latest topic taken: --read-only still subscribes.
+"$IVSHMEM" topic create "$D" l5 --mode latest --subscribers 1 --size 4K
+"$IVSHMEM" topic sub "$D" l5 --count 1 --timeout 20 > "$dir/out" &
+pid=$!; bg $pid
+t "the only latest subscriber is live" wait_live l5 1
+"$IVSHMEM" topic sub "$D" l5 --count 1 --timeout 5 2> "$dir/err"; rc=$?
+t "latest, no free slot: exit 1, one line suggesting --read-only" fails $rc 1 "$dir/err" "all 1 subscriber slot.*--read-only"
+echo z | "$IVSHMEM" topic pub "$D" l5
+reap $pid
+"$IVSHMEM" topic sub "$D" l5 --read-only --from oldest --count 1 --timeout 5 > "$dir/out2" 2> "$dir/err"; rc2=$?
+t "the slot holder and a --read-only subscriber both get it" sh -c "[ $rc -eq 0 ] && [ \"\$(cat '$dir/out')\" = z ] && [ $rc2 -eq 0 ] && [ \"\$(cat '$dir/out2')\" = z ]"
 echo "1..$n"
 exit $fail

@@ -179,6 +179,10 @@ static void test_api(ivshmem_ep *ep)
 	ivshmem_topic_close(pub);
 	ok(recv_s(sub, b, sizeof(b), 0) == 1 && !strcmp(b, "f"), "the publisher left: its last is still there");
 	is(recv_s(sub, b, sizeof(b), 0), -EPIPE, "then -EPIPE");
+	pub = open_t(ep, "lt", IVSHMEM_TOPIC_PUBLISHER, 0);
+	ivshmem_topic_publish(pub, "g", 1, 0);
+	ok(recv_s(sub, b, sizeof(b), 0) == 1 && !strcmp(b, "g"), "not sticky: the next publisher's message");
+	ivshmem_topic_close(pub);
 	ivshmem_topic_close(sub);
 	ivshmem_topic_close(old);
 	ivshmem_topic_close(tail);

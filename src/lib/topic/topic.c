@@ -268,6 +268,8 @@ static int open_common(ivshmem_topic *t, const char *name, int role, const struc
 	if (role == IVSHMEM_TOPIC_MONITOR)
 		return 0;
 	bool ro = t->ep && ivshmem_mem_readonly(t->ep) == 1;
+	if (role == IVSHMEM_TOPIC_SUBSCRIBER && (flags & IVSHMEM_TOPIC_PASSIVE) && mode != IVSHMEM_TOPIC_LATEST)
+		return -EINVAL; /* lossless: the publisher must see every reader */
 	if (role == IVSHMEM_TOPIC_SUBSCRIBER && mode == IVSHMEM_TOPIC_LATEST && (ro || (flags & IVSHMEM_TOPIC_PASSIVE))) {
 		/* Writes nothing: no slot, no attach info, polls. */
 		t->passive = true;
@@ -275,8 +277,6 @@ static int open_common(ivshmem_topic *t, const char *name, int role, const struc
 	}
 	if (ro)
 		return -EROFS;
-	if (flags & IVSHMEM_TOPIC_PASSIVE && role == IVSHMEM_TOPIC_SUBSCRIBER)
-		return -EINVAL; /* lossless: the publisher must see every reader */
 	t->caps = ivs_side_caps(t->ep, t->vector, t->host, flags & IVSHMEM_TOPIC_NO_FUTEX, &t->vec_fd);
 	if (role == IVSHMEM_TOPIC_PUBLISHER) {
 		t->me = t->pub;
