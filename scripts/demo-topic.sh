@@ -1,6 +1,8 @@
 #!/bin/sh
 # make demo, part 4: a topic with one publisher and three subscribers; one
 # subscriber is killed, one is stopped, and the third still gets everything.
+# Then a latest topic: its publisher never waits, and a read-only
+# subscriber takes the newest value.
 set -eu
 B=$1 D=$2
 IV=$B/src/cli/ivshmem
@@ -35,5 +37,11 @@ wait $STALLED || rc=$?
 wait $KILLED 2>/dev/null || true
 echo "  the stopped one, after SIGCONT: exit $rc: $(cat "$D/c.err")"
 "$IV" topic stat "file:$R" news | grep -E "^(published|evictions)" | sed 's/^/  /'
+echo "  ivshmem topic create file:$R pose --mode latest --size 4K --max-message 64"
+"$IV" topic create "file:$R" pose --mode latest --size 4K --max-message 64
+echo "  seq 100000 | ivshmem topic pub ... pose     (nobody reads: a latest publisher never waits)"
+seq 1 100000 | sed 's/^/pose /' | "$IV" topic pub "file:$R" pose --timeout 10
+echo "  ivshmem topic sub file:$R pose --read-only --from oldest --count 1   (writes nothing)"
+"$IV" topic sub "file:$R" pose --read-only --from oldest --count 1 --timeout 5 | sed 's/^/  -> /'
 echo "  ivshmem bench topic --seconds 0.1 --runs 1   (host processes; see README for a full run)"
 "$IV" bench topic --seconds 0.1 --runs 1 | sed 's/^/  /'
