@@ -86,12 +86,27 @@ check "topic: text has every section" sh -c "
 	grep -q '^ivshmem bench topic: file endpoint, 1 publisher and N subscriber processes, 1 runs' '$T/out' &&
 	grep -q '^64 B messages: delivered msgs/s' '$T/out' && grep -q '^64 KiB messages: delivered B/s' '$T/out' &&
 	grep -q '^  8 .*x .*x ' '$T/out' && grep -q '^targets at N = 4' '$T/out' &&
-	grep -q 'topic >= 5x the UNIX-socket fan-out' '$T/out' && grep -q '^latest mode: ' '$T/out'"
+	grep -q 'topic >= 5x the UNIX-socket fan-out' '$T/out' &&
+	grep -q '^Latest mode: the publisher never waits' '$T/out' &&
+	grep -q '^machine mode: \(near\|far\) before ([0-9]* ns cache-line round trip), \(near\|far\) after' '$T/out' &&
+	grep -q '^64 B latest: msgs/s' '$T/out' && grep -q '^4 KiB latest: age of what a subscriber reads' '$T/out'"
 run "$IVSHMEM" bench $TOPIC --json
 check "topic --json: exit 0, parses, has every size and N" json "d['benchmark'] == 'topic' and d['runs'] == 1 and
 	set(d['sizes']) == {'64', '65536'} and all(set(d['sizes'][z]) == {'1', '2', '4', '8'} for z in d['sizes']) and
 	all(k in d['sizes']['64']['4'] for k in ('topic_msgs_s', 'chan_msgs_s', 'sock_msgs_s',
 	'wakeups_per_msg_sub', 'ratio_topic_chan', 'ratio_topic_sock'))"
+# Latest mode: every size and N, topic and floor; publishers published,
+# every subscriber took messages, none bad; the machine mode around it.
+check "topic --json: latest mode present and plausible" json "(lambda L: L['runs'] == 1 and
+	L['pingpong_ns_before'] > 0 and L['pingpong_ns_after'] > 0 and
+	{L['mode_before'], L['mode_after']} <= {'near', 'far'} and isinstance(L['mode_changed'], bool) and
+	set(L['sizes']) == {'64', '4096'} and all(set(L['sizes'][z]) == {'1', '2', '4', '8'} for z in L['sizes']) and
+	all(x[m]['publish_msgs_s'] > 0 and len(x[m]['subscribers']) == int(n) and
+	    all(s['taken_msgs_s'] > 0 and s['bad'] == 0 and 0 <= s['skipped_frac'] < 1 and
+	        0 < s['age_p50_ns'] <= s['age_p99_ns'] for s in x[m]['subscribers']) and
+	    0 < x[m]['age_p50_ns'] <= x[m]['age_p99_ns'] and x[m]['bad'] == 0
+	    for z in L['sizes'] for n, x in L['sizes'][z].items() for m in ('topic', 'floor')) and
+	all(x['ratio_publish'] > 0 and x['ratio_age_p50'] > 0 for z in L['sizes'] for x in L['sizes'][z].values()))(d['latest'])"
 
 run "$IVSHMEM" bench nope
 check "unknown benchmark: exit 1, names the choices" sh -c "[ $rc -eq 1 ] && grep -q 'doorbell, chan, topic or daemon' '$T/err'"
@@ -211,6 +226,14 @@ if fork_setup; then
 	fork_fails topic 1 $TOPIC	 # the first subscriber
 	fork_fails topic @3 $TOPIC	 # the socket fan-out's subscriber (socket pairs open)
 	fork_fails topic @5 $TOPIC	 # the second of two topic subscribers (one running)
+	# Latest mode, after the lossless part's 90 forks (2 sizes x 15
+	# subscribers x 3 methods): the ping-pong, then per size and N a topic's
+	# subscribers and the seqlock's readers (2 sizes x 15 x 2), the ping-pong.
+	fork_fails topic @91 $TOPIC	 # the ping-pong's child, before
+	fork_fails topic @92 $TOPIC	 # the first latest-mode subscriber
+	fork_fails topic @95 $TOPIC	 # the second of two latest-mode subscribers (one running)
+	fork_fails topic @97 $TOPIC	 # the second of two seqlock readers (one running)
+	fork_fails topic @152 $TOPIC	 # the ping-pong's child, after
 	# With room for every child: success, and nothing left behind either.
 	for b in "$DOORBELL" "$DAEMON" "$CHAN" "$TOPIC"; do
 		run $AS_USER "$BIN" bench $b

@@ -3,7 +3,8 @@
  *   common.c    options, forking and reaping children
  *   server.c    the temporary directory and the one server child
  *   pingpong.c  the timed doorbell ping-pong
- *   machine.c   CPU pinning, load average and steal time
+ *   machine.c   CPU pinning, load average and steal time, the machine's
+ *               mode (a cache-line ping-pong)
  *   stats.c     samples, medians and percentiles, text and JSON printing
  * A benchmark is set up, measured (repetitions interleaved), then reported;
  * each measures the project and its alternative in the same run. */
@@ -115,6 +116,31 @@ struct bench_machine {
 void bench_machine_sample(struct bench_machine *m);
 /* Percentage of CPU time stolen between a and b (0 if unknown). */
 double bench_steal_pct(const struct bench_machine *a, const struct bench_machine *b);
+
+/* A pause in a spin loop (the CPU's hint where there is one). */
+static inline void bench_cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield" ::: "memory");
+#endif
+}
+
+/* The machine's mode (docs/performance.md: this VM kind is bimodal, ~110
+ * or ~510 ns, and changes every few seconds to minutes): the median round
+ * trip of one cache line bounced between two processes, each pinned to a
+ * CPU of its own when there are two (the caller's affinity is restored
+ * after).  One shared word, made odd by the caller and even by a forked
+ * child; 10^5 round trips timed in batches of 100 (at most about 1 s).
+ * name: the benchmark's, for messages.  0 with *ns set; 1 after
+ * bench_fork's message (no child); -1 after a message (mmap, or the child
+ * stopped answering). */
+int bench_machine_mode(const char *name, double *ns);
+/* Below this round trip the machine is "near", from it on "far". */
+#define BENCH_NEAR_NS 250
+/* "near" or "far" for a round trip of ns. */
+const char *bench_mode_name(double ns);
 
 /* ---- stats.c ---- */
 
