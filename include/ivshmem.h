@@ -621,8 +621,9 @@ struct ivshmem_topic_config {
 	size_t size;	      /* ring bytes: 0 = as ivshmem_chan_create; rounded up
 				 to a power of two, 256 .. 16 GiB */
 	size_t max_msg;	      /* lossless: 0 = min(64 KiB, ring/2 - 16); at most
-				 ring/2 - 16.  latest: 0 = min(64 KiB, ring/4 - 64);
-				 at most what leaves room for 2 buffers */
+				 ring/2 - 16.  latest: 0 = min(64 KiB, ring/4 - 64)
+				 (64 for a 256-byte ring); at most what leaves
+				 room for 2 buffers */
 	unsigned subscribers; /* slots: 0 = 8; 1..IVSHMEM_TOPIC_MAX_SUBSCRIBERS */
 	unsigned mode;	      /* enum ivshmem_topic_mode */
 	unsigned stall_timeout_ms; /* lossless: 0 = 1000; at most 3600000.  latest: 0 */
@@ -698,7 +699,9 @@ int ivshmem_topic_commit(ivshmem_topic *t, size_t len) IVSHMEM_API;
  * publisher had not overwritten the message meanwhile: -ENOBUFS if it had
  * (lossless: sticky); in latest mode -EAGAIN (the message was overwritten
  * while held: discard what was read, peek again for the newest; receive
- * does so itself, and gives -EAGAIN only after 1000 such tries in a row).
+ * does so itself, and gives -EAGAIN only after 1000 such tries in a row;
+ * peek and receive give it too when the publisher overtook each of 64
+ * looks for the newest message: it laps the buffers faster than we look).
  * Errors: -EAGAIN, -ETIMEDOUT, -EPIPE, -EOWNERDEAD, -ECONNRESET, -ENOBUFS,
  * -EBADMSG, -EPROTO, -ESTALE, -EPERM (not a subscriber), -EINVAL.  Release:
  * 0, -ENOBUFS, -EAGAIN (latest), -EINVAL (nothing peeked), -EPERM, or the

@@ -414,6 +414,51 @@ static void test_never_torn(ivshmem_ep *ep)
 	ivshmem_topic_close(pub);
 }
 
+/* Review regressions: a passive peek held across delete and re-create
+ * (the new topic brings the same lock value back), and a passive
+ * subscriber outliving a publisher that died attached. */
+static void test_passive_ends(ivshmem_ep *ep)
+{
+	create(ep, "aba", 4096, 64, 2);
+	ivshmem_topic *pub = open_t(ep, "aba", IVSHMEM_TOPIC_PUBLISHER, 0);
+	ivshmem_topic *ps = open_t(ep, "aba", IVSHMEM_TOPIC_SUBSCRIBER, IVSHMEM_TOPIC_PASSIVE);
+	ivshmem_topic_publish(pub, "AAAA", 4, 0);
+	ivshmem_topic_close(pub);
+	const void *p;
+	ok(ivshmem_topic_peek(ps, &p, 0) == 4, "passive: peek the first message");
+	is(ivshmem_chan_delete(ep, "aba"), 0, "the topic is deleted under it (a passive reader holds no slot)");
+	create(ep, "aba", 4096, 64, 2);
+	pub = open_t(ep, "aba", IVSHMEM_TOPIC_PUBLISHER, 0);
+	ivshmem_topic_publish(pub, "BBBB", 4, 0);
+	is(ivshmem_topic_release(ps), -ESTALE, "re-created, its first message in the same buffer: release -ESTALE");
+	ivshmem_topic_close(pub);
+	ivshmem_topic_close(ps);
+	ivshmem_chan_delete(ep, "aba");
+
+	create(ep, "dead", 4096, 64, 2);
+	fflush(stdout);
+	pid_t kid = fork();
+	if (kid == 0) {
+		ivshmem_ep *e = ep_open(0);
+		ivshmem_topic *t = e ? open_t(e, "dead", IVSHMEM_TOPIC_PUBLISHER, 0) : NULL;
+		_exit(t && ivshmem_topic_publish(t, "last", 4, 0) == 0 ? 0 : 1); /* dies attached */
+	}
+	is(reap_bounded(kid, T), 0, "a publisher process published and died attached");
+	ps = open_t(ep, "dead", IVSHMEM_TOPIC_SUBSCRIBER, IVSHMEM_TOPIC_PASSIVE | IVSHMEM_TOPIC_FROM_OLDEST);
+	char b[16];
+	ok(recv_s(ps, b, sizeof(b), T) == 4 && !strcmp(b, "last"), "passive: its last message");
+	is(recv_s(ps, b, sizeof(b), T), -EOWNERDEAD, "then -EOWNERDEAD (it can't reap, it says so once)");
+	is(recv_s(ps, b, sizeof(b), T), -EPIPE, "then -EPIPE, not a wait for ever");
+	ivshmem_topic_close(ps);
+	struct ivshmem_topic_config tiny = {.size = 256, .mode = IVSHMEM_TOPIC_LATEST};
+	ivshmem_topic *mon = NULL;
+	struct ivshmem_topic_stat st;
+	ok(ivshmem_topic_create(ep, "tiny", &tiny) == 0 && (mon = open_t(ep, "tiny", IVSHMEM_TOPIC_MONITOR, 0)) &&
+		   ivshmem_topic_stat(mon, &st) == 0 && st.max_msg == 64 && st.buffers == 2,
+	   "a 256-byte latest topic defaults to two buffers of 64 bytes");
+	ivshmem_topic_close(mon);
+}
+
 int main(void)
 {
 	snprintf(path, sizeof(path), "/dev/shm/ivs-topic-latest-%d", (int)getpid());
@@ -430,6 +475,7 @@ int main(void)
 	test_api(ep);
 	test_wakeup(ep);
 	test_read_only(ep);
+	test_passive_ends(ep);
 	test_never_torn(ep);
 	ivshmem_close(ep);
 	unlink(path);

@@ -135,13 +135,14 @@ static int latest_try_peek(ivshmem_topic *t)
 				continue;
 			return fail(t, -EBADMSG);
 		}
+		/* The length, then the lock again: unchanged, the length is
+		 * message m's (a later writer's would show its odd lock). */
 		uint32_t len = atomic_load_explicit(&b->len, RLX);
-		if (len > t->max_msg) {
-			atomic_thread_fence(ACQ);
-			if (atomic_load_explicit(&b->lock, RLX) != s1)
-				continue; /* a torn length */
+		atomic_thread_fence(ACQ);
+		if (atomic_load_explicit(&b->lock, RLX) != s1)
+			continue;
+		if (len > t->max_msg)
 			return fail(t, -EBADMSG);
-		}
 		t->peek_seq = m;
 		t->peek_lock = s1;
 		t->peek_len = len;
@@ -149,7 +150,10 @@ static int latest_try_peek(ivshmem_topic *t)
 		t->peeked = true;
 		return 1;
 	}
-	return 0; /* overtaken at every look: the caller waits and looks again */
+	/* Overtaken at every look: the publisher laps the buffers faster
+	 * than we look (sleeping now would wait for a wakeup past an index
+	 * the publisher has left behind). */
+	return -EAGAIN;
 }
 
 /* After the caller read the bytes: 0 if the lock never moved (the message
@@ -159,8 +163,16 @@ static int latest_release(ivshmem_topic *t)
 	atomic_thread_fence(ACQ);
 	uint64_t s2 = atomic_load_explicit(&buf_of(t, t->peek_seq)->lock, RLX);
 	t->peeked = false;
+	/* Deleted or re-formatted meanwhile: a new topic in the same block
+	 * may have brought the lock back to the same value (a passive reader
+	 * holds no slot, so delete doesn't wait for it). */
+	if (ivs_topic_gone(t))
+		return fail(t, -ESTALE);
 	if (s2 != t->peek_lock)
 		return -EAGAIN;
+	/* Our slot taken from us (judged dead): don't write into another's. */
+	if (!t->passive && atomic_load_explicit(&t->me->side.epoch, ACQ) != t->my_epoch)
+		return fail(t, -ENOBUFS);
 	uint64_t skipped = t->peek_seq - t->seen;
 	t->seen = t->peek_seq + 1;
 	ivs_topic_took(t, t->peek_seq, skipped, t->peek_len);

@@ -51,7 +51,9 @@ int ivs_topic_check_sub(ivshmem_topic *t)
 
 bool ivs_topic_pub_gone(const ivshmem_topic *t)
 {
-	return t->pub_seen && !(t->pub_epoch & 1);
+	/* A passive subscriber can't reap a dead publisher: dead and
+	 * reported counts as gone for it. */
+	return t->pub_seen && (!(t->pub_epoch & 1) || (t->passive && t->reaped_epoch == t->pub_epoch));
 }
 
 int ivs_topic_confirm_pub_gone(ivshmem_topic *t)
@@ -61,6 +63,8 @@ int ivs_topic_confirm_pub_gone(ivshmem_topic *t)
 	uint32_t info = atomic_load_explicit(&t->pub->side.info_epoch, ACQ);
 	if (atomic_load_explicit(&t->pub->side.epoch, ACQ) != t->pub_epoch)
 		return 0; /* came back: look again */
+	if (t->pub_epoch & 1) /* passive, the publisher dead and left attached */
+		return info == t->pub_epoch ? -EPIPE : fail(t, -EPROTO);
 	if (info != t->pub_epoch - 1)
 		return fail(t, -EPROTO);
 	return -EPIPE;

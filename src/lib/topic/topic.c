@@ -80,6 +80,8 @@ static int create(void *mem, size_t size, const char *name, const struct ivshmem
 	if (!max_msg)
 		max_msg = latest ? IVS_MIN((uint64_t)65536, p2 / 4 - IVS_TBUF_HDR)
 				 : IVS_MIN((uint64_t)65536, p2 / 2 - IVS_TREC_HDR);
+	if (!c.max_msg && latest && max_msg < 64)
+		max_msg = p2 / 2 - IVS_TBUF_HDR; /* a 256-byte ring: 2 buffers of 64 */
 	if (max_msg > UINT32_MAX || !ivs_topic_sizes_ok(c.mode, p2, max_msg))
 		return -EINVAL;
 	struct create_arg a = {c.subscribers ? c.subscribers : DEFAULT_SUBS, c.mode,
