@@ -605,8 +605,10 @@ typedef struct ivshmem_topic ivshmem_topic;
  * once; -ESTALE: deleted or re-formatted; -EPROTO, -EBADMSG: corruption;
  * see "Liveness errors" above):
  *   -ENOBUFS     (sticky) this subscriber was dropped: evicted, or the
- *                publisher overwrote messages it had not read
- *   -EUSERS      every subscriber slot is taken (open)
+ *                publisher overwrote messages it had not read (latest:
+ *                its slot was taken from it, as from a dead process)
+ *   -EUSERS      every subscriber slot is taken (open; latest: a passive
+ *                subscriber needs none)
  *   -EPROTOTYPE  the name is a channel, not a topic (and the channel calls
  *                give it for a topic) */
 
