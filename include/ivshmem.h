@@ -673,7 +673,8 @@ struct ivshmem_topic_opts {
  * -EPROTOTYPE, -EBUSY (the publisher's role changed hands 1000 times while
  * we tried), -EAGAIN (a subscriber could not find its start in 100 000
  * tries: the publisher raised its floor past it each time; -EBADMSG if the
- * published tail and floor didn't fit together most of those times).
+ * published tail and floor didn't fit together most of those times;
+ * latest: -EBADMSG if the published count is garbage, 2^62 or more).
  * Flags that don't apply to the role are ignored. */
 int ivshmem_topic_open(ivshmem_ep *ep, const char *name, enum ivshmem_topic_role role,
 		       const struct ivshmem_topic_opts *opts, ivshmem_topic **out) IVSHMEM_API;
@@ -706,8 +707,8 @@ int ivshmem_topic_commit(ivshmem_topic *t, size_t len) IVSHMEM_API;
  * looks for the newest message: it laps the buffers faster than we look).
  * Errors: -EAGAIN, -ETIMEDOUT, -EPIPE, -EOWNERDEAD, -ECONNRESET, -ENOBUFS,
  * -EBADMSG, -EPROTO, -ESTALE, -EPERM (not a subscriber), -EINVAL.  Release:
- * 0, -ENOBUFS, -EAGAIN (latest), -EINVAL (nothing peeked), -EPERM, or the
- * handle's sticky error. */
+ * 0, -ENOBUFS, -EAGAIN (latest), -ESTALE (latest: deleted meanwhile),
+ * -EINVAL (nothing peeked), -EPERM, or the handle's sticky error. */
 ssize_t ivshmem_topic_receive(ivshmem_topic *t, void *buf, size_t cap, int timeout_ms) IVSHMEM_API;
 ssize_t ivshmem_topic_peek(ivshmem_topic *t, const void **ptr, int timeout_ms) IVSHMEM_API;
 int ivshmem_topic_release(ivshmem_topic *t) IVSHMEM_API;
@@ -722,7 +723,7 @@ int ivshmem_topic_last(const ivshmem_topic *t, uint64_t *seq, uint64_t *skipped)
  * message is there, 0 when armed (a publisher that can reach this handle
  * wakes it; with no way to, poll with a timeout), -errno as receive; fd is
  * the pollable fd this handle sleeps on, or -ENOTSUP (no doorbell from the
- * current publisher, or none attached). */
+ * current publisher, or none attached, or a passive subscriber). */
 int ivshmem_topic_arm(ivshmem_topic *t) IVSHMEM_API;
 int ivshmem_topic_fd(ivshmem_topic *t) IVSHMEM_API;
 

@@ -36,7 +36,7 @@ struct topic_args {
 	struct cli_opts o;
 	uint64_t size, max_msg, count;
 	unsigned subscribers, stall_ms, mode;
-	bool has_count, has_timeout, raw, oldest;
+	bool has_count, has_timeout, raw, oldest, passive;
 	int timeout_ms;
 	const char *dev, *name;
 };
@@ -202,7 +202,7 @@ static int topic_error(const struct topic_args *a, const char *action, int err)
 		if (a->mode == IVSHMEM_TOPIC_LATEST)
 			return cli_error("lost the subscriber slot of topic '%s' in %s (another subscriber took "
 					 "it, or something overwrote it): running the command again "
-					 "re-subscribes at the newest message",
+					 "re-subscribes (--from oldest: with the newest message)",
 					 a->name, a->dev);
 		return cli_error("fell behind on topic '%s' in %s and was evicted by the publisher (it kept "
 				 "the publisher waiting past the stall timeout, or its unread messages were "
@@ -243,6 +243,11 @@ static int topic_error(const struct topic_args *a, const char *action, int err)
 	case -EPIPE:
 		return cli_error("the publisher of topic '%s' in %s went away", a->name, a->dev);
 	case -EOWNERDEAD:
+		if (a->passive)
+			return cli_error("the publisher of topic '%s' in %s died without detaching (its process "
+					 "is gone); a read-only subscriber can't detach it: a new publisher "
+					 "takes its place",
+					 a->name, a->dev);
 		return cli_error("the publisher of topic '%s' in %s died without detaching (its process is "
 				 "gone): it was detached on its behalf",
 				 a->name, a->dev);
@@ -315,6 +320,7 @@ static int open_topic(struct topic_args *a, ivshmem_ep *ep, enum ivshmem_topic_r
 		return topic_error(a, "stat", r);
 	}
 	a->mode = st->mode; /* for the messages */
+	a->passive = role == IVSHMEM_TOPIC_SUBSCRIBER && st->slot < 0;
 	return 0;
 }
 

@@ -26,7 +26,7 @@
  * doesn't.  At 4 KiB the floor's readers mostly retry (a copy takes as long
  * as the next write): it bounds the publish rate there, not the age.
  *
- * The machine is bimodal (docs/performance.md): a cache-line ping-pong
+ * The machine is bimodal (README, Performance): a cache-line ping-pong
  * before and after these measures gives its mode.  Processes are not
  * pinned: up to nine share the machine's CPUs, in both the topic and the
  * floor. */

@@ -80,7 +80,8 @@ struct ivs_topic_joins {
 
 struct ivs_topic_buf {
 	_Atomic uint64_t lock; /* 0: 2 m + 1 while message m is written into
-				  it, 2 m + 2 once complete; 0: never used */
+				  it, 2 m + 2 once complete (before its first
+				  use: what the block held) */
 	_Atomic uint32_t len;  /* 8 */
 	uint32_t pad0;
 	uint8_t pad[48];
