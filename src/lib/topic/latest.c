@@ -21,7 +21,6 @@
  * wakeup words. */
 #include "topic/topic-impl.h"
 
-#include <stdlib.h>
 
 #define LOOK_TRIES 64 /* looks for a stable newest message per try_peek */
 
@@ -74,18 +73,9 @@ static int latest_commit(ivshmem_topic *t, size_t len)
 
 static int latest_open_publisher(ivshmem_topic *t, unsigned flags)
 {
-	t->subs = calloc(t->nsubs, sizeof(*t->subs));
-	if (!t->subs)
-		return -ENOMEM;
-	uint32_t next;
-	int r = ivs_side_claim(&t->me->side, flags & IVSHMEM_TOPIC_EXCLUSIVE, &next);
+	int r = ivs_topic_claim_publisher(t, flags);
 	if (r < 0)
 		return r;
-	t->my_epoch = next;
-	if (!ivs_topic_block_alive(t)) {
-		ivs_topic_detach(t);
-		return -ENOENT;
-	}
 	/* Number on from the last one published (a predecessor that died
 	 * mid-write left its buffer odd: we write that message again). */
 	uint64_t n = atomic_load_explicit(&t->me->hot.msgs, ACQ);
@@ -94,7 +84,7 @@ static int latest_open_publisher(ivshmem_topic *t, unsigned flags)
 		return -EBADMSG;
 	}
 	t->tail_msgs = n;
-	ivs_topic_publish_info(t, next);
+	ivs_topic_publish_info(t, t->my_epoch);
 	atomic_thread_fence(SC);
 	ivs_topic_rebuild_kicks(t);
 	ivs_topic_kick_armed(t);

@@ -6,7 +6,6 @@
  * part of a snapshot. */
 #include "topic/topic-impl.h"
 
-#include <stdlib.h>
 #include <string.h>
 
 enum { SUB_FREE, SUB_NONE, SUB_OK, SUB_BEHIND, SUB_GARBAGE };
@@ -371,18 +370,9 @@ int ivs_lossless_commit(ivshmem_topic *t, size_t len)
 
 int ivs_lossless_open_publisher(ivshmem_topic *t, unsigned flags)
 {
-	t->subs = calloc(t->nsubs, sizeof(*t->subs));
-	if (!t->subs)
-		return -ENOMEM;
-	uint32_t next;
-	int r = ivs_side_claim(&t->me->side, flags & IVSHMEM_TOPIC_EXCLUSIVE, &next);
+	int r = ivs_topic_claim_publisher(t, flags);
 	if (r < 0)
 		return r;
-	t->my_epoch = next;
-	if (!ivs_topic_block_alive(t)) {
-		ivs_topic_detach(t);
-		return -ENOENT;
-	}
 	uint64_t tail = atomic_load_explicit(&t->me->hot.idx, ACQ);
 	uint64_t floor = atomic_load_explicit(&t->cold->floor, ACQ);
 	if ((tail & 7) || (floor & 7) || tail - floor > t->ring_size) {
@@ -393,7 +383,7 @@ int ivs_lossless_open_publisher(ivshmem_topic *t, unsigned flags)
 	t->floor = floor;
 	atomic_store_explicit(&t->cold->floor_next, floor, SC); /* a predecessor may have died mid-refresh */
 	t->tail_msgs = atomic_load_explicit(&t->me->hot.msgs, RLX);
-	ivs_topic_publish_info(t, next);
+	ivs_topic_publish_info(t, t->my_epoch);
 	atomic_thread_fence(SC);
 	ivs_topic_rebuild_kicks(t);
 	/* Subscribers already waiting (armed) re-check, and from now on

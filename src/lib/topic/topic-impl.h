@@ -194,6 +194,10 @@ void ivs_topic_publish_info(ivshmem_topic *t, uint32_t e);
 void ivs_topic_detach(ivshmem_topic *t);
 /* Block still ours after the epoch CAS (Dekker with delete). */
 bool ivs_topic_block_alive(ivshmem_topic *t);
+/* Publisher, either mode: its view of the slots, then the role (a takeover
+ * unless IVSHMEM_TOPIC_EXCLUSIVE): 0 (my_epoch set) or -ENOMEM, -EBUSY,
+ * -ENOENT (deleted meanwhile). */
+int ivs_topic_claim_publisher(ivshmem_topic *t, unsigned flags);
 
 /* Publisher: our role still ours (-ESTALE: taken over, deleted). */
 int ivs_topic_check_pub(ivshmem_topic *t);

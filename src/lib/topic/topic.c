@@ -202,6 +202,23 @@ bool ivs_topic_block_alive(ivshmem_topic *t)
 	       atomic_load_explicit(&t->h->instance, SC) == t->instance;
 }
 
+int ivs_topic_claim_publisher(ivshmem_topic *t, unsigned flags)
+{
+	t->subs = calloc(t->nsubs, sizeof(*t->subs));
+	if (!t->subs)
+		return -ENOMEM;
+	uint32_t next;
+	int r = ivs_side_claim(&t->me->side, flags & IVSHMEM_TOPIC_EXCLUSIVE, &next);
+	if (r < 0)
+		return r;
+	t->my_epoch = next;
+	if (!ivs_topic_block_alive(t)) {
+		ivs_topic_detach(t);
+		return -ENOENT;
+	}
+	return 0;
+}
+
 static int open_common(ivshmem_topic *t, const char *name, int role, const struct ivshmem_topic_opts *opts)
 {
 	unsigned flags = opts ? opts->flags : 0;
