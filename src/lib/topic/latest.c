@@ -18,9 +18,8 @@
  * passes 2^62, a lock that is neither the message's nor a later one's in
  * that buffer, a length past max_msg: -EBADMSG, never a read outside the
  * buffer.  The publisher reads nothing of the subscribers but their
- * wakeup words. */
+ * attach info and wakeup words. */
 #include "topic/topic-impl.h"
-
 
 #define LOOK_TRIES 64 /* looks for a stable newest message per try_peek */
 
