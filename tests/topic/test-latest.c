@@ -207,14 +207,15 @@ static void test_wakeup(ivshmem_ep *ep)
 		ssize_t n = ivshmem_topic_receive(t, b, sizeof(b), T);
 		_exit(n == 5 && !memcmp(b, "hello", 5) ? C_OK : C_ERROR);
 	}
-	/* Until it sleeps (in its futex wait, its slot live). */
+	/* Until it sleeps (its slot live and counting a sleep, the process
+	 * in its futex wait). */
 	uint64_t deadline = ivs_now_ns() + (uint64_t)T * 1000000u;
 	struct ivshmem_topic_stat st;
 	while (!(ivshmem_topic_stat(mon, &st) == 0 && st.sub[0].state == IVSHMEM_TOPIC_SUB_LIVE &&
-		 st.sub[0].sleeps > 0 && proc_state(kid) == 'S') &&
+		 st.sub[0].sleeps > 0) &&
 	       ivs_now_ns() < deadline)
 		usleep(1000); /* poll interval */
-	ok(st.sub[0].sleeps > 0, "the subscriber sleeps");
+	ok(st.sub[0].sleeps > 0 && wait_asleep(kid, T), "the subscriber sleeps");
 	is(ivshmem_topic_publish(pub, "hello", 5, 0), 0, "publish");
 	is(reap_bounded(kid, T), C_OK, "it woke and got the message");
 	ok(ivshmem_topic_stat(pub, &st) == 0 && st.rings >= 1, "by a futex wake from the publisher (%llu)",

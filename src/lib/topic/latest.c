@@ -83,10 +83,7 @@ static int latest_open_publisher(ivshmem_topic *t, unsigned flags)
 		return -EBADMSG;
 	}
 	t->tail_msgs = n;
-	ivs_topic_publish_info(t, t->my_epoch);
-	atomic_thread_fence(SC);
-	ivs_topic_rebuild_kicks(t);
-	ivs_topic_kick_armed(t);
+	ivs_topic_announce_publisher(t);
 	return 0;
 }
 

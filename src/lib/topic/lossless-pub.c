@@ -383,12 +383,7 @@ int ivs_lossless_open_publisher(ivshmem_topic *t, unsigned flags)
 	t->floor = floor;
 	atomic_store_explicit(&t->cold->floor_next, floor, SC); /* a predecessor may have died mid-refresh */
 	t->tail_msgs = atomic_load_explicit(&t->me->hot.msgs, RLX);
-	ivs_topic_publish_info(t, t->my_epoch);
-	atomic_thread_fence(SC);
-	ivs_topic_rebuild_kicks(t);
-	/* Subscribers already waiting (armed) re-check, and from now on
-	 * sleep where we can reach them. */
-	ivs_topic_kick_armed(t);
+	ivs_topic_announce_publisher(t);
 	return 0;
 }
 

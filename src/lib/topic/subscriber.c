@@ -74,7 +74,6 @@ void ivs_topic_took(ivshmem_topic *t, uint64_t seq, uint64_t skipped, uint32_t l
 {
 	t->last_seq = seq;
 	t->last_skipped = skipped;
-	t->taken = true;
 	t->n_msgs++;
 	t->n_bytes += len;
 	t->n_skipped += skipped;
@@ -123,14 +122,6 @@ static int arm(ivshmem_topic *t, uint32_t *fv)
 	return t->ops->try_peek(t);
 }
 
-static void count_sleep(ivshmem_topic *t)
-{
-	if (t->passive)
-		t->n_sleeps++;
-	else
-		ivs_topic_count_sleep(t);
-}
-
 int ivs_topic_wait_msg(ivshmem_topic *t, int timeout_ms)
 {
 	int r = t->ops->try_peek(t);
@@ -170,7 +161,7 @@ int ivs_topic_wait_msg(ivshmem_topic *t, int timeout_ms)
 		}
 		int slice = rem < 0 || rem > SLICE_MS ? SLICE_MS : rem;
 		t->wake = m;
-		count_sleep(t);
+		ivs_topic_count_sleep(t);
 		if (m != IVSHMEM_CHAN_WAKE_POLL) {
 			ivs_wake_sleep(m, &t->me->ev.futex, fv, t->vec_fd, slice, &t->ws);
 		} else {
@@ -233,7 +224,7 @@ int ivshmem_topic_last(const ivshmem_topic *t, uint64_t *seq, uint64_t *skipped)
 		return -EINVAL;
 	if (t->role != IVSHMEM_TOPIC_SUBSCRIBER)
 		return -EPERM;
-	if (!t->taken)
+	if (!t->n_msgs)
 		return -ENODATA;
 	if (seq)
 		*seq = t->last_seq;

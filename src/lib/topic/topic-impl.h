@@ -107,8 +107,7 @@ struct ivshmem_topic {
 	uint64_t peek_at, peek_next, peek_seq;
 	uint32_t peek_len;
 	const void *peek_ptr;
-	uint64_t last_seq, last_skipped; /* of the last message taken */
-	bool taken;			 /* one was */
+	uint64_t last_seq, last_skipped; /* of the last message taken (if n_msgs) */
 	uint32_t reaped_epoch;		 /* passive: publisher death reported */
 	/* latest mode: the buffers */
 	unsigned nbufs;
@@ -198,6 +197,9 @@ bool ivs_topic_block_alive(ivshmem_topic *t);
  * unless IVSHMEM_TOPIC_EXCLUSIVE): 0 (my_epoch set) or -ENOMEM, -EBUSY,
  * -ENOENT (deleted meanwhile). */
 int ivs_topic_claim_publisher(ivshmem_topic *t, unsigned flags);
+/* Publisher, either mode, once its own state is set: publish the attach
+ * info, learn whom to wake, and wake those already waiting. */
+void ivs_topic_announce_publisher(ivshmem_topic *t);
 
 /* Publisher: our role still ours (-ESTALE: taken over, deleted). */
 int ivs_topic_check_pub(ivshmem_topic *t);

@@ -173,7 +173,8 @@ void ivs_topic_notify_subs(ivshmem_topic *t, uint64_t old, uint64_t now)
 void ivs_topic_count_sleep(ivshmem_topic *t)
 {
 	t->n_sleeps++;
-	atomic_store_explicit(&t->me->side.sleeps, atomic_load_explicit(&t->me->side.sleeps, RLX) + 1, RLX);
+	if (!t->passive) /* it writes nothing */
+		atomic_store_explicit(&t->me->side.sleeps, atomic_load_explicit(&t->me->side.sleeps, RLX) + 1, RLX);
 }
 
 void ivs_topic_nap(uint64_t ns)
@@ -200,6 +201,16 @@ bool ivs_topic_block_alive(ivshmem_topic *t)
 {
 	return atomic_load_explicit(&t->h->magic, SC) == IVS_TOPIC_MAGIC &&
 	       atomic_load_explicit(&t->h->instance, SC) == t->instance;
+}
+
+void ivs_topic_announce_publisher(ivshmem_topic *t)
+{
+	ivs_topic_publish_info(t, t->my_epoch);
+	atomic_thread_fence(SC);
+	ivs_topic_rebuild_kicks(t);
+	/* Subscribers already waiting (armed) re-check, and from now on
+	 * sleep where we can reach them. */
+	ivs_topic_kick_armed(t);
 }
 
 int ivs_topic_claim_publisher(ivshmem_topic *t, unsigned flags)
