@@ -16,6 +16,7 @@ if [ "$what" = check ]; then
 	have cpio || need="$need cpio"
 	have xz || need="$need xz-utils"
 	have python3 || need="$need python3"
+	have spin || need="$need spin"
 fi
 [ -z "$need" ] && exit 0
 if [ "$(id -u)" != 0 ]; then
