@@ -314,7 +314,7 @@ static uint64_t pp_sleeps(const ivshmem_chan *ch)
 {
 	struct ivs_chan_wait_stats w = {0};
 	ivs_chan_wait_stats(ch, &w);
-	return w.woken + w.raced + w.timeouts;
+	return w.woken + w.raced + w.timeouts + w.polls;
 }
 
 static void test_pingpong_wakeups(void)
@@ -362,7 +362,7 @@ static void test_pingpong_wakeups(void)
 	ivshmem_chan *out = chan(ep, "pp-a", IVSHMEM_CHAN_PRODUCER, -1);
 	ivshmem_chan *in = chan(ep, "pp-b", IVSHMEM_CHAN_CONSUMER, -1);
 	int done = 0;
-	uint64_t slept = 0;
+	uint64_t slept = 0, polls_first = 0;
 	char b[64] = {0};
 	for (; in && out && done < PP_ROUNDS; done++) {
 		int r;
@@ -377,6 +377,11 @@ static void test_pingpong_wakeups(void)
 		slept += pp_sleeps(in) != s0;
 		if (k != 16)
 			break;
+		if (done == 0) {
+			struct ivs_chan_wait_stats w0 = {0};
+			ivs_chan_wait_stats(in, &w0);
+			polls_first = w0.polls;
+		}
 	}
 	is(done, PP_ROUNDS, "ping-pong: %d blocking round trips", PP_ROUNDS);
 	struct ivs_chan_wait_stats mine = {0};
@@ -387,12 +392,12 @@ static void test_pingpong_wakeups(void)
 	struct ivshmem_chan_stat st = {0}, st_out = {0};
 	ok(in && out && ivshmem_chan_stat(in, &st) == 0 && ivshmem_chan_stat(out, &st_out) == 0,
 	   "ping-pong: channel stats");
-	printf("# ping-pong: wake %d; here %llu receives slept, %llu sleeps: %llu woken, %llu raced, %llu timeouts; "
-	       "peer %llu receives slept: %llu woken, %llu raced, %llu timeouts\n",
+	printf("# ping-pong: wake %d; here %llu receives slept, %llu sleeps: %llu woken, %llu raced, %llu timeouts, "
+	       "%llu polls; peer %llu receives slept: %llu woken, %llu raced, %llu timeouts, %llu polls\n",
 	       st.wake, (unsigned long long)slept, (unsigned long long)st.sleeps, (unsigned long long)mine.woken,
-	       (unsigned long long)mine.raced, (unsigned long long)mine.timeouts, (unsigned long long)peer.slept,
-	       (unsigned long long)peer.ws.woken, (unsigned long long)peer.ws.raced,
-	       (unsigned long long)peer.ws.timeouts);
+	       (unsigned long long)mine.raced, (unsigned long long)mine.timeouts, (unsigned long long)mine.polls,
+	       (unsigned long long)peer.slept, (unsigned long long)peer.ws.woken, (unsigned long long)peer.ws.raced,
+	       (unsigned long long)peer.ws.timeouts, (unsigned long long)peer.ws.polls);
 	is(st.wake, IVSHMEM_CHAN_WAKE_FUTEX, "ping-pong: slept on the futex");
 	ok(mine.woken > 0, "ping-pong: sleeps ended by a futex wake");
 	ok(slept > 0 && st.producer_rings >= slept,
@@ -401,7 +406,10 @@ static void test_pingpong_wakeups(void)
 	ok(peer.slept > 0 && st_out.producer_rings >= peer.slept,
 	   "ping-pong: every receive of the peer that slept was rung from here (%llu wakeups for %llu)",
 	   (unsigned long long)st_out.producer_rings, (unsigned long long)peer.slept);
-	ok(st.sleeps == mine.woken + mine.raced + mine.timeouts, "ping-pong: every sleep accounted for");
+	ok(st.sleeps == mine.woken + mine.raced + mine.timeouts + mine.polls, "ping-pong: every sleep accounted for");
+	/* Polls: only before the peer, attached first, followed our attach:
+	 * it does at its first send, published before the message. */
+	is(mine.polls, polls_first, "ping-pong: polled only in the first round trip (until the peer followed us)");
 	ivshmem_chan_close(in);
 	ivshmem_chan_close(out);
 	ivshmem_close(ep);

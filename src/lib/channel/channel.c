@@ -13,7 +13,9 @@
  * Wakeups follow virtio's event index: a side about to sleep stores the
  * index it is waiting past ("wake me when your index passes X"), a full
  * fence, re-checks; the other side, after publishing, fences and kicks only
- * if its publish crossed X.  A busy stream never kicks. */
+ * if its publish crossed X.  A busy stream never kicks.  Between two
+ * membarrier users on one host the publisher's fence goes: the sleeper's
+ * membarrier stands for it (follow_peer, arm; tests/model/wakeup.pml). */
 #include "channel/channel.h"
 
 #include <limits.h>
@@ -62,12 +64,15 @@ struct ivshmem_chan {
 	struct ivs_event *my_ev, *peer_ev;
 	uint32_t my_epoch, peer_epoch;
 	bool peer_seen; /* the peer was attached at some point of our session */
+	uint32_t follow_epoch; /* the peer epoch skip_fence was set for */
+	bool skip_fence;       /* publish without a fence (follow_peer) */
 	int broken;	/* sticky error */
 	uint64_t host;
 	uint32_t caps;
 	int vec_fd;
 	unsigned vector;
 	struct ivs_spin spin; /* before sleeping: configured, adaptive */
+	int slice_ms;	      /* longest sleep: SLICE_MS (tests: ivs_chan_set_slice) */
 	/* producer: tail is ours, head_cache the last validated head */
 	uint64_t tail, head_cache, tail_msgs;
 	/* consumer: head is ours, tail_cache the last validated tail */
@@ -114,6 +119,8 @@ static bool gone(const ivshmem_chan *ch)
 }
 
 /* Cheap checks on every operation: own role still ours, peer epoch. */
+static void follow_peer(ivshmem_chan *ch);
+
 static int check_epochs(ivshmem_chan *ch)
 {
 	if (ch->broken)
@@ -121,6 +128,8 @@ static int check_epochs(ivshmem_chan *ch)
 	if (atomic_load_explicit(&ch->me->epoch, RLX) != ch->my_epoch || gone(ch))
 		return fail(ch, -ESTALE);
 	int r = ivs_peer_epoch(ch->peer, &ch->peer_epoch, &ch->peer_seen);
+	if (ch->peer_epoch != ch->follow_epoch)
+		follow_peer(ch);
 	return r == -EPROTO ? fail(ch, r) : r;
 }
 
@@ -241,11 +250,37 @@ static void kick(ivshmem_chan *ch)
 	atomic_store_explicit(&ch->me->rings, atomic_load_explicit(&ch->me->rings, RLX) + 1, RLX);
 }
 
+/* Our publishes follow the peer's attach info of one epoch: we may skip
+ * the fence after a publish when both of us are membarrier users on this
+ * host (the peer issues one before it sleeps, which orders our store
+ * before its look, or its event index before our load).  We then say in
+ * our side's acked word whose info we follow.  A view that is stale (the
+ * peer restarted elsewhere and we haven't looked yet) is harmless: a
+ * sleeper sleeps long only once acked names its epoch (arm).  Called for
+ * every new peer epoch; detached or not published yet: fence. */
+static void follow_peer(ivshmem_chan *ch)
+{
+	uint32_t e = ch->peer_epoch;
+	ch->skip_fence = false;
+	if ((e & 1) && atomic_load_explicit(&ch->peer->info_epoch, ACQ) != e)
+		return; /* its info is not out yet: look again at the next call */
+	ch->follow_epoch = e;
+	if (!(e & 1))
+		return;
+	uint32_t caps = atomic_load_explicit(&ch->peer->caps, RLX);
+	uint64_t host = atomic_load_explicit(&ch->peer->host, RLX);
+	ch->skip_fence = (ch->caps & IVS_SIDE_MEMBARRIER) && (caps & IVS_SIDE_MEMBARRIER) && host == ch->host;
+	atomic_store_explicit(&ch->me->acked, (uint64_t)ch->my_epoch << 32 | e, REL);
+}
+
 /* After publishing our index moving from old to now: kick the peer if it
  * asked to be woken when we pass its event index. */
 static void notify(ivshmem_chan *ch, uint64_t old, uint64_t now)
 {
-	atomic_thread_fence(SC);
+	if (ch->skip_fence)
+		atomic_signal_fence(SC); /* the peer's membarrier is the other half */
+	else
+		atomic_thread_fence(SC);
 	uint64_t ev = atomic_load_explicit(&ch->peer_ev->idx, RLX);
 	if (now - ev - 1 < now - old)
 		kick(ch);
@@ -393,9 +428,13 @@ static int try_reserve(ivshmem_chan *ch, size_t len)
 
 /* ---- waiting ---------------------------------------------------------- */
 
-/* Publish "wake me when you pass X" then re-check.  Returns the result of
- * the re-check (1 ready, 0 armed, -errno). */
-static int arm(ivshmem_chan *ch, size_t len, uint32_t *futex_val)
+/* Publish "wake me when you pass X", the barrier, then re-check.  A
+ * membarrier user issues a membarrier (a publisher on this host may have
+ * skipped its fence).  *may_sleep: the peer follows our attach info
+ * (acked names the peer's and our epoch; read after the barrier, before
+ * the re-check), so a long sleep is safe; else the caller only polls.
+ * Returns the result of the re-check (1 ready, 0 armed, -errno). */
+static int arm(ivshmem_chan *ch, size_t len, uint32_t *futex_val, bool *may_sleep)
 {
 	if (futex_val)
 		*futex_val = atomic_load_explicit(&ch->my_ev->futex, SC);
@@ -404,6 +443,11 @@ static int arm(ivshmem_chan *ch, size_t len, uint32_t *futex_val)
 	else
 		atomic_store_explicit(&ch->my_ev->idx, room_index(ch, len), RLX);
 	atomic_thread_fence(SC);
+	*may_sleep = !(ch->caps & IVS_SIDE_MEMBARRIER) || ivs_membarrier() == 0;
+	uint32_t pe = atomic_load_explicit(&ch->peer->epoch, ACQ);
+	uint64_t acked = atomic_load_explicit(&ch->peer->acked, ACQ);
+	if (acked != ((uint64_t)pe << 32 | ch->my_epoch))
+		*may_sleep = false;
 	return ch->role == IVSHMEM_CHAN_CONSUMER ? try_peek(ch) : try_reserve(ch, len);
 }
 
@@ -465,23 +509,33 @@ static int wait_op(ivshmem_chan *ch, size_t len, int timeout_ms)
 		 * event index is armed) or its attach (open kicks an armed
 		 * peer) then ends the sleep at once. */
 		int m = method(ch, true);
-		bool idle = !peer_ready(ch);
-		if (m == IVSHMEM_CHAN_WAKE_DOORBELL || (idle && (ch->caps & IVS_SIDE_DOORBELL)))
+		bool absent = !peer_ready(ch);
+		int how = m;
+		if (absent)
+			how = (ch->caps & IVS_SIDE_DOORBELL) ? IVSHMEM_CHAN_WAKE_DOORBELL
+			      : (ch->caps & IVS_SIDE_FUTEX) ? IVSHMEM_CHAN_WAKE_FUTEX
+							     : IVSHMEM_CHAN_WAKE_POLL;
+		if (how == IVSHMEM_CHAN_WAKE_DOORBELL)
 			ivshmem_vector_ack(ch->ep, ch->vector);
 		uint32_t fv;
-		if ((r = arm(ch, len, &fv)) != 0)
+		bool may_sleep;
+		if ((r = arm(ch, len, &fv, &may_sleep)) != 0)
 			return woken(ch, r, slept_from);
 		int rem = ivs_remaining_ms(deadline);
 		if (deadline && rem == 0)
 			return disarm(ch, -ETIMEDOUT);
-		int slice = rem < 0 || rem > SLICE_MS ? SLICE_MS : rem;
+		int slice = rem < 0 || rem > ch->slice_ms ? ch->slice_ms : rem;
 		ch->wake = m;
 		ch->n_sleeps++;
 		atomic_store_explicit(&ch->me->sleeps, atomic_load_explicit(&ch->me->sleeps, RLX) + 1, RLX);
-		if (m == IVSHMEM_CHAN_WAKE_FUTEX || m == IVSHMEM_CHAN_WAKE_DOORBELL) {
+		if (!absent && may_sleep && m != IVSHMEM_CHAN_WAKE_POLL) {
 			ivs_wake_sleep(m, &ch->my_ev->futex, fv, ch->vec_fd, slice, &ch->ws);
 		} else {
-			uint64_t cap = idle ? IDLE_MAX_NS : POLL_MAX_NS;
+			/* Back off: no way to be woken (poll), the peer absent,
+			 * or not following our attach info yet (arm: it has not
+			 * looked since it or we came; its wakeups reach us). */
+			ch->ws.polls++;
+			uint64_t cap = how == IVSHMEM_CHAN_WAKE_POLL && !absent ? POLL_MAX_NS : IDLE_MAX_NS;
 			uint64_t ns = backoff < cap ? backoff : cap;
 			if (deadline) {
 				uint64_t now = ivs_now_ns();
@@ -489,9 +543,9 @@ static int wait_op(ivshmem_chan *ch, size_t len, int timeout_ms)
 					ns = deadline - now;
 			}
 			struct timespec ts = {(time_t)(ns / 1000000000ull), (long)(ns % 1000000000ull)};
-			if (idle && (ch->caps & IVS_SIDE_DOORBELL))
+			if (how == IVSHMEM_CHAN_WAKE_DOORBELL)
 				ivs_poll1(ch->vec_fd, POLLIN, (int)((ns + 999999) / 1000000));
-			else if (idle && (ch->caps & IVS_SIDE_FUTEX))
+			else if (how == IVSHMEM_CHAN_WAKE_FUTEX)
 				ivs_futex(&ch->my_ev->futex, FUTEX_WAIT, fv, &ts);
 			else
 				nanosleep(&ts, NULL);
@@ -569,6 +623,7 @@ static int open_common(ivshmem_chan *ch, const char *name, int role, const struc
 	ch->role = role;
 	ch->vector = opts ? opts->vector : 0;
 	ivs_spin_init(&ch->spin, opts != NULL, opts ? opts->spin_us : 0);
+	ch->slice_ms = SLICE_MS;
 	ch->host = ivs_host_token();
 	ch->vec_fd = -1;
 	if (role == IVSHMEM_CHAN_MONITOR)
@@ -582,6 +637,8 @@ static int open_common(ivshmem_chan *ch, const char *name, int role, const struc
 	ch->peer_ev = prod ? &c->cons_ev : &c->prod_ev;
 
 	ch->caps = ivs_side_caps(ch->ep, ch->vector, ch->host, flags & IVSHMEM_CHAN_NO_FUTEX, &ch->vec_fd);
+	if (ch->host && ivs_membarrier_ready())
+		ch->caps |= IVS_SIDE_MEMBARRIER;
 
 	/* Resume from the published indices (validated). */
 	uint64_t head = atomic_load_explicit(&c->head, ACQ);
@@ -607,6 +664,8 @@ static int open_common(ivshmem_chan *ch, const char *name, int role, const struc
 	}
 	ch->peer_epoch = atomic_load_explicit(&ch->peer->epoch, ACQ);
 	ch->peer_seen = ch->peer_epoch & 1;
+	ch->follow_epoch = ch->peer_epoch + 1; /* not followed yet */
+	follow_peer(ch);
 	if (r < 0) {
 		ivs_side_leave(ch->me, ch->my_epoch);
 		return r;
@@ -795,7 +854,13 @@ int ivshmem_chan_arm(ivshmem_chan *ch)
 	int r = check_slow(ch, CHECK_NOW);
 	if (r < 0)
 		return r;
-	r = arm(ch, 0, NULL);
+	bool may_sleep;
+	r = arm(ch, 0, NULL, &may_sleep);
+	/* The peer does not follow our attach yet: if it is waiting, a kick
+	 * makes it look (and acknowledge) now; otherwise its next call does
+	 * (docs/channels.md, "Skipping the fence": the limit of arm). */
+	if (r == 0 && !may_sleep && peer_ready(ch))
+		kick(ch);
 	return r < 0 ? r : r > 0;
 }
 
@@ -850,11 +915,17 @@ int ivshmem_chan_stat(ivshmem_chan *ch, struct ivshmem_chan_stat *st)
 	s.sleeps = ch->n_sleeps;
 	s.spins = ch->n_spins;
 	s.wake = ch->wake;
+	s.fence_skipped = ch->skip_fence;
 	if (!r && ch->broken)
 		r = ch->broken;
 	if (r == 0)
 		*st = s; /* untouched on failure, as every output */
 	return r;
+}
+
+void ivs_chan_set_slice(ivshmem_chan *ch, int ms)
+{
+	ch->slice_ms = ms > 0 ? ms : SLICE_MS;
 }
 
 int ivs_chan_wait_stats(const ivshmem_chan *ch, struct ivs_chan_wait_stats *ws)

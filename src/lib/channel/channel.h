@@ -80,6 +80,10 @@ struct ivs_layout_entry {
 #define IVS_SIDE_CAN_RING (1u << 0) /* can ring the other side's doorbell */
 #define IVS_SIDE_DOORBELL (1u << 1) /* sleeps on doorbell vector `vector` */
 #define IVS_SIDE_FUTEX (1u << 2)    /* sleeps on the futex word (same host) */
+/* A membarrier user (channels): registered for the kernel's global
+ * expedited membarrier, and issues one before every sleep.  A publisher on
+ * the same host that is one too skips its fence (docs/channels.md). */
+#define IVS_SIDE_MEMBARRIER (1u << 3)
 
 struct ivs_side {
 	_Atomic uint32_t epoch;	 /*  0: odd = attached; +1 detach, +1/+2 attach */
@@ -91,7 +95,11 @@ struct ivs_side {
 	_Atomic uint64_t host;	 /* 24: host token */
 	_Atomic uint64_t rings;	 /* 32: doorbells/futex wakes this side sent */
 	_Atomic uint64_t sleeps; /* 40: times this side slept */
-	uint8_t pad[16];
+	/* 48: (our epoch << 32) | the peer epoch whose attach info our
+	 * publishes follow; a sleeper sleeps long only once this names it and
+	 * our current epoch (channels; 0 in topics) */
+	_Atomic uint64_t acked;
+	uint8_t pad[8];
 };
 
 /* "Wake me" word of one side, written by it before sleeping (virtio's event
@@ -222,11 +230,17 @@ uint64_t ivs_host_token(void);
  * by the slice timeout (SLICE_MS: liveness checks; in a ping-pong with a
  * live peer every timeout is a lost wakeup), or not at all because the
  * futex word changed between arming and sleeping (a wake that raced the
- * sleep: the wakeup was not lost, the syscall returned at once). */
+ * sleep: the wakeup was not lost, the syscall returned at once).  polls:
+ * sleeps that were a bounded back-off instead (no way to be woken, the
+ * peer not attached, or not yet following our attach info). */
 struct ivs_chan_wait_stats {
-	uint64_t woken, timeouts, raced;
+	uint64_t woken, timeouts, raced, polls;
 };
 int ivs_chan_wait_stats(const ivshmem_chan *ch, struct ivs_chan_wait_stats *ws);
+/* Tests: the longest sleep before a liveness check (default 100 ms; <= 0
+ * the default).  With a long one, a lost wakeup is a sleep that times out
+ * while the peer keeps publishing: unmistakable. */
+void ivs_chan_set_slice(ivshmem_chan *ch, int ms);
 
 /* Delete over raw memory without an endpoint (tests): liveness by pid on
  * this host only. */

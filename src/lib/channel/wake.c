@@ -4,6 +4,7 @@
 
 #include <limits.h>
 #include <linux/futex.h>
+#include <linux/membarrier.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/syscall.h>
@@ -17,6 +18,37 @@
 long ivs_futex(_Atomic uint32_t *addr, int op, uint32_t val, const struct timespec *ts)
 {
 	return syscall(SYS_futex, (uint32_t *)addr, op, val, ts, NULL, 0);
+}
+
+/* 0 unknown, 1 registered, -1 not available (or disabled by a test). */
+static _Atomic int membarrier_state;
+
+bool ivs_membarrier_ready(void)
+{
+	int st = atomic_load_explicit(&membarrier_state, ACQ);
+	if (st)
+		return st > 0;
+	long cmds = syscall(SYS_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
+	st = -1;
+	/* Registering twice (two threads' first opens) is harmless. */
+	if (cmds > 0 && (cmds & MEMBARRIER_CMD_GLOBAL_EXPEDITED) &&
+	    (cmds & MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED) &&
+	    syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED, 0, 0) == 0)
+		st = 1;
+	int unknown = 0;
+	if (!atomic_compare_exchange_strong_explicit(&membarrier_state, &unknown, st, SC, ACQ))
+		st = unknown; /* a test disabled it meanwhile, or another thread decided */
+	return st > 0;
+}
+
+int ivs_membarrier(void)
+{
+	return syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL_EXPEDITED, 0, 0) == 0 ? 0 : -errno;
+}
+
+void ivs_membarrier_disable(void)
+{
+	atomic_store_explicit(&membarrier_state, -1, SC);
 }
 
 int ivs_wake_method(uint32_t my_caps, uint64_t my_host, struct ivs_side *p, bool for_sleep)

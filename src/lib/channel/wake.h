@@ -79,6 +79,19 @@ bool ivs_side_leave(struct ivs_side *s, uint32_t e);
  * ahead is believed only with the attach info of that epoch. */
 int ivs_peer_epoch(struct ivs_side *p, uint32_t *epoch, bool *seen);
 
+/* ---- membarrier: the sleeper's barrier, so the publisher needs none ---- */
+
+/* Whether this process is registered for MEMBARRIER_CMD_GLOBAL_EXPEDITED
+ * (registering it on the first call; once per process, thread-safe).  A
+ * kernel without it, or a seccomp filter that refuses it: false, and
+ * channels fence as before. */
+bool ivs_membarrier_ready(void);
+/* A full barrier on every CPU running a registered process of this host
+ * (and ours).  0 or -errno. */
+int ivs_membarrier(void);
+/* Tests: behave as a process without membarrier (before any open). */
+void ivs_membarrier_disable(void);
+
 /* Spinning before a sleep: the configured spin (opts' spin_us: 0 the
  * default, < 0 none) and the adaptive one. */
 struct ivs_spin {
