@@ -563,9 +563,9 @@ struct ivshmem_chan_stat {
 	uint64_t sleeps;	  /* times it slept waiting */
 	uint64_t spins;		  /* waits that ended while spinning */
 	int wake;		  /* IVSHMEM_CHAN_WAKE_* used to sleep */
-	int fence_skipped;	  /* 1: it and its peer are membarrier users on
-				     one host, so it publishes without a fence
-				     (docs/channels.md) */
+	int fence_skipped;	  /* 1: a producer that commits without a fence
+				     (it and its consumer are membarrier users
+				     on one host; docs/channels.md) */
 	uint64_t reserved[4];	  /* 0: room to grow */
 };
 /* Snapshot.  Shared values come from the (untrusted) peer: -EBADMSG if they
