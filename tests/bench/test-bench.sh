@@ -68,17 +68,55 @@ fi
 
 run "$IVSHMEM" bench $CHAN
 check "chan: exit 0, no stderr" test "$rc" -eq 0 -a ! -s "$T/err"
-check "chan: text has every section" sh -c "
+check "chan: text has every section, floors first" sh -c "
 	grep -q '^ivshmem bench chan: file endpoint, two processes, 1 runs' '$T/out' &&
-	grep -q '^not pinned (--no-pin' '$T/out' && grep -q '^throughput  *median  *min  *max' '$T/out' &&
-	grep -q '^64 KiB B/s: channel (zero copy) ' '$T/out' && grep -q '^round trip, 64 B (ns)' '$T/out' &&
-	grep -q '^eventfd ping-pong ' '$T/out' && grep -q '^wakeups per message at saturation' '$T/out' &&
-	grep -q '^targets (ratios of medians)' '$T/out'"
+	grep -q '^not pinned (--no-pin' '$T/out' &&
+	grep -q '^  run 1: \\(near\\|far\\) ([0-9]* ns) at the start, \\(near\\|far\\) ([0-9]* ns) at the end, \\(stable\\|CHANGED\\)' '$T/out' &&
+	grep -q '^floors (same processes, CPUs, memory, time)  *near  *far  *n$' '$T/out' &&
+	grep -q '^  64 B msgs/s: ring, 72 B slots, consumer 16 pauses ' '$T/out' &&
+	grep -q '^  round trip p50/p99 ns: one cache line ' '$T/out' &&
+	grep -q '^channel  *near  */floor  *far  */floor  *n$' '$T/out' &&
+	grep -q '^  64 B msgs/s, recv timeout 0 (polling) ' '$T/out' &&
+	grep -q '^  64 KiB B/s, zero copy (read in place) ' '$T/out' &&
+	grep -q '^alternatives  *near  *chan/x' '$T/out' && grep -q '^  eventfd ping-pong ' '$T/out' &&
+	grep -q '^wakeups per message at saturation' '$T/out' &&
+	grep -q '^targets (ratios of the medians of one mode)' '$T/out' &&
+	[ \$(sed -n '/^targets/,\$p' '$T/out' | grep -c ' \\(met\\|NOT met\\|not measured\\)') -eq 8 ] &&
+	[ \$(grep -n '^floors' '$T/out' | cut -d: -f1) -lt \$(grep -n '^channel ' '$T/out' | cut -d: -f1) ] &&
+	[ \$(grep -n '^channel ' '$T/out' | cut -d: -f1) -lt \$(grep -n '^alternatives' '$T/out' | cut -d: -f1) ] &&
+	[ \$(grep -n '^alternatives' '$T/out' | cut -d: -f1) -lt \$(grep -n '^targets' '$T/out' | cut -d: -f1) ]"
 run "$IVSHMEM" bench $CHAN --json
-check "chan --json: exit 0, parses, has every section" json "d['endpoint'] == 'file' and d['runs'] == 1 and
-	{'msg64', 'msg64k', 'round_trip_ns', 'wakeups_per_msg'} <= set(d) and
-	'chan_msgs_s' in d['msg64'] and 'chan_zerocopy_bytes_s' in d['msg64k'] and
-	'eventfd_p50' in d['round_trip_ns'] and 'saturated_64k' in d['wakeups_per_msg']"
+# Every measure, floors included, with its mode in the one run; the ratios
+# and targets; the machine mode probed before the first measure and after
+# each of the 19.
+CHAN_MEASURES="{'floor_ring_64b', 'chan_64b', 'floor_ring_64b_poll', 'chan_64b_poll', 'unix_64b', 'pipe_64b',
+	'floor_ring_64k', 'chan_64k_zerocopy', 'chan_64k_copy', 'unix_64k', 'pipe_64k', 'memcpy_resident',
+	'memcpy_256m', 'floor_rt_line', 'floor_rt_rings', 'chan_rt_poll', 'chan_rt_futex', 'chan_rt_doorbell',
+	'eventfd_rt'}"
+CHAN_TARGETS="{'chan_64b_vs_floor', 'chan_64b_poll_vs_floor', 'rt_poll_vs_line', 'zerocopy_64k_vs_floor',
+	'zerocopy_64k_vs_unix', 'copy_64k_vs_zerocopy', 'chan_64b_vs_unix'}"
+check "chan --json: exit 0, parses, has every measure, ratio and target" json "d['benchmark'] == 'chan' and
+	d['endpoint'] == 'file' and d['runs'] == 1 and d['floor_memory'].startswith('the region') and
+	set(d['measures']) == $CHAN_MEASURES and
+	all(set(m) == {'unit', 'near', 'far', 'all', 'per_run'} and len(m['per_run']) == 1 and
+	    m['all']['median'] > 0 and m['all']['runs'] == 1 and
+	    m['per_run'][0]['mode'] in ('near', 'far', 'changed') and m['per_run'][0]['mode_before_ns'] > 0 and
+	    (m['per_run'][0]['mode'] == 'changed') == m['per_run'][0]['flagged'] and
+	    (m['near'] is None) == (m['per_run'][0]['mode'] != 'near') for m in d['measures'].values()) and
+	all(d['measures'][k]['all']['p99'] >= d['measures'][k]['all']['median'] for k in d['measures']
+	    if d['measures'][k]['unit'] == 'ns') and
+	'wakeups_per_msg' in d['measures']['chan_64b_poll']['all'] and
+	'sleeps_per_round_trip' in d['measures']['chan_rt_futex']['all'] and
+	set(d['targets']) == $CHAN_TARGETS and set(d['targets']) < set(d['ratios']) and
+	all(isinstance(t['met'], bool) and t['limit'] > 0 and t['from'] in ('modes', 'all runs, modes mixed')
+	    for t in d['targets'].values()) and
+	all((d['targets'][k]['floor_beaten'] is None) == (k in ('zerocopy_64k_vs_unix', 'copy_64k_vs_zerocopy', 'chan_64b_vs_unix'))
+	    for k in d['targets']) and
+	all(r['all'] > 0 for r in d['ratios'].values()) and
+	isinstance(d['wakeups']['met'], bool) and d['wakeups']['limit'] == 0.001 and
+	len(d['run_modes']) == 1 and len(d['run_modes'][0]['probes_ns']) == 20 and
+	{d['run_modes'][0]['first'], d['run_modes'][0]['last']} <= {'near', 'far'} and
+	set(d['modes_seen']) <= {'near', 'far'} and d['mode_probe']['near_below_ns'] == 250"
 
 run "$IVSHMEM" bench $TOPIC
 check "topic: exit 0, no stderr" test "$rc" -eq 0 -a ! -s "$T/err"
@@ -218,11 +256,23 @@ if fork_setup; then
 	fork_fails daemon 2 $DAEMON	 # the daemon
 	fork_fails daemon 3 $DAEMON	 # the echo peer
 	fork_fails chan 1 $CHAN		 # the server
-	fork_fails chan 2 $CHAN		 # the first producer
-	# after the server and 7 throughput runs: the round trips' children
-	fork_fails chan @9 $CHAN	 # polling (kill(-1) when unchecked)
-	fork_fails chan @11 $CHAN	 # doorbells, between server peers
-	fork_fails chan @12 $CHAN	 # eventfd (a hang when unchecked)
+	fork_fails chan 2 $CHAN		 # the first mode probe (a cache-line ping-pong)
+	# After the server, the probe before the first measure and after each
+	# (odd forks from 3 on: the measures' children; even: the probes).
+	fork_fails chan @3 $CHAN	 # the raw 64 B ring's producer
+	fork_fails chan @4 $CHAN	 # the probe after it
+	fork_fails chan @5 $CHAN	 # the channel's first producer
+	fork_fails chan @7 $CHAN	 # the raw 64 B ring's producer, consumer polling
+	fork_fails chan @9 $CHAN	 # the channel's producer, consumer polling (timeout 0)
+	fork_fails chan @15 $CHAN	 # the raw 64 KiB ring's producer
+	# forks 25 and 26: the probes after the two memcpy measures (no child)
+	fork_fails chan @26 $CHAN	 # the probe after the second memcpy
+	fork_fails chan @27 $CHAN	 # the raw cache-line round trip's child
+	fork_fails chan @29 $CHAN	 # the raw rings' echo
+	fork_fails chan @31 $CHAN	 # polling round trip (kill(-1) when unchecked)
+	fork_fails chan @35 $CHAN	 # doorbells, between server peers
+	fork_fails chan @37 $CHAN	 # eventfd (a hang when unchecked)
+	fork_fails chan @38 $CHAN	 # the last probe, after everything
 	fork_fails topic 1 $TOPIC	 # the first subscriber
 	fork_fails topic @3 $TOPIC	 # the socket fan-out's subscriber (socket pairs open)
 	fork_fails topic @5 $TOPIC	 # the second of two topic subscribers (one running)

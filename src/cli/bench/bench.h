@@ -137,6 +137,11 @@ static inline void bench_cpu_relax(void)
  * bench_fork's message (no child); -1 after a message (mmap, or the child
  * stopped answering). */
 int bench_machine_mode(const char *name, double *ns);
+/* The same with `batches` timed batches of 100 (1..1000; 0 or more: 1000):
+ * a shorter probe to run between measures (200: about 2-10 ms and a fork).
+ * The child closes keep_out if >= 0 (as bench_child_bind).  The caller's
+ * affinity must allow two CPUs, or the two sides share one: unpin first. */
+int bench_machine_probe(const char *name, unsigned batches, int keep_out, double *ns);
 /* Below this round trip the machine is "near", from it on "far". */
 #define BENCH_NEAR_NS 250
 /* "near" or "far" for a round trip of ns. */

@@ -1,172 +1,229 @@
 /* SPDX-License-Identifier: MIT */
-/* The channel benchmark's measures; see chan.h. */
+/* The channel benchmark's throughput measures of the channel and its
+ * alternatives, memcpy, and the dispatch of every measure (round trips are
+ * in chan-rt.c, the floors in chan-floor.c); see chan.h. */
 #include "bench/chan.h"
 
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "cli/cli.h"
 #include "util/util.h"
 
-#define RT_MAX_SAMPLES (1u << 20)
+/* The bound on a consumer's wait for the next message. */
+#define RECV_TIMEOUT_MS 10000
 
-static volatile uint64_t sink; /* what the consumers read goes here */
+volatile uint64_t chan_sink;
 
 static double now_s(void)
 {
 	return (double)ivs_now_ns() / 1e9;
 }
 
-static ivshmem_chan *open_role(ivshmem_ep *e, const char *name, int role, int spin_us, unsigned flags)
+static const struct chan_m_info infos[CM_N] = {
+	[CM_FLOOR64] = {"floor_ring_64b", "raw ring 64 B (consumer 16 pauses between polls)", CK_MSGS},
+	[CM_CHAN64] = {"chan_64b", "channel 64 B", CK_MSGS},
+	[CM_FLOOR64_POLL] = {"floor_ring_64b_poll", "raw ring 64 B (consumer 1 pause between polls)", CK_MSGS},
+	[CM_CHAN64_POLL] = {"chan_64b_poll", "channel 64 B, consumer polling (timeout 0)", CK_MSGS},
+	[CM_SOCK64] = {"unix_64b", "UNIX socket 64 B", CK_MSGS},
+	[CM_PIPE64] = {"pipe_64b", "pipe 64 B", CK_MSGS},
+	[CM_FLOOR64K] = {"floor_ring_64k", "raw ring 64 KiB", CK_BYTES},
+	[CM_ZC64K] = {"chan_64k_zerocopy", "channel 64 KiB zero copy", CK_BYTES},
+	[CM_CHAN64K] = {"chan_64k_copy", "channel 64 KiB copy", CK_BYTES},
+	[CM_SOCK64K] = {"unix_64k", "UNIX socket 64 KiB", CK_BYTES},
+	[CM_PIPE64K] = {"pipe_64k", "pipe 64 KiB", CK_BYTES},
+	[CM_MEMCPY_RES] = {"memcpy_resident", "memcpy over a ring-sized span", CK_BYTES},
+	[CM_MEMCPY_LARGE] = {"memcpy_256m", "memcpy over 256 MiB", CK_BYTES},
+	[CM_RT_LINE] = {"floor_rt_line", "cache-line round trip", CK_RT},
+	[CM_RT_RINGS] = {"floor_rt_rings", "round trip through two raw rings", CK_RT},
+	[CM_RT_POLL] = {"chan_rt_poll", "polling round trip", CK_RT},
+	[CM_RT_BLOCK] = {"chan_rt_futex", "blocking round trip (futex)", CK_RT},
+	[CM_RT_BELL] = {"chan_rt_doorbell", "blocking round trip (doorbells)", CK_RT},
+	[CM_RT_EFD] = {"eventfd_rt", "eventfd round trip", CK_RT},
+};
+
+const struct chan_m_info *chan_m_info(enum chan_m m)
 {
-	struct ivshmem_chan_opts o = {.flags = flags, .spin_us = spin_us};
-	ivshmem_chan *ch;
-	int r = ivshmem_chan_open(e, name, role, &o, &ch);
-	return r < 0 ? NULL : ch;
+	return &infos[m];
+}
+
+int chan_taker_check(const struct chan_taker *t, const char *name)
+{
+	chan_sink = t->sum;
+	if (!t->bad)
+		return 0;
+	return cli_error("bench chan: %s: %llu of %llu messages out of order or damaged (their numbers did not "
+			 "follow)", name, (unsigned long long)t->bad, (unsigned long long)t->n);
 }
 
 /* ---- throughput ------------------------------------------------------- */
 
-enum mode { M_CHAN, M_CHAN_ZC, M_SOCK, M_PIPE };
+/* How the messages go: the consumer's side. */
+enum way { W_CHAN, W_CHAN_POLL, W_CHAN_ZC, W_SOCK, W_PIPE };
 
 static const struct {
-	enum mode m;
-	const char *chan; /* the channel, for M_CHAN* */
+	enum way w;
+	const char *chan; /* the channel, for W_CHAN* */
 	size_t msg;
-	const char *name;
-} tput_methods[T_N] = {
-	[T_C64] = {M_CHAN, "b64", CHAN_SMALL, "chan 64 B"},
-	[T_S64] = {M_SOCK, NULL, CHAN_SMALL, "unix 64 B"},
-	[T_P64] = {M_PIPE, NULL, CHAN_SMALL, "pipe 64 B"},
-	[T_C64K] = {M_CHAN, "b64k", CHAN_BIG, "chan 64 KiB"},
-	[T_Z64K] = {M_CHAN_ZC, "b64k", CHAN_BIG, "chan 64 KiB zero copy"},
-	[T_S64K] = {M_SOCK, NULL, CHAN_BIG, "unix 64 KiB"},
-	[T_P64K] = {M_PIPE, NULL, CHAN_BIG, "pipe 64 KiB"},
+} tput_methods[CM_N] = {
+	[CM_CHAN64] = {W_CHAN, "b64", CHAN_SMALL},
+	[CM_CHAN64_POLL] = {W_CHAN_POLL, "b64", CHAN_SMALL},
+	[CM_SOCK64] = {W_SOCK, NULL, CHAN_SMALL},
+	[CM_PIPE64] = {W_PIPE, NULL, CHAN_SMALL},
+	[CM_ZC64K] = {W_CHAN_ZC, "b64k", CHAN_BIG},
+	[CM_CHAN64K] = {W_CHAN, "b64k", CHAN_BIG},
+	[CM_SOCK64K] = {W_SOCK, NULL, CHAN_BIG},
+	[CM_PIPE64K] = {W_PIPE, NULL, CHAN_BIG},
 };
 
-const char *chan_tput_name(enum chan_tput t)
-{
-	return tput_methods[t].name;
-}
-
-size_t chan_tput_msg(enum chan_tput t)
-{
-	return tput_methods[t].msg;
-}
-
+/* 0, 1 at end of file before any byte of a message, -errno. */
 static int read_full(int fd, void *buf, size_t n)
 {
 	char *p = buf;
+	size_t want = n;
 	while (n) {
 		ssize_t k = read(fd, p, n);
 		if (k < 0 && errno == EINTR)
 			continue;
-		if (k <= 0)
-			return -1;
+		if (k < 0)
+			return -errno;
+		if (k == 0)
+			return n == want ? 1 : -EIO; /* a message cut short */
 		p += k;
 		n -= (size_t)k;
 	}
 	return 0;
 }
 
-/* What a zero-copy consumer does at least: read every byte in place
- * (16-byte loads, four independent chains: bound by the data transfer, not
- * by the loop). */
-typedef uint64_t v2u64 __attribute__((vector_size(16)));
-
-static uint64_t consume(const void *p, size_t n)
-{
-	const unsigned char *b = p;
-	v2u64 x[4] = {{0}};
-	size_t i = 0;
-	for (; i + 64 <= n; i += 64) {
-		v2u64 w[4];
-		memcpy(w, b + i, 64);
-		x[0] ^= w[0];
-		x[1] ^= w[1];
-		x[2] ^= w[2];
-		x[3] ^= w[3];
-	}
-	v2u64 y = x[0] ^ x[1] ^ x[2] ^ x[3];
-	uint64_t r = y[0] ^ y[1];
-	for (; i < n; i++)
-		r ^= b[i];
-	return r;
-}
-
-static void producer_child(const struct chan_bench *b, enum mode m, const char *name, size_t msg, int fd)
+/* The producer (a child): each message stamped with its number, sent for
+ * b->secs.  Channels send with the default spin, then sleep; zero copy
+ * writes the message in place from a hot buffer. */
+static void producer_child(const struct chan_bench *b, enum way w, const char *name, size_t msg, int fd)
 {
 	if (bench_child_bind(b->parent, b->keep_out) < 0)
 		_exit(1);
 	static char buf[CHAN_BIG];
 	bench_pin(&b->cpus, 1);
 	memset(buf, 'p', sizeof(buf));
+	ivshmem_chan *ch = NULL;
+	if (w != W_SOCK && w != W_PIPE && !(ch = chan_open_role(b->ep, name, IVSHMEM_CHAN_PRODUCER, 0, 0)))
+		_exit(1);
 	double end = now_s() + b->secs;
-	if (m == M_CHAN || m == M_CHAN_ZC) {
-		ivshmem_chan *ch = open_role(b->ep, name, IVSHMEM_CHAN_PRODUCER, 0, 0);
-		if (!ch)
-			_exit(1);
-		for (unsigned long i = 0;; i++) {
-			if ((i & 63) == 0 && now_s() > end)
-				break;
-			int r;
-			if (m == M_CHAN) {
-				r = ivshmem_chan_send(ch, buf, msg, -1);
-			} else {
-				void *w;
-				r = ivshmem_chan_reserve(ch, msg, &w, -1);
-				if (r == 0) {
-					memcpy(w, buf, msg); /* the producer builds it in place */
-					r = ivshmem_chan_commit(ch, msg);
-				}
-			}
-			if (r < 0)
-				_exit(2);
-		}
-		ivshmem_chan_close(ch);
-		_exit(0);
-	}
-	for (unsigned long i = 0;; i++) {
+	for (uint64_t i = 0;; i++) {
 		if ((i & 63) == 0 && now_s() > end)
 			break;
-		if (ivs_write_all(fd, buf, msg) < 0)
+		memcpy(buf, &i, 8);
+		int r;
+		if (w == W_CHAN || w == W_CHAN_POLL) {
+			r = ivshmem_chan_send(ch, buf, msg, -1);
+		} else if (w == W_CHAN_ZC) {
+			void *p;
+			r = ivshmem_chan_reserve(ch, msg, &p, -1);
+			if (r == 0) {
+				memcpy(p, buf, msg); /* the producer builds it in place */
+				r = ivshmem_chan_commit(ch, msg);
+			}
+		} else {
+			r = ivs_write_all(fd, buf, msg);
+		}
+		if (r < 0)
 			_exit(2);
 	}
-	close(fd);
+	ivshmem_chan_close(ch);
+	ivs_close(fd);
 	_exit(0);
 }
 
-int chan_measure_tput(const struct chan_bench *b, enum chan_tput t, struct chan_tput_res *out)
+/* Take one message of msg bytes (a constant in each branch: the checksum
+ * unrolls as the floor's does). */
+static void take(struct chan_taker *t, const void *p, ssize_t k, size_t msg)
 {
-	enum mode m = tput_methods[t].m;
-	const char *name = tput_methods[t].chan;
-	size_t msg = tput_methods[t].msg;
+	if (k != (ssize_t)msg)
+		t->bad++;
+	else if (msg == CHAN_SMALL)
+		chan_take(t, p, CHAN_SMALL);
+	else
+		chan_take(t, p, CHAN_BIG);
+}
+
+/* The consumer (this process), until the producer is done: 0 at the end
+ * (EOF, -EPIPE), or -errno. */
+static int consume_all(enum way w, ivshmem_chan *ch, int fd, size_t msg, struct chan_taker *t, double *t0)
+{
+	static char buf[CHAN_BIG];
+	for (;;) {
+		ssize_t k;
+		if (w == W_CHAN) {
+			k = ivshmem_chan_recv(ch, buf, sizeof(buf), RECV_TIMEOUT_MS);
+		} else if (w == W_CHAN_POLL) {
+			uint64_t idle = 0;
+			for (unsigned i = 1; (k = ivshmem_chan_recv(ch, buf, sizeof(buf), 0)) == -EAGAIN; i++) {
+				bench_cpu_relax();
+				if ((i & 4095) == 0) { /* bounded, as the blocking consumer */
+					uint64_t now = ivs_now_ns();
+					if (!idle)
+						idle = now + RECV_TIMEOUT_MS * 1000000ull;
+					else if (now >= idle)
+						return -ETIMEDOUT;
+				}
+			}
+		} else if (w == W_CHAN_ZC) {
+			const void *p;
+			k = ivshmem_chan_peek(ch, &p, RECV_TIMEOUT_MS);
+			if (k >= 0) {
+				take(t, p, k, msg); /* read in place */
+				int r = ivshmem_chan_release(ch);
+				if (r < 0)
+					return r;
+			}
+		} else {
+			int r = read_full(fd, buf, msg);
+			if (r > 0)
+				return 0;
+			k = r < 0 ? r : (ssize_t)msg;
+		}
+		if (k == -EPIPE)
+			return 0;
+		if (k == -ECONNRESET)
+			continue;
+		if (k < 0)
+			return (int)k;
+		if (w != W_CHAN_ZC)
+			take(t, buf, k, msg);
+		if (t->n == 1)
+			*t0 = now_s();
+	}
+}
+
+static uint64_t wakeups(ivshmem_chan *ch)
+{
+	struct ivshmem_chan_stat s;
+	return ch && ivshmem_chan_stat(ch, &s) == 0 ? s.producer_rings + s.consumer_rings : 0;
+}
+
+static int measure_tput(const struct chan_bench *b, enum chan_m m, struct chan_val *out)
+{
+	enum way w = tput_methods[m].w;
+	const char *name = tput_methods[m].chan;
+	size_t msg = tput_methods[m].msg;
 	int sv[2] = {-1, -1};
 	ivshmem_chan *ch = NULL;
-	if (m == M_SOCK && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+	if (w == W_SOCK && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
 		return -errno;
-	if (m == M_PIPE && pipe2(sv, O_CLOEXEC) < 0)
-		return -errno;
-	if (m == M_PIPE) { /* sv[0] read end; make the child write sv[1] */
-		int rd = sv[0];
+	if (w == W_PIPE) {
+		if (pipe2(sv, O_CLOEXEC) < 0)
+			return -errno;
+		int rd = sv[0]; /* sv[0]: the child's end (writes), sv[1]: ours */
 		sv[0] = sv[1];
 		sv[1] = rd;
 	}
-	if (m == M_CHAN || m == M_CHAN_ZC) {
-		ch = open_role(b->ep, name, IVSHMEM_CHAN_CONSUMER, 0, 0);
-		if (!ch)
-			return -EPROTO;
-	}
-	uint64_t rings0 = 0;
-	if (ch) {
-		struct ivshmem_chan_stat s;
-		ivshmem_chan_stat(ch, &s);
-		rings0 = s.producer_rings + s.consumer_rings;
-	}
+	if (name && !(ch = chan_open_role(b->ep, name, IVSHMEM_CHAN_CONSUMER, 0, 0)))
+		return -EPROTO;
+	uint64_t rings0 = wakeups(ch);
 	pid_t pid = bench_fork("chan", "the producer process");
 	if (pid < 0) {
 		ivs_close(sv[0]);
@@ -175,59 +232,32 @@ int chan_measure_tput(const struct chan_bench *b, enum chan_tput t, struct chan_
 		return 1;
 	}
 	if (pid == 0) {
-		if (sv[1] >= 0)
-			close(sv[1]);
-		producer_child(b, m, name, msg, sv[0]);
+		ivs_close(sv[1]);
+		producer_child(b, w, name, msg, sv[0]);
 	}
-	if (sv[0] >= 0)
-		close(sv[0]);
-	static char buf[CHAN_BIG];
-	unsigned long n = 0;
-	uint64_t x = 0;
+	sv[0] = ivs_close(sv[0]);
+	struct chan_taker t = {0};
 	double t0 = 0;
-	for (;;) {
-		int r;
-		if (m == M_CHAN) {
-			ssize_t k = ivshmem_chan_recv(ch, buf, sizeof(buf), 10000);
-			r = k < 0 ? (int)k : 0;
-		} else if (m == M_CHAN_ZC) {
-			const void *p;
-			ssize_t k = ivshmem_chan_peek(ch, &p, 10000);
-			if (k >= 0) {
-				x ^= consume(p, (size_t)k);
-				r = ivshmem_chan_release(ch);
-			} else {
-				r = (int)k;
-			}
-		} else {
-			r = read_full(sv[1], buf, msg);
-		}
-		if (r < 0)
-			break;
-		if (n++ == 0)
-			t0 = now_s();
-	}
+	int err = consume_all(w, ch, sv[1], msg, &t, &t0);
 	double dt = now_s() - t0;
-	sink = x;
-	int st = bench_reap(pid, BENCH_TIMEOUT_MS);
-	if (sv[1] >= 0)
-		close(sv[1]);
-	out->wakeups_per_msg = 0;
-	if (ch) {
-		struct ivshmem_chan_stat s;
-		ivshmem_chan_stat(ch, &s);
-		uint64_t w = s.producer_rings + s.consumer_rings - rings0;
-		out->wakeups_per_msg = n ? (double)w / (double)n : 0;
-		ivshmem_chan_close(ch);
-	}
-	if (n < 2 || dt <= 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+	int st = bench_reap(pid, err ? 0 : BENCH_TIMEOUT_MS);
+	ivs_close(sv[1]);
+	uint64_t w1 = wakeups(ch);
+	ivshmem_chan_close(ch);
+	if (err)
+		return err;
+	if (chan_taker_check(&t, infos[m].name))
+		return 1;
+	if (t.n < 2 || dt <= 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
 		return -EIO;
-	out->msgs = (double)(n - 1) / dt;
-	out->bytes = out->msgs * (double)msg;
+	out->per_msg = (double)(w1 - rings0) / (double)t.n;
+	out->v = (double)(t.n - 1) / dt * (msg == CHAN_SMALL ? 1 : (double)msg);
 	return 0;
 }
 
-double chan_memcpy_rate(const struct chan_bench *b, char *dst, size_t span)
+/* The producer's work without a consumer or a queue: 64 KiB memcpy calls
+ * from a hot buffer walking span bytes of dst, for b->secs / 2.  Bytes/s. */
+static double memcpy_rate(const struct chan_bench *b, char *dst, size_t span)
 {
 	static char src[CHAN_BIG];
 	memset(src, 's', sizeof(src));
@@ -247,189 +277,24 @@ double chan_memcpy_rate(const struct chan_bench *b, char *dst, size_t span)
 	return (double)n * CHAN_BIG / (now_s() - t0);
 }
 
-/* ---- round trip ------------------------------------------------------- */
-
-enum rt { RT_POLL, RT_BLOCK, RT_EVENTFD };
-
-/* One side of the ping-pong: returns only in the parent. */
-static int pong_loop(ivshmem_chan *in, ivshmem_chan *outc, bool poll_mode)
+int chan_measure(const struct chan_bench *b, enum chan_m m, struct chan_val *out)
 {
-	char b[CHAN_SMALL];
-	for (;;) {
-		ssize_t k;
-		do
-			k = ivshmem_chan_recv(in, b, sizeof(b), poll_mode ? 0 : -1);
-		while (k == -EAGAIN || k == -ECONNRESET);
-		if (k < 0)
-			return (int)k;
-		if (ivshmem_chan_send(outc, b, (size_t)k, -1) < 0)
-			return -EIO;
-	}
-}
-
-/* Round trips, each timed (one clock read per sample, included).
- * child_spec: open a separate endpoint in each process (server peers).
- * Polling is pinned (two spinners on one CPU take turns at scheduler-tick
- * pace); blocking modes are not (waking a task on the waker's own CPU is
- * the fast case, and the one an application gets by default).  0, -1, or 1
- * after bench_fork reported a failure. */
-static int run_rt(const struct chan_bench *b, enum rt mode, unsigned flags, const char *child_spec,
-		  struct chan_rt_res *res)
-{
-	bool pinned = mode == RT_POLL;
-	static double samples[RT_MAX_SAMPLES];
-	/* Unpinned modes: start from an idle machine.  Right after a busy
-	 * phase (the pinned polling run spins both CPUs flat out) the
-	 * scheduler's load history keeps the two processes on different
-	 * CPUs, so every wakeup is a cross-CPU IPI (~20 us to a halted vCPU)
-	 * whatever the mechanism: the first unpinned mode measured would pay
-	 * for the previous one.  Let the load average of the last run decay
-	 * (PELT half-life 32 ms) first. */
-	if (!pinned)
-		usleep(250000);
-	int efd[2] = {-1, -1}, ready[2] = {-1, -1};
-	int spin = mode == RT_BLOCK ? -1 : 0;
-	ivshmem_ep *mine = b->ep;
-	ivshmem_chan *ping = NULL, *pong = NULL;
-	size_t n = 0, warm = 0;
-	pid_t pid = 0; /* no child yet */
-	if (mode == RT_EVENTFD) {
-		efd[0] = eventfd(0, EFD_CLOEXEC);
-		efd[1] = eventfd(0, EFD_CLOEXEC);
-		if (efd[0] < 0 || efd[1] < 0)
-			goto out;
-	}
-	if (child_spec && ivshmem_open(child_spec, NULL, &mine) < 0) {
-		mine = b->ep;
-		goto out;
-	}
-	if (pipe2(ready, O_CLOEXEC) < 0)
-		goto out;
-	if (!pinned)
-		bench_pin(&b->cpus, -1);
-	pid = bench_fork("chan", "the ping-pong's second process");
-	if (pid == 0) {
-		if (bench_child_bind(b->parent, b->keep_out) < 0)
-			_exit(1);
-		bench_pin(&b->cpus, pinned ? 1 : -1);
-		if (mode == RT_EVENTFD) {
-			uint64_t v;
-			for (;;) {
-				if (read(efd[0], &v, 8) != 8)
-					_exit(1);
-				v = 1;
-				if (write(efd[1], &v, 8) != 8)
-					_exit(1);
-			}
-		}
-		ivshmem_ep *e2 = b->ep;
-		if (child_spec && ivshmem_open(child_spec, NULL, &e2) < 0)
-			_exit(1);
-		ivshmem_chan *in = open_role(e2, "ping", IVSHMEM_CHAN_CONSUMER, spin, flags);
-		ivshmem_chan *outc = open_role(e2, "pong", IVSHMEM_CHAN_PRODUCER, spin, flags);
-		if (!in || !outc)
-			_exit(1);
-		if (write(ready[1], "r", 1) != 1)
-			_exit(1);
-		pong_loop(in, outc, mode == RT_POLL);
-		_exit(0);
-	}
-	char c;
-	close(ready[1]);
-	if (pid < 0)
-		goto out;
-	if (mode != RT_EVENTFD) {
-		/* Attach after the child, so neither side sees the other's
-		 * previous incarnation (killed by the last run) go away. */
-		if (read(ready[0], &c, 1) != 1)
-			goto out;
-		ping = open_role(mine, "ping", IVSHMEM_CHAN_PRODUCER, spin, flags);
-		pong = open_role(mine, "pong", IVSHMEM_CHAN_CONSUMER, spin, flags);
-		if (!ping || !pong)
-			goto out;
-	}
-	close(ready[0]);
-	ready[0] = -1;
-	/* Doorbells: ring the child only once the server has announced it (its
-	 * channel attach, made before "ready", names its peer ID). */
-	int child_peer = -1;
-	if (child_spec && bench_wait_event(mine, IVSHMEM_EVENT_PEER_JOIN, &child_peer) < 0)
-		goto out;
-	char m[CHAN_SMALL] = {0};
-	uint64_t end = ivs_now_ns() + (uint64_t)(b->secs / 2 * 1e9), prev = ivs_now_ns();
-	uint64_t sleeps0 = 0;
-	while (n < RT_MAX_SAMPLES) {
-		if (mode == RT_EVENTFD) {
-			uint64_t v = 1;
-			if (write(efd[0], &v, 8) != 8 || read(efd[1], &v, 8) != 8)
-				goto out;
-		} else {
-			int r;
-			while ((r = ivshmem_chan_send(ping, m, 16, -1)) == -ECONNRESET)
-				;
-			if (r < 0)
-				goto out;
-			ssize_t k;
-			do
-				k = ivshmem_chan_recv(pong, m, sizeof(m), mode == RT_POLL ? 0 : 2000);
-			while (k == -EAGAIN || k == -ECONNRESET);
-			if (k < 0)
-				goto out;
-		}
-		uint64_t t = ivs_now_ns();
-		if (warm < 20) { /* warm-up: caches, first wakeups */
-			warm++;
-			if (warm == 20 && pong) {
-				struct ivshmem_chan_stat s;
-				ivshmem_chan_stat(pong, &s);
-				sleeps0 = s.sleeps;
-			}
-		} else {
-			samples[n++] = (double)(t - prev);
-		}
-		prev = t;
-		/* At least one sample: unpinned pollers sharing a CPU take turns
-		 * per scheduler tick, and a short run may end in the warm-up. */
-		if (t > end && n > 0)
-			break;
-	}
-out:;
-	if (ready[0] >= 0)
-		close(ready[0]);
-	bench_reap(pid, 0);
-	ivs_close(efd[0]);
-	ivs_close(efd[1]);
-	res->sleeps_per_rt = 0;
-	if (pong && n) {
-		struct ivshmem_chan_stat s;
-		ivshmem_chan_stat(pong, &s);
-		res->sleeps_per_rt = (double)(s.sleeps - sleeps0) / (double)n;
-	}
-	ivshmem_chan_close(ping);
-	ivshmem_chan_close(pong);
-	if (mine != b->ep)
-		ivshmem_close(mine);
-	bench_pin(&b->cpus, 0);
-	if (pid < 0)
-		return 1;
-	if (n < 1)
-		return -1;
-	double sum = 0;
-	for (size_t i = 0; i < n; i++)
-		sum += samples[i];
-	res->mean = sum / (double)n;
-	res->p50 = bench_quantile(samples, n, 0.5);
-	res->p99 = bench_quantile(samples, n, 0.99);
-	return 0;
-}
-
-int chan_measure_rt(const struct chan_bench *b, enum chan_rt t, struct chan_rt_res *out)
-{
-	switch (t) {
-	case R_POLL: return run_rt(b, RT_POLL, 0, NULL, out);
-	case R_BLOCK: return run_rt(b, RT_BLOCK, 0, NULL, out);
-	case R_BELL: return b->bell_spec ? run_rt(b, RT_BLOCK, IVSHMEM_CHAN_NO_FUTEX, b->bell_spec, out) : -1;
-	case R_EFD: return run_rt(b, RT_EVENTFD, 0, NULL, out);
-	default: return -1;
+	switch (m) {
+	case CM_FLOOR64:
+	case CM_FLOOR64_POLL:
+	case CM_FLOOR64K: return chan_floor_tput(b, m, out);
+	case CM_RT_LINE:
+	case CM_RT_RINGS: return chan_floor_rt(b, m, out);
+	case CM_MEMCPY_RES:
+		out->v = b->resident ? memcpy_rate(b, b->resident, b->ring_64k) : 0;
+		return 0;
+	case CM_MEMCPY_LARGE:
+		out->v = b->large ? memcpy_rate(b, b->large, b->large_span) : 0;
+		return 0;
+	case CM_RT_POLL:
+	case CM_RT_BLOCK:
+	case CM_RT_BELL:
+	case CM_RT_EFD: return chan_measure_rt(b, m, out);
+	default: return measure_tput(b, m, out);
 	}
 }

@@ -1,23 +1,35 @@
 /* SPDX-License-Identifier: MIT */
-/* ivshmem bench chan, the driver (chan.h has the parts): channels against a UNIX stream socket, a pipe, an
- * eventfd and plain memcpy, all measured in the same run between two
- * processes (fork).
+/* ivshmem bench chan, the driver (chan.h has the parts): channels against
+ * the hardware's floors and against a UNIX stream socket, a pipe and an
+ * eventfd, all measured in the same run between the same two processes
+ * (fork) on the same CPUs.
  *
- *   throughput  64 B and 64 KiB messages (copy; zero copy for 64 KiB)
+ *   floors      raw SPSC rings of fixed slots in the same memory (64 B, with
+ *               the consumer polling as the channel's in the measure it is
+ *               the floor of; 64 KiB written and read in place), a raw
+ *               cache-line round trip and a 64 B round trip through two raw
+ *               rings (chan-floor.c); memcpy in one process, for information
+ *   throughput  64 B messages (blocking consumer; consumer polling with
+ *               timeout 0) and 64 KiB ones (copy; zero copy)
  *   round trip  ping-pong over two channels, polling and blocking, vs eventfd
  *   wakeups     doorbells (or futex wakes), both directions, per message at
  *               saturation
- *   memcpy      the same 64 KiB copies in one process: into a span of the
- *               region as large as the 64 KiB channel's ring (cache
- *               resident), and into a 256 MiB shared buffer (memory bound)
+ * Every consumer, channel, socket, pipe and floor alike, reads every byte
+ * it receives (a checksum) and checks each message's number.  Round trips
+ * are timed in batches (chan.h), not with a clock read each.
  *
  * Methodology: every measure is repeated --runs times, the repetitions are
- * interleaved (one of each per round) so a burst of foreign load hits all of
- * them alike, and the median is reported (round trips: median of each
- * run's p50 and p99).  When at least two CPUs are allowed, the two processes
- * are pinned to different CPUs.  The load average before and after and the
- * steal time are reported: on a shared machine the numbers are only
- * comparable within one run.
+ * interleaved (one of each per round, each floor next to what it is the
+ * floor of) so a burst of foreign load hits all of them alike.  The machine
+ * is bimodal (a cache-line round trip of ~110 or ~510 ns, changing every
+ * few seconds to minutes): a short cache-line ping-pong before the first
+ * measure of a round and after every measure gives each measure its mode;
+ * one whose mode changed is flagged and left out of the medians, which are
+ * taken per mode over the runs that stayed in it.  When at least two CPUs
+ * are allowed, the two processes are pinned to different CPUs (not for the
+ * blocking round trips: see chan-measure.c).  The load average before and
+ * after and the steal time are reported: on a shared machine the numbers
+ * are only comparable within one run.
  *
  * By default the region is a temporary file in /dev/shm ("file:"), where
  * blocking mode sleeps on a futex.  Blocking mode is also measured with real
@@ -32,12 +44,15 @@
 
 #include "bench/chan.h"
 #include "cli/cli.h"
+#include "util/util.h"
 
 enum { OPT_SECONDS = CLI_OPT_FIRST_FREE, OPT_DEV, OPT_RUNS, OPT_NO_PIN };
 
 #define RING_64B (1u << 20)
 #define RING_64K_DEFAULT (4u << 20)
 #define LARGE_SPAN (256u << 20)
+/* Each mode probe: batches of 100 cache-line round trips (2x10^4). */
+#define PROBE_BATCHES 200
 
 struct opts {
 	struct cli_opts cli;
@@ -55,6 +70,10 @@ struct setup {
 	uint64_t ring_64k;	 /* the 64 KiB channel's ring as created */
 	char *resident;		 /* a ring-sized span of the region, or NULL */
 	char *large;		 /* LARGE_SPAN of shared memory, or MAP_FAILED */
+	char *floor;		 /* the floors' memory */
+	char *anon;		 /* floor when the region has no room for it, or MAP_FAILED */
+	size_t anon_size;
+	const char *floor_where;
 	struct bench_server srv; /* for the doorbell round trip */
 	ivshmem_ep *sep;	 /* holds the server's channels */
 	const char *bell_note;	 /* why no doorbell round trip, or NULL */
@@ -102,6 +121,53 @@ static int parse(int argc, char **argv, struct opts *o)
 	return 0;
 }
 
+/* Where the channels end in the region (their blocks, with room for their
+ * headers), or 0 if the table cannot be read. */
+static uint64_t channels_end(ivshmem_ep *ep)
+{
+	struct ivshmem_chan_info ci[8];
+	int n = ivshmem_chan_list(ep, ci, IVS_ARRAY_SIZE(ci));
+	if (n < 0 || (size_t)n > IVS_ARRAY_SIZE(ci))
+		return 0;
+	uint64_t end = 0;
+	for (int i = 0; i < n; i++)
+		if (ci[i].offset + ci[i].ring_size > end)
+			end = ci[i].offset + ci[i].ring_size;
+	return end + (64u << 10);
+}
+
+/* The memory past the channels (from the middle of the region on, at
+ * least): a ring-sized span for memcpy and the floors' rings, which are
+ * then in the same memory as the channels; the floors go to an anonymous
+ * shared mapping if there is no room.  And the 256 MiB memcpy span.  0, or
+ * 1 after a message. */
+static int setup_spare(struct setup *s, const char *dev)
+{
+	size_t rsize = ivshmem_mem_size(s->ep);
+	uint64_t used = channels_end(s->ep), from = rsize / 2;
+	if (!used)
+		return cli_error("bench chan: cannot read back the channel table of %s", dev);
+	if (used > from)
+		from = (used + 4095) & ~(uint64_t)4095;
+	char *spare = from < rsize ? (char *)ivshmem_mem(s->ep) + from : NULL;
+	size_t room = from < rsize ? rsize - from : 0;
+	size_t need = chan_floor_bytes(RING_64B, s->ring_64k);
+	s->resident = room >= s->ring_64k ? spare : NULL;
+	s->floor = spare;
+	s->floor_where = "the region, past the channels";
+	if (room < need) {
+		s->anon_size = need;
+		s->anon = mmap(NULL, need, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+		if (s->anon == MAP_FAILED)
+			return cli_error("bench chan: cannot map %zu bytes for the floors: %s", need, strerror(errno));
+		s->floor = s->anon;
+		s->floor_where = "an anonymous shared mapping (no room in the region)";
+	}
+	memset(s->floor, 0, need); /* fault it in before it is timed */
+	s->large = mmap(NULL, LARGE_SPAN, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	return 0;
+}
+
 /* The region (a 64 MiB file unless --dev) and its four channels. */
 static int setup_region(struct opts *o, struct setup *s)
 {
@@ -138,9 +204,9 @@ static int setup_region(struct opts *o, struct setup *s)
 	if (r == 0)
 		r = ivshmem_chan_create(s->ep, "b64k", big_ring, CHAN_BIG);
 	if (r == 0)
-		r = ivshmem_chan_create(s->ep, "ping", 64 * 1024, CHAN_SMALL);
+		r = ivshmem_chan_create(s->ep, "ping", CHAN_RT_RING, CHAN_SMALL);
 	if (r == 0)
-		r = ivshmem_chan_create(s->ep, "pong", 64 * 1024, CHAN_SMALL);
+		r = ivshmem_chan_create(s->ep, "pong", CHAN_RT_RING, CHAN_SMALL);
 	if (r < 0)
 		return r == -ENOSPC ? cli_error("%s is too small for the benchmark (needs ~1.5 MiB plus 4x64 "
 						"KiB rings)", dev)
@@ -155,10 +221,7 @@ static int setup_region(struct opts *o, struct setup *s)
 	if (r < 0)
 		return cli_lib_error(dev, "read back the 64 KiB channel in", r);
 	s->ring_64k = st.ring_size;
-	size_t rsize = ivshmem_mem_size(s->ep);
-	s->resident = rsize / 2 >= s->ring_64k ? (char *)ivshmem_mem(s->ep) + rsize / 2 : NULL;
-	s->large = mmap(NULL, LARGE_SPAN, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	return 0;
+	return setup_spare(s, dev);
 }
 
 /* The doorbell round trip's server (its own region with ping and pong), on
@@ -182,8 +245,8 @@ static int setup_doorbells(struct setup *s)
 		return 0;
 	s->bell_note = "the server's channels could not be set up";
 	if (ivshmem_open(s->srv.spec, NULL, &s->sep) == 0 && ivshmem_layout_init(s->sep) == 0 &&
-	    ivshmem_chan_create(s->sep, "ping", 64 * 1024, CHAN_SMALL) == 0 &&
-	    ivshmem_chan_create(s->sep, "pong", 64 * 1024, CHAN_SMALL) == 0)
+	    ivshmem_chan_create(s->sep, "ping", CHAN_RT_RING, CHAN_SMALL) == 0 &&
+	    ivshmem_chan_create(s->sep, "pong", CHAN_RT_RING, CHAN_SMALL) == 0)
 		s->bell_note = NULL;
 	return 0;
 }
@@ -192,6 +255,8 @@ static void teardown(struct setup *s)
 {
 	if (s->large && s->large != MAP_FAILED)
 		munmap(s->large, LARGE_SPAN);
+	if (s->anon && s->anon != MAP_FAILED)
+		munmap(s->anon, s->anon_size);
 	ivshmem_close(s->sep);
 	bench_server_stop(&s->srv);
 	ivshmem_close(s->ep);
@@ -199,44 +264,50 @@ static void teardown(struct setup *s)
 		unlink(s->path);
 }
 
-/* One round: every measure once, in a fixed order, so a burst of foreign
- * load hits them all alike.  0, or 1 after a message. */
-static int run_round(const struct chan_bench *b, struct chan_runs *r, char *resident, uint64_t ring_64k,
-		     char *large)
+/* The machine's mode: a short cache-line ping-pong between the machine's
+ * first two CPUs (the parent unpinned for it, pinned back after).  0, or 1
+ * after a message. */
+static int probe(const struct chan_bench *b, double *ns)
 {
-	unsigned k = r->n;
-	for (int t = 0; t < T_N; t++) {
-		struct chan_tput_res x = {0};
-		int e = chan_measure_tput(b, (enum chan_tput)t, &x);
-		if (e)
-			return e > 0 ? 1
-				     : cli_error("throughput run '%s' failed (a child process died?)",
-						 chan_tput_name((enum chan_tput)t));
-		r->tput[t][k] = chan_tput_msg((enum chan_tput)t) == CHAN_SMALL ? x.msgs : x.bytes;
-		r->wakeups[t][k] = x.wakeups_per_msg;
-	}
-	r->memcpy_resident[k] = resident ? chan_memcpy_rate(b, resident, ring_64k) : 0;
-	r->memcpy_large[k] = large != MAP_FAILED ? chan_memcpy_rate(b, large, LARGE_SPAN) : 0;
-	for (int t = 0; t < R_N; t++) {
-		struct chan_rt_res x = {0};
-		if (t == R_BELL && !r->bell_ok)
+	bench_pin(&b->cpus, -1);
+	int r = bench_machine_probe("chan", PROBE_BATCHES, b->keep_out, ns);
+	bench_pin(&b->cpus, 0);
+	return r ? 1 : 0;
+}
+
+/* One round: every measure once, in a fixed order, so a burst of foreign
+ * load hits them all alike; the machine's mode before the first and after
+ * each.  0, or 1 after a message. */
+static int run_round(const struct chan_bench *b, struct chan_runs *r)
+{
+	unsigned k = r->n, np = 0;
+	double *pr = r->probe[k];
+	if (probe(b, &pr[np++]))
+		return 1;
+	for (int m = 0; m < CM_N; m++) {
+		if (m == CM_RT_BELL && !r->bell_ok)
 			continue;
-		int e = chan_measure_rt(b, (enum chan_rt)t, &x);
+		struct chan_val *v = &r->v[m][k];
+		*v = (struct chan_val){0};
+		int e = chan_measure(b, (enum chan_m)m, v);
 		if (e > 0)
 			return 1;
-		if (e && t == R_BELL) {
+		if (e < 0 && m == CM_RT_BELL) {
 			r->bell_ok = false;
-			r->bell_note = "server run failed";
+			r->bell_note = "a run failed";
 			continue;
 		}
-		if (e)
-			return cli_error("round-trip run %d failed (a child process died?)", t);
-		r->p50[t][k] = x.p50;
-		r->p99[t][k] = x.p99;
-		r->mean[t][k] = x.mean;
-		if (t == R_BLOCK)
-			r->sleeps[k] = x.sleeps_per_rt;
+		if (e < 0)
+			return cli_error("bench chan: %s failed: %s (a child process died?)",
+					 chan_m_info((enum chan_m)m)->name, strerror(-e));
+		if (probe(b, &pr[np]))
+			return 1;
+		v->mode[0] = pr[np - 1];
+		v->mode[1] = pr[np];
+		v->ok = v->v > 0;
+		np++;
 	}
+	r->probes[k] = np;
 	r->n++;
 	return 0;
 }
@@ -246,10 +317,10 @@ int bench_chan(int argc, char **argv)
 	struct opts o = {0};
 	if (parse(argc, argv, &o))
 		return 1;
-	struct setup s = {.srv = BENCH_SERVER_INIT, .large = MAP_FAILED};
+	struct setup s = {.srv = BENCH_SERVER_INIT, .large = MAP_FAILED, .anon = MAP_FAILED};
 	struct chan_bench b = {.secs = o.secs, .parent = getpid(), .keep_out = -1};
 	bench_cpus_init(&b.cpus, o.pin);
-	static struct chan_runs runs; /* ~40 KiB */
+	static struct chan_runs runs; /* ~60 KiB */
 	runs = (struct chan_runs){0};
 	int rc = setup_region(&o, &s);
 	if (rc == 0)
@@ -257,15 +328,22 @@ int bench_chan(int argc, char **argv)
 	if (rc == 0) {
 		b.ep = s.ep;
 		b.keep_out = s.srv.stop;
+		b.ring_64b = RING_64B;
+		b.ring_64k = s.ring_64k;
+		b.floor = s.floor;
+		b.resident = s.resident;
+		b.large = s.large != MAP_FAILED ? s.large : NULL;
+		b.large_span = LARGE_SPAN;
 		b.bell_spec = s.bell_note ? NULL : s.srv.spec;
 		runs.bell_ok = !s.bell_note;
 		runs.bell_note = s.bell_note;
 		struct chan_setup info = {.kind = ivshmem_kind(s.ep), .secs = o.secs, .cpus = &b.cpus,
-					  .pin_asked = o.pin, .ring_64b = RING_64B, .ring_64k = s.ring_64k};
+					  .pin_asked = o.pin, .ring_64b = RING_64B, .ring_64k = s.ring_64k,
+					  .floor_where = s.floor_where, .probe_batches = PROBE_BATCHES};
 		fflush(stdout);
 		bench_machine_sample(&info.before);
 		for (unsigned k = 0; rc == 0 && k < o.runs; k++)
-			rc = run_round(&b, &runs, s.resident, s.ring_64k, s.large);
+			rc = run_round(&b, &runs);
 		bench_machine_sample(&info.after);
 		if (rc == 0)
 			rc = chan_report(&runs, &info, o.cli.json);

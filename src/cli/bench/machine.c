@@ -119,6 +119,13 @@ static void pp_child(struct pp_line *l)
 
 int bench_machine_mode(const char *name, double *ns)
 {
+	return bench_machine_probe(name, PP_BATCHES, -1, ns);
+}
+
+int bench_machine_probe(const char *name, unsigned batches, int keep_out, double *ns)
+{
+	if (batches == 0 || batches > PP_BATCHES)
+		batches = PP_BATCHES;
 	struct pp_line *l = mmap(NULL, sizeof(*l), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (l == MAP_FAILED)
 		return cli_error("bench %s: cache-line ping-pong: mmap: %s", name, strerror(errno)), -1;
@@ -135,7 +142,7 @@ int bench_machine_mode(const char *name, double *ns)
 	if (pid == 0) {
 		bench_child_signals();
 		bench_pin(&c, 1);
-		if (bench_child_bind(parent, -1) == 0)
+		if (bench_child_bind(parent, keep_out) == 0)
 			pp_child(l);
 		_exit(0);
 	}
@@ -143,7 +150,7 @@ int bench_machine_mode(const char *name, double *ns)
 	size_t k = 0;
 	uint64_t w = 0, got, start = ivs_now_ns();
 	bool ok = true;
-	for (unsigned b = 0; ok && b < PP_WARMUP + PP_BATCHES; b++) {
+	for (unsigned b = 0; ok && b < PP_WARMUP + batches; b++) {
 		uint64_t t0 = ivs_now_ns();
 		for (unsigned j = 0; ok && j < PP_BATCH; j++, w += 2) {
 			atomic_store_explicit(&l->word, w + 1, memory_order_release);
