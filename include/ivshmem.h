@@ -532,8 +532,11 @@ int ivshmem_chan_release(ivshmem_chan *ch) IVSHMEM_API;
 /* Several channels on one vector: for each consumer channel, arm it (returns
  * 1 if a message is already there: don't sleep; 0 when armed, the producer
  * will ring), then sleep on ivshmem_chan_fd / ivshmem_wait, then recv with
- * timeout 0.  Arm's errors: those of recv (liveness, corruption), and
- * -EPERM (a monitor).  ivshmem_chan_fd: the pollable fd this handle
+ * timeout 0.  Right after a takeover of the producer's or our role, the
+ * producer rings from its next call on (docs/channels.md, "Skipping the
+ * fence"): sleep with a timeout.  Arm's errors: those of recv (liveness,
+ * corruption), -EPERM (a monitor), and the membarrier's if the kernel
+ * refuses it after it was registered (seccomp).  ivshmem_chan_fd: the pollable fd this handle
  * sleeps on, or -ENOTSUP (no doorbell from the peer: poll with a timeout). */
 int ivshmem_chan_arm(ivshmem_chan *ch) IVSHMEM_API;
 int ivshmem_chan_fd(ivshmem_chan *ch) IVSHMEM_API;

@@ -16,7 +16,7 @@
  *   publish:  store our index; [fence]; load the peer's event index; kick
  *             if we crossed it (virtio's vring_need_event)
  *   sleep:    snapshot the wake word (futex) or drain the doorbell; store
- *             our event index; fence, or membarrier; [ack check]; look
+ *             our event index; fence [and membarrier]; [ack check]; look
  *             again; sleep until the wake word moves (futex) or the
  *             doorbell rings; withdraw the index after
  * The fence on the publish side is skipped when the sleeper issues a

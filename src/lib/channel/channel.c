@@ -67,6 +67,7 @@ struct ivshmem_chan {
 	bool peer_seen; /* the peer was attached at some point of our session */
 	uint32_t follow_epoch; /* the peer epoch skip_fence was set for */
 	bool skip_fence;       /* publish without a fence (follow_peer) */
+	int mb_err;	       /* the last membarrier's error, or 0 */
 	int broken;	/* sticky error */
 	uint64_t host;
 	uint32_t caps;
@@ -276,6 +277,14 @@ static void follow_peer(ivshmem_chan *ch)
 	ch->skip_fence = ch->role == IVSHMEM_CHAN_PRODUCER && (ch->caps & IVS_SIDE_MEMBARRIER) &&
 			 (caps & IVS_SIDE_MEMBARRIER) && host == ch->host;
 	atomic_store_explicit(&ch->me->acked, (uint64_t)ch->my_epoch << 32 | e, REL);
+	/* A publish made on the stale view may have missed the peer's arm,
+	 * and no later publish crosses it again: with a fence after both,
+	 * either the peer's re-check after its arm saw our publish, or we see
+	 * its event index now and kick.  (A spurious kick is harmless.)  This
+	 * is also open's kick of a peer already waiting. */
+	atomic_thread_fence(SC);
+	if (atomic_load_explicit(&ch->peer_ev->idx, RLX) != UINT64_MAX)
+		kick(ch);
 }
 
 /* After publishing our index moving from old to now: kick the peer if it
@@ -434,8 +443,8 @@ static int try_reserve(ivshmem_chan *ch, size_t len)
 /* ---- waiting ---------------------------------------------------------- */
 
 /* Publish "wake me when you pass X", the barrier, then re-check.  A
- * membarrier user issues a membarrier (a publisher on this host may have
- * skipped its fence).  *may_sleep: the peer follows our attach info
+ * consumer that is a membarrier user issues a membarrier (a producer on
+ * this host may have skipped its fence; consumers never skip theirs).  *may_sleep: the peer follows our attach info
  * (acked names the peer's and our epoch; read after the barrier, before
  * the re-check), so a long sleep is safe; else the caller only polls.
  * Returns the result of the re-check (1 ready, 0 armed, -errno). */
@@ -448,7 +457,14 @@ static int arm(ivshmem_chan *ch, size_t len, uint32_t *futex_val, bool *may_slee
 	else
 		atomic_store_explicit(&ch->my_ev->idx, room_index(ch, len), RLX);
 	atomic_thread_fence(SC);
-	*may_sleep = !(ch->caps & IVS_SIDE_MEMBARRIER) || ivs_membarrier() == 0;
+	*may_sleep = true;
+	if ((ch->caps & IVS_SIDE_MEMBARRIER) && ch->role == IVSHMEM_CHAN_CONSUMER) {
+		/* Refused after we registered (a seccomp filter installed
+		 * since): a producer may skip its fence for us, so we can only
+		 * back off; the event loop's arm reports it. */
+		ch->mb_err = ivs_membarrier();
+		*may_sleep = ch->mb_err == 0;
+	}
 	uint32_t pe = atomic_load_explicit(&ch->peer->epoch, ACQ);
 	uint64_t acked = atomic_load_explicit(&ch->peer->acked, ACQ);
 	if (acked != ((uint64_t)pe << 32 | ch->my_epoch))
@@ -669,18 +685,15 @@ static int open_common(ivshmem_chan *ch, const char *name, int role, const struc
 	}
 	ch->peer_epoch = atomic_load_explicit(&ch->peer->epoch, ACQ);
 	ch->peer_seen = ch->peer_epoch & 1;
-	ch->follow_epoch = ch->peer_epoch + 1; /* not followed yet */
-	follow_peer(ch);
 	if (r < 0) {
 		ivs_side_leave(ch->me, ch->my_epoch);
 		return r;
 	}
-	/* A peer already waiting (its event index armed) may be backing off
-	 * without a wakeup it can count on: ring it once so that it re-checks
-	 * and from now on sleeps on the futex or doorbell we can reach.  A
-	 * spurious wakeup is harmless: sleepers always re-check. */
-	if (ch->peer_seen && atomic_load_explicit(&ch->peer_ev->idx, RLX) != UINT64_MAX)
-		kick(ch);
+	/* follow_peer kicks a peer already waiting (its event index armed):
+	 * it may be backing off without a wakeup it can count on, and re-checks
+	 * now, from then on sleeping on the futex or doorbell we can reach. */
+	ch->follow_epoch = ch->peer_epoch + 1; /* not followed yet */
+	follow_peer(ch);
 	return 0;
 }
 
@@ -861,9 +874,12 @@ int ivshmem_chan_arm(ivshmem_chan *ch)
 		return r;
 	bool may_sleep;
 	r = arm(ch, 0, NULL, &may_sleep);
+	if (r == 0 && ch->mb_err)
+		return ch->mb_err;
 	/* The peer does not follow our attach yet: if it is waiting, a kick
-	 * makes it look (and acknowledge) now; otherwise its next call does
-	 * (docs/channels.md, "Skipping the fence": the limit of arm). */
+	 * makes it look (and acknowledge) now; otherwise its next call does,
+	 * and kicks us if we are armed (docs/channels.md, "Skipping the
+	 * fence": the limit of arm). */
 	if (r == 0 && !may_sleep && peer_ready(ch))
 		kick(ch);
 	return r < 0 ? r : r > 0;

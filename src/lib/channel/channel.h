@@ -81,8 +81,9 @@ struct ivs_layout_entry {
 #define IVS_SIDE_DOORBELL (1u << 1) /* sleeps on doorbell vector `vector` */
 #define IVS_SIDE_FUTEX (1u << 2)    /* sleeps on the futex word (same host) */
 /* A membarrier user (channels): registered for the kernel's global
- * expedited membarrier, and issues one before every sleep.  A publisher on
- * the same host that is one too skips its fence (docs/channels.md). */
+ * expedited membarrier; as a consumer it issues one before every sleep, so
+ * a producer on the same host that is one too skips its fence
+ * (docs/channels.md). */
 #define IVS_SIDE_MEMBARRIER (1u << 3)
 
 struct ivs_side {
