@@ -202,7 +202,7 @@ struct child {
 	int rep; /* read end of its report pipe */
 };
 
-static bool start(struct child *c, void (*body)(struct child *, int, void *), void *arg)
+static bool start(struct child *c, void (*body)(int, void *), void *arg)
 {
 	int fds[2];
 	if (pipe(fds) < 0)
@@ -210,7 +210,7 @@ static bool start(struct child *c, void (*body)(struct child *, int, void *), vo
 	c->pid = fork();
 	if (c->pid == 0) {
 		close(fds[0]);
-		body(c, fds[1], arg);
+		body(fds[1], arg);
 		_exit(5);
 	}
 	close(fds[1]);
@@ -235,7 +235,7 @@ struct run {
 	int ready[2], hold[2];
 };
 
-static void body_producer(struct child *c, int fd, void *arg)
+static void body_producer(int fd, void *arg)
 {
 	struct run *r = arg;
 	close(r->ready[0]);
@@ -243,7 +243,7 @@ static void body_producer(struct child *c, int fd, void *arg)
 	producer(fd, r->prod_mb, 0, 0x9e3779b9u);
 }
 
-static void body_consumer(struct child *c, int fd, void *arg)
+static void body_consumer(int fd, void *arg)
 {
 	struct run *r = arg;
 	close(r->ready[0]);
@@ -251,7 +251,7 @@ static void body_consumer(struct child *c, int fd, void *arg)
 	consumer(fd, r->cons_mb, 0, r->take_at, r->ready[1], r->hold[0], 0x85ebca6bu);
 }
 
-static void body_consumer2(struct child *c, int fd, void *arg)
+static void body_consumer2(int fd, void *arg)
 {
 	struct run *r = arg;
 	close(r->ready[0]);
