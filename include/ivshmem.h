@@ -529,6 +529,46 @@ int ivshmem_chan_commit(ivshmem_chan *ch, size_t len) IVSHMEM_API;
 ssize_t ivshmem_chan_peek(ivshmem_chan *ch, const void **ptr, int timeout_ms) IVSHMEM_API;
 int ivshmem_chan_release(ivshmem_chan *ch) IVSHMEM_API;
 
+/* Batches: several messages for one publication of the index (and at most
+ * one wakeup), for streams of small messages (docs/channels.md,
+ * "Batches").  Each waits as the one-message call does for the first
+ * message (or the room for it), then takes what is there without waiting,
+ * and returns how many messages it moved (>= 1) or the one-message call's
+ * error (nothing moved).  An error met after the first ends the batch; a
+ * sticky one comes out of the next call.
+ *
+ * send_batch: msgs[i].data, .len (cap unused).  Arguments are checked
+ * before anything is sent: -EINVAL (data NULL with len), -EMSGSIZE (any
+ * len > max_msg).  Returns how many of msgs[0..n) went, in order; send
+ * the rest again.
+ * recv_batch: msgs[i].data holds msgs[i].cap bytes; .len is set to each
+ * message's length.  A message longer than its buffer ends the batch
+ * before it (the first: -EMSGSIZE, it stays queued).
+ * peek_batch: sets msgs[i].data to each message in shared memory and .len
+ * to its length; ivshmem_chan_release releases all of them.  The batch
+ * calls begin at the released head: messages peeked before are returned
+ * again.
+ * commit_more: commit, but leave the record unpublished: the next commit,
+ * flush, a reserve or send that finds the ring full, arm, or close
+ * publishes it with the others (a producer that dies before that loses
+ * them, as an uncommitted reservation).  flush: publish now (0, -EPERM,
+ * or the handle's liveness and sticky errors; -ECONNRESET is not one:
+ * flush goes on).  A handle belongs to one thread at a time (as for every
+ * channel call). */
+struct ivshmem_chan_msg {
+	void *data;
+	size_t cap; /* recv_batch: bytes data holds */
+	size_t len;
+};
+int ivshmem_chan_send_batch(ivshmem_chan *ch, const struct ivshmem_chan_msg *msgs, size_t n,
+			    int timeout_ms) IVSHMEM_API;
+ssize_t ivshmem_chan_recv_batch(ivshmem_chan *ch, struct ivshmem_chan_msg *msgs, size_t n,
+				int timeout_ms) IVSHMEM_API;
+ssize_t ivshmem_chan_peek_batch(ivshmem_chan *ch, struct ivshmem_chan_msg *msgs, size_t n,
+				int timeout_ms) IVSHMEM_API;
+int ivshmem_chan_commit_more(ivshmem_chan *ch, size_t len) IVSHMEM_API;
+int ivshmem_chan_flush(ivshmem_chan *ch) IVSHMEM_API;
+
 /* Several channels on one vector: for each consumer channel, arm it (returns
  * 1 if a message is already there: don't sleep; 0 when armed, the producer
  * will ring), then sleep on ivshmem_chan_fd / ivshmem_wait, then recv with

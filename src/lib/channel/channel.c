@@ -75,15 +75,22 @@ struct ivshmem_chan {
 	unsigned vector;
 	struct ivs_spin spin; /* before sleeping: configured, adaptive */
 	int slice_ms;	      /* longest sleep: SLICE_MS (tests: ivs_chan_set_slice) */
-	/* producer: tail is ours, head_cache the last validated head */
-	uint64_t tail, head_cache, tail_msgs;
+	/* producer: tail is ours (tail_pub: as published; records between
+	 * them were committed with commit_more), head_cache the last
+	 * validated head */
+	uint64_t tail, tail_pub, head_cache, tail_msgs;
 	/* consumer: head is ours, tail_cache the last validated tail */
 	uint64_t head, head_pub, tail_cache, head_msgs;
 	bool reserved;
 	uint64_t res_start; /* index of the reserved record */
 	size_t res_cap;
+	/* consumer: peek_count records peeked from head on, the first
+	 * peek_len bytes long ending at peek_first_end, the last ending at
+	 * peek_next, peek_bytes in all (lengths as validated: never read
+	 * from the ring again) */
 	bool peeked;
-	uint64_t peek_next;
+	unsigned peek_count;
+	uint64_t peek_first_end, peek_next, peek_bytes;
 	uint32_t peek_len;
 	uint64_t last_reap;
 	struct ivs_peer_watch watch; /* the peer, as its server sees it */
@@ -322,6 +329,64 @@ static int load_head(ivshmem_chan *ch)
 	return 0;
 }
 
+/* Consumer: the record at index h, padding before it skipped, within the
+ * tail we have (reloaded once when it ends at h).  Each length and tag is
+ * read once and bounds-checked.  1 (*at: the record's start, *len, *end),
+ * 0 nothing at h, -EBADMSG. */
+static int locate(ivshmem_chan *ch, uint64_t h, uint64_t *at, uint32_t *len, uint64_t *end)
+{
+	for (int step = 0; step < 2; step++) {
+		if (ch->tail_cache == h) {
+			int r = load_tail(ch);
+			if (r < 0)
+				return r;
+			if (ch->tail_cache == h)
+				return step ? fail(ch, -EBADMSG) : 0; /* padding without a record */
+		}
+		uint64_t avail = ch->tail_cache - h;
+		uint64_t pos = h & ch->mask;
+		if (avail < IVS_REC_HDR)
+			return fail(ch, -EBADMSG);
+		uint32_t n = __atomic_load_n(word_at(ch, h, 0), __ATOMIC_RELAXED);
+		uint32_t tag = __atomic_load_n(word_at(ch, h, 4), __ATOMIC_RELAXED);
+		if (tag != rec_tag(ch, h))
+			return fail(ch, -EBADMSG);
+		if (n == IVS_REC_PAD) {
+			uint64_t pad = ch->ring_size - pos;
+			if (pos == 0 || pad > avail)
+				return fail(ch, -EBADMSG);
+			h += pad;
+			continue;
+		}
+		uint64_t rec = IVS_REC_HDR + ivs_align8(n);
+		if (n > ch->max_msg || rec > avail || pos + rec > ch->ring_size)
+			return fail(ch, -EBADMSG);
+		*at = h;
+		*len = n;
+		*end = h + rec;
+		return 1;
+	}
+	return fail(ch, -EBADMSG);
+}
+
+/* Consumer: peek the record at head: 1, 0 none yet, -EBADMSG.  No
+ * liveness checks: try_peek makes them. */
+static int peek_first(ivshmem_chan *ch)
+{
+	uint64_t at, end;
+	uint32_t len;
+	int r = locate(ch, ch->head, &at, &len, &end);
+	if (r <= 0)
+		return r;
+	ch->head = at; /* skipped padding is published with the release */
+	ch->peek_len = len;
+	ch->peek_first_end = ch->peek_next = end;
+	ch->peek_count = 1;
+	ch->peek_bytes = len;
+	ch->peeked = true;
+	return 1;
+}
+
 /* Consumer: locate the next message.  1 (peek_* set), 0 empty, -errno. */
 static int try_peek(ivshmem_chan *ch)
 {
@@ -330,64 +395,33 @@ static int try_peek(ivshmem_chan *ch)
 	int r = check_epochs(ch);
 	if (r < 0)
 		return r;
-	uint64_t h = ch->head;
-	for (int step = 0; step < 2; step++) {
-		if (ch->tail_cache == h) {
-			if ((r = load_tail(ch)) < 0)
-				return r;
-			if (ch->tail_cache == h) {
-				if (step)
-					return fail(ch, -EBADMSG); /* padding without a record */
-				/* Re-read the peer's epoch after the empty tail:
-				 * a detach published after its last message. */
-				if ((r = check_epochs(ch)) < 0)
-					return r;
-				if (peer_gone(ch)) {
-					if ((r = load_tail(ch)) < 0)
-						return r;
-					if (ch->tail_cache == h)
-						return confirm_gone(ch);
-				} else {
-					return 0;
-				}
-			}
-		}
-		uint64_t avail = ch->tail_cache - h;
-		uint64_t pos = h & ch->mask;
-		if (avail < IVS_REC_HDR)
-			return fail(ch, -EBADMSG);
-		uint32_t len = __atomic_load_n(word_at(ch, h, 0), __ATOMIC_RELAXED);
-		uint32_t tag = __atomic_load_n(word_at(ch, h, 4), __ATOMIC_RELAXED);
-		if (tag != rec_tag(ch, h))
-			return fail(ch, -EBADMSG);
-		if (len == IVS_REC_PAD) {
-			uint64_t pad = ch->ring_size - pos;
-			if (pos == 0 || pad > avail)
-				return fail(ch, -EBADMSG);
-			h += pad;
-			continue;
-		}
-		uint64_t rec = IVS_REC_HDR + ivs_align8(len);
-		if (len > ch->max_msg || rec > avail || pos + rec > ch->ring_size)
-			return fail(ch, -EBADMSG);
-		ch->head = h; /* skipped padding is published with the release */
-		ch->peek_len = len;
-		ch->peek_next = h + rec;
-		ch->peeked = true;
-		return 1;
-	}
-	return fail(ch, -EBADMSG);
+	if ((r = peek_first(ch)) != 0)
+		return r;
+	/* Empty: re-read the peer's epoch after the empty tail (a detach
+	 * published after its last message). */
+	if ((r = check_epochs(ch)) < 0)
+		return r;
+	if (!peer_gone(ch))
+		return 0;
+	if ((r = load_tail(ch)) < 0)
+		return r;
+	if (ch->tail_cache == ch->head)
+		return confirm_gone(ch);
+	return (r = peek_first(ch)) != 0 ? r : fail(ch, -EBADMSG);
 }
 
-static void do_release(ivshmem_chan *ch)
+/* Consumer: publish the release of the first peeked record (all: false)
+ * or of all of them. */
+static void do_release(ivshmem_chan *ch, bool all)
 {
 	uint64_t old = ch->head_pub;
-	ch->head = ch->peek_next;
+	uint64_t n = all ? ch->peek_count : 1;
+	ch->head = all ? ch->peek_next : ch->peek_first_end;
 	ch->head_pub = ch->head;
-	ch->peeked = false;
-	ch->head_msgs++;
-	ch->n_msgs++;
-	ch->n_bytes += ch->peek_len;
+	ch->peeked = false; /* after a first-only release, the rest is located again */
+	ch->head_msgs += n;
+	ch->n_msgs += n;
+	ch->n_bytes += all ? ch->peek_bytes : ch->peek_len;
 	atomic_store_explicit(&ch->c->head_msgs, ch->head_msgs, RLX);
 	atomic_store_explicit(&ch->c->head, ch->head, REL);
 	notify(ch, old, ch->head);
@@ -412,14 +446,11 @@ static uint64_t room_index(const ivshmem_chan *ch, size_t len)
 	return x - ch->head_cache > ch->tail - ch->head_cache ? ch->head_cache : x - IVS_REC_HDR;
 }
 
-/* Producer: find room for len bytes.  1 (res_* set), 0 full, -errno. */
-static int try_reserve(ivshmem_chan *ch, size_t len)
+/* Producer: room for len bytes at the tail, without liveness checks.  1
+ * (res_* set), 0 full, -EBADMSG. */
+static int reserve_room(ivshmem_chan *ch, size_t len)
 {
-	int r = check_epochs(ch);
-	if (r < 0)
-		return r;
-	if (peer_gone(ch) && (r = confirm_gone(ch)) != 0)
-		return r;
+	int r;
 	uint64_t rec = IVS_REC_HDR + ivs_align8(len);
 	uint64_t pos = ch->tail & ch->mask;
 	uint64_t pad = pos + rec > ch->ring_size ? ch->ring_size - pos : 0;
@@ -438,6 +469,66 @@ static int try_reserve(ivshmem_chan *ch, size_t len)
 	ch->res_cap = len;
 	ch->reserved = true;
 	return 1;
+}
+
+/* Producer: find room for len bytes.  1 (res_* set), 0 full, -errno. */
+static int try_reserve(ivshmem_chan *ch, size_t len)
+{
+	int r = check_epochs(ch);
+	if (r < 0)
+		return r;
+	if (peer_gone(ch) && (r = confirm_gone(ch)) != 0)
+		return r;
+	return reserve_room(ch, len);
+}
+
+/* Producer: write the reserved record's header, len bytes long, and move
+ * our tail past it (published by publish()). */
+static void finish(ivshmem_chan *ch, size_t len)
+{
+	uint64_t s = ch->res_start;
+	__atomic_store_n(word_at(ch, s, 0), (uint32_t)len, __ATOMIC_RELAXED);
+	__atomic_store_n(word_at(ch, s, 4), rec_tag(ch, s), __ATOMIC_RELAXED);
+	ch->tail = s + IVS_REC_HDR + ivs_align8(len);
+	ch->reserved = false;
+	ch->tail_msgs++;
+	ch->n_msgs++;
+	ch->n_bytes += len;
+}
+
+/* Producer: publish the tail (every record finished since the last
+ * publish, in one store) and wake the consumer if it waits for it. */
+static void publish(ivshmem_chan *ch)
+{
+	uint64_t old = ch->tail_pub;
+	if (old == ch->tail)
+		return;
+	ch->tail_pub = ch->tail;
+	atomic_store_explicit(&ch->c->tail_msgs, ch->tail_msgs, RLX);
+	atomic_store_explicit(&ch->c->tail, ch->tail, REL);
+	/* The next records' lines were last read by the consumer, on another
+	 * core: ask for them in exclusive state now, so small messages don't
+	 * wait for that transfer one store at a time.  Never past the
+	 * consumer's head (it may still be reading there). */
+	uint64_t ahead = ch->tail + PREFETCH_AHEAD;
+	if (ahead - ch->head_cache <= ch->ring_size)
+		ivs_prefetch_w(ch->ring + (ahead & ch->mask));
+	notify(ch, old, ch->tail);
+}
+
+/* Our role and our channel are still ours: not taken over (a new producer
+ * resumes at the published tail, past which nothing is ours to publish),
+ * not deleted (the block may hold another channel), not re-formatted. */
+static bool ours(const ivshmem_chan *ch)
+{
+	return atomic_load_explicit(&ch->me->epoch, RLX) == ch->my_epoch && !gone(ch);
+}
+
+/* Producer: publish what commit_more left, if it is still ours to. */
+static void flush_pending(ivshmem_chan *ch)
+{
+	if (ch->tail != ch->tail_pub && ours(ch))
+		publish(ch);
 }
 
 /* ---- waiting ---------------------------------------------------------- */
@@ -498,6 +589,10 @@ static int wait_op(ivshmem_chan *ch, size_t len, int timeout_ms)
 	int r = try_op(ch, len);
 	if (r != 0)
 		return r;
+	/* Full: what we committed with commit_more may be what the consumer
+	 * waits for, and is what frees the room. */
+	if (ch->role == IVSHMEM_CHAN_PRODUCER)
+		flush_pending(ch);
 	if (timeout_ms == 0)
 		return -EAGAIN;
 	/* One absolute deadline for the whole call: nothing the peer does
@@ -675,6 +770,7 @@ static int open_common(ivshmem_chan *ch, const char *name, int role, const struc
 		r = -EBADMSG;
 	if (prod) {
 		ch->tail = tail;
+		ch->tail_pub = tail;
 		ch->head_cache = head;
 		ch->tail_msgs = atomic_load_explicit(&c->tail_msgs, RLX);
 	} else {
@@ -742,6 +838,8 @@ ivshmem_chan *ivshmem_chan_close(ivshmem_chan *ch)
 	if (ch->me && atomic_load_explicit(&ch->me->epoch, RLX) == ch->my_epoch) {
 		if (ch->role == IVSHMEM_CHAN_CONSUMER && ch->peeked)
 			ch->peeked = false; /* not released: delivered again */
+		if (ch->role == IVSHMEM_CHAN_PRODUCER)
+			flush_pending(ch); /* committed with commit_more: sent */
 		if (ivs_side_leave(ch->me, ch->my_epoch))
 			kick(ch); /* a sleeping peer learns we left */
 	}
@@ -767,7 +865,7 @@ int ivshmem_chan_reserve(ivshmem_chan *ch, size_t len, void **ptr, int timeout_m
 	return 0;
 }
 
-int ivshmem_chan_commit(ivshmem_chan *ch, size_t len)
+static int commit(ivshmem_chan *ch, size_t len, bool now)
 {
 	if (!ch)
 		return -EINVAL;
@@ -778,25 +876,32 @@ int ivshmem_chan_commit(ivshmem_chan *ch, size_t len)
 	int r = check_epochs(ch);
 	if (r < 0 && r != -ECONNRESET)
 		return r;
-	uint64_t s = ch->res_start;
-	__atomic_store_n(word_at(ch, s, 0), (uint32_t)len, __ATOMIC_RELAXED);
-	__atomic_store_n(word_at(ch, s, 4), rec_tag(ch, s), __ATOMIC_RELAXED);
-	uint64_t old = ch->tail;
-	ch->tail = s + IVS_REC_HDR + ivs_align8(len);
-	ch->reserved = false;
-	ch->tail_msgs++;
-	ch->n_msgs++;
-	ch->n_bytes += len;
-	atomic_store_explicit(&ch->c->tail_msgs, ch->tail_msgs, RLX);
-	atomic_store_explicit(&ch->c->tail, ch->tail, REL);
-	/* The next records' lines were last read by the consumer, on another
-	 * core: ask for them in exclusive state now, so small messages don't
-	 * wait for that transfer one store at a time.  Never past the
-	 * consumer's head (it may still be reading there). */
-	uint64_t ahead = ch->tail + PREFETCH_AHEAD;
-	if (ahead - ch->head_cache <= ch->ring_size)
-		ivs_prefetch_w(ch->ring + (ahead & ch->mask));
-	notify(ch, old, ch->tail);
+	finish(ch, len);
+	if (now)
+		publish(ch);
+	return 0;
+}
+
+int ivshmem_chan_commit(ivshmem_chan *ch, size_t len)
+{
+	return commit(ch, len, true);
+}
+
+int ivshmem_chan_commit_more(ivshmem_chan *ch, size_t len)
+{
+	return commit(ch, len, false);
+}
+
+int ivshmem_chan_flush(ivshmem_chan *ch)
+{
+	if (!ch)
+		return -EINVAL;
+	if (ch->role != IVSHMEM_CHAN_PRODUCER)
+		return -EPERM;
+	int r = check_epochs(ch);
+	if (r < 0 && r != -ECONNRESET)
+		return r;
+	publish(ch);
 	return 0;
 }
 
@@ -811,6 +916,41 @@ int ivshmem_chan_send(ivshmem_chan *ch, const void *buf, size_t len, int timeout
 	if (len)
 		memcpy(p, buf, len);
 	return ivshmem_chan_commit(ch, len);
+}
+
+int ivshmem_chan_send_batch(ivshmem_chan *ch, const struct ivshmem_chan_msg *msgs, size_t n, int timeout_ms)
+{
+	if (!ch || !msgs || n == 0 || n > INT_MAX)
+		return -EINVAL;
+	if (ch->role != IVSHMEM_CHAN_PRODUCER)
+		return -EPERM;
+	/* All or nothing on bad arguments: nothing is sent. */
+	for (size_t i = 0; i < n; i++) {
+		if (!msgs[i].data && msgs[i].len)
+			return -EINVAL;
+		if (msgs[i].len > ch->max_msg)
+			return -EMSGSIZE;
+	}
+	/* The first waits; the rest take what room there is (one head
+	 * reload at most each), and one publish sends them all. */
+	ch->reserved = false;
+	int r = wait_op(ch, msgs[0].len, timeout_ms);
+	if (r < 0)
+		return r;
+	size_t k = 0;
+	do {
+		if (msgs[k].len)
+			memcpy(ch->ring + (ch->res_start & ch->mask) + IVS_REC_HDR, msgs[k].data, msgs[k].len);
+		finish(ch, msgs[k].len);
+	} while (++k < n && reserve_room(ch, msgs[k].len) == 1);
+	ch->reserved = false;
+	/* Taken over meanwhile (or deleted): what we wrote is not ours to
+	 * publish.  Any other error met after the first message comes out
+	 * of the next call. */
+	if (!ours(ch))
+		return fail(ch, -ESTALE);
+	publish(ch);
+	return (int)k;
 }
 
 /* ---- consumer API ----------------------------------------------------- */
@@ -839,7 +979,7 @@ int ivshmem_chan_release(ivshmem_chan *ch)
 	int r = check_epochs(ch);
 	if (r < 0 && r != -ECONNRESET)
 		return r;
-	do_release(ch);
+	do_release(ch, true);
 	return 0;
 }
 
@@ -855,8 +995,75 @@ ssize_t ivshmem_chan_recv(ivshmem_chan *ch, void *buf, size_t cap, int timeout_m
 		return -EMSGSIZE;
 	if (n)
 		memcpy(buf, p, (size_t)n);
-	do_release(ch);
+	do_release(ch, false);
 	return n;
+}
+
+/* Consumer: msgs[0..n) from the peeked first message on, extending the
+ * peek by each further record that is there already: pointers into the
+ * ring (copy false) or copies into msgs[i].data (at most msgs[i].cap
+ * bytes: a longer message ends the batch).  Returns how many; a corrupt
+ * record ends the batch (sticky: the next call reports it). */
+static size_t gather(ivshmem_chan *ch, struct ivshmem_chan_msg *msgs, size_t n, bool copy)
+{
+	uint64_t at = ch->head, end = ch->peek_next;
+	uint32_t len = ch->peek_len;
+	size_t k = 0;
+	for (;;) {
+		unsigned char *p = ch->ring + (at & ch->mask) + IVS_REC_HDR;
+		if (copy) {
+			if (len > msgs[k].cap)
+				break;
+			if (len)
+				memcpy(msgs[k].data, p, len);
+		} else {
+			msgs[k].data = p;
+		}
+		msgs[k].len = len;
+		if (k) {
+			ch->peek_next = end;
+			ch->peek_count++;
+			ch->peek_bytes += len;
+		}
+		if (++k == n || locate(ch, ch->peek_next, &at, &len, &end) != 1)
+			return k;
+	}
+	return k;
+}
+
+/* The batch calls start at the released head: what an earlier peek left
+ * peeked is located (and validated) again. */
+static ssize_t batch_in(ivshmem_chan *ch, struct ivshmem_chan_msg *msgs, size_t n, int timeout_ms, bool copy)
+{
+	if (!ch || !msgs || n == 0 || n > INT_MAX)
+		return -EINVAL;
+	if (ch->role != IVSHMEM_CHAN_CONSUMER)
+		return -EPERM;
+	if (copy)
+		for (size_t i = 0; i < n; i++)
+			if (!msgs[i].data && msgs[i].cap)
+				return -EINVAL;
+	ch->peeked = false;
+	int r = wait_op(ch, 0, timeout_ms);
+	if (r < 0)
+		return r;
+	size_t k = gather(ch, msgs, n, copy);
+	if (!copy)
+		return (ssize_t)k;
+	if (k == 0)
+		return -EMSGSIZE; /* the first is too long: it stays queued */
+	do_release(ch, true);
+	return (ssize_t)k;
+}
+
+ssize_t ivshmem_chan_recv_batch(ivshmem_chan *ch, struct ivshmem_chan_msg *msgs, size_t n, int timeout_ms)
+{
+	return batch_in(ch, msgs, n, timeout_ms, true);
+}
+
+ssize_t ivshmem_chan_peek_batch(ivshmem_chan *ch, struct ivshmem_chan_msg *msgs, size_t n, int timeout_ms)
+{
+	return batch_in(ch, msgs, n, timeout_ms, false);
 }
 
 /* ---- several channels on one vector ---------------------------------- */
@@ -867,8 +1074,10 @@ int ivshmem_chan_arm(ivshmem_chan *ch)
 		return -EINVAL;
 	if (ch->role == IVSHMEM_CHAN_MONITOR)
 		return -EPERM;
-	if (ch->role == IVSHMEM_CHAN_PRODUCER)
+	if (ch->role == IVSHMEM_CHAN_PRODUCER) {
 		ch->reserved = false;
+		flush_pending(ch); /* what commit_more left: the consumer may wait for it */
+	}
 	int r = check_slow(ch, CHECK_NOW);
 	if (r < 0)
 		return r;
