@@ -16,7 +16,11 @@
  * with both parties membarrier users (the producer commits without a
  * fence), with one of them not (fences on both sides), and with
  * a takeover of the consumer's role by a party whose membarrier cannot
- * reach the producer (it must poll until the producer follows it). */
+ * reach the producer (it must poll until the producer follows it); then
+ * again with batches of 1 to 16 messages on both sides (more than the ring
+ * holds) (one publication,
+ * at most one kick per batch; commit_more's records published by the last
+ * commit or by a reserve that waits for room). */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,8 +39,13 @@
 #define N_MSGS 20000
 #define T 60000 /* ms: hang guard of every call, never the property tested */
 #define SLICE_MS 5000
+#define BATCH 16 /* at most, per call: more than the ring holds (10) */
 
 static char path[64], spec[80];
+/* Batches of 1 to BATCH messages (send_batch, reserve + commit_more + commit;
+ * recv_batch, peek_batch + release) instead of one-message calls: set
+ * before the children fork. */
+static bool batches;
 
 /* What a child reports through its pipe. */
 struct report {
@@ -119,6 +128,24 @@ static void late(ivshmem_chan *ch, struct report *rep)
 		rep->fence_late = ivshmem_chan_stat(ch, &st) == 0 ? st.fence_skipped : -1;
 }
 
+/* n messages by reserve and commit_more, the last committed (which
+ * publishes them all).  Returns n or -errno. */
+static int commit_batch(ivshmem_chan *ch, unsigned char m[][MSG], unsigned n)
+{
+	for (unsigned k = 0; k < n; k++) {
+		void *w;
+		int r;
+		while ((r = ivshmem_chan_reserve(ch, MSG, &w, T)) == -ECONNRESET)
+			;
+		if (r < 0)
+			return r;
+		memcpy(w, m[k], MSG);
+		if ((r = k + 1 < n ? ivshmem_chan_commit_more(ch, MSG) : ivshmem_chan_commit(ch, MSG)) < 0)
+			return r;
+	}
+	return (int)n;
+}
+
 /* Send messages from..N_MSGS-1 (each carries its number). */
 static void producer(int fd, bool mb, unsigned from, uint32_t seed)
 {
@@ -130,23 +157,41 @@ static void producer(int fd, bool mb, unsigned from, uint32_t seed)
 		_exit(2);
 	struct report rep = {.ok = 1};
 	uint64_t polls0 = 0;
-	for (unsigned i = from; i < N_MSGS; i++) {
-		unsigned char m[MSG];
-		memset(m, (int)(i & 0xff), sizeof(m));
-		memcpy(m, &i, sizeof(i));
+	for (unsigned i = from; i < N_MSGS;) {
+		unsigned char m[BATCH][MSG];
+		unsigned n = batches ? 1 + next_rand(&seed) % BATCH : 1;
+		if (n > N_MSGS - i)
+			n = N_MSGS - i;
+		struct ivshmem_chan_msg v[BATCH];
+		for (unsigned k = 0; k < n; k++) {
+			unsigned x = i + k;
+			memset(m[k], (int)(x & 0xff), MSG);
+			memcpy(m[k], &x, sizeof(x));
+			v[k] = (struct ivshmem_chan_msg){.data = m[k], .len = MSG};
+		}
 		random_pause(&seed);
 		uint64_t s0 = sleeps_of(ch);
 		int r;
-		while ((r = ivshmem_chan_send(ch, m, sizeof(m), T)) == -ECONNRESET)
-			; /* the consumer's role was taken over: once */
+		if (!batches)
+			while ((r = ivshmem_chan_send(ch, m[0], MSG, T)) == -ECONNRESET)
+				; /* the consumer's role was taken over: once */
+		else if (i & 1)
+			while ((r = ivshmem_chan_send_batch(ch, v, n, T)) == -ECONNRESET)
+				;
+		else
+			r = commit_batch(ch, m, n); /* may sleep for room for each */
+		if (r == 0)
+			r = 1;
 		if (r < 0) {
 			rep.ok = 0;
 			break;
 		}
 		rep.slept += sleeps_of(ch) != s0;
-		rep.done++;
-		running(ch, &rep, &polls0);
-		late(ch, &rep);
+		for (int k = 0; k < r; k++, i++) {
+			rep.done++;
+			running(ch, &rep, &polls0);
+			late(ch, &rep);
+		}
 	}
 	report(fd, &rep, ch);
 	ivshmem_chan_close(ch);
@@ -166,22 +211,49 @@ static void consumer(int fd, bool mb, unsigned from, unsigned until, int ready, 
 		_exit(2);
 	struct report rep = {.ok = 1};
 	uint64_t polls0 = 0;
-	for (unsigned i = from; i < until; i++) {
-		unsigned char m[64];
+	for (unsigned i = from; i < until && rep.ok;) {
+		unsigned char m[BATCH][64];
+		struct ivshmem_chan_msg v[BATCH];
+		unsigned n = batches ? 1 + next_rand(&seed) % BATCH : 1;
+		if (n > until - i)
+			n = until - i;
+		for (unsigned j = 0; j < n; j++)
+			v[j] = (struct ivshmem_chan_msg){.data = m[j], .cap = sizeof(m[j])};
 		random_pause(&seed);
 		uint64_t s0 = sleeps_of(ch);
 		ssize_t k;
-		while ((k = ivshmem_chan_recv(ch, m, sizeof(m), T)) == -ECONNRESET)
-			;
-		unsigned got;
-		memcpy(&got, m, sizeof(got));
-		if (k != MSG || got != i || m[MSG - 1] != (unsigned char)(i & 0xff)) {
+		bool peeked = batches && (i & 1);
+		if (!batches) {
+			while ((k = ivshmem_chan_recv(ch, m[0], sizeof(m[0]), T)) == -ECONNRESET)
+				;
+			v[0].data = m[0];
+			v[0].len = (size_t)k;
+			k = k == MSG ? 1 : -EBADMSG;
+		} else if (peeked) {
+			while ((k = ivshmem_chan_peek_batch(ch, v, n, T)) == -ECONNRESET)
+				;
+		} else {
+			while ((k = ivshmem_chan_recv_batch(ch, v, n, T)) == -ECONNRESET)
+				;
+		}
+		if (k <= 0) {
 			rep.ok = 0;
 			break;
 		}
 		rep.slept += sleeps_of(ch) != s0;
-		rep.done++;
-		running(ch, &rep, &polls0);
+		for (ssize_t j = 0; j < k; j++, i++) {
+			const unsigned char *b = v[j].data;
+			unsigned got;
+			memcpy(&got, b, sizeof(got));
+			if (v[j].len != MSG || got != i || b[MSG - 1] != (unsigned char)(i & 0xff)) {
+				rep.ok = 0;
+				break;
+			}
+			rep.done++;
+			running(ch, &rep, &polls0);
+		}
+		if (peeked && ivshmem_chan_release(ch) < 0)
+			rep.ok = 0;
 	}
 	struct ivs_chan_wait_stats w = {0};
 	ivs_chan_wait_stats(ch, &w);
@@ -353,6 +425,9 @@ int main(void)
 	run("producer without membarrier", &other, mb);
 	struct run take = {.prod_mb = true, .cons_mb = true, .cons2_mb = false, .take_at = N_MSGS / 2};
 	run("takeover by a consumer without membarrier", &take, mb);
+	batches = true;
+	run("batches, membarrier users", &both, mb);
+	run("batches, consumer without membarrier", &one, mb);
 	unlink(path);
 	return tap_done();
 }
