@@ -82,11 +82,35 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		for (int k = 0; k < 64; k++)
 			if (ivshmem_chan_send(p, out, (size_t)k * 7, 0) < 0)
 				break;
+		struct ivshmem_chan_msg v[3] = {{.data = out, .len = 3}, {.data = out, .len = 300}, {.data = out, .len = 0}};
+		for (int k = 0; k < 16; k++)
+			if (ivshmem_chan_send_batch(p, v, 3, 0) < 0)
+				break;
 	}
-	if (c)
+	if (c) {
+		/* The batch calls walk several records per call: copying
+		 * into buffers of mixed sizes, and zero copy (every byte of
+		 * each message read, within its length). */
+		unsigned char bufs[4][600];
+		struct ivshmem_chan_msg v[4];
+		for (int k = 0; k < 32; k++) {
+			for (int j = 0; j < 4; j++)
+				v[j] = (struct ivshmem_chan_msg){.data = bufs[j], .cap = j == 2 ? 100 : sizeof(bufs[j])};
+			ssize_t n = (k & 1) ? ivshmem_chan_recv_batch(c, v, 4, 0) : ivshmem_chan_peek_batch(c, v, 4, 0);
+			if (n < 0)
+				break;
+			unsigned sum = 0;
+			for (ssize_t j = 0; j < n; j++)
+				for (size_t b = 0; b < v[j].len; b++)
+					sum += ((const unsigned char *)v[j].data)[b];
+			out[0] = (unsigned char)sum;
+			if (!(k & 1) && ivshmem_chan_release(c) < 0)
+				break;
+		}
 		for (int k = 0; k < 64; k++)
 			if (ivshmem_chan_recv(c, out, sizeof(out), 0) < 0)
 				break;
+	}
 	if (ivs_chan_open_mem(m, REGION, "f", IVSHMEM_CHAN_MONITOR, 0, &mon) == 0)
 		ivshmem_chan_stat(mon, &st);
 	ivshmem_chan_close(mon);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* A hostile peer: a thread writes random bytes into the header, the table,
  * the control block and the ring while this side attaches, sends, receives
+ * (one message and batches, copying and zero copy)
  * and stats.  Only errors may come out: no crash (ASan build: no access
  * outside the region), no hang (every call has a bounded timeout). */
 #include <errno.h>
@@ -21,6 +22,7 @@ static atomic_int stop;
  * keeps changing (a live holder) for seconds, by design, and a scribble
  * landing on it between the zeroing and the create would stall the run. */
 static atomic_int pause_req, paused;
+static unsigned peeked_sum; /* the zero-copy batches' bytes, read */
 
 static uint64_t rng(uint64_t *s)
 {
@@ -95,8 +97,16 @@ int main(void)
 		opens += (r1 == 0) + (r2 == 0);
 		for (int i = 0; i < 200 && (p || c); i++) {
 			if (p) {
-				int r = ivshmem_chan_send(p, buf, (size_t)(i * 37) % 1001, i % 3);
+				/* Every fourth call a batch (mixed lengths, one
+				 * above max_msg now and then: -EMSGSIZE). */
+				struct ivshmem_chan_msg v[3] = {{.data = buf, .len = (size_t)(i * 37) % 1001},
+								{.data = buf, .len = 8},
+								{.data = buf, .len = (size_t)(i * 11) % 1003}};
+				int r = i % 4 == 3 ? ivshmem_chan_send_batch(p, v, 3, i % 3)
+						   : ivshmem_chan_send(p, buf, (size_t)(i * 37) % 1001, i % 3);
 				calls++;
+				if (r == -EMSGSIZE && i % 4 == 3)
+					r = 0;
 				if (r < 0) {
 					errs++;
 					if (r != -EAGAIN && r != -ETIMEDOUT && r != -EPIPE && r != -ECONNRESET &&
@@ -105,7 +115,24 @@ int main(void)
 				}
 			}
 			if (c) {
-				ssize_t r = ivshmem_chan_recv(c, buf, sizeof(buf), i % 3);
+				/* Every fourth call a batch: copying, or zero copy
+				 * (each message's bytes read) then release. */
+				struct ivshmem_chan_msg v[4];
+				for (int j = 0; j < 4; j++)
+					v[j] = (struct ivshmem_chan_msg){.data = buf + 256 * j, .cap = j == 1 ? 16 : 256};
+				ssize_t r;
+				if (i % 8 == 3) {
+					r = ivshmem_chan_recv_batch(c, v, 4, i % 3);
+				} else if (i % 8 == 7) {
+					r = ivshmem_chan_peek_batch(c, v, 4, i % 3);
+					for (ssize_t j = 0; j < r; j++)
+						for (size_t b = 0; b < v[j].len; b++)
+							peeked_sum += ((const unsigned char *)v[j].data)[b];
+					if (r > 0)
+						ivshmem_chan_release(c);
+				} else {
+					r = ivshmem_chan_recv(c, buf, sizeof(buf), i % 3);
+				}
 				calls++;
 				if (r >= 0)
 					msgs++;
