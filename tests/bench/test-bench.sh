@@ -88,8 +88,8 @@ check "chan: text has every section, floors first" sh -c "
 run "$IVSHMEM" bench $CHAN --json
 # Every measure, floors included, with its mode in the one run; the ratios
 # and targets; the machine mode probed before the first measure and after
-# each of the 19.
-CHAN_MEASURES="{'floor_ring_64b', 'chan_64b', 'floor_ring_64b_poll', 'chan_64b_poll', 'unix_64b', 'pipe_64b',
+# each of the 21.
+CHAN_MEASURES="{'floor_ring_64b', 'chan_64b', 'chan_64b_batch', 'chan_64b_zerocopy_batch', 'floor_ring_64b_poll', 'chan_64b_poll', 'unix_64b', 'pipe_64b',
 	'floor_ring_64k', 'chan_64k_zerocopy', 'chan_64k_copy', 'unix_64k', 'pipe_64k', 'memcpy_resident',
 	'memcpy_256m', 'floor_rt_line', 'floor_rt_rings', 'chan_rt_poll', 'chan_rt_futex', 'chan_rt_doorbell',
 	'eventfd_rt'}"
@@ -114,7 +114,7 @@ check "chan --json: exit 0, parses, has every measure, ratio and target" json "d
 	    for k in d['targets']) and
 	all(r['all'] > 0 for r in d['ratios'].values()) and
 	isinstance(d['wakeups']['met'], bool) and d['wakeups']['limit'] == 0.001 and
-	len(d['run_modes']) == 1 and len(d['run_modes'][0]['probes_ns']) == 20 and
+	len(d['run_modes']) == 1 and len(d['run_modes'][0]['probes_ns']) == 22 and
 	{d['run_modes'][0]['first'], d['run_modes'][0]['last']} <= {'near', 'far'} and
 	set(d['modes_seen']) <= {'near', 'far'} and d['mode_probe']['near_below_ns'] == 250"
 
@@ -262,17 +262,19 @@ if fork_setup; then
 	fork_fails chan @3 $CHAN	 # the raw 64 B ring's producer
 	fork_fails chan @4 $CHAN	 # the probe after it
 	fork_fails chan @5 $CHAN	 # the channel's first producer
-	fork_fails chan @7 $CHAN	 # the raw 64 B ring's producer, consumer polling
-	fork_fails chan @9 $CHAN	 # the channel's producer, consumer polling (timeout 0)
-	fork_fails chan @15 $CHAN	 # the raw 64 KiB ring's producer
-	# forks 25 and 26: the probes after the two memcpy measures (no child)
-	fork_fails chan @26 $CHAN	 # the probe after the second memcpy
-	fork_fails chan @27 $CHAN	 # the raw cache-line round trip's child
-	fork_fails chan @29 $CHAN	 # the raw rings' echo
-	fork_fails chan @31 $CHAN	 # polling round trip (kill(-1) when unchecked)
-	fork_fails chan @35 $CHAN	 # doorbells, between server peers
-	fork_fails chan @37 $CHAN	 # eventfd (a hang when unchecked)
-	fork_fails chan @38 $CHAN	 # the last probe, after everything
+	fork_fails chan @7 $CHAN	 # the channel's producer of batches
+	fork_fails chan @9 $CHAN	 # the channel's producer of zero-copy batches
+	fork_fails chan @11 $CHAN	 # the raw 64 B ring's producer, consumer polling
+	fork_fails chan @13 $CHAN	 # the channel's producer, consumer polling (timeout 0)
+	fork_fails chan @19 $CHAN	 # the raw 64 KiB ring's producer
+	# forks 29 and 30: the probes after the two memcpy measures (no child)
+	fork_fails chan @30 $CHAN	 # the probe after the second memcpy
+	fork_fails chan @31 $CHAN	 # the raw cache-line round trip's child
+	fork_fails chan @33 $CHAN	 # the raw rings' echo
+	fork_fails chan @35 $CHAN	 # polling round trip (kill(-1) when unchecked)
+	fork_fails chan @39 $CHAN	 # doorbells, between server peers
+	fork_fails chan @41 $CHAN	 # eventfd (a hang when unchecked)
+	fork_fails chan @42 $CHAN	 # the last probe, after everything
 	fork_fails topic 1 $TOPIC	 # the first subscriber
 	fork_fails topic @3 $TOPIC	 # the socket fan-out's subscriber (socket pairs open)
 	fork_fails topic @5 $TOPIC	 # the second of two topic subscribers (one running)

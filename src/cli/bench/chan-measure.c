@@ -27,6 +27,8 @@ static double now_s(void)
 static const struct chan_m_info infos[CM_N] = {
 	[CM_FLOOR64] = {"floor_ring_64b", "raw ring 64 B (consumer 16 pauses between polls)", CK_MSGS},
 	[CM_CHAN64] = {"chan_64b", "channel 64 B", CK_MSGS},
+	[CM_CHAN64_BATCH] = {"chan_64b_batch", "channel 64 B, batches of 16", CK_MSGS},
+	[CM_ZC64_BATCH] = {"chan_64b_zerocopy_batch", "channel 64 B, zero-copy batches of 16", CK_MSGS},
 	[CM_FLOOR64_POLL] = {"floor_ring_64b_poll", "raw ring 64 B (consumer 1 pause between polls)", CK_MSGS},
 	[CM_CHAN64_POLL] = {"chan_64b_poll", "channel 64 B, consumer polling (timeout 0)", CK_MSGS},
 	[CM_SOCK64] = {"unix_64b", "UNIX socket 64 B", CK_MSGS},
@@ -63,7 +65,7 @@ int chan_taker_check(const struct chan_taker *t, const char *name)
 /* ---- throughput ------------------------------------------------------- */
 
 /* How the messages go: the consumer's side. */
-enum way { W_CHAN, W_CHAN_POLL, W_CHAN_ZC, W_SOCK, W_PIPE };
+enum way { W_CHAN, W_CHAN_POLL, W_CHAN_ZC, W_CHAN_BATCH, W_CHAN_ZC_BATCH, W_SOCK, W_PIPE };
 
 static const struct {
 	enum way w;
@@ -72,6 +74,8 @@ static const struct {
 } tput_methods[CM_N] = {
 	[CM_CHAN64] = {W_CHAN, "b64", CHAN_SMALL},
 	[CM_CHAN64_POLL] = {W_CHAN_POLL, "b64", CHAN_SMALL},
+	[CM_CHAN64_BATCH] = {W_CHAN_BATCH, "b64", CHAN_SMALL},
+	[CM_ZC64_BATCH] = {W_CHAN_ZC_BATCH, "b64", CHAN_SMALL},
 	[CM_SOCK64] = {W_SOCK, NULL, CHAN_SMALL},
 	[CM_PIPE64] = {W_PIPE, NULL, CHAN_SMALL},
 	[CM_ZC64K] = {W_CHAN_ZC, "b64k", CHAN_BIG},
@@ -99,6 +103,37 @@ static int read_full(int fd, void *buf, size_t n)
 	return 0;
 }
 
+/* CHAN_BATCH messages numbered *i on (each 64 B of buf a message):
+ * send_batch, or reserve + commit_more each and commit the last; *i is
+ * left at the last one sent.  0 or -errno. */
+static int produce_batch(ivshmem_chan *ch, enum way w, char *buf, uint64_t *i)
+{
+	struct ivshmem_chan_msg v[CHAN_BATCH];
+	for (unsigned k = 0; k < CHAN_BATCH; k++) {
+		uint64_t num = *i + k;
+		memcpy(buf + k * CHAN_SMALL, &num, 8);
+		v[k] = (struct ivshmem_chan_msg){.data = buf + k * CHAN_SMALL, .len = CHAN_SMALL};
+	}
+	if (w == W_CHAN_BATCH) {
+		int r = ivshmem_chan_send_batch(ch, v, CHAN_BATCH, -1);
+		if (r > 0)
+			*i += (uint64_t)r - 1;
+		return r < 0 ? r : 0;
+	}
+	for (unsigned k = 0; k < CHAN_BATCH; k++) {
+		void *p;
+		int r = ivshmem_chan_reserve(ch, CHAN_SMALL, &p, -1);
+		if (r < 0)
+			return r;
+		memcpy(p, v[k].data, CHAN_SMALL); /* the producer builds it in place */
+		r = k + 1 < CHAN_BATCH ? ivshmem_chan_commit_more(ch, CHAN_SMALL) : ivshmem_chan_commit(ch, CHAN_SMALL);
+		if (r < 0)
+			return r;
+	}
+	*i += CHAN_BATCH - 1;
+	return 0;
+}
+
 /* The producer (a child): each message stamped with its number, sent for
  * b->secs.  Channels send with the default spin, then sleep; zero copy
  * writes the message in place from a hot buffer. */
@@ -116,8 +151,14 @@ static void producer_child(const struct chan_bench *b, enum way w, const char *n
 	for (uint64_t i = 0;; i++) {
 		if ((i & 63) == 0 && now_s() > end)
 			break;
-		memcpy(buf, &i, 8);
 		int r;
+		if (w == W_CHAN_BATCH || w == W_CHAN_ZC_BATCH) {
+			r = produce_batch(ch, w, buf, &i); /* i: the last one sent */
+			if (r < 0)
+				_exit(2);
+			continue;
+		}
+		memcpy(buf, &i, 8);
 		if (w == W_CHAN || w == W_CHAN_POLL) {
 			r = ivshmem_chan_send(ch, buf, msg, -1);
 		} else if (w == W_CHAN_ZC) {
@@ -171,6 +212,24 @@ static int consume_all(enum way w, ivshmem_chan *ch, int fd, size_t msg, struct 
 						return -ETIMEDOUT;
 				}
 			}
+		} else if (w == W_CHAN_BATCH || w == W_CHAN_ZC_BATCH) {
+			static char bufs[CHAN_BATCH][CHAN_SMALL];
+			struct ivshmem_chan_msg v[CHAN_BATCH];
+			for (unsigned j = 0; j < CHAN_BATCH; j++)
+				v[j] = (struct ivshmem_chan_msg){.data = bufs[j], .cap = CHAN_SMALL};
+			k = w == W_CHAN_BATCH ? ivshmem_chan_recv_batch(ch, v, CHAN_BATCH, RECV_TIMEOUT_MS)
+					      : ivshmem_chan_peek_batch(ch, v, CHAN_BATCH, RECV_TIMEOUT_MS);
+			for (ssize_t j = 0; j < k; j++)
+				take(t, v[j].data, (ssize_t)v[j].len, CHAN_SMALL); /* in place, or the copy */
+			if (k > 0 && w == W_CHAN_ZC_BATCH) {
+				int r = ivshmem_chan_release(ch);
+				if (r < 0)
+					return r;
+			}
+			if (k > 0 && t->n == (uint64_t)k)
+				*t0 = now_s();
+			if (k > 0)
+				continue;
 		} else if (w == W_CHAN_ZC) {
 			const void *p;
 			k = ivshmem_chan_peek(ch, &p, RECV_TIMEOUT_MS);

@@ -30,6 +30,8 @@ enum {
 	Q_64_UNIX,
 	N_TARGETS,
 	Q_COPY_FLOOR = N_TARGETS,
+	Q_64_BATCH,
+	Q_ZC64_BATCH,
 	Q_64_PIPE,
 	Q_COPY_UNIX,
 	Q_ZC_PIPE,
@@ -48,8 +50,8 @@ static const struct ratio {
 	bool at_most;
 	const char *text; /* a target's */
 } ratios[Q_N] = {
-	/* b is a floor for Q_64, Q_64_POLL, Q_RT_POLL, Q_ZC_FLOOR, Q_COPY_FLOOR
-	 * (floor_of()) */
+	/* b is a floor for Q_64, Q_64_POLL, Q_RT_POLL, Q_ZC_FLOOR, Q_COPY_FLOOR,
+	 * Q_64_BATCH, Q_ZC64_BATCH (floor_of()) */
 	[Q_64] = {"chan_64b_vs_floor", CM_CHAN64, CM_FLOOR64, 0.8, false,
 		  "64 B msgs/s >= 0.8x the raw ring (16 pauses/poll)"},
 	[Q_64_POLL] = {"chan_64b_poll_vs_floor", CM_CHAN64_POLL, CM_FLOOR64_POLL, 0.8, false,
@@ -64,6 +66,8 @@ static const struct ratio {
 		       "64 KiB copy (reads the copy) >= 0.8x zero copy"},
 	[Q_64_UNIX] = {"chan_64b_vs_unix", CM_CHAN64, CM_SOCK64, 15, false, "64 B msgs/s >= 15x the UNIX socket"},
 	[Q_COPY_FLOOR] = {"copy_64k_vs_floor", CM_CHAN64K, CM_FLOOR64K},
+	[Q_64_BATCH] = {"chan_64b_batch_vs_floor", CM_CHAN64_BATCH, CM_FLOOR64},
+	[Q_ZC64_BATCH] = {"chan_64b_zerocopy_batch_vs_floor", CM_ZC64_BATCH, CM_FLOOR64},
 	[Q_64_PIPE] = {"chan_64b_vs_pipe", CM_CHAN64, CM_PIPE64},
 	[Q_COPY_UNIX] = {"copy_64k_vs_unix", CM_CHAN64K, CM_SOCK64K},
 	[Q_ZC_PIPE] = {"zerocopy_64k_vs_pipe", CM_ZC64K, CM_PIPE64K},
@@ -78,7 +82,8 @@ static const struct ratio {
 /* Does ratio q compare the channel with a floor? */
 static bool floor_of(int q)
 {
-	return q == Q_64 || q == Q_64_POLL || q == Q_RT_POLL || q == Q_ZC_FLOOR || q == Q_COPY_FLOOR;
+	return q == Q_64 || q == Q_64_POLL || q == Q_RT_POLL || q == Q_ZC_FLOOR || q == Q_COPY_FLOOR ||
+	       q == Q_64_BATCH || q == Q_ZC64_BATCH;
 }
 
 /* A channel figure better than its floor (x: the ratio, < 0 none): the
@@ -91,7 +96,8 @@ static bool beaten(int q, double x)
 }
 
 #define WAKEUPS_MAX 0.001
-static const enum chan_m woken[] = {CM_CHAN64, CM_CHAN64_POLL, CM_CHAN64K, CM_ZC64K};
+static const enum chan_m woken[] = {CM_CHAN64, CM_CHAN64_BATCH, CM_ZC64_BATCH, CM_CHAN64_POLL, CM_CHAN64K,
+				    CM_ZC64K};
 #define N_WOKEN (sizeof(woken) / sizeof(woken[0]))
 
 /* A target's verdict. */
@@ -225,8 +231,9 @@ static void json_measure(const struct chan_runs *r, const struct summary *m, enu
 {
 	const struct chan_m_info *in = chan_m_info(i);
 	static const char *const unit[] = {[CK_MSGS] = "msgs/s", [CK_BYTES] = "bytes/s", [CK_RT] = "ns"};
-	bool rt = in->kind == CK_RT, per_msg = i == CM_CHAN64 || i == CM_CHAN64_POLL || i == CM_CHAN64K ||
-					      i == CM_ZC64K || i == CM_RT_BLOCK || i == CM_RT_BELL;
+	bool rt = in->kind == CK_RT, per_msg = i == CM_CHAN64 || i == CM_CHAN64_BATCH || i == CM_ZC64_BATCH ||
+					      i == CM_CHAN64_POLL || i == CM_CHAN64K || i == CM_ZC64K ||
+					      i == CM_RT_BLOCK || i == CM_RT_BELL;
 	printf("\"%s\":{\"unit\":\"%s\"", in->key, unit[in->kind]);
 	for (int j = 0; j < S_N; j++) {
 		const struct fig *f = &m->f[i][j];
@@ -442,12 +449,14 @@ static void report_text(const struct chan_runs *r, const struct chan_setup *s, c
 
 	printf("\n%-*s %13s %7s %13s %7s %7s\n", LW - 6, "channel", "near", "/floor", "far", "/floor", "n");
 	row_q(m, "64 B msgs/s, recv blocking (default spin)", CM_CHAN64, Q_64);
+	row_q(m, "64 B msgs/s, the same in batches of 16", CM_CHAN64_BATCH, Q_64_BATCH);
+	row_q(m, "64 B msgs/s, zero-copy batches of 16", CM_ZC64_BATCH, Q_ZC64_BATCH);
 	row_q(m, "64 B msgs/s, recv timeout 0 (polling)", CM_CHAN64_POLL, Q_64_POLL);
 	row_q(m, "64 KiB B/s, zero copy (read in place)", CM_ZC64K, Q_ZC_FLOOR);
 	row_q(m, "64 KiB B/s, copy (the copy read)", CM_CHAN64K, Q_COPY_FLOOR);
 	row_q(m, "round trip p50/p99 ns, polling", CM_RT_POLL, Q_RT_POLL);
-	printf("  floors: the raw ring polled as the channel is (16 pauses; 1 pause); the raw 64 KiB ring;\n"
-	       "    the cache-line round trip (64 B via two raw rings: %s near, %s far of it)\n",
+	printf("  floors: the raw ring polled as the channel is (16 pauses, for batches too; 1 pause);\n"
+	       "    the raw 64 KiB ring; the cache-line round trip (64 B via two raw rings: %s near, %s far of it)\n",
 	       rcell(a, sizeof(a), m->q[Q_RINGS_LINE][S_NEAR]), rcell(b, sizeof(b), m->q[Q_RINGS_LINE][S_FAR]));
 	bool any_beaten = false;
 	for (int q = 0; q < Q_N; q++)

@@ -26,6 +26,7 @@
 #include "bench/bench.h"
 
 #define CHAN_SMALL 64
+#define CHAN_BATCH 16 /* messages per batch call */
 #define CHAN_BIG (64 * 1024)
 /* Bytes of the ping and pong channels' rings (and of the raw round trip's
  * two rings). */
@@ -61,6 +62,8 @@ enum chan_m {
 	/* 64 B messages, messages/s */
 	CM_FLOOR64,	 /* raw ring, the consumer 16 pauses between polls */
 	CM_CHAN64,	 /* channel send / recv, blocking (default spin) */
+	CM_CHAN64_BATCH, /* the same, batches of CHAN_BATCH: send_batch / recv_batch */
+	CM_ZC64_BATCH,	 /* the same, zero copy: reserve + commit_more, peek_batch + release */
 	CM_FLOOR64_POLL, /* raw ring, the consumer re-polls after 1 pause */
 	CM_CHAN64_POLL,	 /* channel, the consumer calls recv with timeout 0 */
 	CM_SOCK64,	 /* UNIX stream socket */
