@@ -149,8 +149,6 @@ static void test_peek(void)
 	is(queued(c), 6, "peeked is still queued");
 	is(ivshmem_chan_peek_batch(c, v, 4, 0), 4, "peek_batch again before release: the same 4");
 	ok(v[0].len == 10 && check(v[0].data, 10, 0) && v[3].len == 13, "from the first again");
-	const void *q;
-	is(ivshmem_chan_peek(c, &q, 0), 10, "peek of one: the first of them");
 	is(ivshmem_chan_release(c), 0, "release");
 	is(queued(c), 2, "releases all 4 peeked");
 	is(ivshmem_chan_release(c), -EINVAL, "release again: nothing peeked, -EINVAL");
@@ -159,10 +157,30 @@ static void test_peek(void)
 	is(ivshmem_chan_recv(c, b, sizeof(b), 0), 14, "recv after peek_batch: the first of them");
 	ok(check(b, 14, 4), "its bytes");
 	is(queued(c), 1, "only it was taken");
+	const void *q;
 	is(ivshmem_chan_peek(c, &q, 0), 15, "the other is next");
 	ok(check(q, 15, 5), "its bytes");
 	is(ivshmem_chan_release(c), 0, "release");
 	is(ivshmem_chan_peek_batch(c, v, 4, 0), -EAGAIN, "empty: -EAGAIN");
+
+	/* A single call after a batch peeked: only the first message is
+	 * taken, whatever the call; a release releases only it. */
+	unsigned char huge[500];
+	fill(huge, sizeof(huge), 9);
+	ivshmem_chan_send(p, huge, sizeof(huge), 0);
+	for (unsigned i = 0; i < 3; i++)
+		ivshmem_chan_send(p, src[i], 2, 0);
+	is(ivshmem_chan_peek_batch(c, v, 4, 0), 4, "peek_batch of 4");
+	is(ivshmem_chan_recv(c, b, 100, 0), -EMSGSIZE, "recv into 100 bytes: the 500-byte first, -EMSGSIZE");
+	is(ivshmem_chan_peek(c, &q, 0), 500, "peek: it");
+	is(ivshmem_chan_release(c), 0, "release drops it");
+	is(queued(c), 3, "and only it: the 3 behind it stay");
+	is(ivshmem_chan_recv(c, b, sizeof(b), 0), 2, "the next is the first small one");
+	is(ivshmem_chan_peek_batch(c, v, 4, 0), 2, "peek_batch: the other 2");
+	is(ivshmem_chan_peek(c, &q, 0), 2, "a single peek cuts the peek back to the first");
+	is(ivshmem_chan_release(c), 0, "release");
+	is(queued(c), 1, "one left");
+	is(ivshmem_chan_recv(c, b, sizeof(b), 0), 2, "received");
 	ivshmem_chan_close(p);
 	ivshmem_chan_close(c);
 	free(m);
@@ -213,6 +231,41 @@ static void test_commit_more(void)
 	is(queued(c), (uint64_t)n, "the reserve that found it full published all %d", n);
 	for (int i = 0; i < n; i++)
 		ivshmem_chan_recv(c, b, sizeof(b), 0);
+
+	/* A consumer restart met by commit_more and flush does not stop
+	 * them: the next reserve reports it, once, having done nothing. */
+	ivshmem_chan_reserve(p, 10, &w, 0);
+	ivshmem_chan_close(c);
+	ok(ivs_chan_open_mem(m, REGION, "cm", IVSHMEM_CHAN_CONSUMER, 0, &c) == 0, "the consumer restarts");
+	is(ivshmem_chan_commit_more(p, 10), 0, "commit_more goes on");
+	is(ivshmem_chan_flush(p), 0, "flush goes on (publishes)");
+	is(ivshmem_chan_reserve(p, 10, &w, 0), -ECONNRESET, "the next reserve reports the restart");
+	is(ivshmem_chan_reserve(p, 10, &w, 0), 0, "once");
+	ivshmem_chan_commit(p, 10);
+	is(ivshmem_chan_recv_batch(c, out, 4, 0), 2, "both records arrived");
+
+	/* A head past the published tail is corrupt, even if it is not past
+	 * commit_more's records. */
+	ivshmem_chan_reserve(p, 10, &w, 0);
+	ivshmem_chan_commit_more(p, 10);
+	struct ivs_layout_view lv;
+	struct ivs_entry_view le;
+	ivs_layout_read(m, REGION, &lv);
+	ivs_layout_find(m, REGION, &lv, "cm", &le);
+	struct ivs_chan_ctrl *ctl = (struct ivs_chan_ctrl *)(m + le.offset);
+	uint64_t h0 = ctl->head;
+	ctl->head = h0 + 24; /* where the unpublished record ends */
+	int rr;
+	int full = 0;
+	while ((rr = ivshmem_chan_reserve(p, 100, &w, 0)) == 0 && full < 100) {
+		ivshmem_chan_commit_more(p, 100);
+		full++;
+	}
+	is(rr, -EBADMSG, "the producer's next head read: -EBADMSG");
+	ivshmem_chan_close(p);
+	ivshmem_chan_close(c);
+	memset(m, 0, REGION);
+	pair(m, "cm", 1024, 100, &p, &c);
 
 	/* Close publishes; a takeover drops what was not published. */
 	ivshmem_chan_reserve(p, 10, &w, 0);
@@ -271,7 +324,10 @@ static void test_corrupt(void)
 	ring = m + e.offset + IVS_CHAN_CTRL;
 	ring[48] = 0xff; /* the third record's length: above max_msg */
 	is(ivshmem_chan_peek_batch(c, out, 3, 0), 2, "peek_batch stops before a length above max_msg: 2");
-	is(ivshmem_chan_release(c), -EBADMSG, "release reports the sticky error");
+	is(ivshmem_chan_release(c), 0, "the 2 validated messages can be released");
+	is(queued(c), 1, "they are gone, the corrupt one is left");
+	is(ivshmem_chan_peek_batch(c, out, 3, 0), -EBADMSG, "the next call meets it: -EBADMSG");
+	is(ivshmem_chan_recv(c, b[0], 100, 0), -EBADMSG, "sticky");
 	ivshmem_chan_close(p);
 	ivshmem_chan_close(c);
 	free(m);

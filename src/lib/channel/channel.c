@@ -69,6 +69,8 @@ struct ivshmem_chan {
 	bool skip_fence;       /* publish without a fence (follow_peer) */
 	int mb_err;	       /* the last membarrier's error, or 0 */
 	int broken;	/* sticky error */
+	bool reset_due;	/* a peer restart met by a call that went on (commit,
+			   flush, release): the next call that can report it does */
 	uint64_t host;
 	uint32_t caps;
 	int vec_fd;
@@ -134,12 +136,30 @@ static int check_epochs(ivshmem_chan *ch)
 {
 	if (ch->broken)
 		return ch->broken;
+	if (ch->reset_due && ch->role != IVSHMEM_CHAN_MONITOR) {
+		ch->reset_due = false;
+		return -ECONNRESET;
+	}
 	if (atomic_load_explicit(&ch->me->epoch, RLX) != ch->my_epoch || gone(ch))
 		return fail(ch, -ESTALE);
 	int r = ivs_peer_epoch(ch->peer, &ch->peer_epoch, &ch->peer_seen);
 	if (ch->peer_epoch != ch->follow_epoch)
 		follow_peer(ch);
 	return r == -EPROTO ? fail(ch, r) : r;
+}
+
+/* check_epochs for a call that finishes what an earlier one began (commit,
+ * flush, release): a peer restart does not stop it; the next call that
+ * can say so without having done anything reports it (-ECONNRESET is
+ * reported once, by a call that did nothing). */
+static int going_on(ivshmem_chan *ch)
+{
+	int r = check_epochs(ch);
+	if (r == -ECONNRESET) {
+		ch->reset_due = true;
+		r = 0;
+	}
+	return r;
 }
 
 static bool peer_gone(const ivshmem_chan *ch)
@@ -323,7 +343,8 @@ static int load_tail(ivshmem_chan *ch)
 static int load_head(ivshmem_chan *ch)
 {
 	uint64_t h = atomic_load_explicit(&ch->c->head, ACQ);
-	if ((h & 7) || ch->tail - h > ch->ring_size || h - ch->head_cache > ch->tail - ch->head_cache)
+	/* Never past what we published (commit_more's records are not). */
+	if ((h & 7) || ch->tail - h > ch->ring_size || h - ch->head_cache > ch->tail_pub - ch->head_cache)
 		return fail(ch, -EBADMSG);
 	ch->head_cache = h;
 	return 0;
@@ -387,9 +408,20 @@ static int peek_first(ivshmem_chan *ch)
 	return 1;
 }
 
+/* Consumer: after a single peek, only the first message is peeked (a
+ * release then releases it alone): a batch peeked before is cut back. */
+static void peek_one(ivshmem_chan *ch)
+{
+	ch->peek_count = 1;
+	ch->peek_next = ch->peek_first_end;
+	ch->peek_bytes = ch->peek_len;
+}
+
 /* Consumer: locate the next message.  1 (peek_* set), 0 empty, -errno. */
 static int try_peek(ivshmem_chan *ch)
 {
+	if (ch->broken)
+		return ch->broken;
 	if (ch->peeked)
 		return 1;
 	int r = check_epochs(ch);
@@ -524,10 +556,11 @@ static bool ours(const ivshmem_chan *ch)
 	return atomic_load_explicit(&ch->me->epoch, RLX) == ch->my_epoch && !gone(ch);
 }
 
-/* Producer: publish what commit_more left, if it is still ours to. */
+/* Producer: publish what commit_more left, if it is still ours to (and
+ * nothing made the handle fail since: as commit and flush). */
 static void flush_pending(ivshmem_chan *ch)
 {
-	if (ch->tail != ch->tail_pub && ours(ch))
+	if (ch->tail != ch->tail_pub && !ch->broken && ours(ch))
 		publish(ch);
 }
 
@@ -873,8 +906,8 @@ static int commit(ivshmem_chan *ch, size_t len, bool now)
 		return -EPERM;
 	if (!ch->reserved || len > ch->res_cap)
 		return -EINVAL;
-	int r = check_epochs(ch);
-	if (r < 0 && r != -ECONNRESET)
+	int r = going_on(ch);
+	if (r < 0)
 		return r;
 	finish(ch, len);
 	if (now)
@@ -898,8 +931,8 @@ int ivshmem_chan_flush(ivshmem_chan *ch)
 		return -EINVAL;
 	if (ch->role != IVSHMEM_CHAN_PRODUCER)
 		return -EPERM;
-	int r = check_epochs(ch);
-	if (r < 0 && r != -ECONNRESET)
+	int r = going_on(ch);
+	if (r < 0)
 		return r;
 	publish(ch);
 	return 0;
@@ -941,12 +974,15 @@ int ivshmem_chan_send_batch(ivshmem_chan *ch, const struct ivshmem_chan_msg *msg
 	do {
 		if (msgs[k].len)
 			memcpy(ch->ring + (ch->res_start & ch->mask) + IVS_REC_HDR, msgs[k].data, msgs[k].len);
+		/* Taken over meanwhile (or deleted): the ring past the
+		 * published tail is no longer ours to write or publish. */
+		if (k && !ours(ch))
+			return fail(ch, -ESTALE);
 		finish(ch, msgs[k].len);
 	} while (++k < n && reserve_room(ch, msgs[k].len) == 1);
 	ch->reserved = false;
-	/* Taken over meanwhile (or deleted): what we wrote is not ours to
-	 * publish.  Any other error met after the first message comes out
-	 * of the next call. */
+	/* A corrupt head met after the first message (reserve_room) comes
+	 * out of the next call; these k are sent. */
 	if (!ours(ch))
 		return fail(ch, -ESTALE);
 	publish(ch);
@@ -964,6 +1000,7 @@ ssize_t ivshmem_chan_peek(ivshmem_chan *ch, const void **ptr, int timeout_ms)
 	int r = wait_op(ch, 0, timeout_ms);
 	if (r < 0)
 		return r;
+	peek_one(ch);
 	*ptr = ch->ring + (ch->head & ch->mask) + IVS_REC_HDR;
 	return (ssize_t)ch->peek_len;
 }
@@ -976,8 +1013,8 @@ int ivshmem_chan_release(ivshmem_chan *ch)
 		return -EPERM;
 	if (!ch->peeked)
 		return -EINVAL;
-	int r = check_epochs(ch);
-	if (r < 0 && r != -ECONNRESET)
+	int r = going_on(ch);
+	if (r < 0)
 		return r;
 	do_release(ch, true);
 	return 0;
@@ -1002,8 +1039,7 @@ ssize_t ivshmem_chan_recv(ivshmem_chan *ch, void *buf, size_t cap, int timeout_m
 /* Consumer: msgs[0..n) from the peeked first message on, extending the
  * peek by each further record that is there already: pointers into the
  * ring (copy false) or copies into msgs[i].data (at most msgs[i].cap
- * bytes: a longer message ends the batch).  Returns how many; a corrupt
- * record ends the batch (sticky: the next call reports it). */
+ * bytes: a longer message ends the batch).  Returns how many. */
 static size_t gather(ivshmem_chan *ch, struct ivshmem_chan_msg *msgs, size_t n, bool copy)
 {
 	uint64_t at = ch->head, end = ch->peek_next;
@@ -1025,14 +1061,23 @@ static size_t gather(ivshmem_chan *ch, struct ivshmem_chan_msg *msgs, size_t n, 
 			ch->peek_count++;
 			ch->peek_bytes += len;
 		}
-		if (++k == n || locate(ch, ch->peek_next, &at, &len, &end) != 1)
+		if (++k == n)
 			return k;
+		/* A corrupt record ends the batch but does not fail the
+		 * handle yet: the messages before it were validated and can
+		 * be released; the next call meets it again (and fails). */
+		int broken = ch->broken;
+		if (locate(ch, ch->peek_next, &at, &len, &end) != 1) {
+			ch->broken = broken;
+			return k;
+		}
 	}
 	return k;
 }
 
 /* The batch calls start at the released head: what an earlier peek left
- * peeked is located (and validated) again. */
+ * peeked is returned again (the first as validated then, the rest located
+ * again). */
 static ssize_t batch_in(ivshmem_chan *ch, struct ivshmem_chan_msg *msgs, size_t n, int timeout_ms, bool copy)
 {
 	if (!ch || !msgs || n == 0 || n > INT_MAX)
@@ -1043,10 +1088,10 @@ static ssize_t batch_in(ivshmem_chan *ch, struct ivshmem_chan_msg *msgs, size_t 
 		for (size_t i = 0; i < n; i++)
 			if (!msgs[i].data && msgs[i].cap)
 				return -EINVAL;
-	ch->peeked = false;
 	int r = wait_op(ch, 0, timeout_ms);
 	if (r < 0)
 		return r;
+	peek_one(ch);
 	size_t k = gather(ch, msgs, n, copy);
 	if (!copy)
 		return (ssize_t)k;
