@@ -534,27 +534,32 @@ int ivshmem_chan_release(ivshmem_chan *ch) IVSHMEM_API;
  * "Batches").  Each waits as the one-message call does for the first
  * message (or the room for it), then takes what is there without waiting,
  * and returns how many messages it moved (>= 1) or the one-message call's
- * error (nothing moved).  An error met after the first ends the batch; a
- * sticky one comes out of the next call.
+ * error (nothing moved); n == 0, n > INT_MAX or msgs NULL: -EINVAL.  A
+ * corrupt record met after the first ends the batch; the next call
+ * reports it.
  *
  * send_batch: msgs[i].data, .len (cap unused).  Arguments are checked
  * before anything is sent: -EINVAL (data NULL with len), -EMSGSIZE (any
  * len > max_msg).  Returns how many of msgs[0..n) went, in order; send
  * the rest again.
- * recv_batch: msgs[i].data holds msgs[i].cap bytes; .len is set to each
- * message's length.  A message longer than its buffer ends the batch
- * before it (the first: -EMSGSIZE, it stays queued).
- * peek_batch: sets msgs[i].data to each message in shared memory and .len
- * to its length; ivshmem_chan_release releases all of them.  The batch
- * calls begin at the released head: messages peeked before are returned
- * again.
+ * recv_batch: msgs[i].data holds msgs[i].cap bytes (-EINVAL: data NULL
+ * with cap); .len is set to each message's length.  A message longer than
+ * its buffer ends the batch before it (the first: -EMSGSIZE, it stays
+ * queued).
+ * peek_batch: sets msgs[i].data to each message in shared memory (read
+ * it as ivshmem_chan_peek's) and .len to its length; ivshmem_chan_release
+ * releases all of them.  The batch calls begin at the released head:
+ * messages peeked before are returned again.  A single peek or recv after
+ * it takes the first message only (a release then releases that one).
  * commit_more: commit, but leave the record unpublished: the next commit,
- * flush, a reserve or send that finds the ring full, arm, or close
- * publishes it with the others (a producer that dies before that loses
- * them, as an uncommitted reservation).  flush: publish now (0, -EPERM,
- * or the handle's liveness and sticky errors; -ECONNRESET is not one:
- * flush goes on).  A handle belongs to one thread at a time (as for every
- * channel call). */
+ * send or send_batch, flush, a reserve that finds the ring full, arm, or
+ * close publishes it with the others (a producer that dies before that
+ * loses them, as an uncommitted reservation; stat's messages and bytes
+ * count them at commit).  flush: publish now: 0, -EINVAL (NULL), -EPERM,
+ * or the handle's sticky error.  A peer restart met by commit,
+ * commit_more, flush or release does not stop them: the next call that
+ * has done nothing returns -ECONNRESET (once).  A handle belongs to one
+ * thread at a time (as for every channel call). */
 struct ivshmem_chan_msg {
 	void *data;
 	size_t cap; /* recv_batch: bytes data holds */
