@@ -136,12 +136,12 @@ static int check_epochs(ivshmem_chan *ch)
 {
 	if (ch->broken)
 		return ch->broken;
-	if (ch->reset_due && ch->role != IVSHMEM_CHAN_MONITOR) {
+	if (atomic_load_explicit(&ch->me->epoch, RLX) != ch->my_epoch || gone(ch))
+		return fail(ch, -ESTALE);
+	if (ch->reset_due) { /* after the takeover check: never past it */
 		ch->reset_due = false;
 		return -ECONNRESET;
 	}
-	if (atomic_load_explicit(&ch->me->epoch, RLX) != ch->my_epoch || gone(ch))
-		return fail(ch, -ESTALE);
 	int r = ivs_peer_epoch(ch->peer, &ch->peer_epoch, &ch->peer_seen);
 	if (ch->peer_epoch != ch->follow_epoch)
 		follow_peer(ch);
