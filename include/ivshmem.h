@@ -262,6 +262,14 @@ typedef struct ivshmem_ep ivshmem_ep;
  * vfio-pci maps a BAR it claims it, and the kernel then refuses sysfs
  * mappings of that BAR (CONFIG_IO_STRICT_DEVMEM). */
 #define IVSHMEM_OPEN_NO_MAP (1u << 2)
+/* Daemon endpoints: receive the interrupts directly and alone.  The daemon
+ * hands over its device's own vector fds (CLAIM, docs/daemon-protocol.md),
+ * so it is out of the interrupt path while this endpoint is open, and no
+ * other client of it receives those vectors (they get -EBUSY, as does this
+ * open if another client receives one).  -EACCES if the daemon's policy
+ * doesn't grant direct interrupts.  Other kinds receive directly already
+ * and ignore the flag; with IVSHMEM_OPEN_NO_IRQ it does nothing. */
+#define IVSHMEM_OPEN_EXCLUSIVE_IRQ (1u << 3)
 
 struct ivshmem_open_opts {
 	enum ivshmem_backend backend; /* PCI endpoints */

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* ivshmemd: the event loop.  One epoll set holds the listening socket, the
  * device's vector fds, the device's control fd (server peers) and one socket
- * per client.  Each client gets its own eventfd per subscribed vector, so an
+ * per client.  Each client gets its own pipe per subscribed vector, so an
  * interrupt reaches every subscriber; everything a client owns is released
- * when its socket closes.  No request queues: a client that doesn't read its
+ * when its socket closes.  The daemon writes only to file descriptions no
+ * client holds (a pipe's write end), so no client can make it sleep.  No request queues: a client that doesn't read its
  * answers is dropped, so a client can't make the daemon grow. */
 #include "daemon.h"
 
@@ -47,10 +48,13 @@ struct client {
 	int refused;  /* < 0: refused at accept(), answer this to HELLO, drop */
 	bool capped;  /* counts against the limits (not root, not refused) */
 	bool may_ring;
+	bool may_direct; /* DOORBELL and CLAIM (the policy's direct grant) */
 	uint64_t deadline_ns; /* dropped if not ready by then */
 	bool ro;
 	uint32_t grants;
-	int subs[IVSHMEM_MAX_VECTORS]; /* eventfd per subscribed vector, -1 */
+	/* Per subscribed vector a pipe (-1: none): the daemon writes a byte
+	 * to subs[v] when the vector fires; the client holds subs_rx[v]. */
+	int subs[IVSHMEM_MAX_VECTORS], subs_rx[IVSHMEM_MAX_VECTORS];
 	struct client *prev, *next;
 };
 
@@ -62,6 +66,9 @@ struct ivsd {
 	struct tag listen_tag, ctl_tag, stop_tag, timer_tag;
 	struct tag vec_tags[IVSHMEM_MAX_VECTORS];
 	struct ivsd_region shm, regs;
+	/* The client holding each vector's fd (CLAIM), or NULL: a claimed
+	 * vector is out of the epoll set, so the daemon never reads it. */
+	struct client *claimed[IVSHMEM_MAX_VECTORS];
 	int shm_err, regs_err;
 	struct client *clients;
 	unsigned nclients, nready, nrefused;
@@ -109,14 +116,37 @@ int ivsd_default_socket(const char *dev, char *buf, size_t size)
 
 /* ---- clients ------------------------------------------------------------ */
 
+static int watch(struct ivsd *d, int fd, struct tag *t);
+
+/* The vectors c claimed come back to the daemon: watched and relayed
+ * again.  The fd c had may live on in another process (a client can pass
+ * it on): the daemon's reads never sleep on it (ivs_eventfd_drain), so
+ * the worst is interrupts it takes first, which the policy's direct grant
+ * accepted (docs/security.md). */
+static void release_claims(struct ivsd *d, struct client *c)
+{
+	for (unsigned v = 0; v < IVSHMEM_MAX_VECTORS; v++) {
+		if (d->claimed[v] != c)
+			continue;
+		d->claimed[v] = NULL;
+		int r = watch(d, ivshmem_vector_fd(d->ep, v), &d->vec_tags[v]);
+		if (r < 0)
+			logf_(d, IVS_LOG_WARN, "vector %u: watching it again after pid %d's claim: %s", v,
+			      (int)c->cred.pid, strerror(-r));
+	}
+}
+
 static void drop_client(struct ivsd *d, struct client *c, const char *why)
 {
 	logf_(d, IVS_LOG_DEBUG, "client pid %d uid %u: %s", (int)c->cred.pid, (unsigned)c->cred.uid,
 	      why);
 	epoll_ctl(d->epfd, EPOLL_CTL_DEL, c->fd, NULL);
 	ivs_pf_close_peer(c->fd);
-	for (unsigned v = 0; v < IVSHMEM_MAX_VECTORS; v++)
+	release_claims(d, c);
+	for (unsigned v = 0; v < IVSHMEM_MAX_VECTORS; v++) {
 		ivs_close(c->subs[v]);
+		ivs_close(c->subs_rx[v]);
+	}
 	free(c->cred.groups);
 	if (c->prev)
 		c->prev->next = c->next;
@@ -184,6 +214,10 @@ static uint32_t grants_for(struct ivsd *d, const struct client *c)
 		g |= IVS_DP_GRANT_RING;
 	if (ivs_ep_rx_vectors(d->ep))
 		g |= IVS_DP_GRANT_IRQ;
+	if (c->may_direct && (g & IVS_DP_GRANT_RING) && ivs_ep_kind(d->ep) == IVS_EP_SERVER)
+		g |= IVS_DP_GRANT_DIRECT_RING;
+	if (c->may_direct && (g & IVS_DP_GRANT_IRQ))
+		g |= IVS_DP_GRANT_DIRECT_IRQ;
 	if (d->cfg.policy.exclusive)
 		g |= IVS_DP_GRANT_EXCLUSIVE;
 	return g;
@@ -215,6 +249,7 @@ static int do_hello(struct ivsd *d, struct client *c, const struct ivs_dp_req *r
 	d->nready++;
 	c->ro = d->cfg.policy.read_only || (req->a2 & IVS_DP_HELLO_READONLY);
 	c->may_ring = ivsd_policy_may_ring(&d->cfg.policy, &c->cred);
+	c->may_direct = ivsd_policy_may_direct(&d->cfg.policy, &c->cred);
 	c->grants = grants_for(d, c);
 	v[0] = c->grants;
 	v[1] = peer_id(d->ep);
@@ -222,8 +257,9 @@ static int do_hello(struct ivsd *d, struct client *c, const struct ivs_dp_req *r
 	v[3] = d->shm.size ? d->shm.size : ivshmem_mem_size(d->ep);
 	v[4] = d->regs.size;
 	v[5] = IVS_DP_VERSION;
-	log_limited(d, &d->client_log, "client pid %d uid %u connected (%s%s)", (int)c->cred.pid,
-		    (unsigned)c->cred.uid, c->ro ? "read-only" : "read-write", c->may_ring ? ", ring" : "");
+	log_limited(d, &d->client_log, "client pid %d uid %u connected (%s%s%s)", (int)c->cred.pid,
+		    (unsigned)c->cred.uid, c->ro ? "read-only" : "read-write", c->may_ring ? ", ring" : "",
+		    c->may_direct ? ", direct" : "");
 	return 0;
 }
 
@@ -266,13 +302,69 @@ static int do_subscribe(struct ivsd *d, struct client *c, const struct ivs_dp_re
 		return r;
 	if (req->a0 >= ivs_ep_rx_vectors(d->ep))
 		return -EINVAL;
+	if (d->claimed[req->a0])
+		return -EBUSY; /* a client receives it directly, alone */
 	if (c->subs[req->a0] < 0) {
-		int e = ivs_eventfd();
-		if (e < 0)
-			return e;
-		c->subs[req->a0] = e;
+		int p[2];
+		if (pipe2(p, O_CLOEXEC | O_NONBLOCK) < 0)
+			return -errno;
+		/* One page: a client that never reads pins little kernel
+		 * memory (a full pipe is a pending interrupt all the same). */
+		fcntl(p[1], F_SETPIPE_SZ, 4096);
+		c->subs_rx[req->a0] = p[0];
+		c->subs[req->a0] = p[1];
 	}
-	*fd = c->subs[req->a0];
+	*fd = c->subs_rx[req->a0];
+	return 0;
+}
+
+/* CLAIM: the device's own fd of a vector, for c alone; the daemon stops
+ * reading it until c goes.  Refused while another client receives it. */
+static int do_claim(struct ivsd *d, struct client *c, const struct ivs_dp_req *req, int *fd)
+{
+	int r = ivs_ep_irq_error(d->ep);
+	if (r < 0)
+		return r;
+	unsigned v = req->a0;
+	if (v >= ivs_ep_rx_vectors(d->ep))
+		return -EINVAL;
+	if (!c->may_direct)
+		return -EACCES;
+	if (d->claimed[v] && d->claimed[v] != c)
+		return -EBUSY;
+	for (const struct client *o = d->clients; o; o = o->next)
+		if (o != c && o->subs[v] >= 0)
+			return -EBUSY;
+	int vfd = ivshmem_vector_fd(d->ep, v);
+	if (vfd < 0)
+		return vfd;
+	if (!d->claimed[v]) {
+		if (epoll_ctl(d->epfd, EPOLL_CTL_DEL, vfd, NULL) < 0)
+			return -errno;
+		d->claimed[v] = c;
+		/* Its own pipe would never fire again: gone. */
+		c->subs[v] = ivs_close(c->subs[v]);
+		c->subs_rx[v] = ivs_close(c->subs_rx[v]);
+	}
+	*fd = vfd;
+	return 0;
+}
+
+/* DOORBELL: a server peer's eventfd for one of its vectors, so c rings it
+ * without the daemon.  Server endpoints only (-ENOTSUP): a PCI device's
+ * doorbell is a register (MAP registers, --allow-registers). */
+static int do_doorbell(struct ivsd *d, struct client *c, const struct ivs_dp_req *req, int *fd)
+{
+	if (!ivs_ep_can_ring(d->ep) || ivs_ep_kind(d->ep) != IVS_EP_SERVER)
+		return -ENOTSUP;
+	if (!c->may_ring || !c->may_direct)
+		return -EACCES;
+	if (req->a0 >= IVSHMEM_MAX_PEERS || req->a1 >= IVSHMEM_MAX_VECTORS)
+		return -EINVAL;
+	int r = ivs_ep_doorbell_fd(d->ep, req->a0, req->a1);
+	if (r < 0)
+		return r;
+	*fd = r;
 	return 0;
 }
 
@@ -356,6 +448,12 @@ static int handle_request(struct ivsd *d, struct client *c, const uint8_t *buf, 
 		break;
 	case IVS_DP_SUBSCRIBE:
 		status = do_subscribe(d, c, &req, &fd);
+		break;
+	case IVS_DP_CLAIM:
+		status = do_claim(d, c, &req, &fd);
+		break;
+	case IVS_DP_DOORBELL:
+		status = do_doorbell(d, c, &req, &fd);
 		break;
 	case IVS_DP_INFO:
 		v[0] = ivshmem_mem_size(d->ep);
@@ -556,7 +654,7 @@ static void accept_clients(struct ivsd *d)
 		c->fd = fd;
 		c->deadline_ns = deadline;
 		for (unsigned v = 0; v < IVSHMEM_MAX_VECTORS; v++)
-			c->subs[v] = -1;
+			c->subs[v] = c->subs_rx[v] = -1;
 		struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
 		if (epoll_ctl(d->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
 			free(c->cred.groups);
@@ -578,15 +676,18 @@ static void accept_clients(struct ivsd *d)
 	arm_timer(d);
 }
 
-/* The device fired a vector: pass the count to every subscriber. */
+/* The device fired a vector: a byte to every subscriber's pipe (full: it
+ * has one pending already).  The write end is the daemon's alone, so its
+ * O_NONBLOCK holds: a client can neither clear it nor fill its pipe from
+ * its side. */
 static void vector_fired(struct ivsd *d, unsigned v)
 {
 	int n = ivshmem_vector_ack(d->ep, v);
 	if (n <= 0)
 		return;
-	uint64_t cnt = (uint64_t)n;
+	const char one = 1;
 	for (struct client *c = d->clients; c; c = c->next)
-		if (c->subs[v] >= 0 && write(c->subs[v], &cnt, sizeof(cnt)) < 0 && errno != EAGAIN)
+		if (c->subs[v] >= 0 && write(c->subs[v], &one, 1) < 0 && errno != EAGAIN)
 			logf_(d, IVS_LOG_WARN, "signalling pid %d: %s", (int)c->cred.pid, strerror(errno));
 }
 

@@ -39,6 +39,12 @@ struct ivsd_policy {
 	 * read_only. */
 	struct ivsd_ids ring_ids;
 	enum ivsd_ring ring;
+	/* Who gets direct fds (DOORBELL: the server peers' eventfds; CLAIM:
+	 * the device's own vector fds): root, owner, these, and with
+	 * direct_all every client.  What they can do with them is what a
+	 * peer of the server can (docs/security.md). */
+	struct ivsd_ids direct_ids;
+	bool direct_all;
 	bool read_only;	      /* clients get read-only memory */
 	bool exclusive;	      /* one client at a time (default: shared) */
 	bool allow_registers; /* clients may map BAR0 */
@@ -66,7 +72,7 @@ struct ivsd_cred {
 int ivsd_ids_add_user(struct ivsd_ids *ids, const char *name);
 int ivsd_ids_add_group(struct ivsd_ids *ids, const char *name);
 /* Apply one "key value" setting (keys: allow-user, allow-group, ring-user,
- * ring-group, ring, read-only, exclusive, allow-registers, max-clients,
+ * ring-group, ring, direct-user, direct-group, direct, read-only, exclusive, allow-registers, max-clients,
  * max-clients-per-user; flags take yes/no/true/false/1/0/on/off or nothing;
  * limits 1..IVSD_MAX_CLIENTS_LIMIT).  0, -ENOKEY (not a policy key),
  * -EINVAL (bad value), -ERANGE (limit out of range), -ENOENT (unknown
@@ -98,6 +104,9 @@ void ivsd_policy_free(struct ivsd_policy *p);
 int ivsd_policy_check(const struct ivsd_policy *p, const struct ivsd_cred *c);
 /* Whether the client may ring doorbells (see struct ivsd_policy). */
 bool ivsd_policy_may_ring(const struct ivsd_policy *p, const struct ivsd_cred *c);
+/* Whether the client may have direct fds (see struct ivsd_policy); the
+ * daemon hands out doorbells only to clients that also may ring. */
+bool ivsd_policy_may_direct(const struct ivsd_policy *p, const struct ivsd_cred *c);
 
 /* Read a socket peer's credentials.  c->groups is malloc'd (free it). */
 int ivsd_peer_cred(int sock, struct ivsd_cred *c);

@@ -117,6 +117,9 @@ enum key {
 	K_RING_USER,
 	K_RING_GROUP,
 	K_RING,
+	K_DIRECT_USER,
+	K_DIRECT_GROUP,
+	K_DIRECT,
 	K_READ_ONLY,
 	K_EXCLUSIVE,
 	K_ALLOW_REGS,
@@ -130,6 +133,9 @@ static const char *const key_names[] = {
 	[K_RING_USER] = "ring-user",
 	[K_RING_GROUP] = "ring-group",
 	[K_RING] = "ring",
+	[K_DIRECT_USER] = "direct-user",
+	[K_DIRECT_GROUP] = "direct-group",
+	[K_DIRECT] = "direct",
 	[K_READ_ONLY] = "read-only",
 	[K_EXCLUSIVE] = "exclusive",
 	[K_ALLOW_REGS] = "allow-registers",
@@ -168,6 +174,12 @@ int ivsd_policy_set(struct ivsd_policy *p, const char *key, const char *value)
 		if (r == 0)
 			p->ring = b ? IVSD_RING_ALL : IVSD_RING_NONE;
 		return r;
+	case K_DIRECT_USER:
+		return named ? ivsd_ids_add_user(&p->direct_ids, value) : -EINVAL;
+	case K_DIRECT_GROUP:
+		return named ? ivsd_ids_add_group(&p->direct_ids, value) : -EINVAL;
+	case K_DIRECT:
+		return parse_bool(value, &p->direct_all);
 	case K_READ_ONLY:
 		return parse_bool(value, &p->read_only);
 	case K_EXCLUSIVE:
@@ -264,6 +276,7 @@ void ivsd_policy_free(struct ivsd_policy *p)
 {
 	ids_free(&p->allow);
 	ids_free(&p->ring_ids);
+	ids_free(&p->direct_ids);
 }
 
 static bool has_gid(const struct ivsd_ids *ids, gid_t g)
@@ -306,6 +319,11 @@ bool ivsd_policy_may_ring(const struct ivsd_policy *p, const struct ivsd_cred *c
 		break;
 	}
 	return !p->ring_ids.nusers && !p->ring_ids.ngroups && !p->read_only;
+}
+
+bool ivsd_policy_may_direct(const struct ivsd_policy *p, const struct ivsd_cred *c)
+{
+	return c->uid == 0 || c->uid == p->owner || ids_match(&p->direct_ids, c) || p->direct_all;
 }
 
 /* Supplementary groups from /proc/PID/status, for kernels without

@@ -331,7 +331,7 @@ static int user_ro(void)
 	int s = raw_connect();
 	struct ivs_dp_resp resp;
 	int fd = -1;
-	if (raw_call(s, IVS_DP_HELLO, 1, 1, 0, &resp, NULL) != 0)
+	if (raw_call(s, IVS_DP_HELLO, IVS_DP_VERSION, IVS_DP_VERSION, 0, &resp, NULL) != 0)
 		return 12;
 	if (resp.v[0] & IVS_DP_GRANT_SHM_RW)
 		return 13;
@@ -528,7 +528,7 @@ static void test_interrupts(void)
 
 	int s = raw_connect();
 	struct ivs_dp_resp resp;
-	raw_call(s, IVS_DP_HELLO, 1, 1, 0, &resp, NULL);
+	raw_call(s, IVS_DP_HELLO, IVS_DP_VERSION, IVS_DP_VERSION, 0, &resp, NULL);
 	is(raw_call(s, IVS_DP_RING, 0, 99, 0, &resp, NULL), -EINVAL, "daemon validates RING vector");
 	is(raw_call(s, IVS_DP_SUBSCRIBE, 2, 0, 0, &resp, NULL), -EINVAL, "and SUBSCRIBE vector");
 	is(raw_call(s, IVS_DP_MAP, 9, 0, 0, &resp, NULL), -EINVAL, "and MAP type");
@@ -680,7 +680,7 @@ static int settled_fds(pid_t d)
 {
 	int s = raw_connect(), n = -1;
 	struct ivs_dp_resp resp;
-	if (s < 0 || raw_call(s, IVS_DP_HELLO, 1, 1, 0, &resp, NULL) != 0) {
+	if (s < 0 || raw_call(s, IVS_DP_HELLO, IVS_DP_VERSION, IVS_DP_VERSION, 0, &resp, NULL) != 0) {
 		if (s >= 0)
 			close(s);
 		return -1;

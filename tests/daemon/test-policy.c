@@ -104,6 +104,28 @@ static void test_ring(void)
 	ivsd_policy_free(&p);
 }
 
+static void test_direct(void)
+{
+	struct ivsd_policy p = {.owner = 4250};
+	gid_t sup[] = {4301};
+	struct ivsd_cred root = cred(0, 0, NULL, 0), owner = cred(4250, 4250, NULL, 0),
+			 u = cred(4243, 4243, NULL, 0), g = cred(5000, 5000, sup, 1), other = cred(5002, 5002, NULL, 0);
+	ok(!ivsd_policy_may_direct(&p, &u), "no direct settings: clients get no direct fds");
+	ok(ivsd_policy_may_direct(&p, &root) && ivsd_policy_may_direct(&p, &owner), "  root and the owner do");
+	is(ivsd_policy_set(&p, "direct-user", "4243"), 0, "direct-user 4243");
+	is(ivsd_policy_set(&p, "direct-group", "4301"), 0, "direct-group 4301");
+	is(ivsd_policy_set(&p, "direct-user", ""), -EINVAL, "direct-user without a name: -EINVAL");
+	is(ivsd_policy_set(&p, "direct", "sometimes"), -EINVAL, "direct takes yes/no only");
+	ok(ivsd_policy_may_direct(&p, &u), "  the listed user does");
+	ok(ivsd_policy_may_direct(&p, &g), "  a member of the listed group (supplementary) does");
+	ok(!ivsd_policy_may_direct(&p, &other), "  anyone else does not");
+	is(ivsd_policy_set(&p, "direct", NULL), 0, "direct (yes)");
+	ok(ivsd_policy_may_direct(&p, &other), "  then everyone does");
+	ok(strstr(ivsd_policy_keys(), "direct-user") && strstr(ivsd_policy_keys(), "direct-group"),
+	   "the key list names them");
+	ivsd_policy_free(&p);
+}
+
 static void test_load(void)
 {
 	char dir[] = "/tmp/ivsd-policy-XXXXXX", path[64], fifo[64];
@@ -159,6 +181,7 @@ int main(void)
 	test_settings();
 	test_connect();
 	test_ring();
+	test_direct();
 	test_load();
 	return tap_done();
 }

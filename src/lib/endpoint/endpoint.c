@@ -31,7 +31,8 @@ int ivs_ep_open(const char *spec, const struct ivshmem_open_opts *opts, unsigned
 		opts = &defaults;
 	if ((unsigned)opts->backend > IVSHMEM_BACKEND_FILE || (unsigned)opts->cache > IVSHMEM_CACHE_WB ||
 	    !ivs_all_zero(opts->reserved, sizeof(opts->reserved)) ||
-	    (opts->flags & ~(IVSHMEM_OPEN_READONLY | IVSHMEM_OPEN_NO_IRQ | IVSHMEM_OPEN_NO_MAP)) ||
+	    (opts->flags & ~(IVSHMEM_OPEN_READONLY | IVSHMEM_OPEN_NO_IRQ | IVSHMEM_OPEN_NO_MAP |
+			     IVSHMEM_OPEN_EXCLUSIVE_IRQ)) ||
 	    (ivs_flags & ~IVS_OPEN_REGS_NO_MAP))
 		return -EINVAL;
 
@@ -175,6 +176,18 @@ int ivshmem_ring(ivshmem_ep *ep, unsigned peer, unsigned vector)
 	return r;
 }
 
+int ivs_ep_doorbell_fd(ivshmem_ep *ep, unsigned peer, unsigned vector)
+{
+	if (!ep || !ep->ops->doorbell_fd)
+		return -ENOTSUP;
+	if (ep->id >= 0 && peer == (unsigned)ep->id)
+		return -EINVAL;
+	pthread_mutex_lock(&ep->lock);
+	int r = ep->ops->doorbell_fd(ep, peer, vector);
+	pthread_mutex_unlock(&ep->lock);
+	return r;
+}
+
 bool ivs_ep_can_ring(const ivshmem_ep *ep)
 {
 	return ep && ep->ops->ring && !ep->ring_denied;
@@ -196,8 +209,9 @@ int ivshmem_vector_ack(ivshmem_ep *ep, unsigned vector)
 	int fd = ivshmem_vector_fd(ep, vector);
 	if (fd < 0)
 		return fd;
-	int64_t n = ivs_eventfd_drain(fd);
-	return n < 0 ? (int)n : (int)n;
+	if (ep->ops->ack)
+		return ep->ops->ack(ep, vector, fd);
+	return (int)ivs_eventfd_drain(fd); /* at most INT32_MAX */
 }
 
 /* Read what the control socket has; lock held.  0 or -errno. */

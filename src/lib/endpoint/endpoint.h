@@ -55,6 +55,13 @@ bool ivs_ep_disconnect_fatal(const ivshmem_ep *ep);
  * nothing (a daemon's policy) forbids ringing them. */
 bool ivs_ep_can_ring(const ivshmem_ep *ep);
 
+/* The fd that rings another peer's vector directly, for a broker to hand
+ * on: borrowed, valid until that peer leaves and the endpoint has read so
+ * (ivs_ep_pump), or until close.  Server endpoints only (-ENOTSUP
+ * otherwise); -ENOENT for an unknown peer, -EINVAL for a vector it lacks or
+ * our own ID (that is our own interrupt, not a doorbell).  Any thread. */
+int ivs_ep_doorbell_fd(ivshmem_ep *ep, unsigned peer, unsigned vector);
+
 /* Read what is pending on the control socket (server, daemon) without
  * blocking: peer joins and leaves update ivshmem_peers() and are queued
  * for ivshmem_next_event(), none is taken from that queue.  0 (also when

@@ -1,27 +1,66 @@
 /* SPDX-License-Identifier: MIT */
 /* The "daemon:SOCKET" endpoint: a client of `ivshmem daemon`, which owns the
- * device.  Memory comes as an fd from MAP, interrupts as one eventfd per
- * vector from SUBSCRIBE, doorbells go through RING.  The socket is the
- * control fd: when the daemon goes, the endpoint is disconnected for good
- * (interrupts stop), so ivshmem_wait() returns -ECONNRESET. */
+ * device.  Memory comes as an fd from MAP; interrupts as one pipe per vector
+ * from SUBSCRIBE (the daemon writes a byte each time the vector fires), or,
+ * with IVSHMEM_OPEN_EXCLUSIVE_IRQ, as the device's own vector fds from CLAIM;
+ * doorbells go through RING, or straight to a server peer's eventfd from
+ * DOORBELL where the daemon grants it (kept per peer and vector until the
+ * peer leaves).  The socket is the control fd: when the daemon goes, the
+ * endpoint is disconnected for good (interrupts stop), so ivshmem_wait()
+ * returns -ECONNRESET. */
 #include "endpoint/ep-impl.h"
 #include "proto/daemon-proto.h"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
+
+/* Direct doorbells kept at most (a peer and vector each); past that, the
+ * rest ring through the daemon. */
+#define BELLS_MAX 64
+
+struct bell {
+	uint16_t peer, vector;
+	int fd; /* the peer's eventfd for that vector */
+};
 
 struct daemon_priv {
 	uint32_t seq;
 	int timeout_ms;
 	uint32_t grants;
-	int *fds; /* subscribed eventfds, nvectors entries */
+	int *fds;	  /* interrupt fds, nvectors entries: pipes, or claimed eventfds */
+	uint64_t claimed; /* vectors whose fd is the device's own (CLAIM); fixed at open */
+	bool no_bells;	  /* ring through the daemon (no grant, or it refused) */
+	struct bell bells[BELLS_MAX];
+	unsigned nbells;
 };
+
+static void set_nonblock(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+	if (fl >= 0 && !(fl & O_NONBLOCK))
+		fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+}
+
+/* A peer left: its doorbells are dead (a new peer with its ID has others). */
+static void forget_bells(struct daemon_priv *p, unsigned peer)
+{
+	for (unsigned i = 0; i < p->nbells;) {
+		if (p->bells[i].peer == peer) {
+			ivs_close(p->bells[i].fd);
+			p->bells[i] = p->bells[--p->nbells];
+		} else {
+			i++;
+		}
+	}
+}
 
 static void set_disconnected(ivshmem_ep *ep)
 {
@@ -42,6 +81,8 @@ static void handle_notice(ivshmem_ep *ep, const struct ivs_dp_resp *n)
 	}
 	if (n->v[0] != IVSHMEM_EVENT_PEER_JOIN && n->v[0] != IVSHMEM_EVENT_PEER_LEAVE)
 		return; /* newer daemon, unknown notice: ignore */
+	if (n->v[0] == IVSHMEM_EVENT_PEER_LEAVE)
+		forget_bells(ep->priv, (uint16_t)n->v[1]);
 	struct ivshmem_event ev = {
 		.type = (enum ivshmem_event_type)n->v[0],
 		.peer = (uint16_t)n->v[1],
@@ -166,7 +207,9 @@ static int map_memory(ivshmem_ep *ep)
 	return 0;
 }
 
-static int subscribe_all(ivshmem_ep *ep)
+/* SUBSCRIBE (a pipe per vector) or, claiming, CLAIM (the device's own
+ * fds) every vector. */
+static int subscribe_all(ivshmem_ep *ep, bool claim)
 {
 	struct daemon_priv *p = ep->priv;
 	p->fds = malloc(ep->nvectors * sizeof(int));
@@ -175,13 +218,22 @@ static int subscribe_all(ivshmem_ep *ep)
 	for (unsigned v = 0; v < ep->nvectors; v++)
 		p->fds[v] = -1;
 	for (unsigned v = 0; v < ep->nvectors; v++) {
-		struct ivs_dp_req req = {.opcode = IVS_DP_SUBSCRIBE, .a0 = v};
+		struct ivs_dp_req req = {.opcode = claim ? IVS_DP_CLAIM : IVS_DP_SUBSCRIBE, .a0 = v};
 		struct ivs_dp_resp resp;
 		int r = call(ep, &req, &resp, &p->fds[v]);
 		if (r < 0)
 			return r;
 		if (p->fds[v] < 0)
 			return -EPROTO;
+		struct stat st;
+		if (fstat(p->fds[v], &st) < 0)
+			return -errno;
+		if (!claim && !S_ISFIFO(st.st_mode))
+			return -EPROTO; /* version 2 relays on pipes */
+		/* Our reads never sleep, whatever the daemon handed over. */
+		set_nonblock(p->fds[v]);
+		if (claim)
+			p->claimed |= 1ull << v;
 	}
 	ep->vec_fds = p->fds;
 	return 0;
@@ -213,6 +265,7 @@ static int daemon_open(ivshmem_ep *ep, const char *target, const struct ivshmem_
 	if (r < 0)
 		return r;
 	p->grants = (uint32_t)resp.v[0];
+	p->no_bells = !(p->grants & IVS_DP_GRANT_DIRECT_RING);
 	if ((p->grants & IVS_DP_GRANT_SHM_RO) && !(p->grants & IVS_DP_GRANT_SHM_RW))
 		ep->readonly = true; /* the daemon's policy: read-only clients */
 	ep->ring_denied = !(p->grants & IVS_DP_GRANT_RING);
@@ -233,7 +286,10 @@ static int daemon_open(ivshmem_ep *ep, const char *target, const struct ivshmem_
 	}
 	if (opts->flags & IVSHMEM_OPEN_NO_IRQ)
 		return 0;
-	return subscribe_all(ep);
+	bool claim = opts->flags & IVSHMEM_OPEN_EXCLUSIVE_IRQ;
+	if (claim && !(p->grants & IVS_DP_GRANT_DIRECT_IRQ))
+		return -EACCES;
+	return subscribe_all(ep, claim);
 }
 
 static void daemon_close(ivshmem_ep *ep)
@@ -243,6 +299,8 @@ static void daemon_close(ivshmem_ep *ep)
 		if (p->fds)
 			for (unsigned v = 0; v < ep->nvectors; v++)
 				ivs_close(p->fds[v]);
+		for (unsigned i = 0; i < p->nbells; i++)
+			ivs_close(p->bells[i].fd);
 		free(p->fds);
 		free(p);
 	}
@@ -251,11 +309,53 @@ static void daemon_close(ivshmem_ep *ep)
 	ep->ctl_fd = ivs_close(ep->ctl_fd);
 }
 
-static int daemon_ring(ivshmem_ep *ep, unsigned peer, unsigned vector)
+/* The direct doorbell of (peer, vector): a kept fd, one asked for now (kept
+ * if there is room: *temp says whether the caller closes it), or < 0:
+ * -ENOTSUP to ring through the daemon, else the error RING would give. */
+static int bell_fd(ivshmem_ep *ep, unsigned peer, unsigned vector, bool *temp)
 {
-	struct ivs_dp_req req = {.opcode = IVS_DP_RING, .a0 = peer, .a1 = vector};
+	struct daemon_priv *p = ep->priv;
+	*temp = false;
+	if (p->no_bells || peer >= IVSHMEM_MAX_PEERS || vector >= IVSHMEM_MAX_VECTORS ||
+	    (ep->id >= 0 && peer == (unsigned)ep->id)) /* our own ID: the daemon relays */
+		return -ENOTSUP;
+	for (unsigned i = 0; i < p->nbells; i++)
+		if (p->bells[i].peer == peer && p->bells[i].vector == vector)
+			return p->bells[i].fd;
+	struct ivs_dp_req req = {.opcode = IVS_DP_DOORBELL, .a0 = peer, .a1 = vector};
 	struct ivs_dp_resp resp;
 	int fd;
+	int r = call(ep, &req, &resp, &fd);
+	if (r == -EACCES || r == -ENOTSUP || r == -EOPNOTSUPP) {
+		p->no_bells = true; /* the daemon won't: ask no more */
+		return -ENOTSUP;
+	}
+	if (r < 0)
+		return r;
+	if (fd < 0)
+		return -EPROTO;
+	set_nonblock(fd);
+	if (p->nbells < BELLS_MAX)
+		p->bells[p->nbells++] = (struct bell){(uint16_t)peer, (uint16_t)vector, fd};
+	else
+		*temp = true;
+	return fd;
+}
+
+static int daemon_ring(ivshmem_ep *ep, unsigned peer, unsigned vector)
+{
+	bool temp;
+	int fd = bell_fd(ep, peer, vector, &temp);
+	if (fd >= 0) {
+		int r = ivs_eventfd_signal(fd);
+		if (temp)
+			ivs_close(fd);
+		return r;
+	}
+	if (fd != -ENOTSUP)
+		return fd;
+	struct ivs_dp_req req = {.opcode = IVS_DP_RING, .a0 = peer, .a1 = vector};
+	struct ivs_dp_resp resp;
 	int r = call(ep, &req, &resp, &fd);
 	ivs_close(fd);
 	return r;
@@ -322,6 +422,54 @@ static int daemon_pump(ivshmem_ep *ep)
 	return 0;
 }
 
+/* A relay pipe at EOF: the daemon is gone (or dropped us).  An EOF is
+ * readable for ever, so the fd number gets a quiet eventfd instead
+ * (dup3: callers polling it, channels included, see no more interrupts,
+ * as when the daemon stops relaying), and the socket's end is read, so
+ * that the DISCONNECT event is there when the caller looks. */
+static void pipe_gone(ivshmem_ep *ep, int fd)
+{
+	pthread_mutex_lock(&ep->lock);
+	struct stat st;
+	if (fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode)) {
+		int quiet = ivs_eventfd();
+		if (quiet >= 0) {
+			dup3(quiet, fd, O_CLOEXEC);
+			close(quiet);
+		}
+	}
+	daemon_pump(ep);
+	set_disconnected(ep);
+	pthread_mutex_unlock(&ep->lock);
+}
+
+/* Pipes carry a byte per firing; claimed vectors are eventfds. */
+static int daemon_ack(ivshmem_ep *ep, unsigned vector, int fd)
+{
+	struct daemon_priv *p = ep->priv;
+	if (p->claimed & (1ull << vector))
+		return (int)ivs_eventfd_drain(fd);
+	uint8_t buf[512];
+	int total = 0;
+	for (int i = 0; i < 64; i++) { /* bounded: 32 KiB, a relay pipe is 4 KiB */
+		ssize_t n = ivs_read_nowait(fd, buf, sizeof(buf));
+		if (n > 0) {
+			total += (int)n;
+			continue;
+		}
+		if (n == -EAGAIN)
+			break;
+		if (n == 0) { /* the daemon closed its end: dropped us, or gone */
+			if (total)
+				return total;
+			pipe_gone(ep, fd);
+			return -ECONNRESET;
+		}
+		return total ? total : (int)n;
+	}
+	return total;
+}
+
 const struct ivs_ep_ops ivs_ep_daemon_ops = {
 	.kind = "daemon",
 	.id = IVS_EP_DAEMON,
@@ -330,4 +478,5 @@ const struct ivs_ep_ops ivs_ep_daemon_ops = {
 	.ring = daemon_ring,
 	.peers = daemon_peers,
 	.pump = daemon_pump,
+	.ack = daemon_ack,
 };

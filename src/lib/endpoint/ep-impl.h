@@ -25,6 +25,12 @@ struct ivs_ep_ops {
 	 * update state and queue events with ivs_ep_push_event().  On EOF set
 	 * ep->disconnected and queue IVSHMEM_EVENT_DISCONNECT.  0 or -errno. */
 	int (*pump)(ivshmem_ep *ep);
+	/* Optional: consume what vector's fd has pending, without blocking
+	 * (default: an eventfd's count).  The count, 0 or -errno. */
+	int (*ack)(ivshmem_ep *ep, unsigned vector, int fd);
+	/* Optional (server): the eventfd that rings another peer's vector
+	 * (borrowed), or -ENOENT / -EINVAL as ring would say. */
+	int (*doorbell_fd)(ivshmem_ep *ep, unsigned peer, unsigned vector);
 };
 
 /* Queue an event for ivshmem_next_event().  0 or -ENOMEM. */

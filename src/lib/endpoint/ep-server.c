@@ -262,21 +262,27 @@ static int server_open(ivshmem_ep *ep, const char *target, const struct ivshmem_
 	return 0;
 }
 
-static int server_ring(ivshmem_ep *ep, unsigned peer, unsigned vector)
+static int server_doorbell_fd(ivshmem_ep *ep, unsigned peer, unsigned vector)
 {
 	struct srv_priv *p = ep->priv;
+	const struct ivs_srv_dec_peer *pe = ivs_srv_dec_find(&p->dec, peer);
+	if (!pe)
+		return -ENOENT;
+	if (vector >= pe->nvec)
+		return -EINVAL;
+	return pe->fds[vector];
+}
+
+static int server_ring(ivshmem_ep *ep, unsigned peer, unsigned vector)
+{
 	if (ep->id >= 0 && peer == (unsigned)ep->id) {
 		/* Ringing ourselves works on a device too. */
 		if (vector >= ep->nvectors)
 			return -EINVAL;
 		return ivs_eventfd_signal(ep->vec_fds[vector]);
 	}
-	const struct ivs_srv_dec_peer *pe = ivs_srv_dec_find(&p->dec, peer);
-	if (!pe)
-		return -ENOENT;
-	if (vector >= pe->nvec)
-		return -EINVAL;
-	return ivs_eventfd_signal(pe->fds[vector]);
+	int fd = server_doorbell_fd(ep, peer, vector);
+	return fd < 0 ? fd : ivs_eventfd_signal(fd);
 }
 
 static int server_peers(ivshmem_ep *ep, struct ivshmem_peer *out, size_t max)
@@ -320,4 +326,5 @@ const struct ivs_ep_ops ivs_ep_server_ops = {
 	.ring = server_ring,
 	.peers = server_peers,
 	.pump = server_pump,
+	.doorbell_fd = server_doorbell_fd,
 };

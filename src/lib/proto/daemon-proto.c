@@ -73,10 +73,12 @@ static int req_args(unsigned op)
 	case IVS_DP_HELLO:
 		return 3;
 	case IVS_DP_RING:
+	case IVS_DP_DOORBELL:
 		return 2;
 	case IVS_DP_MAP:
 	case IVS_DP_SUBSCRIBE:
 	case IVS_DP_PEERS:
+	case IVS_DP_CLAIM:
 		return 1;
 	case IVS_DP_INFO:
 		return 0;
@@ -154,6 +156,10 @@ const char *ivs_dp_op_name(unsigned op)
 		return "INFO";
 	case IVS_DP_PEERS:
 		return "PEERS";
+	case IVS_DP_DOORBELL:
+		return "DOORBELL";
+	case IVS_DP_CLAIM:
+		return "CLAIM";
 	case IVS_DP_EVENT:
 		return "EVENT";
 	default:

@@ -13,8 +13,10 @@
 #include "util/util.h"
 
 #define IVS_DP_MAGIC 0x50445649u /* "IVDP" in wire byte order */
-#define IVS_DP_VERSION 1
-#define IVS_DP_VERSION_MIN 1
+/* Version 2: interrupts reach a subscriber on a pipe (version 1 handed
+ * out eventfds the client could block the daemon on); DOORBELL, CLAIM. */
+#define IVS_DP_VERSION 2
+#define IVS_DP_VERSION_MIN 2
 
 #define IVS_DP_REQ_SIZE 32
 #define IVS_DP_RESP_SIZE 64
@@ -26,6 +28,8 @@ enum ivs_dp_op {
 	IVS_DP_SUBSCRIBE = 4, /* a0 = vector -> eventfd */
 	IVS_DP_INFO = 5,      /* -> v0 shm size, v1 vectors, v2 peer id, v3 clients, v4 kind, v5 grants */
 	IVS_DP_PEERS = 6,     /* a0 = first index -> v0 total, v1..v5 packed peers */
+	IVS_DP_DOORBELL = 7,  /* a0 = peer, a1 = vector -> the peer's eventfd (direct ring) */
+	IVS_DP_CLAIM = 8,     /* a0 = vector -> the device's own vector fd (exclusive) */
 	IVS_DP_EVENT = 0x100, /* daemon -> client notice, seq 0: v0 type, v1 peer, v2 vectors */
 };
 
@@ -47,6 +51,8 @@ enum ivs_dp_map_type {
 #define IVS_DP_GRANT_RING (1u << 3)
 #define IVS_DP_GRANT_IRQ (1u << 4)
 #define IVS_DP_GRANT_EXCLUSIVE (1u << 5) /* the daemon serves one client at a time */
+#define IVS_DP_GRANT_DIRECT_RING (1u << 6) /* DOORBELL: ring server peers without the daemon */
+#define IVS_DP_GRANT_DIRECT_IRQ (1u << 7)  /* CLAIM: receive a vector without the daemon */
 
 /* Kinds in the INFO response (v4). */
 enum ivs_dp_kind { IVS_DP_KIND_PCI = 1, IVS_DP_KIND_FILE = 2, IVS_DP_KIND_SERVER = 3, IVS_DP_KIND_OTHER = 4 };

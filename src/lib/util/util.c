@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/timerfd.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -169,19 +170,44 @@ int ivs_eventfd(void)
 	return fd < 0 ? -errno : fd;
 }
 
+ssize_t ivs_read_nowait(int fd, void *buf, size_t len)
+{
+	struct iovec io = {buf, len};
+	for (;;) {
+		/* RWF_NOWAIT: never sleeps, whatever the file's O_NONBLOCK says.
+		 * The flag lives in the file description, which every holder
+		 * of the fd shares (a server's peers, a daemon's clients) and
+		 * any of them may clear. */
+		ssize_t n = preadv2(fd, &io, 1, -1, RWF_NOWAIT);
+		if (n < 0 && (errno == EOPNOTSUPP || errno == ENOSYS)) {
+			/* A kernel or file without it: read only what poll
+			 * says is there (a race with another reader remains). */
+			struct pollfd p = {.fd = fd, .events = POLLIN};
+			int r = poll(&p, 1, 0);
+			if (r < 0 && errno == EINTR)
+				continue;
+			if (r < 0)
+				return -errno;
+			if (r == 0)
+				return -EAGAIN;
+			n = read(fd, buf, len);
+		}
+		if (n >= 0)
+			return n;
+		if (errno != EINTR)
+			return -errno;
+	}
+}
+
 int64_t ivs_eventfd_drain(int fd)
 {
 	uint64_t v;
-	for (;;) {
-		ssize_t n = read(fd, &v, sizeof(v));
-		if (n == (ssize_t)sizeof(v))
-			return v > INT32_MAX ? INT32_MAX : (int64_t)v;
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == EAGAIN)
-			return 0;
-		return n < 0 ? -errno : -EIO;
-	}
+	ssize_t n = ivs_read_nowait(fd, &v, sizeof(v));
+	if (n == (ssize_t)sizeof(v))
+		return v > INT32_MAX ? INT32_MAX : (int64_t)v;
+	if (n == -EAGAIN)
+		return 0;
+	return n < 0 ? n : -EIO;
 }
 
 int ivs_eventfd_signal(int fd)

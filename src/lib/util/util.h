@@ -48,7 +48,12 @@ int ivs_poll1(int fd, short events, int timeout_ms);
 
 /* New eventfd (non-blocking, cloexec).  fd or -errno. */
 int ivs_eventfd(void);
-/* Read and return an eventfd's counter (0 if nothing pending). */
+/* read() that never sleeps, even if another holder of the file description
+ * cleared O_NONBLOCK: RWF_NOWAIT (eventfds since Linux 5.12, pipes), else
+ * only after poll() saw data.  Bytes read, 0 at EOF, -EAGAIN, -errno. */
+ssize_t ivs_read_nowait(int fd, void *buf, size_t len);
+/* Read and return an eventfd's counter (0 if nothing pending), never
+ * sleeping (ivs_read_nowait). */
 int64_t ivs_eventfd_drain(int fd);
 /* Add 1 to an eventfd.  0 or -errno. */
 int ivs_eventfd_signal(int fd);
