@@ -18,6 +18,7 @@ enum {
 	OPT_CONFIG,
 	OPT_POLICY, /* long options named as policy keys (ivsd_policy_set) */
 	OPT_NO_RING,
+	OPT_NO_DIRECT,
 };
 
 static bool verbose;
@@ -97,6 +98,7 @@ int cmd_daemon(int argc, char **argv)
 		{"direct-user", required_argument, NULL, OPT_POLICY},
 		{"direct-group", required_argument, NULL, OPT_POLICY},
 		{"direct", no_argument, NULL, OPT_POLICY},
+		{"no-direct", no_argument, NULL, OPT_NO_DIRECT},
 		{"read-only", no_argument, NULL, OPT_POLICY},
 		{"exclusive", no_argument, NULL, OPT_POLICY},
 		{"allow-registers", no_argument, NULL, OPT_POLICY},
@@ -128,7 +130,8 @@ int cmd_daemon(int argc, char **argv)
 			}
 			break;
 		case OPT_NO_RING:
-			r = ivsd_policy_set(&cfg.policy, "ring", "no");
+		case OPT_NO_DIRECT:
+			r = ivsd_policy_set(&cfg.policy, c == OPT_NO_RING ? "ring" : "direct", "no");
 			if (r < 0)
 				goto out;
 			break;

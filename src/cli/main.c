@@ -32,7 +32,7 @@ static const struct cli_cmd commands[] = {
 	 "daemon DEV [--socket PATH] [--config FILE] [--allow-user USER]... [--allow-group GROUP]...\n"
 	 "         [--read-only] [--exclusive] [--allow-registers]\n"
 	 "         [--ring-user USER]... [--ring-group GROUP]... [--ring | --no-ring]\n"
-	 "         [--direct-user USER]... [--direct-group GROUP]... [--direct]\n"
+	 "         [--direct-user USER]... [--direct-group GROUP]... [--direct | --no-direct]\n"
 	 "         [--max-clients N] [--max-clients-per-user N] [-v]",
 	 "broker a device to unprivileged clients"},
 	{"chan", cmd_chan,

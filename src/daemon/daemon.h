@@ -25,7 +25,8 @@ struct ivsd_ids {
 	size_t ngroups;
 };
 
-/* Who may ring doorbells besides root and the ring lists. */
+/* Who may ring doorbells besides root and the ring lists (and, for the
+ * direct grant, who gets direct fds). */
 enum ivsd_ring { IVSD_RING_DEFAULT, IVSD_RING_ALL, IVSD_RING_NONE };
 
 struct ivsd_policy {
@@ -40,11 +41,12 @@ struct ivsd_policy {
 	struct ivsd_ids ring_ids;
 	enum ivsd_ring ring;
 	/* Who gets direct fds (DOORBELL: the server peers' eventfds; CLAIM:
-	 * the device's own vector fds): root, owner, these, and with
-	 * direct_all every client.  What they can do with them is what a
-	 * peer of the server can (docs/security.md). */
+	 * the device's own vector fds): by default (DEFAULT) root, owner and
+	 * these; with ALL every client; with NONE nobody, root included.
+	 * What they can do with them is what a peer of the server can
+	 * (docs/security.md). */
 	struct ivsd_ids direct_ids;
-	bool direct_all;
+	enum ivsd_ring direct;
 	bool read_only;	      /* clients get read-only memory */
 	bool exclusive;	      /* one client at a time (default: shared) */
 	bool allow_registers; /* clients may map BAR0 */

@@ -179,7 +179,10 @@ int ivsd_policy_set(struct ivsd_policy *p, const char *key, const char *value)
 	case K_DIRECT_GROUP:
 		return named ? ivsd_ids_add_group(&p->direct_ids, value) : -EINVAL;
 	case K_DIRECT:
-		return parse_bool(value, &p->direct_all);
+		r = parse_bool(value, &b);
+		if (r == 0)
+			p->direct = b ? IVSD_RING_ALL : IVSD_RING_NONE;
+		return r;
 	case K_READ_ONLY:
 		return parse_bool(value, &p->read_only);
 	case K_EXCLUSIVE:
@@ -323,7 +326,15 @@ bool ivsd_policy_may_ring(const struct ivsd_policy *p, const struct ivsd_cred *c
 
 bool ivsd_policy_may_direct(const struct ivsd_policy *p, const struct ivsd_cred *c)
 {
-	return c->uid == 0 || c->uid == p->owner || ids_match(&p->direct_ids, c) || p->direct_all;
+	switch (p->direct) {
+	case IVSD_RING_ALL:
+		return true;
+	case IVSD_RING_NONE:
+		return false; /* the daemon hands out none */
+	case IVSD_RING_DEFAULT:
+		break;
+	}
+	return c->uid == 0 || c->uid == p->owner || ids_match(&p->direct_ids, c);
 }
 
 /* Supplementary groups from /proc/PID/status, for kernels without

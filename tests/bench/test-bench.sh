@@ -59,11 +59,13 @@ else
 		grep -q '^doorbell round trip between two processes, 1 x 10 iterations' '$T/out' &&
 		grep -q 'direct (server peers A <-> B) .* us' '$T/out' &&
 		grep -q 'through the daemon (client -> D <-> B) .* us' '$T/out' &&
-		grep -q 'daemon / direct: .*x median' '$T/out'"
+		grep -q 'daemon fast path (client <-> B, D aside) .* us' '$T/out' &&
+		grep -q 'daemon / direct: .*x median' '$T/out' &&
+		grep -q 'fast path / direct: .*x median.*(target <= 1.2x median: \(met\|not met\))' '$T/out'"
 	run "$IVSHMEM" bench $DAEMON --json
 	check "daemon --json: exit 0, parses, has every field" json "d['benchmark'] == 'daemon' and
-		all(set(d[k]) == {'median_ns', 'p99_ns'} for k in ('direct', 'daemon')) and
-		'ratio_median' in d and 'ratio_p99' in d"
+		all(set(d[k]) == {'median_ns', 'p99_ns'} for k in ('direct', 'daemon', 'fast')) and
+		all(k in d for k in ('ratio_median', 'ratio_p99', 'ratio_fast_median', 'ratio_fast_p99'))"
 fi
 
 run "$IVSHMEM" bench $CHAN
@@ -253,8 +255,9 @@ if fork_setup; then
 	fork_fails doorbell 2 $DOORBELL	 # the echo peer
 	fork_fails doorbell @3 $DOORBELL # the eventfd ping-pong's child
 	fork_fails daemon 1 $DAEMON	 # the server
-	fork_fails daemon 2 $DAEMON	 # the daemon
-	fork_fails daemon 3 $DAEMON	 # the echo peer
+	fork_fails daemon 2 $DAEMON	 # the relaying daemon
+	fork_fails daemon 3 $DAEMON	 # the fast-path daemon
+	fork_fails daemon 4 $DAEMON	 # the echo peer
 	fork_fails chan 1 $CHAN		 # the server
 	fork_fails chan 2 $CHAN		 # the first mode probe (a cache-line ping-pong)
 	# After the server, the probe before the first measure and after each

@@ -121,6 +121,9 @@ static void test_direct(void)
 	ok(!ivsd_policy_may_direct(&p, &other), "  anyone else does not");
 	is(ivsd_policy_set(&p, "direct", NULL), 0, "direct (yes)");
 	ok(ivsd_policy_may_direct(&p, &other), "  then everyone does");
+	is(ivsd_policy_set(&p, "direct", "no"), 0, "direct no");
+	ok(!ivsd_policy_may_direct(&p, &root) && !ivsd_policy_may_direct(&p, &u),
+	   "  then nobody does, root and the lists included: the daemon hands out none");
 	ok(strstr(ivsd_policy_keys(), "direct-user") && strstr(ivsd_policy_keys(), "direct-group"),
 	   "the key list names them");
 	ivsd_policy_free(&p);

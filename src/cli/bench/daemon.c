@@ -1,22 +1,28 @@
 /* SPDX-License-Identifier: MIT */
-/* ivshmem bench daemon: doorbell round trip through the daemon against the
- * direct path, in the same run, on the real components.
+/* ivshmem bench daemon: doorbell round trip through the daemon, relayed and
+ * by its fast path, against the direct path, in the same run, on the real
+ * components.
  *
  * The benchmark starts an ivshmem server (forked, on a temporary socket with
- * its own POSIX shm) and the daemon core (forked, ivsd_new + ivsd_run) owning
- * a server:SOCKET endpoint of it, peer D.  This process holds peer A (a
- * server:SOCKET endpoint) and a daemon:DSOCKET client.  Each repetition forks
- * an echo peer B (server:SOCKET) per method, which answers every ring on its
- * vector 0 by ringing one peer back:
+ * its own POSIX shm) and two daemon cores (forked, ivsd_new + ivsd_run), each
+ * owning a server:SOCKET endpoint of it: D0 hands out no direct fds
+ * (`--no-direct`), D1 does (the default for its owner).  This process holds
+ * peer A (a server:SOCKET endpoint), a client of D0 and a client of D1 opened
+ * with IVSHMEM_OPEN_EXCLUSIVE_IRQ.  Each repetition forks an echo peer B
+ * (server:SOCKET) per method, which answers every ring on its vector 0 by
+ * ringing one peer back:
  *
  *   direct:  A rings B, B rings A back: ivshmem_ring + ivshmem_wait, the
  *            doorbell round trip between two server peers;
- *   daemon:  the client rings B through the daemon (RING request, D rings
- *            B), B rings D back, the daemon passes D's interrupt to the
- *            client's subscribed eventfd, the client's ivshmem_wait returns.
+ *   relayed: the client of D0 rings B through the daemon (RING request, D0
+ *            rings B), B rings D0 back, the daemon passes D0's interrupt to
+ *            the client's pipe, the client's ivshmem_wait returns;
+ *   fast:    the client of D1 writes B's doorbell eventfd (DOORBELL), B
+ *            rings D1 back, the client reads D1's vector fd (CLAIM): the
+ *            daemon is in neither path.
  *
- * The methods alternate within each repetition (and which goes first), so
- * drift hits both alike.  Every wait is bounded; the children and every file
+ * The methods rotate within each repetition (and which goes first), so
+ * drift hits all alike.  Every wait is bounded; the children and every file
  * are removed on every path.  The server and the daemon stop when their
  * pipe from this process closes, so they also go (and clean up) if this
  * process dies. */
@@ -32,14 +38,30 @@
 #include "cli/cli.h"
 #include "util/util.h"
 
+/* The daemons: relaying everything, and handing out direct fds. */
+enum { DM_RELAY, DM_FAST, DM_N };
+
+struct bench_dmn {
+	char sock[64], spec[80];
+	pid_t pid; /* the daemon child, -1 once reaped */
+	int stop;  /* write end: closing it stops the daemon */
+};
+
 struct bench {
 	struct bench_server srv; /* the directory, the server and its child */
-	char dsock[64], dspec[80];
-	pid_t dmn;		 /* the daemon child, -1 once reaped */
-	int dmn_stop;		 /* write end: closing it stops the daemon */
-	ivshmem_ep *a;		 /* direct: server peer A */
-	ivshmem_ep *cl;		 /* through the daemon: daemon:DSOCK client */
+	struct bench_dmn dm[DM_N];
+	ivshmem_ep *a;	       /* direct: server peer A */
+	ivshmem_ep *cl[DM_N];  /* a client of each daemon */
 };
+
+/* The children (daemons, echo peers) close what keeps the others going. */
+static void close_stops(const struct bench *b)
+{
+	close(b->srv.stop);
+	for (int k = 0; k < DM_N; k++)
+		if (b->dm[k].stop >= 0)
+			close(b->dm[k].stop);
+}
 
 /* ---- children ------------------------------------------------------------ */
 
@@ -70,14 +92,14 @@ static int read_msg(int fd, void *v, size_t size, int timeout_ms)
 	return n == (ssize_t)size ? 0 : -EPIPE;
 }
 
-/* "; the daemon exited (killed by signal 9)" for the server and the daemon
+/* "; the daemon exited (killed by signal 9)" for the server and the daemons
  * if they are gone (they are reaped here). */
 static const char *gone(struct bench *b, char *buf, size_t size)
 {
 	buf[0] = 0;
-	pid_t *pids[2] = {&b->srv.pid, &b->dmn};
-	static const char *const names[2] = {"server", "daemon"};
-	for (int i = 0; i < 2; i++) {
+	pid_t *pids[1 + DM_N] = {&b->srv.pid, &b->dm[DM_RELAY].pid, &b->dm[DM_FAST].pid};
+	static const char *const names[1 + DM_N] = {"server", "relaying daemon", "fast-path daemon"};
+	for (int i = 0; i < 1 + DM_N; i++) {
 		int st;
 		if (*pids[i] > 0 && waitpid(*pids[i], &st, WNOHANG) == *pids[i]) {
 			*pids[i] = -1;
@@ -106,10 +128,11 @@ static void daemon_log(void *ctx, enum ivs_log_level level, const char *msg)
 		snprintf(m->warn, sizeof(m->warn), "%s", msg);
 }
 
-/* The daemon: a child owning peer D, serving b->dsock until its pipe closes.
- * It reports 0 or -errno on a pipe once it listens (or failed). */
-static int start_daemon(struct bench *b, char warn[200])
+/* Daemon k: a child owning a peer, serving its socket until its pipe
+ * closes.  It reports 0 or -errno on a pipe once it listens (or failed). */
+static int start_daemon(struct bench *b, int k, char warn[200])
 {
+	struct bench_dmn *dm = &b->dm[k];
 	int stop[2], ready[2];
 	if (pipe2(stop, O_CLOEXEC) < 0)
 		return cli_error("bench: pipe: %s", strerror(errno));
@@ -119,18 +142,22 @@ static int start_daemon(struct bench *b, char warn[200])
 		close(stop[1]);
 		return cli_error("bench: pipe: %s", strerror(e));
 	}
-	pid_t pid = bench_fork("daemon", "the daemon process");
+	pid_t pid = bench_fork("daemon", k == DM_RELAY ? "the relaying daemon's process"
+							: "the fast-path daemon's process");
 	if (pid == 0) {
 		bench_child_signals();
 		close(stop[1]);
 		close(ready[0]);
-		close(b->srv.stop);
+		close_stops(b);
 		ivshmem_ep *ep;
 		static struct ready_msg m; /* the child's own copy */
 		int r = ivshmem_open(b->srv.spec, NULL, &ep);
 		struct ivsd *d = NULL;
 		uid_t me = getuid(); /* the client is us: let it in (root always may) */
-		struct ivsd_config cfg = {.socket_path = b->dsock, .policy = {.allow = {.users = &me, .nusers = 1}},
+		struct ivsd_config cfg = {.socket_path = dm->sock,
+					  .policy = {.allow = {.users = &me, .nusers = 1},
+						     /* the relaying one hands out no direct fds */
+						     .direct = k == DM_RELAY ? IVSD_RING_NONE : IVSD_RING_DEFAULT},
 					  .log = daemon_log, .log_ctx = &m};
 		if (r == 0)
 			r = ivsd_new(&cfg, ep, &d); /* takes ep, also on failure */
@@ -151,8 +178,8 @@ static int start_daemon(struct bench *b, char warn[200])
 		close(ready[0]);
 		return 1;
 	}
-	b->dmn = pid;
-	b->dmn_stop = stop[1];
+	dm->pid = pid;
+	dm->stop = stop[1];
 	struct ready_msg m;
 	int r = read_msg(ready[0], &m, sizeof(m), 2 * BENCH_TIMEOUT_MS);
 	close(ready[0]);
@@ -163,13 +190,13 @@ static int start_daemon(struct bench *b, char warn[200])
 	if (r == 0 && m.status == 0)
 		return 0;
 	if (r == 0)
-		return cli_error("bench: the daemon cannot serve %s on %s: %s", b->srv.spec, b->dsock,
+		return cli_error("bench: the daemon cannot serve %s on %s: %s", b->srv.spec, dm->sock,
 				 strerror(-m.status));
 	char why[40];
 	if (r == -ETIMEDOUT)
 		return cli_error("bench: the daemon did not start within %d s", 2 * BENCH_TIMEOUT_MS / 1000);
 	int st = bench_reap(pid, BENCH_TIMEOUT_MS);
-	b->dmn = -1;
+	dm->pid = -1;
 	return cli_error("bench: the daemon failed to start (%s)", describe(st, why, sizeof(why)));
 }
 
@@ -182,8 +209,7 @@ static int start_daemon(struct bench *b, char warn[200])
 static void echo_peer(const struct bench *b, int target, size_t n, int idfd)
 {
 	bench_child_signals();
-	close(b->srv.stop);
-	close(b->dmn_stop);
+	close_stops(b);
 	ivshmem_ep *e;
 	if (ivshmem_open(b->srv.spec, NULL, &e) < 0)
 		_exit(2);
@@ -257,44 +283,60 @@ static int setup(struct bench *b)
 {
 	if (bench_server_start(&b->srv))
 		return 1;
-	char warn[200] = "";
-	if (start_daemon(b, warn))
-		return 1;
+	char warn[DM_N][200] = {""};
+	for (int k = 0; k < DM_N; k++)
+		if (start_daemon(b, k, warn[k]))
+			return 1;
 	int r = ivshmem_open(b->srv.spec, NULL, &b->a);
 	if (r < 0)
 		return cli_lib_error(b->srv.spec, "bench: open", r);
-	r = ivshmem_open(b->dspec, NULL, &b->cl);
-	if (r < 0 && warn[0]) {
-		/* The library's wording for the error guesses (e.g. EPERM as the
-		 * policy); the daemon's own warning says what went wrong. */
-		char g[120];
-		return cli_error("bench: cannot open %s: %s (the daemon: %s)%s%s", b->dspec,
-				 strerror(-r), warn, gone(b, g, sizeof(g)),
-				 geteuid() != 0 ? "; a daemon owning a server: peer needs root to hand "
-						  "out its memory (/proc/self/map_files)"
-						: "");
+	for (int k = 0; k < DM_N; k++) {
+		struct ivshmem_open_opts o = {.ready_timeout_ms = -1,
+					      .flags = k == DM_FAST ? IVSHMEM_OPEN_EXCLUSIVE_IRQ : 0};
+		r = ivshmem_open(b->dm[k].spec, &o, &b->cl[k]);
+		if (r < 0 && warn[k][0]) {
+			/* The library's wording for the error guesses (e.g. EPERM as
+			 * the policy); the daemon's own warning says what went wrong. */
+			char g[120];
+			return cli_error("bench: cannot open %s: %s (the daemon: %s)%s%s", b->dm[k].spec,
+					 strerror(-r), warn[k], gone(b, g, sizeof(g)),
+					 geteuid() != 0 ? "; a daemon owning a server: peer needs root to hand "
+							  "out its memory (/proc/self/map_files)"
+							: "");
+		}
+		if (r < 0)
+			return cli_lib_error(b->dm[k].spec, "bench: open", r);
+		if (ivshmem_id(b->cl[k]) < 0 || ivshmem_vectors(b->cl[k]) < 1)
+			return cli_error("bench: the peers have no ID or no vector");
 	}
-	if (r < 0)
-		return cli_lib_error(b->dspec, "bench: open", r);
-	if (ivshmem_id(b->a) < 0 || ivshmem_id(b->cl) < 0 || ivshmem_vectors(b->a) < 1 ||
-	    ivshmem_vectors(b->cl) < 1)
+	if (ivshmem_id(b->a) < 0 || ivshmem_vectors(b->a) < 1)
 		return cli_error("bench: the peers have no ID or no vector");
 	return 0;
 }
 
 static void cleanup(struct bench *b)
 {
-	b->cl = ivshmem_close(b->cl);
+	for (int k = 0; k < DM_N; k++)
+		b->cl[k] = ivshmem_close(b->cl[k]);
 	b->a = ivshmem_close(b->a);
-	/* The daemon first: its server peer then leaves a live server. */
-	if (b->dmn_stop >= 0)
-		b->dmn_stop = ivs_close(b->dmn_stop);
-	if (b->dmn > 0)
-		bench_reap(b->dmn, BENCH_TIMEOUT_MS);
-	b->dmn = -1;
-	if (b->dsock[0])
-		bench_unlink_socket(b->dsock); /* normally gone already; not if the daemon was killed */
+	/* The daemons first: their server peers then leave a live server. */
+	for (int k = 0; k < DM_N; k++) {
+		struct bench_dmn *dm = &b->dm[k];
+		if (dm->stop >= 0)
+			dm->stop = ivs_close(dm->stop);
+		if (dm->pid > 0)
+			bench_reap(dm->pid, BENCH_TIMEOUT_MS);
+		dm->pid = -1;
+		if (dm->sock[0])
+			bench_unlink_socket(dm->sock); /* normally gone already; not if it was killed */
+	}
 	bench_server_stop(&b->srv);
+}
+
+/* "met" / "not met" for a ratio against a target (at most). */
+static const char *verdict(double ratio, double target)
+{
+	return ratio > 0 && ratio <= target ? "met" : "not met";
 }
 
 int bench_daemon(int argc, char **argv)
@@ -304,48 +346,61 @@ int bench_daemon(int argc, char **argv)
 		return 1;
 	signal(SIGPIPE, SIG_IGN);
 
-	struct bench b = {.srv = BENCH_SERVER_INIT, .dmn = -1, .dmn_stop = -1};
-	struct bench_series s[2] = {{0}}; /* direct, daemon */
+	struct bench b = {.srv = BENCH_SERVER_INIT};
+	for (int k = 0; k < DM_N; k++)
+		b.dm[k] = (struct bench_dmn){.pid = -1, .stop = -1};
+	enum { S_DIRECT, S_RELAY, S_FAST, S_N };
+	struct bench_series s[S_N] = {{0}};
 	size_t total = (size_t)o.iters * o.reps;
 	int rc = 1;
-	if (bench_series_alloc(s, 2, total) || bench_tmpdir(&b.srv, "daemon"))
+	if (bench_series_alloc(s, S_N, total) || bench_tmpdir(&b.srv, "daemon"))
 		goto out;
-	snprintf(b.dsock, sizeof(b.dsock), "%s/daemon.sock", b.srv.dir);
-	snprintf(b.dspec, sizeof(b.dspec), "daemon:%s", b.dsock);
+	for (int k = 0; k < DM_N; k++) {
+		snprintf(b.dm[k].sock, sizeof(b.dm[k].sock), "%s/daemon%d.sock", b.srv.dir, k);
+		snprintf(b.dm[k].spec, sizeof(b.dm[k].spec), "daemon:%s", b.dm[k].sock);
+	}
 
 	if (setup(&b))
 		goto out;
-	int aid = ivshmem_id(b.a), did = ivshmem_id(b.cl);
+	static const char *const what[S_N] = {"direct", "through the daemon", "by the daemon's fast path"};
 	for (unsigned rep = 0; rep < o.reps; rep++) {
 		size_t off = (size_t)rep * o.iters;
-		for (int j = 0; j < 2; j++) {
-			int k = (int)((rep + (unsigned)j) % 2); /* alternate which goes first */
-			if (k == 0 ? run_rep(&b, "direct", b.a, aid, s[0].ns + off, o.iters)
-				   : run_rep(&b, "through the daemon", b.cl, did, s[1].ns + off, o.iters))
+		for (int j = 0; j < S_N; j++) {
+			int k = (int)((rep + (unsigned)j) % S_N); /* rotate which goes first */
+			ivshmem_ep *ep = k == S_DIRECT ? b.a : b.cl[k == S_RELAY ? DM_RELAY : DM_FAST];
+			if (run_rep(&b, what[k], ep, ivshmem_id(ep), s[k].ns + off, o.iters))
 				goto out;
 		}
-		s[0].n = s[1].n = off + o.iters;
+		for (int k = 0; k < S_N; k++)
+			s[k].n = off + o.iters;
 	}
-	for (int k = 0; k < 2; k++)
+	for (int k = 0; k < S_N; k++)
 		bench_series_finish(&s[k]);
-	double rm = bench_ratio(s[1].median, s[0].median);
-	double rp = bench_ratio(s[1].p99, s[0].p99);
+	double rm = bench_ratio(s[S_RELAY].median, s[S_DIRECT].median);
+	double rp = bench_ratio(s[S_RELAY].p99, s[S_DIRECT].p99);
+	double fm = bench_ratio(s[S_FAST].median, s[S_DIRECT].median);
+	double fp = bench_ratio(s[S_FAST].p99, s[S_DIRECT].p99);
 	if (o.json) {
 		bench_json_head("daemon", &o);
-		bench_json_series("direct", &s[0]);
-		bench_json_series("daemon", &s[1]);
-		printf(",\"ratio_median\":%.3f,\"ratio_p99\":%.3f}\n", rm, rp);
+		bench_json_series("direct", &s[S_DIRECT]);
+		bench_json_series("daemon", &s[S_RELAY]);
+		bench_json_series("fast", &s[S_FAST]);
+		printf(",\"ratio_median\":%.3f,\"ratio_p99\":%.3f,\"ratio_fast_median\":%.3f,"
+		       "\"ratio_fast_p99\":%.3f}\n", rm, rp, fm, fp);
 	} else {
 		printf("doorbell round trip between two processes, %u x %u iterations (interleaved)\n",
 		       o.reps, o.iters);
-		bench_text_head(40);
-		bench_text_row(40, 7, "direct (server peers A <-> B)", &s[0]);
-		bench_text_row(40, 7, "through the daemon (client -> D <-> B)", &s[1]);
+		bench_text_head(44);
+		bench_text_row(44, 7, "direct (server peers A <-> B)", &s[S_DIRECT]);
+		bench_text_row(44, 7, "through the daemon (client -> D <-> B)", &s[S_RELAY]);
+		bench_text_row(44, 7, "daemon fast path (client <-> B, D aside)", &s[S_FAST]);
 		printf("  daemon / direct: %.2fx median, %.2fx p99\n", rm, rp);
+		printf("  fast path / direct: %.2fx median, %.2fx p99 (target <= 1.2x median: %s)\n", fm, fp,
+		       verdict(fm, 1.2));
 	}
 	rc = fflush(stdout) == 0 ? 0 : 1;
 out:
 	cleanup(&b);
-	bench_series_free(s, 2);
+	bench_series_free(s, S_N);
 	return rc;
 }
