@@ -327,7 +327,11 @@ int ivshmem_ring(ivshmem_ep *ep, unsigned peer, unsigned vector) IVSHMEM_API;
  * e.g. sysfs backend: use vfio) / -EINVAL.  Owned by ep. */
 int ivshmem_vector_fd(ivshmem_ep *ep, unsigned vector) IVSHMEM_API;
 /* Consume pending interrupts of a vector: returns the count (0 if none), or
- * the errors of ivshmem_vector_fd. */
+ * the errors of ivshmem_vector_fd.  Never sleeps.  Daemon endpoints that
+ * subscribed (no IVSHMEM_OPEN_EXCLUSIVE_IRQ) count the daemon's relays of
+ * the vector (one may stand for several of the device's, at most 4096 are
+ * kept), and return -ECONNRESET once the daemon has gone (the fd then
+ * stays quiet). */
 int ivshmem_vector_ack(ivshmem_ep *ep, unsigned vector) IVSHMEM_API;
 /* Wait for an interrupt on a vector and consume it.  timeout_ms < 0 waits
  * forever.  Returns the count (>= 1), -ETIMEDOUT, the errors of
