@@ -23,8 +23,7 @@
 
 #include "../tap.h"
 #include "../proc-util.h"
-#include "../../src/daemon/daemon.h"
-#include "proto/daemon-proto.h"
+#include "daemon-util.h"
 
 #define NOBODY 65534
 #define ALLOWED_GID 4242
@@ -38,24 +37,9 @@ static ivshmem_ep *devpeer; /* another peer of that server: fires the device's i
 
 /* ---- helpers ------------------------------------------------------------ */
 
-static int connectable(const char *path, int type)
-{
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-	int s = socket(AF_UNIX, type | SOCK_CLOEXEC, 0);
-	int ok = connect(s, (struct sockaddr *)&sa, sizeof(sa)) == 0;
-	close(s);
-	return ok;
-}
-
 static int wait_socket_type(const char *path, int type)
 {
-	for (int i = 0; i < T / 10; i++) {
-		if (connectable(path, type))
-			return 0;
-		usleep(10000); /* poll interval */
-	}
-	return -1;
+	return du_wait_socket(path, type);
 }
 
 static int wait_socket(const char *path)
@@ -88,33 +72,9 @@ static pid_t start_cli_daemon(const char *const *extra)
 /* The core daemon in a child, owning a peer of the core server. */
 static pid_t start_core_daemon(const struct ivsd_policy *pol)
 {
-	unlink(sock);
-	fflush(stdout);
-	pid_t pid = fork();
-	if (pid == 0) {
-		sigset_t m;
-		sigemptyset(&m);
-		sigaddset(&m, SIGTERM);
-		sigprocmask(SIG_BLOCK, &m, NULL);
-		int sfd = signalfd(-1, &m, SFD_CLOEXEC);
-		ivshmem_close(devpeer); /* the parent's */
-		ivshmem_ep *ep;
-		if (ivshmem_open(core_dev, NULL, &ep) < 0)
-			_exit(3);
-		struct ivsd_config cfg = {.socket_path = sock};
-		if (pol)
-			cfg.policy = *pol;
-		struct ivsd *d;
-		if (ivsd_new(&cfg, ep, &d) < 0)
-			_exit(4);
-		int r = ivsd_run(d, sfd);
-		ivsd_free(d);
-		_exit(r < 0 ? 5 : 0);
-	}
-	if (wait_socket(sock) < 0) {
+	pid_t pid = du_start_core_daemon(core_dev, sock, pol, devpeer);
+	if (pid < 0)
 		printf("# core daemon did not come up\n");
-		return -1;
-	}
 	return pid;
 }
 
@@ -259,37 +219,13 @@ static void file_bytes(size_t off, void *buf, size_t len)
 /* Raw protocol: connect, optionally HELLO. */
 static int raw_connect(void)
 {
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock);
-	int s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	if (connect(s, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		close(s);
-		return -errno;
-	}
-	return s;
+	return du_connect(sock, SOCK_SEQPACKET);
 }
 
 static int raw_call(int s, uint16_t op, uint32_t a0, uint32_t a1, uint32_t a2, struct ivs_dp_resp *resp,
 		    int *fd)
 {
-	static uint32_t seq;
-	struct ivs_dp_req req = {.version = IVS_DP_VERSION, .opcode = op, .seq = ++seq, .a0 = a0, .a1 = a1,
-				 .a2 = a2};
-	uint8_t buf[IVS_DP_RESP_SIZE];
-	ivs_dp_req_encode(&req, buf);
-	int r = ivs_dp_send(s, buf, IVS_DP_REQ_SIZE, -1, 0);
-	if (r < 0)
-		return r;
-	int dummy;
-	if (!fd)
-		fd = &dummy;
-	ssize_t n = ivs_dp_recv(s, buf, sizeof(buf), fd, 0);
-	if (fd == &dummy && dummy >= 0)
-		close(dummy);
-	if (n <= 0)
-		return n == 0 ? -ECONNRESET : (int)n;
-	r = ivs_dp_resp_decode(buf, (size_t)n, resp);
-	return r < 0 ? r : resp->status;
+	return du_call(s, op, a0, a1, a2, resp, fd);
 }
 
 /* ---- cases run as a user ------------------------------------------------ */
