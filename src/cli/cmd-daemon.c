@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -184,6 +185,13 @@ int cmd_daemon(int argc, char **argv)
 	cfg.debug = verbose;
 
 	/* Signals arrive through a signalfd in the event loop. */
+	/* No fd cap beyond the system's: a client costs 1 + one fd per
+	 * subscribed vector (the write ends of its relay pipes). */
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
 	int sfd = ivs_svc_signalfd();
 	if (sfd < 0) {
 		cli_error("cannot take signals through a signalfd: %s", strerror(-sfd));

@@ -3,12 +3,17 @@
  * device's vector fds, the device's control fd (server peers) and one socket
  * per client.  Each client gets its own pipe per subscribed vector, so an
  * interrupt reaches every subscriber; everything a client owns is released
- * when its socket closes.  The daemon writes only to file descriptions no
- * client holds (a pipe's write end), so no client can make it sleep.  No request queues: a client that doesn't read its
+ * when its socket closes.  Relays go to a pipe's write end, which no client
+ * holds, so no subscriber can make a relay sleep; eventfd reads never sleep
+ * (RWF_NOWAIT).  Doorbell writes (RING) go to eventfds the server's peers
+ * share: they check for room and re-assert O_NONBLOCK first
+ * (ivs_eventfd_signal), which a peer racing those checks can still beat:
+ * docs/security.md says so.  No request queues: a client that doesn't read its
  * answers is dropped, so a client can't make the daemon grow. */
 #include "daemon.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,9 +57,9 @@ struct client {
 	uint64_t deadline_ns; /* dropped if not ready by then */
 	bool ro;
 	uint32_t grants;
-	/* Per subscribed vector a pipe (-1: none): the daemon writes a byte
-	 * to subs[v] when the vector fires; the client holds subs_rx[v]. */
-	int subs[IVSHMEM_MAX_VECTORS], subs_rx[IVSHMEM_MAX_VECTORS];
+	/* Per subscribed vector the write end of a pipe (-1: none): a byte
+	 * when the vector fires.  The client holds the read end, alone. */
+	int subs[IVSHMEM_MAX_VECTORS];
 	struct client *prev, *next;
 };
 
@@ -143,10 +148,8 @@ static void drop_client(struct ivsd *d, struct client *c, const char *why)
 	epoll_ctl(d->epfd, EPOLL_CTL_DEL, c->fd, NULL);
 	ivs_pf_close_peer(c->fd);
 	release_claims(d, c);
-	for (unsigned v = 0; v < IVSHMEM_MAX_VECTORS; v++) {
+	for (unsigned v = 0; v < IVSHMEM_MAX_VECTORS; v++)
 		ivs_close(c->subs[v]);
-		ivs_close(c->subs_rx[v]);
-	}
 	free(c->cred.groups);
 	if (c->prev)
 		c->prev->next = c->next;
@@ -180,6 +183,16 @@ static int reply(struct client *c, const struct ivs_dp_req *req, int status, con
 	uint8_t buf[IVS_DP_RESP_SIZE];
 	ivs_dp_resp_encode(&resp, buf);
 	return ivs_dp_send(c->fd, buf, sizeof(buf), status < 0 ? -1 : fd, MSG_DONTWAIT);
+}
+
+/* An error answer in another header version (a client of another protocol
+ * version: the layout of a response is the same in all of them). */
+static void reply_as(struct client *c, const struct ivs_dp_req *req, int status, uint16_t version)
+{
+	struct ivs_dp_resp resp = {.version = version, .opcode = req->opcode, .seq = req->seq, .status = status};
+	uint8_t buf[IVS_DP_RESP_SIZE];
+	ivs_dp_resp_encode(&resp, buf);
+	ivs_dp_send(c->fd, buf, sizeof(buf), -1, MSG_DONTWAIT);
 }
 
 static int notify(struct client *c, const struct ivshmem_event *ev)
@@ -304,17 +317,16 @@ static int do_subscribe(struct ivsd *d, struct client *c, const struct ivs_dp_re
 		return -EINVAL;
 	if (d->claimed[req->a0])
 		return -EBUSY; /* a client receives it directly, alone */
-	if (c->subs[req->a0] < 0) {
-		int p[2];
-		if (pipe2(p, O_CLOEXEC | O_NONBLOCK) < 0)
-			return -errno;
-		/* One page: a client that never reads pins little kernel
-		 * memory (a full pipe is a pending interrupt all the same). */
-		fcntl(p[1], F_SETPIPE_SZ, 4096);
-		c->subs_rx[req->a0] = p[0];
-		c->subs[req->a0] = p[1];
-	}
-	*fd = c->subs_rx[req->a0];
+	if (c->subs[req->a0] >= 0)
+		return -EALREADY; /* its read end went out once, and only then */
+	int p[2];
+	if (pipe2(p, O_CLOEXEC | O_NONBLOCK) < 0)
+		return -errno;
+	/* One page: a client that never reads pins little kernel memory (a
+	 * full pipe is a pending interrupt all the same). */
+	fcntl(p[1], F_SETPIPE_SZ, 4096);
+	c->subs[req->a0] = p[1];
+	*fd = p[0]; /* closed once sent (handle_request): one fd kept per subscription */
 	return 0;
 }
 
@@ -333,8 +345,8 @@ static int do_claim(struct ivsd *d, struct client *c, const struct ivs_dp_req *r
 	if (d->claimed[v] && d->claimed[v] != c)
 		return -EBUSY;
 	for (const struct client *o = d->clients; o; o = o->next)
-		if (o != c && o->subs[v] >= 0)
-			return -EBUSY;
+		if (o->subs[v] >= 0)
+			return -EBUSY; /* a subscriber, this client included */
 	int vfd = ivshmem_vector_fd(d->ep, v);
 	if (vfd < 0)
 		return vfd;
@@ -342,9 +354,6 @@ static int do_claim(struct ivsd *d, struct client *c, const struct ivs_dp_req *r
 		if (epoll_ctl(d->epfd, EPOLL_CTL_DEL, vfd, NULL) < 0)
 			return -errno;
 		d->claimed[v] = c;
-		/* Its own pipe would never fire again: gone. */
-		c->subs[v] = ivs_close(c->subs[v]);
-		c->subs_rx[v] = ivs_close(c->subs_rx[v]);
 	}
 	*fd = vfd;
 	return 0;
@@ -418,7 +427,8 @@ static int handle_request(struct ivsd *d, struct client *c, const uint8_t *buf, 
 		return -1;
 	}
 	if (r == -EPROTONOSUPPORT) {
-		reply(c, &req, r, NULL, -1);
+		/* In the client's own header version, so that it can read why. */
+		reply_as(c, &req, r, req.version);
 		return -1;
 	}
 	if (r == -ENOSYS)
@@ -429,6 +439,7 @@ static int handle_request(struct ivsd *d, struct client *c, const uint8_t *buf, 
 	}
 	uint64_t v[6] = {0};
 	int fd = -1, status = 0, keep = 0;
+	bool own_fd = false; /* fd is this answer's to close once sent */
 	switch (req.opcode) {
 	case IVS_DP_HELLO:
 		keep = do_hello(d, c, &req, &status, v);
@@ -448,6 +459,7 @@ static int handle_request(struct ivsd *d, struct client *c, const uint8_t *buf, 
 		break;
 	case IVS_DP_SUBSCRIBE:
 		status = do_subscribe(d, c, &req, &fd);
+		own_fd = status == 0;
 		break;
 	case IVS_DP_CLAIM:
 		status = do_claim(d, c, &req, &fd);
@@ -468,6 +480,8 @@ static int handle_request(struct ivsd *d, struct client *c, const uint8_t *buf, 
 		break;
 	}
 	r = reply(c, &req, status, v, fd);
+	if (own_fd)
+		ivs_close(fd);
 	if (d->cfg.debug)
 		logf_(d, IVS_LOG_DEBUG, "client pid %d: %s %u %u %u -> %d%s%s", (int)c->cred.pid,
 		      ivs_dp_op_name(req.opcode), req.a0, req.a1, req.a2, status,
@@ -654,7 +668,7 @@ static void accept_clients(struct ivsd *d)
 		c->fd = fd;
 		c->deadline_ns = deadline;
 		for (unsigned v = 0; v < IVSHMEM_MAX_VECTORS; v++)
-			c->subs[v] = c->subs_rx[v] = -1;
+			c->subs[v] = -1;
 		struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
 		if (epoll_ctl(d->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
 			free(c->cred.groups);
@@ -687,7 +701,8 @@ static void vector_fired(struct ivsd *d, unsigned v)
 		return;
 	const char one = 1;
 	for (struct client *c = d->clients; c; c = c->next)
-		if (c->subs[v] >= 0 && write(c->subs[v], &one, 1) < 0 && errno != EAGAIN)
+		/* EPIPE: the client closed its end (SIGPIPE is ignored). */
+		if (c->subs[v] >= 0 && write(c->subs[v], &one, 1) < 0 && errno != EAGAIN && errno != EPIPE)
 			logf_(d, IVS_LOG_WARN, "signalling pid %d: %s", (int)c->cred.pid, strerror(errno));
 }
 
@@ -892,6 +907,8 @@ int ivsd_new(const struct ivsd_config *cfg, ivshmem_ep *ep, struct ivsd **out)
 	}
 	d->cfg = *cfg;
 	d->cfg.policy.owner = geteuid();
+	/* A write to a relay pipe a client closed is EPIPE, not a signal. */
+	signal(SIGPIPE, SIG_IGN);
 	d->ep = ep;
 	d->refusal_log = (struct ivs_log_limit)IVS_LOG_LIMIT_INIT(1000, 10);
 	d->client_log = (struct ivs_log_limit)IVS_LOG_LIMIT_INIT(1000, 10);

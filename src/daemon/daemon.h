@@ -156,7 +156,8 @@ int ivsd_default_socket(const char *dev, char *buf, size_t size);
  * the socket, -ENOTSOCK if the socket path is taken by something else,
  * -EEXIST if SOCKET.lock is not a regular file, -EPERM (logged at
  * IVS_LOG_ERR first) if the memory is a file every user may write.
- * Clients cannot pass fds to the daemon (see src/service/passed-fds.h). */
+ * Clients cannot pass fds to the daemon (see src/service/passed-fds.h).
+ * Sets SIGPIPE to SIG_IGN (a relay to a pipe its client closed is EPIPE). */
 int ivsd_new(const struct ivsd_config *cfg, ivshmem_ep *ep, struct ivsd **out);
 /* Serve until stop_fd (e.g. a signalfd) is readable or a fatal error.  0 or
  * -errno. */

@@ -15,6 +15,7 @@
  *     fills, every other client still gets every interrupt;
  *   - eventfd reads never sleep even on a file description someone else
  *     made blocking. */
+#include <endian.h>
 #include <grp.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
@@ -169,6 +170,47 @@ static void test_direct(void)
 	ok(du_wait_clients(sock, 0), "clients gone");
 }
 
+/* A HELLO in header version 1: answered in version 1, so that the old
+ * client can read why. */
+static void test_version(void)
+{
+	int s = du_connect(sock, SOCK_SEQPACKET);
+	struct ivs_dp_req req = {.version = 1, .opcode = IVS_DP_HELLO, .seq = 7, .a0 = 1, .a1 = 1};
+	uint8_t buf[IVS_DP_RESP_SIZE];
+	ivs_dp_req_encode(&req, buf);
+	int fd = -1;
+	ssize_t n = ivs_dp_send(s, buf, IVS_DP_REQ_SIZE, -1, 0) == 0 ? ivs_dp_recv(s, buf, sizeof(buf), &fd, 0) : -1;
+	ivs_close(fd);
+	uint16_t ver = 0;
+	int32_t status = 0;
+	if (n == IVS_DP_RESP_SIZE) {
+		memcpy(&ver, buf + 4, 2);
+		memcpy(&status, buf + 12, 4);
+	}
+	ok(n == IVS_DP_RESP_SIZE && le16toh(ver) == 1 && (int32_t)le32toh((uint32_t)status) == -EPROTONOSUPPORT,
+	   "a version 1 HELLO: -EPROTONOSUPPORT in a version 1 header (version %u, status %d)",
+	   (unsigned)le16toh(ver), (int)(int32_t)le32toh((uint32_t)status));
+	char c;
+	is(read(s, &c, 1), 0, "  then closed");
+	close(s);
+}
+
+/* SUBSCRIBE once per vector; CLAIM not over one's own subscription. */
+static void test_subscribe_calls(void)
+{
+	int s = du_connect(sock, SOCK_SEQPACKET), fd = -1;
+	struct ivs_dp_resp resp;
+	du_call(s, IVS_DP_HELLO, 0, 0, 0, &resp, NULL);
+	is(du_call(s, IVS_DP_SUBSCRIBE, 0, 0, 0, &resp, &fd), 0, "SUBSCRIBE vector 0");
+	is(du_call(s, IVS_DP_SUBSCRIBE, 0, 0, 0, &resp, NULL), -EALREADY, "  again: -EALREADY");
+	is(du_call(s, IVS_DP_CLAIM, 0, 0, 0, &resp, NULL), -EBUSY, "  CLAIM of it by the subscriber: -EBUSY");
+	close(s);
+	ok(du_wait_clients(sock, 0), "the subscriber is gone");
+	char c;
+	is(read(fd, &c, 1), 0, "  its pipe reads end-of-file (the daemon closed its end)");
+	ivs_close(fd);
+}
+
 static void test_doorbell_calls(void)
 {
 	int s = du_connect(sock, SOCK_SEQPACKET), fd = -1;
@@ -187,6 +229,30 @@ static void test_doorbell_calls(void)
 	close(s);
 }
 
+/* Whether the daemon lists peer id (with all of D's vectors) now, or, with
+ * want false, no longer: waits until it does (bounded). */
+static bool daemon_lists(int id, bool want)
+{
+	int s = du_connect(sock, SOCK_SEQPACKET);
+	struct ivs_dp_resp resp;
+	bool hit = false;
+	if (s >= 0 && du_call(s, IVS_DP_HELLO, 0, 0, 0, &resp, NULL) == 0)
+		for (int i = 0; i < T / 10 && !hit; i++) {
+			bool listed = false;
+			if (du_call(s, IVS_DP_PEERS, 0, 0, 0, &resp, NULL) != 0)
+				break;
+			for (unsigned k = 0; k < IVS_DP_PEERS_PER_MSG && k < resp.v[0]; k++)
+				listed |= (resp.v[1 + k] & 0xffff) == (uint64_t)id &&
+					  ((resp.v[1 + k] >> 16) & 0xffff) >= 2;
+			hit = listed == want;
+			if (!hit)
+				usleep(10000); /* poll interval */
+		}
+	if (s >= 0)
+		close(s);
+	return hit;
+}
+
 /* A peer leaves, another joins with its ID (--ids lowest): the client's
  * kept doorbell of the old one must not swallow the ring. */
 static void test_peer_leaves(void)
@@ -199,15 +265,19 @@ static void test_peer_leaves(void)
 	is(ivshmem_ring(c, (unsigned)bid, 0), 0, "it rings B");
 	ok(ivshmem_wait(peer_b, 0, T) >= 1, "  B gets it");
 	peer_b = ivshmem_close(peer_b);
-	is(ivshmem_open(dev, NULL, &peer_b), 0, "B leaves, B' joins");
+	ok(daemon_lists(bid, false), "B leaves (the daemon has seen it; its notice waits in the client's socket)");
+	is(ivshmem_open(dev, NULL, &peer_b), 0, "B' joins");
 	if (!peer_b) {
 		ivshmem_close(c);
 		return;
 	}
 	is(ivshmem_id(peer_b), bid, "  with B's ID (--ids lowest)");
-	is(wait_event(c, IVSHMEM_EVENT_PEER_JOIN, bid), 0, "the client hears of it (LEAVE, then JOIN)");
-	is(ivshmem_ring(c, (unsigned)bid, 0), 0, "the client rings that ID");
+	ok(daemon_lists(bid, true), "  the daemon has seen it join");
+	/* No call of ours reads the client's socket before the ring: a
+	 * client that only rings must still drop the dead doorbell. */
+	is(ivshmem_ring(c, (unsigned)bid, 0), 0, "the client rings that ID, reading nothing first");
 	ok(ivshmem_wait(peer_b, 0, T) >= 1, "  B' gets it (not B's dead eventfd)");
+	is(wait_event(c, IVSHMEM_EVENT_PEER_JOIN, bid), 0, "and the client's events say LEAVE, then JOIN");
 	ivshmem_close(c);
 	ok(du_wait_clients(sock, 0), "clients gone");
 }
@@ -290,6 +360,8 @@ int main(void)
 		test_policy();
 		test_direct();
 		test_doorbell_calls();
+		test_version();
+		test_subscribe_calls();
 		test_peer_leaves();
 		test_relay_hostile();
 	}

@@ -108,7 +108,9 @@ static int recv_one(ivshmem_ep *ep, struct ivs_dp_resp *resp, int *fd, int flags
 	int r = n < 0 ? -EPROTO : ivs_dp_resp_decode(buf, (size_t)n, resp);
 	if (r < 0) {
 		*fd = ivs_close(*fd);
-		return -EPROTO;
+		/* Another header version: a daemon of another protocol version
+		 * (it answers HELLO in ours, saying so, then closes). */
+		return r == -EPROTONOSUPPORT ? -EPROTONOSUPPORT : -EPROTO;
 	}
 	return 1;
 }
@@ -309,6 +311,8 @@ static void daemon_close(ivshmem_ep *ep)
 	ep->ctl_fd = ivs_close(ep->ctl_fd);
 }
 
+static int daemon_pump(ivshmem_ep *ep);
+
 /* The direct doorbell of (peer, vector): a kept fd, one asked for now (kept
  * if there is room: *temp says whether the caller closes it), or < 0:
  * -ENOTSUP to ring through the daemon, else the error RING would give. */
@@ -319,13 +323,21 @@ static int bell_fd(ivshmem_ep *ep, unsigned peer, unsigned vector, bool *temp)
 	if (p->no_bells || peer >= IVSHMEM_MAX_PEERS || vector >= IVSHMEM_MAX_VECTORS ||
 	    (ep->id >= 0 && peer == (unsigned)ep->id)) /* our own ID: the daemon relays */
 		return -ENOTSUP;
+	/* The daemon's notices first (one non-blocking read when there are
+	 * none): a LEAVE of this peer makes its kept doorbell dead, and a
+	 * client that only rings never reads its socket otherwise. */
+	int r = daemon_pump(ep);
+	if (r < 0)
+		return r;
+	if (ep->disconnected)
+		return -ECONNRESET;
 	for (unsigned i = 0; i < p->nbells; i++)
 		if (p->bells[i].peer == peer && p->bells[i].vector == vector)
 			return p->bells[i].fd;
 	struct ivs_dp_req req = {.opcode = IVS_DP_DOORBELL, .a0 = peer, .a1 = vector};
 	struct ivs_dp_resp resp;
 	int fd;
-	int r = call(ep, &req, &resp, &fd);
+	r = call(ep, &req, &resp, &fd);
 	if (r == -EACCES || r == -ENOTSUP || r == -EOPNOTSUPP) {
 		p->no_bells = true; /* the daemon won't: ask no more */
 		return -ENOTSUP;

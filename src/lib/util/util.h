@@ -55,7 +55,8 @@ ssize_t ivs_read_nowait(int fd, void *buf, size_t len);
 /* Read and return an eventfd's counter (0 if nothing pending), never
  * sleeping (ivs_read_nowait). */
 int64_t ivs_eventfd_drain(int fd);
-/* Add 1 to an eventfd.  0 or -errno. */
+/* Add 1 to an eventfd (a full counter: nothing, it is pending), re-setting
+ * O_NONBLOCK if another holder cleared it.  0 or -errno. */
 int ivs_eventfd_signal(int fd);
 
 /* Connect to a UNIX socket (type SOCK_STREAM / SOCK_SEQPACKET; cloexec),
