@@ -100,6 +100,16 @@ static int parse_bool(const char *v, bool *out)
 	return 0;
 }
 
+/* yes: everyone (ALL), no: nobody beyond what the key's rule keeps (NONE). */
+static int parse_who(const char *v, enum ivsd_ring *out)
+{
+	bool b;
+	int r = parse_bool(v, &b);
+	if (r == 0)
+		*out = b ? IVSD_RING_ALL : IVSD_RING_NONE;
+	return r;
+}
+
 static int parse_limit(const char *v, unsigned *out)
 {
 	unsigned long n;
@@ -158,8 +168,7 @@ int ivsd_policy_set(struct ivsd_policy *p, const char *key, const char *value)
 	size_t k = 0;
 	while (k < IVS_ARRAY_SIZE(key_names) && strcmp(key, key_names[k]))
 		k++;
-	bool named = value && *value, b;
-	int r;
+	bool named = value && *value;
 	switch (k) {
 	case K_ALLOW_USER:
 		return named ? ivsd_ids_add_user(&p->allow, value) : -EINVAL;
@@ -170,19 +179,13 @@ int ivsd_policy_set(struct ivsd_policy *p, const char *key, const char *value)
 	case K_RING_GROUP:
 		return named ? ivsd_ids_add_group(&p->ring_ids, value) : -EINVAL;
 	case K_RING:
-		r = parse_bool(value, &b);
-		if (r == 0)
-			p->ring = b ? IVSD_RING_ALL : IVSD_RING_NONE;
-		return r;
+		return parse_who(value, &p->ring);
 	case K_DIRECT_USER:
 		return named ? ivsd_ids_add_user(&p->direct_ids, value) : -EINVAL;
 	case K_DIRECT_GROUP:
 		return named ? ivsd_ids_add_group(&p->direct_ids, value) : -EINVAL;
 	case K_DIRECT:
-		r = parse_bool(value, &b);
-		if (r == 0)
-			p->direct = b ? IVSD_RING_ALL : IVSD_RING_NONE;
-		return r;
+		return parse_who(value, &p->direct);
 	case K_READ_ONLY:
 		return parse_bool(value, &p->read_only);
 	case K_EXCLUSIVE:

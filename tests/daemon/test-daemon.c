@@ -107,20 +107,7 @@ static int device_interrupt(int id, unsigned v)
  * log) and wait until it accepts.  The pid, or -1. */
 static pid_t start_server(const char *path, const char *name)
 {
-	fflush(stdout);
-	pid_t sp = fork();
-	if (sp == 0) {
-		int fd = open(cli_log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
-		dup2(fd, 2);
-		execl(cli, cli, "server", "-S", path, "-M", name, "-l", "1M", "-n", "2", "-F", (char *)NULL);
-		_exit(127);
-	}
-	if (wait_socket_type(path, SOCK_STREAM) < 0) {
-		kill(sp, SIGKILL);
-		waitpid(sp, NULL, 0);
-		return -1;
-	}
-	return sp;
+	return du_start_server(cli, path, name, cli_log, NULL, NULL);
 }
 
 static int stop(pid_t pid, int sig)

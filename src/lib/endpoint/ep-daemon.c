@@ -42,13 +42,6 @@ struct daemon_priv {
 	unsigned nbells;
 };
 
-static void set_nonblock(int fd)
-{
-	int fl = fcntl(fd, F_GETFL);
-	if (fl >= 0 && !(fl & O_NONBLOCK))
-		fcntl(fd, F_SETFL, fl | O_NONBLOCK);
-}
-
 /* A peer left: its doorbells are dead (a new peer with its ID has others). */
 static void forget_bells(struct daemon_priv *p, unsigned peer)
 {
@@ -233,7 +226,7 @@ static int subscribe_all(ivshmem_ep *ep, bool claim)
 		if (!claim && !S_ISFIFO(st.st_mode))
 			return -EPROTO; /* version 2 relays on pipes */
 		/* Our reads never sleep, whatever the daemon handed over. */
-		set_nonblock(p->fds[v]);
+		ivs_set_nonblock(p->fds[v]);
 		if (claim)
 			p->claimed |= 1ull << v;
 	}
@@ -346,7 +339,7 @@ static int bell_fd(ivshmem_ep *ep, unsigned peer, unsigned vector, bool *temp)
 		return r;
 	if (fd < 0)
 		return -EPROTO;
-	set_nonblock(fd);
+	ivs_set_nonblock(fd);
 	if (p->nbells < BELLS_MAX)
 		p->bells[p->nbells++] = (struct bell){(uint16_t)peer, (uint16_t)vector, fd};
 	else

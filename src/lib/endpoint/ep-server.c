@@ -36,7 +36,6 @@
 #include "endpoint/ep-impl.h"
 #include "proto/server-proto.h"
 
-#include <fcntl.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,16 +75,6 @@ static void set_bit(uint8_t *b, unsigned i, bool v)
 		b[i / 8] &= (uint8_t)~(1u << (i % 8));
 }
 
-static void set_nonblock(int fd)
-{
-	/* Eventfds from the server are normally nonblocking already (QEMU's
-	 * and ours are); make sure, so draining never blocks.  The flag is on
-	 * the shared file description, where every user wants it. */
-	int fl = fcntl(fd, F_GETFL);
-	if (fl >= 0 && !(fl & O_NONBLOCK))
-		fcntl(fd, F_SETFL, fl | O_NONBLOCK);
-}
-
 /* Apply one decoded message to the endpoint. */
 static int handle(ivshmem_ep *ep, int64_t value, int fd)
 {
@@ -101,13 +90,16 @@ static int handle(ivshmem_ep *ep, int64_t value, int fd)
 		break;
 	case IVS_SRV_GOT_OWN_VECTOR:
 		p->own_seen = true;
-		set_nonblock(p->dec.own_fds[o.vector]);
+		/* Eventfds from the server are normally nonblocking
+		 * already (QEMU's and ours are): make sure, so draining
+		 * never blocks. */
+		ivs_set_nonblock(p->dec.own_fds[o.vector]);
 		ep->nvectors = p->dec.own_nvec;
 		ep->vec_fds = p->dec.own_fds;
 		break;
 	case IVS_SRV_GOT_PEER_VECTOR: {
 		const struct ivs_srv_dec_peer *peer = ivs_srv_dec_find(&p->dec, o.peer);
-		set_nonblock(peer->fds[o.vector]);
+		ivs_set_nonblock(peer->fds[o.vector]);
 		if (!p->opened || test_bit(p->joined, o.peer))
 			break;
 		if (peer->nvec >= IVS_MAX(ep->nvectors, 1u)) {

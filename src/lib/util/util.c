@@ -164,6 +164,13 @@ int ivs_poll1(int fd, short events, int timeout_ms)
 	}
 }
 
+void ivs_set_nonblock(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+	if (fl >= 0 && !(fl & O_NONBLOCK))
+		fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+}
+
 int ivs_eventfd(void)
 {
 	int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -215,16 +222,11 @@ int ivs_eventfd_signal(int fd)
 	uint64_t one = 1;
 	/* The eventfds we ring are shared (a server's peers, a daemon's
 	 * direct clients), and a write sleeps when the counter is full and
-	 * someone cleared O_NONBLOCK on the shared description.  A full
-	 * counter is a pending ring: skip it; and put the flag back.  A
-	 * holder racing these checks can still make the write sleep (there
-	 * is no RWF_NOWAIT for eventfd writes): docs/security.md. */
-	struct pollfd p = {.fd = fd, .events = POLLOUT};
-	if (poll(&p, 1, 0) == 0)
-		return 0;
-	int fl = fcntl(fd, F_GETFL);
-	if (fl >= 0 && !(fl & O_NONBLOCK))
-		fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+	 * someone cleared O_NONBLOCK on the shared description: put the flag
+	 * back, so that a full counter (a pending ring) is EAGAIN below.  A
+	 * holder clearing it again before the write can still make it sleep
+	 * (there is no RWF_NOWAIT for eventfd writes): docs/security.md. */
+	ivs_set_nonblock(fd);
 	for (;;) {
 		ssize_t n = write(fd, &one, sizeof(one));
 		if (n == (ssize_t)sizeof(one))

@@ -46,6 +46,9 @@ int ivs_timerfd_at(int fd, uint64_t deadline_ns);
  * time.  Returns revents (>0), 0 on timeout, -errno. */
 int ivs_poll1(int fd, short events, int timeout_ms);
 
+/* Put O_NONBLOCK on fd's file description if it lacks it (shared with
+ * every holder: all of them want it). */
+void ivs_set_nonblock(int fd);
 /* New eventfd (non-blocking, cloexec).  fd or -errno. */
 int ivs_eventfd(void);
 /* read() that never sleeps, even if another holder of the file description
