@@ -80,17 +80,24 @@ check "chan: text has every section, floors first" sh -c "
 	grep -q '^channel  *near  */floor  *far  */floor  *n$' '$T/out' &&
 	grep -q '^  64 B msgs/s, recv timeout 0 (polling) ' '$T/out' &&
 	grep -q '^  64 KiB B/s, zero copy (read in place) ' '$T/out' &&
+	grep -q '^64 KiB channel by ring size, B/s' '$T/out' &&
+	[ \$(sed -n '/^64 KiB channel by ring size/,/^  best copy/p' '$T/out' | grep -c '^  [0-9]* [KM]iB') -eq 6 ] &&
+	[ \$(grep -c '^  1 MiB (default) ' '$T/out') -eq 1 ] &&
+	grep -q '^  best zero copy: [0-9]* [KM]iB \(near\|far\) ([0-9.]*x the default)' '$T/out' &&
+	grep -q '^  best copy: ' '$T/out' &&
 	grep -q '^alternatives  *near  *chan/x' '$T/out' && grep -q '^  eventfd ping-pong ' '$T/out' &&
 	grep -q '^wakeups per message at saturation' '$T/out' &&
 	grep -q '^targets (ratios of the medians of one mode)' '$T/out' &&
 	[ \$(sed -n '/^targets/,\$p' '$T/out' | grep -c ' \\(met\\|NOT met\\|not measured\\)') -eq 8 ] &&
 	[ \$(grep -n '^floors' '$T/out' | cut -d: -f1) -lt \$(grep -n '^channel ' '$T/out' | cut -d: -f1) ] &&
-	[ \$(grep -n '^channel ' '$T/out' | cut -d: -f1) -lt \$(grep -n '^alternatives' '$T/out' | cut -d: -f1) ] &&
+	[ \$(grep -n '^channel ' '$T/out' | cut -d: -f1) -lt \$(grep -n '^64 KiB channel by ring' '$T/out' | cut -d: -f1) ] &&
+	[ \$(grep -n '^64 KiB channel by ring' '$T/out' | cut -d: -f1) -lt \$(grep -n '^alternatives' '$T/out' | cut -d: -f1) ] &&
 	[ \$(grep -n '^alternatives' '$T/out' | cut -d: -f1) -lt \$(grep -n '^targets' '$T/out' | cut -d: -f1) ]"
 run "$IVSHMEM" bench $CHAN --json
 # Every measure, floors included, with its mode in the one run; the ratios
-# and targets; the machine mode probed before the first measure and after
-# each of the 21.
+# and targets; the 64 KiB channel at six ring sizes (the library's default,
+# 1 MiB, among them), zero copy and copying; the machine mode probed before
+# the first measure and after each of the 21 and the 12 of the ring sizes.
 CHAN_MEASURES="{'floor_ring_64b', 'chan_64b', 'chan_64b_batch', 'chan_64b_zerocopy_batch', 'floor_ring_64b_poll', 'chan_64b_poll', 'unix_64b', 'pipe_64b',
 	'floor_ring_64k', 'chan_64k_zerocopy', 'chan_64k_copy', 'unix_64k', 'pipe_64k', 'memcpy_resident',
 	'memcpy_256m', 'floor_rt_line', 'floor_rt_rings', 'chan_rt_poll', 'chan_rt_futex', 'chan_rt_doorbell',
@@ -116,7 +123,14 @@ check "chan --json: exit 0, parses, has every measure, ratio and target" json "d
 	    for k in d['targets']) and
 	all(r['all'] > 0 for r in d['ratios'].values()) and
 	isinstance(d['wakeups']['met'], bool) and d['wakeups']['limit'] == 0.001 and
-	len(d['run_modes']) == 1 and len(d['run_modes'][0]['probes_ns']) == 22 and
+	len(d['run_modes']) == 1 and len(d['run_modes'][0]['probes_ns']) == 34 and
+	d['ring_64k'] == 1048576 and d['ring_sweep']['default'] == 1048576 and
+	[r['ring'] for r in d['ring_sweep']['rings']] == [256 << 10, 512 << 10, 1 << 20, 2 << 20, 4 << 20, 8 << 20] and
+	[r['default'] for r in d['ring_sweep']['rings']] == [False, False, True, False, False, False] and
+	all(set(r[w]) == {'near', 'far', 'all', 'per_run'} and r[w]['all']['median'] > 0 and len(r[w]['per_run']) == 1 and
+	    r[w]['per_run'][0]['mode'] in ('near', 'far', 'changed') for r in d['ring_sweep']['rings'] for w in ('zerocopy', 'copy')) and
+	all(d['ring_sweep']['best'][w]['all']['vs_default'] >= 1 and
+	    d['ring_sweep']['best'][w]['all']['ring'] in [r['ring'] for r in d['ring_sweep']['rings']] for w in ('zerocopy', 'copy')) and
 	{d['run_modes'][0]['first'], d['run_modes'][0]['last']} <= {'near', 'far'} and
 	set(d['modes_seen']) <= {'near', 'far'} and d['mode_probe']['near_below_ns'] == 250"
 
@@ -277,7 +291,10 @@ if fork_setup; then
 	fork_fails chan @35 $CHAN	 # polling round trip (kill(-1) when unchecked)
 	fork_fails chan @39 $CHAN	 # doorbells, between server peers
 	fork_fails chan @41 $CHAN	 # eventfd (a hang when unchecked)
-	fork_fails chan @42 $CHAN	 # the last probe, after everything
+	fork_fails chan @42 $CHAN	 # the probe after eventfd
+	fork_fails chan @43 $CHAN	 # the 64 KiB channel's producer, the first ring size
+	fork_fails chan @55 $CHAN	 # the fourth ring size's (2 MiB, after the default), zero copy
+	fork_fails chan @66 $CHAN	 # the last probe, after everything
 	fork_fails topic 1 $TOPIC	 # the first subscriber
 	fork_fails topic @3 $TOPIC	 # the socket fan-out's subscriber (socket pairs open)
 	fork_fails topic @5 $TOPIC	 # the second of two topic subscribers (one running)

@@ -266,10 +266,11 @@ static uint64_t wakeups(ivshmem_chan *ch)
 	return ch && ivshmem_chan_stat(ch, &s) == 0 ? s.producer_rings + s.consumer_rings : 0;
 }
 
-static int measure_tput(const struct chan_bench *b, enum chan_m m, struct chan_val *out)
+/* Measure m's way on channel name (NULL: none) with messages of msg bytes
+ * for b->secs. */
+static int measure_tput(const struct chan_bench *b, enum chan_m m, const char *name, struct chan_val *out)
 {
 	enum way w = tput_methods[m].w;
-	const char *name = tput_methods[m].chan;
 	size_t msg = tput_methods[m].msg;
 	int sv[2] = {-1, -1};
 	ivshmem_chan *ch = NULL;
@@ -356,6 +357,13 @@ int chan_measure(const struct chan_bench *b, enum chan_m m, struct chan_val *out
 	case CM_RT_BLOCK:
 	case CM_RT_BELL:
 	case CM_RT_EFD: return chan_measure_rt(b, m, out);
-	default: return measure_tput(b, m, out);
+	default: return measure_tput(b, m, tput_methods[m].chan, out);
 	}
+}
+
+int chan_measure_ring(const struct chan_bench *b, int way, unsigned i, struct chan_val *out)
+{
+	struct chan_bench half = *b;
+	half.secs = b->secs / 2;
+	return measure_tput(&half, way == SW_ZC ? CM_ZC64K : CM_CHAN64K, b->sweep->name[i], out);
 }

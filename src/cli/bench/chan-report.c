@@ -115,6 +115,9 @@ struct summary {
 	struct verdict t[N_TARGETS];
 	double wake[N_WOKEN], wake_max;
 	bool wake_met;
+	struct fig sw[CHAN_SWEEP_MAX][SW_N][S_N]; /* the ring sizes */
+	int sw_best[SW_N][S_N];			  /* index of the best, or -1 */
+	double sw_gain[SW_N][S_N];		  /* best / default, or -1 */
 	bool seen[2]; /* modes some measure stayed in */
 	double steal;
 	bool loaded;
@@ -127,19 +130,46 @@ static int mode_of(const struct chan_val *x)
 	return a != b ? -1 : a ? S_NEAR : S_FAR;
 }
 
-static struct fig figure(const struct chan_runs *r, enum chan_m m, int s)
+/* The medians over vals[0..runs) of set s. */
+static struct fig figure_of(const struct chan_val *vals, unsigned runs, int s)
 {
 	double v[BENCH_MAX_RUNS], p[BENCH_MAX_RUNS], w[BENCH_MAX_RUNS];
 	unsigned n = 0;
-	for (unsigned k = 0; k < r->n; k++) {
-		const struct chan_val *x = &r->v[m][k];
-		if (!x->ok || (m == CM_RT_BELL && !r->bell_ok) || (s != S_ALL && mode_of(x) != s))
+	for (unsigned k = 0; k < runs; k++) {
+		const struct chan_val *x = &vals[k];
+		if (!x->ok || (s != S_ALL && mode_of(x) != s))
 			continue;
 		v[n] = x->v;
 		p[n] = x->p99;
 		w[n++] = x->per_msg;
 	}
 	return (struct fig){bench_median(v, n), bench_median(p, n), bench_median(w, n), n};
+}
+
+static struct fig figure(const struct chan_runs *r, enum chan_m m, int s)
+{
+	if (m == CM_RT_BELL && !r->bell_ok)
+		return (struct fig){0};
+	return figure_of(r->v[m], r->n, s);
+}
+
+/* The ring sizes: each one's medians; per way and mode, the best (-1: no
+ * figure) and its ratio to the default's. */
+static void summarize_sweep(const struct chan_runs *r, const struct chan_sweep *w, struct summary *m)
+{
+	for (int way = 0; way < SW_N; way++)
+		for (int j = 0; j < S_N; j++) {
+			int best = -1;
+			for (unsigned i = 0; i < w->n; i++) {
+				struct fig *f = &m->sw[i][way][j];
+				*f = figure_of(r->sweep[i][way], r->n, j);
+				if (f->n && (best < 0 || f->v > m->sw[best][way][j].v))
+					best = (int)i;
+			}
+			const struct fig *d = &m->sw[w->dflt][way][j];
+			m->sw_best[way][j] = best;
+			m->sw_gain[way][j] = best >= 0 && d->n && d->v > 0 ? m->sw[best][way][j].v / d->v : -1;
+		}
 }
 
 static void summarize(const struct chan_runs *r, const struct chan_setup *s, struct summary *m)
@@ -184,9 +214,12 @@ static void summarize(const struct chan_runs *r, const struct chan_setup *s, str
 			m->wake_max = m->wake[i];
 	}
 	m->wake_met = m->wake_max <= WAKEUPS_MAX;
+	summarize_sweep(r, s->sweep, m);
 	m->steal = bench_steal_pct(&s->before, &s->after);
 	m->loaded = s->before.load1 >= 0.5;
 }
+
+static const char *const sw_key[SW_N] = {"zerocopy", "copy"};
 
 static const char *tf(bool b)
 {
@@ -213,6 +246,9 @@ static struct run_modes run_modes(const struct chan_runs *r, unsigned k)
 		x.changed |= (r->probe[k][i] < BENCH_NEAR_NS) != (x.first < BENCH_NEAR_NS);
 	for (int m = 0; m < CM_N; m++)
 		x.flagged += r->v[m][k].ok && mode_of(&r->v[m][k]) < 0;
+	for (unsigned i = 0; i < CHAN_SWEEP_MAX; i++)
+		for (int w = 0; w < SW_N; w++)
+			x.flagged += r->sweep[i][w][k].ok && mode_of(&r->sweep[i][w][k]) < 0;
 	return x;
 }
 
@@ -266,6 +302,56 @@ static void json_measure(const struct chan_runs *r, const struct summary *m, enu
 	printf("]}");
 }
 
+/* "ring_sweep": every ring size's medians per way and mode, and the best. */
+static void json_sweep(const struct chan_runs *r, const struct chan_setup *s, const struct summary *m)
+{
+	const struct chan_sweep *w = s->sweep;
+	printf("\"ring_sweep\":{\"default\":%llu,\"seconds\":%.3f,\"rings\":[", (unsigned long long)w->ring[w->dflt],
+	       s->secs / 2);
+	for (unsigned i = 0; i < w->n; i++) {
+		printf("%s{\"ring\":%llu,\"default\":%s", i ? "," : "", (unsigned long long)w->ring[i],
+		       tf(i == w->dflt));
+		for (int way = 0; way < SW_N; way++) {
+			printf(",\"%s\":{", sw_key[way]);
+			for (int j = 0; j < S_N; j++) {
+				const struct fig *f = &m->sw[i][way][j];
+				if (f->n)
+					printf("\"%s\":{\"median\":%.6g,\"runs\":%u}", set_key[j], f->v, f->n);
+				else
+					printf("\"%s\":null", set_key[j]);
+				printf("%s", j + 1 < S_N ? "," : "");
+			}
+			printf(",\"per_run\":[");
+			for (unsigned k = 0; k < r->n; k++) {
+				const struct chan_val *x = &r->sweep[i][way][k];
+				int md = mode_of(x);
+				if (x->ok)
+					printf("%s{\"value\":%.6g,\"mode\":\"%s\"}", k ? "," : "", x->v,
+					       md < 0 ? "changed" : set_key[md]);
+				else
+					printf("%snull", k ? "," : "");
+			}
+			printf("]}");
+		}
+		printf("}");
+	}
+	printf("],\"best\":{");
+	for (int way = 0; way < SW_N; way++) {
+		printf("%s\"%s\":{", way ? "," : "", sw_key[way]);
+		for (int j = 0; j < S_N; j++) {
+			int b = m->sw_best[way][j];
+			if (b < 0)
+				printf("\"%s\":null", set_key[j]);
+			else
+				printf("\"%s\":{\"ring\":%llu,\"vs_default\":%.6g}", set_key[j],
+				       (unsigned long long)w->ring[b], m->sw_gain[way][j]);
+			printf("%s", j + 1 < S_N ? "," : "");
+		}
+		printf("}");
+	}
+	printf("}}");
+}
+
 static void report_json(const struct chan_runs *r, const struct chan_setup *s, const struct summary *m)
 {
 	const struct bench_cpus *c = s->cpus;
@@ -289,6 +375,13 @@ static void report_json(const struct chan_runs *r, const struct chan_setup *s, c
 				printf("%s\"%s\"", sep, chan_m_info((enum chan_m)i)->key);
 				sep = ",";
 			}
+		for (unsigned i = 0; i < s->sweep->n; i++)
+			for (int w = 0; w < SW_N; w++)
+				if (r->sweep[i][w][k].ok && mode_of(&r->sweep[i][w][k]) < 0) {
+					printf("%s\"ring_%llu_%s\"", sep, (unsigned long long)s->sweep->ring[i],
+					       sw_key[w]);
+					sep = ",";
+				}
 		printf("],\"probes_ns\":[");
 		for (unsigned i = 0; i < r->probes[k]; i++)
 			printf("%s%.1f", i ? "," : "", r->probe[k][i]);
@@ -299,7 +392,9 @@ static void report_json(const struct chan_runs *r, const struct chan_setup *s, c
 		printf("%s", i ? "," : "");
 		json_measure(r, m, (enum chan_m)i);
 	}
-	printf("},\"doorbell_note\":");
+	printf("},");
+	json_sweep(r, s, m);
+	printf(",\"doorbell_note\":");
 	if (r->bell_ok)
 		printf("null");
 	else
@@ -430,6 +525,45 @@ static void report_head(const struct chan_runs *r, const struct chan_setup *s, c
 	printf("columns: the median per mode over the runs a measure stayed in it; n: those runs, near/far\n");
 }
 
+/* "1 MiB", "256 KiB" */
+static const char *ring_name(char *buf, size_t n, uint64_t ring)
+{
+	if (ring >= (1u << 20) && !(ring & ((1u << 20) - 1)))
+		snprintf(buf, n, "%llu MiB", (unsigned long long)ring >> 20);
+	else
+		snprintf(buf, n, "%llu KiB", (unsigned long long)ring >> 10);
+	return buf;
+}
+
+/* The 64 KiB channel by ring size, and the best size per way and mode. */
+static void report_sweep(const struct chan_setup *s, const struct summary *m)
+{
+	const struct chan_sweep *w = s->sweep;
+	char a[32], b[32], c[32], d[32], e[48];
+	printf("\n64 KiB channel by ring size, B/s (%.2f s each, one after the other at the end of every round)\n",
+	       s->secs / 2);
+	printf("  %-22s %14s %14s %14s %14s %7s\n", "ring", "zero copy near", "copy near", "zero copy far",
+	       "copy far", "n");
+	for (unsigned i = 0; i < w->n; i++) {
+		const struct fig(*f)[S_N] = m->sw[i];
+		snprintf(e, sizeof(e), "%s%s", ring_name(a, sizeof(a), w->ring[i]), i == w->dflt ? " (default)" : "");
+		printf("  %-22s %14s %14s %14s %14s %5u/%u\n", e, cell(a, sizeof(a), &f[SW_ZC][S_NEAR], CM_ZC64K),
+		       cell(b, sizeof(b), &f[SW_COPY][S_NEAR], CM_ZC64K), cell(c, sizeof(c), &f[SW_ZC][S_FAR], CM_ZC64K),
+		       cell(d, sizeof(d), &f[SW_COPY][S_FAR], CM_ZC64K), f[SW_ZC][S_NEAR].n, f[SW_ZC][S_FAR].n);
+	}
+	for (int way = 0; way < SW_N; way++) {
+		printf("  best %s:", way == SW_ZC ? "zero copy" : "copy");
+		for (int j = 0; j < 2; j++) {
+			int bi = m->sw_best[way][j];
+			if (bi < 0)
+				printf(" - %s%s", set_key[j], j ? "\n" : ";");
+			else
+				printf(" %s %s (%s the default)%s", ring_name(a, sizeof(a), w->ring[bi]), set_key[j],
+				       rcell(b, sizeof(b), m->sw_gain[way][j]), j ? "\n" : ";");
+		}
+	}
+}
+
 static void report_text(const struct chan_runs *r, const struct chan_setup *s, const struct summary *m)
 {
 	char a[32], b[32];
@@ -466,6 +600,8 @@ static void report_text(const struct chan_runs *r, const struct chan_setup *s, c
 		printf("  !: the channel beat its floor: that floor is no upper bound in this run, and a target\n"
 		       "    against it says nothing (see chan-floor.c: a raw ring's consumer that catches up\n"
 		       "    with its producer waits for line transfers a slower consumer avoids)\n");
+
+	report_sweep(s, m);
 
 	printf("\n%-*s %13s %7s %13s %7s %7s\n", LW - 6, "alternatives", "near", "chan/x", "far", "chan/x", "n");
 	row_q(m, "64 B msgs/s: UNIX socket", CM_SOCK64, Q_64_UNIX);

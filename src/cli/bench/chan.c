@@ -14,6 +14,10 @@
  *   round trip  ping-pong over two channels, polling and blocking, vs eventfd
  *   wakeups     doorbells (or futex wakes), both directions, per message at
  *               saturation
+ *   ring sizes  the 64 KiB channel zero copy and copying with rings of 256
+ *               KiB to 8 MiB, the library's default (1 MiB here) among
+ *               them, at the end of every round: the default's figures and
+ *               the best size tried, per mode
  * Every consumer, channel, socket, pipe and floor alike, reads every byte
  * it receives (a checksum) and checks each message's number.  Round trips
  * are timed in batches (chan.h), not with a clock read each.
@@ -49,7 +53,6 @@
 enum { OPT_SECONDS = CLI_OPT_FIRST_FREE, OPT_DEV, OPT_RUNS, OPT_NO_PIN };
 
 #define RING_64B (1u << 20)
-#define RING_64K_DEFAULT (4u << 20)
 #define LARGE_SPAN (256u << 20)
 /* Each mode probe: batches of 100 cache-line round trips (2x10^4). */
 #define PROBE_BATCHES 200
@@ -77,6 +80,7 @@ struct setup {
 	struct bench_server srv; /* for the doorbell round trip */
 	ivshmem_ep *sep;	 /* holds the server's channels */
 	const char *bell_note;	 /* why no doorbell round trip, or NULL */
+	struct chan_sweep sweep; /* the 64 KiB channels by ring size */
 };
 
 static int parse(int argc, char **argv, struct opts *o)
@@ -125,7 +129,7 @@ static int parse(int argc, char **argv, struct opts *o)
  * headers), or 0 if the table cannot be read. */
 static uint64_t channels_end(ivshmem_ep *ep)
 {
-	struct ivshmem_chan_info ci[8];
+	struct ivshmem_chan_info ci[16];
 	int n = ivshmem_chan_list(ep, ci, IVS_ARRAY_SIZE(ci));
 	if (n < 0 || (size_t)n > IVS_ARRAY_SIZE(ci))
 		return 0;
@@ -168,7 +172,45 @@ static int setup_spare(struct setup *s, const char *dev)
 	return 0;
 }
 
-/* The region (a 64 MiB file unless --dev) and its four channels. */
+/* The 64 KiB channels of the sizes in CHAN_SWEEP_RINGS, each tried when
+ * the region's channels still end in its first half with it (the floors and
+ * memcpy's span stay in the region), and the default's (b64k).  0 or
+ * -errno. */
+static int setup_sweep(struct setup *s)
+{
+	static const uint64_t rings[] = CHAN_SWEEP_RINGS;
+	struct chan_sweep *w = &s->sweep;
+	bool have_default = false;
+	for (size_t i = 0; i < IVS_ARRAY_SIZE(rings); i++) {
+		uint64_t ring = rings[i];
+		if (!have_default && ring >= s->ring_64k) {
+			w->dflt = w->n;
+			w->ring[w->n] = s->ring_64k;
+			snprintf(w->name[w->n++], sizeof(w->name[0]), "b64k");
+			have_default = true;
+			if (ring == s->ring_64k)
+				continue;
+		}
+		if (channels_end(s->ep) + ring > ivshmem_mem_size(s->ep) / 2)
+			continue;
+		snprintf(w->name[w->n], sizeof(w->name[0]), "k%llu", (unsigned long long)ring >> 10);
+		int r = ivshmem_chan_create(s->ep, w->name[w->n], ring, CHAN_BIG);
+		if (r == -ENOSPC)
+			continue;
+		if (r < 0)
+			return r;
+		w->ring[w->n++] = ring;
+	}
+	if (!have_default) {
+		w->dflt = w->n;
+		w->ring[w->n] = s->ring_64k;
+		snprintf(w->name[w->n++], sizeof(w->name[0]), "b64k");
+	}
+	return 0;
+}
+
+/* The region (a 64 MiB file unless --dev), its four channels and the ring
+ * sizes' channels. */
 static int setup_region(struct opts *o, struct setup *s)
 {
 	const char *dev = o->dev;
@@ -193,9 +235,10 @@ static int setup_region(struct opts *o, struct setup *s)
 	 * that nothing is left even if this process is killed. */
 	if (s->path[0])
 		unlink(s->path);
-	/* The 64 KiB ring: IVS_BENCH_RING, else 4 MiB, halved to fit. */
+	/* The 64 KiB ring: the library's default (what a user gets), or
+	 * IVS_BENCH_RING halved to fit. */
 	const char *env = getenv("IVS_BENCH_RING");
-	size_t big_ring = env ? strtoul(env, NULL, 0) : RING_64K_DEFAULT;
+	size_t big_ring = env ? strtoul(env, NULL, 0) : 0;
 	while (big_ring > 256 * 1024 && big_ring + (2u << 20) > ivshmem_mem_size(s->ep) / 2)
 		big_ring >>= 1;
 	int r = ivshmem_layout_init(s->ep);
@@ -221,6 +264,8 @@ static int setup_region(struct opts *o, struct setup *s)
 	if (r < 0)
 		return cli_lib_error(dev, "read back the 64 KiB channel in", r);
 	s->ring_64k = st.ring_size;
+	if ((r = setup_sweep(s)) < 0)
+		return cli_lib_error(dev, "set up the ring sizes' channels in", r);
 	return setup_spare(s, dev);
 }
 
@@ -307,6 +352,24 @@ static int run_round(const struct chan_bench *b, struct chan_runs *r)
 		v->ok = v->v > 0;
 		np++;
 	}
+	for (unsigned i = 0; i < b->sweep->n; i++)
+		for (int w = 0; w < SW_N; w++) {
+			struct chan_val *v = &r->sweep[i][w][k];
+			*v = (struct chan_val){0};
+			int e = chan_measure_ring(b, w, i, v);
+			if (e > 0)
+				return 1;
+			if (e < 0)
+				return cli_error("bench chan: the 64 KiB channel with a %llu KiB ring (%s) failed: %s",
+						 (unsigned long long)b->sweep->ring[i] >> 10,
+						 w == SW_ZC ? "zero copy" : "copy", strerror(-e));
+			if (probe(b, &pr[np]))
+				return 1;
+			v->mode[0] = pr[np - 1];
+			v->mode[1] = pr[np];
+			v->ok = v->v > 0;
+			np++;
+		}
 	r->probes[k] = np;
 	r->n++;
 	return 0;
@@ -334,12 +397,13 @@ int bench_chan(int argc, char **argv)
 		b.resident = s.resident;
 		b.large = s.large != MAP_FAILED ? s.large : NULL;
 		b.large_span = LARGE_SPAN;
+		b.sweep = &s.sweep;
 		b.bell_spec = s.bell_note ? NULL : s.srv.spec;
 		runs.bell_ok = !s.bell_note;
 		runs.bell_note = s.bell_note;
 		struct chan_setup info = {.kind = ivshmem_kind(s.ep), .secs = o.secs, .cpus = &b.cpus,
 					  .pin_asked = o.pin, .ring_64b = RING_64B, .ring_64k = s.ring_64k,
-					  .floor_where = s.floor_where, .probe_batches = PROBE_BATCHES};
+					  .sweep = &s.sweep, .floor_where = s.floor_where, .probe_batches = PROBE_BATCHES};
 		fflush(stdout);
 		bench_machine_sample(&info.before);
 		for (unsigned k = 0; rc == 0 && k < o.runs; k++)

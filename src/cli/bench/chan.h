@@ -32,6 +32,20 @@
  * two rings). */
 #define CHAN_RT_RING (64 * 1024)
 
+/* The 64 KiB channel's ring sizes tried, each its own channel (the
+ * default's is b64k), ascending: CHAN_SWEEP_RINGS that fit the region, and
+ * the default's size.  Each size is measured zero copy and copying, one
+ * after the other, for half a measure's time, at the end of every round. */
+#define CHAN_SWEEP_RINGS {256u << 10, 512u << 10, 1u << 20, 2u << 20, 4u << 20, 8u << 20}
+#define CHAN_SWEEP_MAX 7
+enum { SW_ZC, SW_COPY, SW_N }; /* CM_ZC64K's way, CM_CHAN64K's */
+struct chan_sweep {
+	unsigned n;
+	uint64_t ring[CHAN_SWEEP_MAX];
+	char name[CHAN_SWEEP_MAX][24];
+	unsigned dflt; /* the index of the default ring (b64k) */
+};
+
 /* What every measure runs on. */
 struct chan_bench {
 	ivshmem_ep *ep;	       /* the region: channels b64, b64k, ping, pong */
@@ -45,6 +59,7 @@ struct chan_bench {
 	char *resident;	       /* a ring_64k span of the region for memcpy, or NULL */
 	char *large;	       /* large_span bytes of shared memory for memcpy, or NULL */
 	size_t large_span;
+	const struct chan_sweep *sweep; /* the 64 KiB channels by ring size */
 };
 /* The floors' memory: control lines, then at CHAN_FLOOR_SLOTS the slots
  * of one ring as large as a throughput channel's, or of the round trip's
@@ -109,6 +124,9 @@ struct chan_val {
  * (bench_fork's, or what the measure found wrong); -errno (the caller says
  * which measure failed). */
 int chan_measure(const struct chan_bench *b, enum chan_m m, struct chan_val *out);
+/* CM_ZC64K (SW_ZC) or CM_CHAN64K (SW_COPY) on sweep ring i, for half of
+ * b->secs; as chan_measure. */
+int chan_measure_ring(const struct chan_bench *b, int way, unsigned i, struct chan_val *out);
 
 /* Channel `name` of e opened in a role, or NULL. */
 static inline ivshmem_chan *chan_open_role(ivshmem_ep *e, const char *name, int role, int spin_us,
@@ -214,7 +232,8 @@ int chan_taker_check(const struct chan_taker *t, const char *name);
 struct chan_runs {
 	unsigned n;
 	struct chan_val v[CM_N][BENCH_MAX_RUNS];
-	double probe[BENCH_MAX_RUNS][CM_N + 1]; /* ns, in the order taken */
+	struct chan_val sweep[CHAN_SWEEP_MAX][SW_N][BENCH_MAX_RUNS];
+	double probe[BENCH_MAX_RUNS][CM_N + 1 + CHAN_SWEEP_MAX * SW_N]; /* ns, in the order taken */
 	unsigned probes[BENCH_MAX_RUNS];
 	bool bell_ok;	       /* CM_RT_BELL measured in every run */
 	const char *bell_note; /* why not, if not */
@@ -228,6 +247,7 @@ struct chan_setup {
 	bool pin_asked;
 	struct bench_machine before, after;
 	uint64_t ring_64b, ring_64k; /* ring sizes of the two throughput channels */
+	const struct chan_sweep *sweep;
 	const char *floor_where;     /* where the raw rings are */
 	unsigned probe_batches;	     /* of 100 round trips, in each mode probe */
 };
