@@ -83,8 +83,8 @@ check "chan: text has every section, floors first" sh -c "
 	grep -q '^64 KiB channel by ring size, B/s' '$T/out' &&
 	[ \$(sed -n '/^64 KiB channel by ring size/,/^  best copy/p' '$T/out' | grep -c '^  [0-9]* [KM]iB') -eq 6 ] &&
 	[ \$(grep -c '^  1 MiB (default) ' '$T/out') -eq 1 ] &&
-	grep -q '^  best zero copy: [0-9]* [KM]iB \(near\|far\) ([0-9.]*x the default)' '$T/out' &&
-	grep -q '^  best copy: ' '$T/out' &&
+	grep -q '^  best zero copy: \(- near\|[0-9]* [KM]iB near (\(-\|[0-9.]*x\) the default)\); \(- far\|[0-9]* [KM]iB far (\(-\|[0-9.]*x\) the default)\)$' '$T/out' &&
+	grep -q '^  best copy: \(- near\|[0-9]* [KM]iB near (\(-\|[0-9.]*x\) the default)\); ' '$T/out' &&
 	grep -q '^alternatives  *near  *chan/x' '$T/out' && grep -q '^  eventfd ping-pong ' '$T/out' &&
 	grep -q '^wakeups per message at saturation' '$T/out' &&
 	grep -q '^targets (ratios of the medians of one mode)' '$T/out' &&
@@ -124,12 +124,15 @@ check "chan --json: exit 0, parses, has every measure, ratio and target" json "d
 	all(r['all'] > 0 for r in d['ratios'].values()) and
 	isinstance(d['wakeups']['met'], bool) and d['wakeups']['limit'] == 0.001 and
 	len(d['run_modes']) == 1 and len(d['run_modes'][0]['probes_ns']) == 34 and
-	d['ring_64k'] == 1048576 and d['ring_sweep']['default'] == 1048576 and
+	d['ring_64k'] == 1048576 and d['ring_sweep']['main_ring'] == 1048576 and d['ring_sweep']['main_is_library_default'] and
 	[r['ring'] for r in d['ring_sweep']['rings']] == [256 << 10, 512 << 10, 1 << 20, 2 << 20, 4 << 20, 8 << 20] and
-	[r['default'] for r in d['ring_sweep']['rings']] == [False, False, True, False, False, False] and
+	[r['main'] for r in d['ring_sweep']['rings']] == [False, False, True, False, False, False] and
 	all(set(r[w]) == {'near', 'far', 'all', 'per_run'} and r[w]['all']['median'] > 0 and len(r[w]['per_run']) == 1 and
-	    r[w]['per_run'][0]['mode'] in ('near', 'far', 'changed') for r in d['ring_sweep']['rings'] for w in ('zerocopy', 'copy')) and
-	all(d['ring_sweep']['best'][w]['all']['vs_default'] >= 1 and
+	    r[w]['per_run'][0]['mode'] in ('near', 'far', 'changed') and r[w]['per_run'][0]['mode_before_ns'] > 0 and
+	    (r[w]['per_run'][0]['mode'] == 'changed') == r[w]['per_run'][0]['flagged'] and
+	    (r[w]['near'] is None) == (r[w]['per_run'][0]['mode'] != 'near')
+	    for r in d['ring_sweep']['rings'] for w in ('zerocopy', 'copy')) and
+	all(d['ring_sweep']['best'][w]['all']['vs_main'] >= 1 and
 	    d['ring_sweep']['best'][w]['all']['ring'] in [r['ring'] for r in d['ring_sweep']['rings']] for w in ('zerocopy', 'copy')) and
 	{d['run_modes'][0]['first'], d['run_modes'][0]['last']} <= {'near', 'far'} and
 	set(d['modes_seen']) <= {'near', 'far'} and d['mode_probe']['near_below_ns'] == 250"

@@ -154,7 +154,7 @@ static struct fig figure(const struct chan_runs *r, enum chan_m m, int s)
 }
 
 /* The ring sizes: each one's medians; per way and mode, the best (-1: no
- * figure) and its ratio to the default's. */
+ * figure) and its ratio to the main ring's (-1: it has no figure). */
 static void summarize_sweep(const struct chan_runs *r, const struct chan_sweep *w, struct summary *m)
 {
 	for (int way = 0; way < SW_N; way++)
@@ -166,7 +166,7 @@ static void summarize_sweep(const struct chan_runs *r, const struct chan_sweep *
 				if (f->n && (best < 0 || f->v > m->sw[best][way][j].v))
 					best = (int)i;
 			}
-			const struct fig *d = &m->sw[w->dflt][way][j];
+			const struct fig *d = &m->sw[w->main][way][j];
 			m->sw_best[way][j] = best;
 			m->sw_gain[way][j] = best >= 0 && d->n && d->v > 0 ? m->sw[best][way][j].v / d->v : -1;
 		}
@@ -306,11 +306,11 @@ static void json_measure(const struct chan_runs *r, const struct summary *m, enu
 static void json_sweep(const struct chan_runs *r, const struct chan_setup *s, const struct summary *m)
 {
 	const struct chan_sweep *w = s->sweep;
-	printf("\"ring_sweep\":{\"default\":%llu,\"seconds\":%.3f,\"rings\":[", (unsigned long long)w->ring[w->dflt],
-	       s->secs / 2);
+	printf("\"ring_sweep\":{\"main_ring\":%llu,\"main_is_library_default\":%s,\"seconds\":%.3f,\"rings\":[",
+	       (unsigned long long)w->ring[w->main], tf(w->lib_default), s->secs / 2);
 	for (unsigned i = 0; i < w->n; i++) {
-		printf("%s{\"ring\":%llu,\"default\":%s", i ? "," : "", (unsigned long long)w->ring[i],
-		       tf(i == w->dflt));
+		printf("%s{\"ring\":%llu,\"main\":%s", i ? "," : "", (unsigned long long)w->ring[i],
+		       tf(i == w->main));
 		for (int way = 0; way < SW_N; way++) {
 			printf(",\"%s\":{", sw_key[way]);
 			for (int j = 0; j < S_N; j++) {
@@ -326,8 +326,10 @@ static void json_sweep(const struct chan_runs *r, const struct chan_setup *s, co
 				const struct chan_val *x = &r->sweep[i][way][k];
 				int md = mode_of(x);
 				if (x->ok)
-					printf("%s{\"value\":%.6g,\"mode\":\"%s\"}", k ? "," : "", x->v,
-					       md < 0 ? "changed" : set_key[md]);
+					printf("%s{\"value\":%.6g,\"mode_before_ns\":%.1f,\"mode_after_ns\":%.1f,"
+					       "\"mode\":\"%s\",\"flagged\":%s}",
+					       k ? "," : "", x->v, x->mode[0], x->mode[1], md < 0 ? "changed" : set_key[md],
+					       tf(md < 0));
 				else
 					printf("%snull", k ? "," : "");
 			}
@@ -342,9 +344,10 @@ static void json_sweep(const struct chan_runs *r, const struct chan_setup *s, co
 			int b = m->sw_best[way][j];
 			if (b < 0)
 				printf("\"%s\":null", set_key[j]);
-			else
-				printf("\"%s\":{\"ring\":%llu,\"vs_default\":%.6g}", set_key[j],
-				       (unsigned long long)w->ring[b], m->sw_gain[way][j]);
+			else {
+				printf("\"%s\":{\"ring\":%llu,", set_key[j], (unsigned long long)w->ring[b]);
+				jnum("vs_main", m->sw_gain[way][j], m->sw_gain[way][j] >= 0, "}");
+			}
 			printf("%s", j + 1 < S_N ? "," : "");
 		}
 		printf("}");
@@ -539,27 +542,39 @@ static const char *ring_name(char *buf, size_t n, uint64_t ring)
 static void report_sweep(const struct chan_setup *s, const struct summary *m)
 {
 	const struct chan_sweep *w = s->sweep;
+	const char *main_is = w->lib_default ? "default" : "IVS_BENCH_RING ring";
 	char a[32], b[32], c[32], d[32], e[48];
-	printf("\n64 KiB channel by ring size, B/s (%.2f s each, one after the other at the end of every round)\n",
+	printf("\n64 KiB channel by ring size, B/s (%.3g s each, one after the other at the end of every round)\n",
 	       s->secs / 2);
-	printf("  %-22s %14s %14s %14s %14s %7s\n", "ring", "zero copy near", "copy near", "zero copy far",
-	       "copy far", "n");
+	printf("  %-22s %14s %14s %14s %14s %9s %9s\n", "ring", "zero copy near", "copy near", "zero copy far",
+	       "copy far", "n zc", "n copy");
 	for (unsigned i = 0; i < w->n; i++) {
 		const struct fig(*f)[S_N] = m->sw[i];
-		snprintf(e, sizeof(e), "%s%s", ring_name(a, sizeof(a), w->ring[i]), i == w->dflt ? " (default)" : "");
-		printf("  %-22s %14s %14s %14s %14s %5u/%u\n", e, cell(a, sizeof(a), &f[SW_ZC][S_NEAR], CM_ZC64K),
+		snprintf(e, sizeof(e), "%s", ring_name(a, sizeof(a), w->ring[i]));
+		if (i == w->main)
+			snprintf(e + strlen(e), sizeof(e) - strlen(e), " (%s)", main_is);
+		printf("  %-22s %14s %14s %14s %14s %7u/%u %7u/%u", e, cell(a, sizeof(a), &f[SW_ZC][S_NEAR], CM_ZC64K),
 		       cell(b, sizeof(b), &f[SW_COPY][S_NEAR], CM_ZC64K), cell(c, sizeof(c), &f[SW_ZC][S_FAR], CM_ZC64K),
-		       cell(d, sizeof(d), &f[SW_COPY][S_FAR], CM_ZC64K), f[SW_ZC][S_NEAR].n, f[SW_ZC][S_FAR].n);
+		       cell(d, sizeof(d), &f[SW_COPY][S_FAR], CM_ZC64K), f[SW_ZC][S_NEAR].n, f[SW_ZC][S_FAR].n,
+		       f[SW_COPY][S_NEAR].n, f[SW_COPY][S_FAR].n);
+		bool none = true;
+		for (int way = 0; way < SW_N; way++)
+			none &= !f[way][S_NEAR].n && !f[way][S_FAR].n;
+		if (none && (f[SW_ZC][S_ALL].n || f[SW_COPY][S_ALL].n))
+			printf("  (mode changed in every run; all runs: %s, %s)", cell(a, sizeof(a), &f[SW_ZC][S_ALL], CM_ZC64K),
+			       cell(b, sizeof(b), &f[SW_COPY][S_ALL], CM_ZC64K));
+		printf("\n");
 	}
 	for (int way = 0; way < SW_N; way++) {
 		printf("  best %s:", way == SW_ZC ? "zero copy" : "copy");
 		for (int j = 0; j < 2; j++) {
 			int bi = m->sw_best[way][j];
 			if (bi < 0)
-				printf(" - %s%s", set_key[j], j ? "\n" : ";");
+				printf(" - %s", set_key[j]);
 			else
-				printf(" %s %s (%s the default)%s", ring_name(a, sizeof(a), w->ring[bi]), set_key[j],
-				       rcell(b, sizeof(b), m->sw_gain[way][j]), j ? "\n" : ";");
+				printf(" %s %s (%s the %s)", ring_name(a, sizeof(a), w->ring[bi]), set_key[j],
+				       rcell(b, sizeof(b), m->sw_gain[way][j]), main_is);
+			printf("%s", j ? "\n" : ";");
 		}
 	}
 }

@@ -174,20 +174,20 @@ static int setup_spare(struct setup *s, const char *dev)
 
 /* The 64 KiB channels of the sizes in CHAN_SWEEP_RINGS, each tried when
  * the region's channels still end in its first half with it (the floors and
- * memcpy's span stay in the region), and the default's (b64k).  0 or
- * -errno. */
+ * memcpy's span stay in the region), and the main one's (b64k, of the
+ * library's default size unless IVS_BENCH_RING).  0 or -errno. */
 static int setup_sweep(struct setup *s)
 {
 	static const uint64_t rings[] = CHAN_SWEEP_RINGS;
 	struct chan_sweep *w = &s->sweep;
-	bool have_default = false;
+	bool have_main = false;
 	for (size_t i = 0; i < IVS_ARRAY_SIZE(rings); i++) {
 		uint64_t ring = rings[i];
-		if (!have_default && ring >= s->ring_64k) {
-			w->dflt = w->n;
+		if (!have_main && ring >= s->ring_64k) {
+			w->main = w->n;
 			w->ring[w->n] = s->ring_64k;
 			snprintf(w->name[w->n++], sizeof(w->name[0]), "b64k");
-			have_default = true;
+			have_main = true;
 			if (ring == s->ring_64k)
 				continue;
 		}
@@ -201,8 +201,8 @@ static int setup_sweep(struct setup *s)
 			return r;
 		w->ring[w->n++] = ring;
 	}
-	if (!have_default) {
-		w->dflt = w->n;
+	if (!have_main) {
+		w->main = w->n;
 		w->ring[w->n] = s->ring_64k;
 		snprintf(w->name[w->n++], sizeof(w->name[0]), "b64k");
 	}
@@ -264,6 +264,7 @@ static int setup_region(struct opts *o, struct setup *s)
 	if (r < 0)
 		return cli_lib_error(dev, "read back the 64 KiB channel in", r);
 	s->ring_64k = st.ring_size;
+	s->sweep.lib_default = !env;
 	if ((r = setup_sweep(s)) < 0)
 		return cli_lib_error(dev, "set up the ring sizes' channels in", r);
 	return setup_spare(s, dev);
@@ -383,7 +384,7 @@ int bench_chan(int argc, char **argv)
 	struct setup s = {.srv = BENCH_SERVER_INIT, .large = MAP_FAILED, .anon = MAP_FAILED};
 	struct chan_bench b = {.secs = o.secs, .parent = getpid(), .keep_out = -1};
 	bench_cpus_init(&b.cpus, o.pin);
-	static struct chan_runs runs; /* ~60 KiB */
+	static struct chan_runs runs; /* ~100 KiB */
 	runs = (struct chan_runs){0};
 	int rc = setup_region(&o, &s);
 	if (rc == 0)

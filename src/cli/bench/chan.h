@@ -32,9 +32,9 @@
  * two rings). */
 #define CHAN_RT_RING (64 * 1024)
 
-/* The 64 KiB channel's ring sizes tried, each its own channel (the
- * default's is b64k), ascending: CHAN_SWEEP_RINGS that fit the region, and
- * the default's size.  Each size is measured zero copy and copying, one
+/* The 64 KiB channel's ring sizes tried, each its own channel (the main
+ * one's is b64k), ascending: CHAN_SWEEP_RINGS that fit the region, and the
+ * main one's size.  Each size is measured zero copy and copying, one
  * after the other, for half a measure's time, at the end of every round. */
 #define CHAN_SWEEP_RINGS {256u << 10, 512u << 10, 1u << 20, 2u << 20, 4u << 20, 8u << 20}
 #define CHAN_SWEEP_MAX 7
@@ -43,7 +43,8 @@ struct chan_sweep {
 	unsigned n;
 	uint64_t ring[CHAN_SWEEP_MAX];
 	char name[CHAN_SWEEP_MAX][24];
-	unsigned dflt; /* the index of the default ring (b64k) */
+	unsigned main;	  /* the index of the main 64 KiB channel's ring (b64k) */
+	bool lib_default; /* that ring is the library's default (no IVS_BENCH_RING) */
 };
 
 /* What every measure runs on. */
