@@ -420,8 +420,6 @@ static void peek_one(ivshmem_chan *ch)
 	ch->peek_bytes = ch->peek_len;
 }
 
-static inline int peek_empty(ivshmem_chan *ch);
-
 /* Consumer: locate the next message.  1 (peek_* set), 0 empty, -errno. */
 static int try_peek(ivshmem_chan *ch)
 {
@@ -434,15 +432,6 @@ static int try_peek(ivshmem_chan *ch)
 		return r;
 	if ((r = peek_first(ch)) != 0)
 		return r;
-	return peek_empty(ch);
-}
-
-/* try_peek found nothing: is the producer gone for good?  0 (empty), 1
- * (a message came meanwhile), -errno.  (Left to the compiler to inline:
- * out of line, it made a polling round trip ~20% slower here.) */
-static inline int peek_empty(ivshmem_chan *ch)
-{
-	int r;
 	/* Empty: re-read the peer's epoch after the empty tail (a detach
 	 * published after its last message). */
 	if ((r = check_epochs(ch)) < 0)
