@@ -321,6 +321,19 @@ static int probe(const struct chan_bench *b, double *ns)
 	return r ? 1 : 0;
 }
 
+/* After measure v: the mode probe pr[*np] (the one before it is
+ * pr[*np - 1]), v's modes, v measured or not.  0, or 1 after a message. */
+static int probe_after(const struct chan_bench *b, double *pr, unsigned *np, struct chan_val *v)
+{
+	if (probe(b, &pr[*np]))
+		return 1;
+	v->mode[0] = pr[*np - 1];
+	v->mode[1] = pr[*np];
+	v->ok = v->v > 0;
+	(*np)++;
+	return 0;
+}
+
 /* One round: every measure once, in a fixed order, so a burst of foreign
  * load hits them all alike; the machine's mode before the first and after
  * each.  0, or 1 after a message. */
@@ -346,12 +359,8 @@ static int run_round(const struct chan_bench *b, struct chan_runs *r)
 		if (e < 0)
 			return cli_error("bench chan: %s failed: %s (a child process died?)",
 					 chan_m_info((enum chan_m)m)->name, strerror(-e));
-		if (probe(b, &pr[np]))
+		if (probe_after(b, pr, &np, v))
 			return 1;
-		v->mode[0] = pr[np - 1];
-		v->mode[1] = pr[np];
-		v->ok = v->v > 0;
-		np++;
 	}
 	for (unsigned i = 0; i < b->sweep->n; i++)
 		for (int w = 0; w < SW_N; w++) {
@@ -364,12 +373,8 @@ static int run_round(const struct chan_bench *b, struct chan_runs *r)
 				return cli_error("bench chan: the 64 KiB channel with a %llu KiB ring (%s) failed: %s",
 						 (unsigned long long)b->sweep->ring[i] >> 10,
 						 w == SW_ZC ? "zero copy" : "copy", strerror(-e));
-			if (probe(b, &pr[np]))
+			if (probe_after(b, pr, &np, v))
 				return 1;
-			v->mode[0] = pr[np - 1];
-			v->mode[1] = pr[np];
-			v->ok = v->v > 0;
-			np++;
 		}
 	r->probes[k] = np;
 	r->n++;
