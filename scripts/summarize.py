@@ -4,12 +4,28 @@
 Each TAP line of a test counts as one check; a test that printed no TAP (or
 crashed before its plan) counts by its overall result.  Prints one line per
 test program, or group of checks, that was skipped, naming it and the
-reason it gave (e.g. "needs root" for an ordinary user), then, last,
-"N passed, N failed".  Exit 1 if anything failed."""
+reason it gave (e.g. "needs root" for an ordinary user); for each test that
+failed, its "not ok" lines (or, if it printed none, the end of its output
+and of its stderr), so that the tail of a CI log says what broke; then,
+last, "N passed, N failed".  Exit 1 if anything failed."""
 import json
 import os
 import re
 import sys
+
+
+
+def print_why(out, err, rc):
+    """The lines that say why a test failed, indented under its FAILED line."""
+    bad = re.findall(r"^not ok \d+.*$", out, re.M)
+    if bad:
+        lines = bad[:10] + ([f"... {len(bad) - 10} more"] if len(bad) > 10 else [])
+    else:
+        lines = [f"{len(re.findall(r'^ok ', out, re.M))} ok lines, exit status {rc}; the end of its output:"]
+        lines += out.splitlines()[-5:] + [f"stderr: {l}" for l in err.splitlines()[-8:]]
+    for l in lines:
+        print(f"    {l[:300]}")
+
 
 passed = failed = skipped = 0
 skips = {}  # (what, why) -> builds where it was skipped
@@ -45,6 +61,7 @@ for path in sys.argv[1:]:
         failed += noks
         if res not in ("OK", "EXPECTEDFAIL", "SKIP"):
             print(f"FAILED: {t.get('name')} ({res}) in {path}")
+            print_why(out, t.get("stderr") or "", t.get("returncode"))
 for (what, why), builds in skips.items():
     print(f"skipped: {what} ({', '.join(builds)}): {why}")
 print(f"{passed} passed, {failed} failed")
