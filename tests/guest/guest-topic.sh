@@ -64,6 +64,7 @@ else fail topic-sub-missing-refused "exit $RC, want 1 naming the topic"
 # Meanwhile, every 0.1 s, the lines taken so far and the vfio device's MSI-X
 # counts (the doorbells that reached this subscriber; /proc/interrupts drops
 # them when it closes the device): diagnostics for the host, by timing
+: >/tmp/topic-sub-h2g.out # before the job: the loop below reads it at once
 ivshmem topic sub auto h2g --count "$H2G_COUNT" --timeout 90 >/tmp/topic-sub-h2g.out 2>/tmp/topic-sub-h2g.err &
 sub=$!
 : >/tmp/irq.log
@@ -115,6 +116,9 @@ if [ "$STATE_RO" = 1 ]; then
 	# a passive subscriber that cannot end by itself (no --count, the
 	# host publishes all along): once it has taken a message, the topic
 	# shows no slot of this guest (its device has no peer ID: "id":-1)
+	# (the file exists before the job: the background shell may open it
+	# after the loop first reads it, which ended the loop at once)
+	: >/tmp/state-probe.out
 	ivshmem topic sub auto state --read-only --timeout 60 >/tmp/state-probe.out 2>/tmp/state-probe.err &
 	probe=$!
 	i=0
