@@ -33,12 +33,12 @@ static const struct cli_cmd commands[] = {
 	 "         [--read-only] [--exclusive] [--allow-registers]\n"
 	 "         [--ring-user USER]... [--ring-group GROUP]... [--ring | --no-ring]\n"
 	 "         [--direct-user USER]... [--direct-group GROUP]... [--direct | --no-direct]\n"
-	 "         [--max-clients N] [--max-clients-per-user N] [-v]",
+	 "         [--max-clients N] [--max-clients-per-user N] [--backend vfio|sysfs|file] [--cache uc|wc|wb] [-v]",
 	 "broker a device to unprivileged clients"},
 	{"chan", cmd_chan,
-	 "chan init DEV | chan list DEV\n"
+	 "chan init DEV | chan list DEV [--json]\n"
 	 "       chan create DEV NAME [--size N] [--max-message N]\n"
-	 "       chan send DEV NAME [--raw]\n"
+	 "       chan send DEV NAME [--raw] [--timeout SECONDS]\n"
 	 "       chan recv DEV NAME [--count N] [--timeout SECONDS]\n"
 	 "       chan stat DEV NAME [--json] | chan delete DEV NAME",
 	 "message channels in shared memory"},
@@ -66,7 +66,7 @@ static void usage(FILE *f)
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].summary);
 	fprintf(f, "\nDEV: a PCI address (0000:00:04.0), auto, file:PATH, server:SOCKET or daemon:SOCKET\n"
-		   "common options: --backend vfio|sysfs|file  --cache uc|wc|wb  --json\n"
+		   "common options: --backend vfio|sysfs|file  --cache uc|wc|wb  --read-only  --json\n"
 		   "sizes and offsets: decimal, 0x hex, K/M/G suffixes\n"
 		   "environment: IVSHMEM_SYSFS_ROOT=/ABSOLUTE/DIR looks for PCI devices under it, not /sys\n"
 		   "'ivshmem COMMAND --help' shows a command's usage.\n");

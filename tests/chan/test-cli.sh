@@ -36,6 +36,13 @@ t "messages in order, one per line" cmp -s "$dir/out" "$dir/want"
 "$IVSHMEM" chan recv "$D" c1 --timeout 0.2 > /dev/null 2> "$dir/err"; rc=$?
 t "recv on empty: exit 2 on timeout" [ $rc -eq 2 ]
 t "timeout: one line" one_line "$dir/err" "within the timeout"
+# a reader that went away (| head -n 1): done, exit 0, nothing on stderr.
+# The pipe's read end is closed before recv starts, so its first write
+# fails (EPIPE; SIGPIPE stays ignored across the exec)
+printf 'x\n' | "$IVSHMEM" chan send "$D" c1
+python3 -c 'import os, sys; r, w = os.pipe(); os.close(r); os.dup2(w, 1); os.execvp(sys.argv[1], sys.argv[1:])' \
+	"$IVSHMEM" chan recv "$D" c1 --timeout 5 2> "$dir/err"; rc=$?
+t "recv to a reader that went away: exit 0, quiet" sh -c "[ $rc -eq 0 ] && [ ! -s '$dir/err' ]"
 printf 'a\nb' | "$IVSHMEM" chan send "$D" c1 --raw
 "$IVSHMEM" chan recv "$D" c1 --count 1 --timeout 5 > "$dir/out"
 printf 'a\nb\n' > "$dir/want"

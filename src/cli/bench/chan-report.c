@@ -99,6 +99,9 @@ static bool beaten(int q, double x)
 static const enum chan_m woken[] = {CM_CHAN64, CM_CHAN64_BATCH, CM_ZC64_BATCH, CM_CHAN64_POLL, CM_CHAN64K,
 				    CM_ZC64K};
 #define N_WOKEN (sizeof(woken) / sizeof(woken[0]))
+static const char *const woken_label[] = {"64 B", "64 B batch", "64 B zero-copy batch", "64 B polling",
+					  "64 KiB copy", "64 KiB zero copy"};
+_Static_assert(sizeof(woken_label) / sizeof(woken_label[0]) == N_WOKEN, "a label for each woken measure");
 
 /* A target's verdict. */
 struct verdict {
@@ -638,9 +641,10 @@ static void report_text(const struct chan_runs *r, const struct chan_setup *s, c
 		printf(", doorbell %.2f", m->f[CM_RT_BELL][S_ALL].per_msg);
 	printf("\n  polling round trip / eventfd: %s near, %s far\n",
 	       rcell(a, sizeof(a), m->q[Q_RT_POLL_EFD][S_NEAR]), rcell(b, sizeof(b), m->q[Q_RT_POLL_EFD][S_FAR]));
-	printf("\nwakeups per message at saturation (both directions, all runs): 64 B %.5f, 64 B polling %.5f,\n"
-	       "  64 KiB copy %.5f, zero copy %.5f\n",
-	       m->wake[0], m->wake[1], m->wake[2], m->wake[3]);
+	printf("\nwakeups per message at saturation (both directions, all runs):");
+	for (size_t i = 0; i < N_WOKEN; i++)
+		printf("%s%s %s %.5f", i ? "," : "", i == N_WOKEN / 2 ? "\n " : "", woken_label[i], m->wake[i]);
+	printf("\n");
 
 	printf("\n%-*s %7s %7s\n", LW + 2, "targets (ratios of the medians of one mode)", "near", "far");
 	for (int i = 0; i < N_TARGETS; i++) {
