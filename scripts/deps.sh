@@ -17,6 +17,9 @@ if [ "$what" = check ]; then
 	have xz || need="$need xz-utils"
 	have python3 || need="$need python3"
 	have spin || need="$need spin"
+	have scdoc || need="$need scdoc"
+	have man || need="$need man-db"
+	have col || need="$need bsdextrautils"
 fi
 [ -z "$need" ] && exit 0
 if [ "$(id -u)" != 0 ]; then

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* ivshmem daemon DEV: options, config file and signals around the daemon
- * core (src/daemon/).  See docs/ivshmem-daemon.md. */
+ * core (src/daemon/).  See man/ivshmem-daemon.8.scd. */
 #include <getopt.h>
 #include <signal.h>
 #include <stdlib.h>

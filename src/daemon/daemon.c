@@ -881,7 +881,7 @@ static void open_regions(struct ivsd *d)
 	if (d->shm_err < 0)
 		logf_(d, IVS_LOG_WARN, "shared memory can't be handed to clients (%s%s%s)%s",
 		      strerror(-d->shm_err), d->shm.source[0] ? ": " : "", d->shm.source,
-		      d->shm_err == -ENOTSUP ? "; see SECURITY in docs/ivshmem-daemon.md" : "");
+		      d->shm_err == -ENOTSUP ? "; see SECURITY in ivshmem-daemon(8)" : "");
 	else
 		logf_(d, IVS_LOG_DEBUG, "clients map %s", d->shm.source);
 	if (d->cfg.policy.allow_registers) {

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* ivshmemd core: one privileged process owns an IVSHMEM endpoint (a PCI
  * device, a file, a server peer) and brokers it to unprivileged clients over
- * a UNIX socket (docs/daemon-protocol.md, docs/ivshmem-daemon.md).
+ * a UNIX socket (docs/daemon-protocol.md, man/ivshmem-daemon.8.scd).
  *
  * The core never prints: it reports through the log callback.  `ivshmem
  * daemon` (src/cli/cmd-daemon.c) parses options and owns signals. */
@@ -124,7 +124,7 @@ struct ivsd_region {
 };
 
 /* Find fds for the endpoint's shared memory (bar 2) or registers (bar 0).
- * -ENOTSUP if they can't be had safely (see docs/ivshmem-daemon.md). */
+ * -ENOTSUP if they can't be had safely (see man/ivshmem-daemon.8.scd). */
 int ivsd_region_open(ivshmem_ep *ep, unsigned bar, struct ivsd_region *r);
 void ivsd_region_close(struct ivsd_region *r);
 

@@ -736,7 +736,7 @@ scenario_daemon() {
 	# the stock kernel command line: Debian's kernel has
 	# CONFIG_IO_STRICT_DEVMEM, under which a BAR vfio-pci has claimed can't be
 	# mapped through the sysfs resource file the daemon hands out; the daemon
-	# must not claim BAR2 (docs/ivshmem-daemon.md, SECURITY)
+	# must not claim BAR2 (man/ivshmem-daemon.8.scd, SECURITY)
 	guest_boot "$dir/console.log" "$GUEST_TIMEOUT" "$dir/initrd.cpio.gz" "intel_iommu=on" \
 		$DOORBELL_QEMU_MACHINE \
 		-chardev socket,path="$sock",id=ivs -device ivshmem-doorbell,chardev=ivs,vectors=2 &

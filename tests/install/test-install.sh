@@ -25,6 +25,17 @@ PC=$(find "$T/root" -name libivshmem.pc | head -1)
 SO=$(find "$T/root" -name 'libivshmem.so.*' -type f | head -1)
 [ -n "$SO" ] && ok "shared library installed" || nok "shared library installed"
 
+# The man pages, where man(1) looks for them under the prefix
+if [ -f "$BUILD/man/ivshmem.1" ]; then
+	for page in ivshmem:1 ivshmem-server:8 ivshmem-daemon:8 ivshmem-daemon.conf:5 libivshmem:3; do
+		if w=$(MANPATH="$ROOT/share/man" man -w "${page#*:}" "${page%:*}" 2>&1) && [ -f "$w" ]; then
+			ok "man -w ${page%:*}(${page#*:}) finds the installed page"
+		else
+			nok "man -w ${page%:*}(${page#*:}) finds the installed page" "$w"
+		fi
+	done
+fi
+
 # Build examples/map.c with the installed files only.
 export PKG_CONFIG_SYSROOT_DIR="$T/root"
 export PKG_CONFIG_PATH=$(dirname "$PC")
