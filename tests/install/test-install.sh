@@ -36,6 +36,14 @@ if [ -f "$BUILD/man/ivshmem.1" ]; then
 	done
 fi
 
+# The bash completion, where bash-completion loads it for "ivshmem"
+BC=$(find "$T/root" -path '*/bash-completion/completions/ivshmem' -type f | head -1)
+if [ -n "$BC" ] && bash -n "$BC" && grep -q 'complete -F _ivshmem ivshmem' "$BC"; then
+	ok "bash completion installed as ${BC#"$T/root"}"
+else
+	nok "bash completion installed in bash-completion's completions dir"
+fi
+
 # Build examples/map.c with the installed files only.
 export PKG_CONFIG_SYSROOT_DIR="$T/root"
 export PKG_CONFIG_PATH=$(dirname "$PC")
