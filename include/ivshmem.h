@@ -272,10 +272,11 @@ typedef struct ivshmem_ep ivshmem_ep;
 #define IVSHMEM_OPEN_EXCLUSIVE_IRQ (1u << 3)
 
 struct ivshmem_open_opts {
-	enum ivshmem_backend backend; /* PCI endpoints */
-	enum ivshmem_cache cache;     /* PCI endpoints */
+	enum ivshmem_backend backend; /* PCI and file endpoints */
+	enum ivshmem_cache cache;     /* PCI and file endpoints (file: wb) */
 	unsigned flags;		      /* IVSHMEM_OPEN_* */
-	int ready_timeout_ms;	      /* wait for IVPosition / server; <0 = 5000 */
+	int ready_timeout_ms;	      /* wait for IVPosition / server / daemon (and, for
+					 * daemon endpoints, each request); <= 0 = 5000 */
 	/* Room to grow: must be 0 (-EINVAL otherwise), so that a later version
 	 * can give these bytes a meaning: initialise the struct with = {...}
 	 * or memset. */
@@ -308,9 +309,12 @@ int ivshmem_mem_readonly(const ivshmem_ep *ep) IVSHMEM_API;
 /* Own peer ID (0..65535), or -ENODATA when the endpoint has none (file,
  * plain device). */
 int ivshmem_id(const ivshmem_ep *ep) IVSHMEM_API;
-/* Number of interrupt vectors this endpoint can receive (0 if none). */
+/* Number of interrupt vectors of the endpoint (0 if none).  Receiving them
+ * also needs vfio (a PCI device), or a server or daemon endpoint, and no
+ * IVSHMEM_OPEN_NO_IRQ: ivshmem_vector_fd() says (-ENOTSUP). */
 int ivshmem_vectors(const ivshmem_ep *ep) IVSHMEM_API;
-/* The PCI device behind a "pci" endpoint, NULL otherwise. */
+/* The PCI device behind a "pci" or "file" endpoint (for a file: the file
+ * backend, BAR2 only), NULL for server and daemon endpoints. */
 ivshmem_pci_dev *ivshmem_pci(const ivshmem_ep *ep) IVSHMEM_API;
 /* Cache mode of the shared-memory mapping. */
 enum ivshmem_cache ivshmem_mem_cache(const ivshmem_ep *ep) IVSHMEM_API;

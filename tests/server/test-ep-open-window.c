@@ -159,6 +159,77 @@ static void test_open_window(void)
 	close(lfd);
 }
 
+/* 'S' once PID sleeps (in its open, waiting for the greeting), 'Z' or 0
+ * once it has ended; bounded. */
+static char wait_sleeping(pid_t pid)
+{
+	char path[64], buf[256];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	for (int i = 0; i < T; i++) {
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		ssize_t n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
+		if (fd >= 0)
+			close(fd);
+		if (n <= 0)
+			return 0;
+		buf[n] = 0;
+		const char *st = strrchr(buf, ')');
+		if (st && (st[2] == 'S' || st[2] == 'Z'))
+			return st[2];
+		usleep(1000);
+	}
+	return 0;
+}
+
+/* Options left zeroed (memset, as the header says to initialise them):
+ * ready_timeout_ms 0 is the default wait, not "don't wait".  The fake
+ * server greets only once the client sleeps in its open: a client that
+ * did not wait has failed by then. */
+static void test_zeroed_opts(void)
+{
+	int lfd = listen_unix(sock, SOCK_STREAM, 4);
+	int rep[2];
+	if (lfd < 0 || pipe2(rep, O_CLOEXEC) < 0)
+		fail_all("setup: the fake server's socket or pipe: %s", strerror(errno));
+	pid_t kid = fork();
+	if (kid == 0) {
+		close(lfd);
+		close(rep[0]);
+		char spec[160], line[LINE] = "";
+		snprintf(spec, sizeof(spec), "server:%s", sock);
+		struct ivshmem_open_opts o;
+		memset(&o, 0, sizeof(o));
+		ivshmem_ep *ep = NULL;
+		put(line, "open=%d", ivshmem_open(spec, &o, &ep));
+		ivshmem_close(ep);
+		_exit(write(rep[1], line, LINE) == LINE ? 0 : 1);
+	}
+	close(rep[1]);
+	int c = ivs_poll1(lfd, POLLIN, T) > 0 ? accept4(lfd, NULL, NULL, SOCK_CLOEXEC) : -1;
+	ok(c >= 0, "zeroed options: the client connects");
+	char st = c >= 0 ? wait_sleeping(kid) : 0;
+	is(st, 'S', "zeroed options: the client waits for its greeting");
+	int mem = memfd_create("zeroed-opts", MFD_CLOEXEC);
+	int bad = mem < 0 || ftruncate(mem, 65536) < 0;
+	bad |= ivs_srv_send_msg(c, IVS_SRV_PROTO_VERSION, -1, T) < 0;
+	bad |= ivs_srv_send_msg(c, 0, -1, T) < 0;
+	bad |= ivs_srv_send_msg(c, IVS_SRV_SHM_ID, mem, T) < 0;
+	bad |= send_vector(c, 0) < 0;
+	ok(!bad, "zeroed options: greeting written once it waits");
+	if (mem >= 0)
+		close(mem);
+	char line[LINE + 1] = "";
+	is(read_bounded(rep[0], line, LINE, T), 0, "zeroed options: the client reports its open");
+	printf("# %s\n", line);
+	ok(!strcmp(line, "open=0"), "zeroed options: open() succeeds");
+	if (c >= 0)
+		close(c);
+	is(reap_bounded(kid, T), 0, "zeroed options: the client exits");
+	close(rep[0]);
+	close(lfd);
+	unlink(sock);
+}
+
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
@@ -169,6 +240,7 @@ int main(void)
 	}
 	snprintf(sock, sizeof(sock), "%s/sock", dir);
 	test_open_window();
+	test_zeroed_opts();
 	char cmd[128];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	(void)!system(cmd);

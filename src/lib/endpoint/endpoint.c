@@ -26,7 +26,7 @@ int ivs_ep_open(const char *spec, const struct ivshmem_open_opts *opts, unsigned
 {
 	if (!spec || !out || !*spec)
 		return -EINVAL;
-	static const struct ivshmem_open_opts defaults = {.ready_timeout_ms = -1};
+	static const struct ivshmem_open_opts defaults = {0};
 	if (!opts)
 		opts = &defaults;
 	if ((unsigned)opts->backend > IVSHMEM_BACKEND_FILE || (unsigned)opts->cache > IVSHMEM_CACHE_WB ||
@@ -44,6 +44,13 @@ int ivs_ep_open(const char *spec, const struct ivshmem_open_opts *opts, unsigned
 		return -EINVAL;
 	const struct ivs_ep_ops *ops = kind_ops[sp.kind];
 	const char *target = sp.target;
+	/* The backends get the wait in effect: 0 (a zeroed struct) and any
+	 * negative value are the default, so no one gets "don't wait" by
+	 * leaving the field out. */
+	struct ivshmem_open_opts o = *opts;
+	if (o.ready_timeout_ms <= 0)
+		o.ready_timeout_ms = IVS_READY_TIMEOUT_MS;
+	opts = &o;
 
 	ivshmem_ep *ep = calloc(1, sizeof(*ep));
 	if (!ep)

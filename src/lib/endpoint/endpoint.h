@@ -15,6 +15,11 @@
  * map BAR0 and reach the registers with ivshmem_pci_bar_read/_write, as
  * they do when the backend can't map it. */
 #define IVS_OPEN_REGS_NO_MAP (1u << 0)
+
+/* The wait for IVPosition, a server or a daemon when the open options
+ * leave it at 0 or below (ivshmem_open_opts.ready_timeout_ms). */
+#define IVS_READY_TIMEOUT_MS 5000
+
 int ivs_ep_open(const char *spec, const struct ivshmem_open_opts *opts, unsigned ivs_flags,
 		ivshmem_ep **out);
 

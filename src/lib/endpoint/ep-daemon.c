@@ -240,7 +240,7 @@ static int daemon_open(ivshmem_ep *ep, const char *target, const struct ivshmem_
 	if (!p)
 		return -ENOMEM;
 	ep->priv = p;
-	p->timeout_ms = opts->ready_timeout_ms < 0 ? 5000 : opts->ready_timeout_ms;
+	p->timeout_ms = opts->ready_timeout_ms;
 	ep->disconnect_fatal = true;
 	int s = ivs_unix_connect(target, SOCK_SEQPACKET, p->timeout_ms);
 	if (s < 0)

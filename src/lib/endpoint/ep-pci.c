@@ -102,7 +102,7 @@ static int reg_write(ivshmem_ep *ep, struct pci_priv *p, unsigned off, uint32_t 
 static int read_position(ivshmem_ep *ep, struct pci_priv *p, int timeout_ms)
 {
 	/* Revision 0 devices read -1 until the server has given an ID. */
-	uint64_t deadline = ivs_now_ns() + (uint64_t)(timeout_ms < 0 ? 5000 : timeout_ms) * 1000000ull;
+	uint64_t deadline = ivs_now_ns() + (uint64_t)timeout_ms * 1000000ull;
 	for (;;) {
 		uint32_t v;
 		int r = reg_read(ep, p, IVSHMEM_REG_IV_POSITION, &v);

@@ -213,7 +213,7 @@ static int server_open(ivshmem_ep *ep, const char *target, const struct ivshmem_
 	ep->disconnect_fatal = false;
 	ep->irq_error = -ENOTSUP;
 
-	int timeout_ms = opts->ready_timeout_ms < 0 ? 5000 : opts->ready_timeout_ms;
+	int timeout_ms = opts->ready_timeout_ms;
 	int s = ivs_unix_connect(target, SOCK_STREAM, timeout_ms);
 	if (s < 0)
 		return s;
