@@ -90,20 +90,31 @@ static void client(int out)
 	_exit(0);
 }
 
-static void test_open_window(void)
+/* The fake server's socket, and a child running FN with the write end of
+ * a pipe for its report (the read end in rep[0]). */
+static pid_t start_client(void (*fn)(int out), int *lfd, int rep[2])
 {
-	int lfd = listen_unix(sock, SOCK_STREAM, 4);
-	ok(lfd >= 0, "fake server listens");
-	int rep[2];
-	if (lfd < 0 || pipe2(rep, O_CLOEXEC) < 0)
+	*lfd = listen_unix(sock, SOCK_STREAM, 4);
+	if (*lfd < 0 || pipe2(rep, O_CLOEXEC) < 0)
 		fail_all("setup: the fake server's socket or pipe: %s", strerror(errno));
 	pid_t kid = fork();
+	if (kid < 0)
+		fail_all("setup: fork: %s", strerror(errno));
 	if (kid == 0) {
-		close(lfd);
+		close(*lfd);
 		close(rep[0]);
-		client(rep[1]);
+		fn(rep[1]);
+		_exit(0);
 	}
 	close(rep[1]);
+	return kid;
+}
+
+static void test_open_window(void)
+{
+	int lfd, rep[2];
+	pid_t kid = start_client(client, &lfd, rep);
+	ok(lfd >= 0, "fake server listens");
 	int c = ivs_poll1(lfd, POLLIN, T) > 0 ? accept4(lfd, NULL, NULL, SOCK_CLOEXEC) : -1;
 	ok(c >= 0, "the client connects");
 	/* Stop it before anything is written: when it runs on, the greeting
@@ -181,30 +192,27 @@ static char wait_sleeping(pid_t pid)
 	return 0;
 }
 
+/* The client of test_zeroed_opts: open with options memset to 0. */
+static void client_zeroed(int out)
+{
+	char spec[160], line[LINE] = "";
+	snprintf(spec, sizeof(spec), "server:%s", sock);
+	struct ivshmem_open_opts o;
+	memset(&o, 0, sizeof(o));
+	ivshmem_ep *ep = NULL;
+	put(line, "open=%d", ivshmem_open(spec, &o, &ep));
+	ivshmem_close(ep);
+	_exit(write(out, line, LINE) == LINE ? 0 : 1);
+}
+
 /* Options left zeroed (memset, as the header says to initialise them):
  * ready_timeout_ms 0 is the default wait, not "don't wait".  The fake
  * server greets only once the client sleeps in its open: a client that
  * did not wait has failed by then. */
 static void test_zeroed_opts(void)
 {
-	int lfd = listen_unix(sock, SOCK_STREAM, 4);
-	int rep[2];
-	if (lfd < 0 || pipe2(rep, O_CLOEXEC) < 0)
-		fail_all("setup: the fake server's socket or pipe: %s", strerror(errno));
-	pid_t kid = fork();
-	if (kid == 0) {
-		close(lfd);
-		close(rep[0]);
-		char spec[160], line[LINE] = "";
-		snprintf(spec, sizeof(spec), "server:%s", sock);
-		struct ivshmem_open_opts o;
-		memset(&o, 0, sizeof(o));
-		ivshmem_ep *ep = NULL;
-		put(line, "open=%d", ivshmem_open(spec, &o, &ep));
-		ivshmem_close(ep);
-		_exit(write(rep[1], line, LINE) == LINE ? 0 : 1);
-	}
-	close(rep[1]);
+	int lfd, rep[2];
+	pid_t kid = start_client(client_zeroed, &lfd, rep);
 	int c = ivs_poll1(lfd, POLLIN, T) > 0 ? accept4(lfd, NULL, NULL, SOCK_CLOEXEC) : -1;
 	ok(c >= 0, "zeroed options: the client connects");
 	char st = c >= 0 ? wait_sleeping(kid) : 0;
