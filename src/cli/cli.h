@@ -115,8 +115,8 @@ void cli_input_free(struct cli_input *in);
 void cli_json_str(FILE *f, const char *s);
 
 /* Write all bytes to stdout; 0, or 1 after an error message.  A reader that
- * went away (EPIPE) gives 1 without a message and sets cli_stdout_gone:
- * commands with nothing left to do may then exit 0, as `ivshmem read | head`
+ * went away (EPIPE) gives 1 without a message and sets cli_stdout_gone: the
+ * command stops, and exits 0 (main's finish), as `ivshmem read | head`
  * should. */
 int cli_write_stdout(const void *buf, size_t len);
 extern bool cli_stdout_gone;

@@ -267,11 +267,8 @@ static int do_recv(struct chan_args *a, ivshmem_ep *ep)
 			break;
 		}
 		buf[n] = '\n';
-		if ((rc = cli_write_stdout(buf, (size_t)n + 1))) {
-			if (cli_stdout_gone)
-				rc = 0; /* the reader has what it wanted (| head -n 1) */
+		if ((rc = cli_write_stdout(buf, (size_t)n + 1)))
 			break;
-		}
 		got++;
 		deadline = 0; /* the next message gets its own --timeout */
 	}

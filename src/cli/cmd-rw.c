@@ -76,8 +76,6 @@ int cmd_read(int argc, char **argv)
 		src += n;
 		len -= n;
 	}
-	if (rc && cli_stdout_gone)
-		rc = 0; /* | head -c 10: the reader had what it wanted */
 out:
 	ivshmem_close(ep);
 	return rc;

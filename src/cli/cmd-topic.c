@@ -445,11 +445,8 @@ static int do_sub(struct topic_args *a, ivshmem_ep *ep)
 		}
 		/* Unbuffered, so each message shows as it arrives. */
 		buf[n] = '\n';
-		if ((rc = cli_write_stdout(buf, (size_t)n + 1))) {
-			if (cli_stdout_gone)
-				rc = 0; /* the reader has what it wanted (| head -n 1) */
+		if ((rc = cli_write_stdout(buf, (size_t)n + 1)))
 			break;
-		}
 		got++;
 		tears = 0;
 	}

@@ -93,9 +93,14 @@ static int guard_std_fds(void)
 }
 
 /* Output through stdio (info, list, ...) is only written at exit for a pipe
- * or a file: report a failure then, except a reader that went away. */
+ * or a file: report a failure then, except a reader that went away.  A
+ * command whose write(2) to stdout met a reader gone (cli_write_stdout:
+ * 1 without a message) is done too: the reader had what it wanted
+ * (ivshmem read ... | head -c 10, chan recv | head -n 1). */
 static int finish(int rc)
 {
+	if (rc == 1 && cli_stdout_gone)
+		rc = 0;
 	if (fflush(stdout) != 0 || ferror(stdout)) {
 		if (errno == EBADF && rc == 0)
 			rc = cli_error("writing to stdout: it is closed: redirect it (e.g. > FILE)");
