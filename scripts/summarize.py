@@ -14,7 +14,6 @@ import re
 import sys
 
 
-
 def print_why(out, err, rc):
     """The lines that say why a test failed, indented under its FAILED line."""
     bad = re.findall(r"^not ok \d+.*$", out, re.M)

@@ -96,12 +96,18 @@ static bool beaten(int q, double x)
 }
 
 #define WAKEUPS_MAX 0.001
-static const enum chan_m woken[] = {CM_CHAN64, CM_CHAN64_BATCH, CM_ZC64_BATCH, CM_CHAN64_POLL, CM_CHAN64K,
-				    CM_ZC64K};
+static const struct {
+	enum chan_m m;
+	const char *label; /* in the text report */
+} woken[] = {
+	{CM_CHAN64, "64 B"},
+	{CM_CHAN64_BATCH, "64 B batch"},
+	{CM_ZC64_BATCH, "64 B zero-copy batch"},
+	{CM_CHAN64_POLL, "64 B polling"},
+	{CM_CHAN64K, "64 KiB copy"},
+	{CM_ZC64K, "64 KiB zero copy"},
+};
 #define N_WOKEN (sizeof(woken) / sizeof(woken[0]))
-static const char *const woken_label[] = {"64 B", "64 B batch", "64 B zero-copy batch", "64 B polling",
-					  "64 KiB copy", "64 KiB zero copy"};
-_Static_assert(sizeof(woken_label) / sizeof(woken_label[0]) == N_WOKEN, "a label for each woken measure");
 
 /* A target's verdict. */
 struct verdict {
@@ -212,7 +218,7 @@ static void summarize(const struct chan_runs *r, const struct chan_setup *s, str
 					   : beaten(i, m->q[i][S_NEAR]) || beaten(i, m->q[i][S_FAR]);
 	}
 	for (size_t i = 0; i < N_WOKEN; i++) {
-		m->wake[i] = m->f[woken[i]][S_ALL].per_msg;
+		m->wake[i] = m->f[woken[i].m][S_ALL].per_msg;
 		if (m->wake[i] > m->wake_max)
 			m->wake_max = m->wake[i];
 	}
@@ -427,7 +433,7 @@ static void report_json(const struct chan_runs *r, const struct chan_setup *s, c
 	printf("},\"wakeups\":{\"what\":\"wakeups per message at saturation <= %g (worst)\",\"limit\":%g,",
 	       WAKEUPS_MAX, WAKEUPS_MAX);
 	for (size_t i = 0; i < N_WOKEN; i++)
-		printf("\"%s\":%.6f,", chan_m_info(woken[i])->key, m->wake[i]);
+		printf("\"%s\":%.6f,", chan_m_info(woken[i].m)->key, m->wake[i]);
 	printf("\"worst\":%.6f,\"met\":%s}}\n", m->wake_max, tf(m->wake_met));
 }
 
@@ -643,7 +649,7 @@ static void report_text(const struct chan_runs *r, const struct chan_setup *s, c
 	       rcell(a, sizeof(a), m->q[Q_RT_POLL_EFD][S_NEAR]), rcell(b, sizeof(b), m->q[Q_RT_POLL_EFD][S_FAR]));
 	printf("\nwakeups per message at saturation (both directions, all runs):");
 	for (size_t i = 0; i < N_WOKEN; i++)
-		printf("%s%s %s %.5f", i ? "," : "", i == N_WOKEN / 2 ? "\n " : "", woken_label[i], m->wake[i]);
+		printf("%s%s %s %.5f", i ? "," : "", i == N_WOKEN / 2 ? "\n " : "", woken[i].label, m->wake[i]);
 	printf("\n");
 
 	printf("\n%-*s %7s %7s\n", LW + 2, "targets (ratios of the medians of one mode)", "near", "far");
