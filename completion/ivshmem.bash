@@ -73,8 +73,6 @@ _ivshmem_values() {
 	DIR) COMPREPLY+=($(compgen -d -- "$cur")); compopt -o filenames 2>/dev/null ;;
 	FILE | PATH | SOCKET | PIDFILE) _ivshmem_paths "" "$cur" ;;
 	DEV) _ivshmem_devs "$cur" ;;
-	B) COMPREPLY+=($(compgen -W "vfio sysfs file" -- "$cur")) ;;
-	C) COMPREPLY+=($(compgen -W "uc wc wb" -- "$cur")) ;;
 	esac
 	return 0
 }
@@ -98,9 +96,10 @@ _ivshmem() {
 	usage=$(_ivshmem_usage "$cli" "$cmd")
 	common=$(_ivshmem_usage "$cli" | sed -n 's/^common options: //p')
 
-	# the value of the option before
+	# the value of the option before (the common options first: their
+	# line spells out the choices a command's usage writes as B or C)
 	local prev=${w[n - 1]}
-	if [[ $prev == -* ]] && _ivshmem_values "$prev" "$cur" "$usage"$'\n'"$common"; then
+	if [[ $prev == -* ]] && _ivshmem_values "$prev" "$cur" "$common"$'\n'"$usage"; then
 		_ivshmem_trim "$cur"
 		return
 	fi
