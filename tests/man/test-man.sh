@@ -21,10 +21,6 @@ trap 'rm -rf "$T"' EXIT
 n=0
 ok() { n=$((n + 1)); echo "ok $n - $1"; }
 nok() { n=$((n + 1)); echo "not ok $n - $1"; [ -n "${2:-}" ] && printf '%s\n' "$2" | sed 's/^/#   /'; }
-check() { # name, then a command: ok if it succeeds
-	name=$1; shift
-	if "$@" >"$T/out" 2>&1; then ok "$name"; else nok "$name" "$(head -5 "$T/out")"; fi
-}
 
 PAGES="ivshmem.1 ivshmem-chan.1 ivshmem-topic.1 ivshmem-bench.1 libivshmem.3
 ivshmem-daemon.conf.5 ivshmem-server.8 ivshmem-daemon.8"
