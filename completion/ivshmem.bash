@@ -12,7 +12,19 @@
 # from COMP_LINE itself, so "file:/x" stays one word whatever
 # COMP_WORDBREAKS holds.
 
-# the usage text of the command in _ivshmem_words (cached per command)
+# _ivshmem_add CUR <WORDS: add to COMPREPLY each line of stdin that starts
+# with CUR, quoted for the command line.  Not compgen -W, which expands its
+# word list: channel and topic names come from shared memory that another
+# VM may write, and a name like $(cmd) must stay a name
+_ivshmem_add() {
+	local cur=$1 w
+	while IFS= read -r w; do
+		[[ -n $w && $w == "$cur"* ]] && COMPREPLY+=("$(printf '%q' "$w")")
+	done
+	return 0
+}
+
+# CLI [COMMAND]: its usage text (cached for the last one asked)
 _ivshmem_usage() {
 	local key="$1 ${2:-}"
 	if [[ $key != "${_ivshmem_usage_key:-}" ]]; then
@@ -37,7 +49,7 @@ _ivshmem_devs() {
 		[[ -r $d/vendor && -r $d/device ]] || continue
 		[[ $(<"$d/vendor") == 0x1af4 && $(<"$d/device") == 0x1110 ]] && devs+=("${d##*/}")
 	done
-	COMPREPLY+=($(compgen -W "${devs[*]} file: server: daemon:" -- "$cur"))
+	_ivshmem_add "$cur" < <(printf '%s\n' "${devs[@]}" file: server: daemon:)
 	[[ ${#COMPREPLY[@]} -eq 1 && ${COMPREPLY[0]} == *: ]] && compopt -o nospace 2>/dev/null
 }
 
@@ -57,7 +69,10 @@ _ivshmem_paths() {
 # the channels and topics of DEV
 _ivshmem_names() {
 	local cli=$1 dev=$2 cur=$3
-	COMPREPLY+=($(compgen -W "$("$cli" chan list "$dev" 2>/dev/null | awk 'NR > 1 && NF >= 2 { print $1 }')" -- "$cur"))
+	# NAME KIND OFFSET RING MAX-MSG: the name is what is left of a line
+	# without its last four columns (it may hold blanks)
+	_ivshmem_add "$cur" < <("$cli" chan list "$dev" 2>/dev/null |
+		sed -n '2,$s/ \{1,\}[a-z]\{1,\} \{1,\}[0-9]\{1,\} \{1,\}[0-9]\{1,\} \{1,\}[0-9]\{1,\} *$//p')
 }
 
 # the values of option OPT ("" if it takes none), from the usage: its
@@ -67,7 +82,7 @@ _ivshmem_values() {
 	arg=$(grep -oE -- "(^|[][ |])$opt [^] |.]+(\|[^] |.]+)*" <<<"$usage" | head -n 1 | sed 's/.* //')
 	[[ -n $arg ]] || return 1
 	case $arg in
-	*'|'*) COMPREPLY+=($(compgen -W "${arg//|/ }" -- "$cur")) ;;
+	*'|'*) _ivshmem_add "$cur" <<<"${arg//|/$'\n'}" ;;
 	USER) COMPREPLY+=($(compgen -u -- "$cur")) ;;
 	GROUP) COMPREPLY+=($(compgen -g -- "$cur")) ;;
 	DIR) COMPREPLY+=($(compgen -d -- "$cur")); compopt -o filenames 2>/dev/null ;;
@@ -88,7 +103,8 @@ _ivshmem() {
 	local cmd=${w[1]:-} i
 
 	if ((n == 1)); then
-		COMPREPLY=($(compgen -W "$(_ivshmem_usage "$cli" | sed -n '/^commands:/,/^$/s/^  \([a-z][a-z]*\) .*/\1/p') --help --version" -- "$cur"))
+		_ivshmem_add "$cur" < <(_ivshmem_usage "$cli" | sed -n '/^commands:/,/^$/s/^  \([a-z][a-z]*\) .*/\1/p'
+			printf '%s\n' --help --version)
 		_ivshmem_trim "$cur"
 		return
 	fi
@@ -106,7 +122,7 @@ _ivshmem() {
 	if [[ $cur == -* ]]; then
 		local opts
 		opts=$(grep -oE -- '(^|[][ |])--?[A-Za-z][A-Za-z0-9-]*' <<<"$usage"$'\n'"$common" | sed 's/^[][ |]//' | sort -u)
-		COMPREPLY=($(compgen -W "$opts --help" -- "$cur"))
+		_ivshmem_add "$cur" < <(printf '%s\n' $opts --help)
 		return
 	fi
 
@@ -123,7 +139,7 @@ _ivshmem() {
 	case $cmd in
 	chan | topic | bench)
 		if ((k == 0)); then
-			COMPREPLY=($(compgen -W "$(grep -oE "(^|[ |])$cmd [a-z]+( |\$)" <<<"$usage" | awk '{ print $2 }' | sort -u)" -- "$cur"))
+			_ivshmem_add "$cur" < <(grep -oE "(^|[ |])$cmd [a-z]+( |\$)" <<<"$usage" | awk '{ print $2 }' | sort -u)
 		elif ((k == 1)) && [[ $cmd != bench ]]; then
 			_ivshmem_devs "$cur"
 		elif ((k == 2)) && [[ $cmd != bench && ${ops[0]} != init && ${ops[0]} != list && ${ops[0]} != create ]]; then
@@ -137,7 +153,7 @@ _ivshmem() {
 			_ivshmem_devs "$cur"
 		elif ((k == 1)); then
 			local drv=${IVSHMEM_SYSFS_ROOT:-/sys}/bus/pci/drivers
-			COMPREPLY=($(compgen -W "$({ echo vfio-pci; ls "$drv" 2>/dev/null; } | sort -u)" -- "$cur"))
+			_ivshmem_add "$cur" < <({ echo vfio-pci; ls "$drv" 2>/dev/null; } | sort -u)
 		fi
 		;;
 	*) ((k == 0)) && _ivshmem_devs "$cur" ;;

@@ -8,7 +8,7 @@
 set -u
 BUILD=${1:?build dir}
 SRC=${2:?source dir}
-COMPLETION=$SRC/completion/ivshmem.bash
+COMPLETION=$(cd "$SRC" && pwd)/completion/ivshmem.bash
 T=$(mktemp -d /tmp/ivshmem-completion.XXXXXX)
 SERVER=
 trap '[ -n "$SERVER" ] && kill "$SERVER" 2>/dev/null; wait; rm -rf "$T"' EXIT
@@ -109,6 +109,20 @@ expect "chan recv --count 3 DEV <TAB>: an option's value is no operand" \
 	"ivshmem chan recv --count 3 file:$T/dir/region t" telemetry
 expect "topic stat DEV t<TAB>" "ivshmem topic stat file:$T/dir/region t" telemetry
 expect "chan create DEV <TAB>: a new name, nothing to offer" "ivshmem chan create file:$T/dir/region "
+
+# A name from the shared memory is data: another VM may write it.  One
+# that reads as a command substitution is offered quoted and never run;
+# one with a blank is one word
+head -c 65536 /dev/zero >"$T/dir/hostile" && ivshmem chan init "file:$T/dir/hostile" >/dev/null &&
+	ivshmem chan create "file:$T/dir/hostile" '$(touch${IFS}pwned)' >/dev/null &&
+	ivshmem chan create "file:$T/dir/hostile" 'a b' >/dev/null || setup_failed "channels in $T/dir/hostile"
+mkdir -p "$T/cwd" || setup_failed "cwd"
+got=$(cd "$T/cwd" && complete_line "ivshmem chan recv file:$T/dir/hostile ")
+if [ ! -e "$T/cwd/pwned" ] && [ "$got" = "$(printf '%s\n' '\$\(touch\$\{IFS\}pwned\)' 'a\ b' | sort)" ]; then
+	ok "hostile channel names: offered quoted, nothing run"
+else
+	nok "hostile channel names: offered quoted, nothing run" "pwned: $([ -e "$T/cwd/pwned" ] && echo created || echo no); got: $got"
+fi
 
 
 # The same in a real interactive bash on a terminal (readline, complete -F,
