@@ -77,6 +77,21 @@ int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* A service's socket path must end in a file name (not "", "." or ".."):
  * 0, or 1 after a usage error naming the option. */
 int cli_check_socket_path(const char *option, const char *path);
+/* Socket activation (passed-socket.c).  listen_key is the .socket unit's
+ * setting for the socket type the service serves ("ListenStream=").
+ * The listening socket the service manager passed: *fd > 0 if one was, 0
+ * if none; 0, or 1 after an error (bad LISTEN_ variables, more than one
+ * socket).  Call once, before opening anything. */
+int cli_passed_socket(const char *listen_key, int *fd);
+/* The error for a passed socket ivs_rt_socket_adopt refused with r; 1. */
+int cli_passed_socket_error(int r, const char *listen_key);
+/* An option naming the socket (path, may be NULL) with a socket passed
+ * too: 0 if it names the one served (served: its absolute path), else 1
+ * after a usage error. */
+int cli_passed_socket_check(const char *option, const char *path, const char *served);
+/* Tell the service manager state ("READY=1", "STOPPING=1") if it asked
+ * (NOTIFY_SOCKET); a warning naming cmd on stderr if that fails. */
+void cli_notify(const char *cmd, const char *state);
 /* Report an unknown option / missing argument from getopt; returns 1. */
 int cli_bad_option(char **argv);
 

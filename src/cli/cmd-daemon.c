@@ -172,14 +172,19 @@ int cmd_daemon(int argc, char **argv)
 	const char *dev = nargs ? argv[optind] : extra.dev;
 	char defpath[108];
 	const char *sock = socket_opt ? socket_opt : extra.socket;
-	if (!sock) {
+	/* Socket activation: the manager made the socket and owns its file. */
+	if (cli_passed_socket("ListenSequentialPacket=", &cfg.listen_fd))
+		goto out;
+	if (cfg.listen_fd > 0) {
+		/* sock, if named, must be the passed one (checked once served) */
+	} else if (!sock) {
 		if (ivsd_default_socket(dev, defpath, sizeof(defpath)) < 0) {
 			cli_error("device name '%s' is too long for a socket path: give --socket", dev);
 			goto out;
 		}
 		sock = defpath;
 	}
-	if (cli_check_socket_path("--socket", sock))
+	if (sock && cli_check_socket_path("--socket", sock))
 		goto out;
 	cfg.socket_path = sock;
 	cfg.debug = verbose;
@@ -210,8 +215,14 @@ int cmd_daemon(int argc, char **argv)
 		goto out;
 	}
 	struct ivsd *d;
-	r = ivsd_new(&cfg, ep, &d);
-	if (r < 0 && core_said_why) {
+	r = ivsd_new(&cfg, ep, &d); /* owns cfg.listen_fd now */
+	if (r == 0 && cfg.listen_fd > 0 &&
+	    cli_passed_socket_check(socket_opt ? "--socket" : "config setting socket", sock, ivsd_socket_path(d))) {
+		d = ivsd_free(d);
+	} else if (r < 0 && cfg.listen_fd > 0 &&
+		   (r == -ENOTSOCK || r == -EAFNOSUPPORT || r == -EPROTOTYPE || r == -EDESTADDRREQ)) {
+		cli_passed_socket_error(r, "ListenSequentialPacket=");
+	} else if (r < 0 && core_said_why) {
 		/* its line said why */
 	} else if (r == -EADDRINUSE) {
 		cli_error("%s: another daemon is already running there: stop it, or pick --socket", sock);
@@ -223,13 +234,16 @@ int cmd_daemon(int argc, char **argv)
 	} else if (r == -EACCES || r == -EPERM) {
 		cli_error("cannot create socket %s: permission denied: run as root or pick --socket", sock);
 	} else if (r < 0) {
-		cli_error("cannot serve %s on %s: %s", dev, sock, strerror(-r));
+		cli_error("cannot serve %s on %s: %s", dev, sock ? sock : "the passed socket", strerror(-r));
 	} else {
-		fprintf(stderr, "ivshmem daemon: serving %s on %s (%s, %s%s)\n", dev, sock,
+		fprintf(stderr, "ivshmem daemon: serving %s on %s%s (%s, %s%s)\n", dev, ivsd_socket_path(d),
+			cfg.listen_fd > 0 ? ", passed by the service manager," : "",
 			cfg.policy.exclusive ? "exclusive" : "shared",
 			cfg.policy.read_only ? "read-only" : "read-write",
 			cfg.policy.allow_registers ? ", registers" : "");
+		cli_notify("daemon", "READY=1");
 		r = ivsd_run(d, sfd);
+		cli_notify("daemon", "STOPPING=1");
 		d = ivsd_free(d);
 		if (r < 0)
 			cli_error("daemon loop: %s", strerror(-r));

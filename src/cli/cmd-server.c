@@ -316,6 +316,14 @@ int cmd_server(int argc, char **argv)
 	o.log = log_line;
 	o.log_ctx = &lc;
 	o.debug = lc.verbose;
+	/* Socket activation: the manager made the socket and owns its file. */
+	if (cli_passed_socket("ListenStream=", &o.listen_fd))
+		return 1;
+	if (o.listen_fd > 0 && (o.socket_mode >= 0 || o.socket_uid != (uid_t)-1 || o.socket_gid != (gid_t)-1))
+		return cli_usage_error("--socket-mode, --socket-owner and --socket-group don't apply to the socket "
+				       "the service manager passed: set SocketMode=, SocketUser=, SocketGroup= in "
+				       "its .socket unit");
+	const bool passed = o.listen_fd > 0;
 
 	/* No fd cap beyond the system's: peers cost 1 + vectors fds each. */
 	struct rlimit rl;
@@ -340,6 +348,14 @@ int cmd_server(int argc, char **argv)
 		return 1;
 	}
 	int r = ivs_server_init(s, &o);
+	if (passed && !ivs_server_locked(s)) {
+		rc = cli_passed_socket_error(r, "ListenStream=");
+		goto out;
+	}
+	if (passed && cli_passed_socket_check("-S", o.socket_path, ivs_server_socket_path(s))) {
+		rc = 1;
+		goto out;
+	}
 	if (r < 0 && !ivs_server_locked(s) && r != -EINVAL && r != -ENAMETOOLONG && r != -ENOMEM) {
 		/* The instance lock (SOCKET.lock): a socket-path problem. */
 		if (r == -EEXIST)
@@ -372,6 +388,7 @@ int cmd_server(int argc, char **argv)
 		rc = cli_error("pid file %s: write failed: %s", pf.path, strerror(-r));
 		goto out;
 	}
+	cli_notify("server", "READY=1");
 	for (;;) {
 		struct pollfd p[2] = {{.fd = ivs_server_fd(s), .events = POLLIN}, {.fd = sfd, .events = POLLIN}};
 		if (poll(p, 2, -1) < 0) {
@@ -398,6 +415,7 @@ int cmd_server(int argc, char **argv)
 			}
 		}
 	}
+	cli_notify("server", "STOPPING=1");
 out:
 	ivs_server_close(s);
 	/* Last: once the pid file is gone, so are the socket and the shm. */

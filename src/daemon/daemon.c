@@ -830,6 +830,8 @@ static int make_socket_dir(const char *path)
  * is replaced; one a live daemon answers on is not (-EADDRINUSE). */
 static int listen_on(struct ivsd *d, const char *path)
 {
+	if (d->sock.adopted)
+		return 0; /* the manager's socket listens already */
 	int r = make_socket_dir(path);
 	if (r < 0)
 		return r;
@@ -846,10 +848,6 @@ static int listen_on(struct ivsd *d, const char *path)
 		.refuse_fds = true,
 	};
 	r = ivs_rt_socket_listen(&d->sock, &o, NULL);
-	if (r == 0 && !d->sock.fds_refused)
-		logf_(d, IVS_LOG_WARN, "this kernel can't refuse fds passed by clients (SO_PASSRIGHTS, Linux "
-		      "6.16): any local user could tie up the daemon; keep %s in a directory only "
-		      "policy users can enter", d->sock.path);
 	return r == -EEXIST ? -ENOTSOCK : r; /* -EEXIST is the lock's */
 }
 
@@ -896,12 +894,16 @@ static void open_regions(struct ivsd *d)
 
 int ivsd_new(const struct ivsd_config *cfg, ivshmem_ep *ep, struct ivsd **out)
 {
-	if (!cfg || !ep || !out || !cfg->socket_path || !*cfg->socket_path) {
+	if (!cfg || !ep || !out || ((!cfg->socket_path || !*cfg->socket_path) && cfg->listen_fd <= 0) ||
+	    cfg->listen_fd < 0) {
+		if (cfg && cfg->listen_fd > 0)
+			close(cfg->listen_fd);
 		ivshmem_close(ep);
 		return -EINVAL;
 	}
 	struct ivsd *d = calloc(1, sizeof(*d));
 	if (!d) {
+		close(cfg->listen_fd > 0 ? cfg->listen_fd : -1);
 		ivshmem_close(ep);
 		return -ENOMEM;
 	}
@@ -921,7 +923,17 @@ int ivsd_new(const struct ivsd_config *cfg, ivshmem_ep *ep, struct ivsd **out)
 	d->ctl_tag.kind = TAG_EPCTL;
 	d->stop_tag.kind = TAG_STOP;
 	d->timer_tag.kind = TAG_TIMER;
-	int r = -ENOMEM;
+	int r;
+	if (cfg->listen_fd > 0) {
+		/* The manager made it, and its mode (SocketMode=0666: the
+		 * policy decides who is served). */
+		struct ivs_rt_socket_opts so = {
+			.type = SOCK_SEQPACKET, .mode = -1, .uid = (uid_t)-1, .gid = (gid_t)-1, .refuse_fds = true};
+		r = ivs_rt_socket_adopt(&d->sock, cfg->listen_fd, &so); /* takes it, whatever r */
+		d->cfg.listen_fd = 0;
+		if (r < 0)
+			goto fail;
+	}
 	d->epfd = epoll_create1(EPOLL_CLOEXEC);
 	d->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	if (d->epfd < 0 || d->timer_fd < 0) {
@@ -938,6 +950,10 @@ int ivsd_new(const struct ivsd_config *cfg, ivshmem_ep *ep, struct ivsd **out)
 	r = listen_on(d, cfg->socket_path);
 	if (r < 0)
 		goto fail;
+	if (!d->sock.fds_refused)
+		logf_(d, IVS_LOG_WARN, "this kernel can't refuse fds passed by clients (SO_PASSRIGHTS, Linux "
+		      "6.16): any local user could tie up the daemon; keep %s in a directory only "
+		      "policy users can enter", d->sock.path);
 	d->cfg.socket_path = d->sock.path;
 	r = ivs_acceptor_init(&d->acc, d->sock.fd, d->cfg.log, d->cfg.log_ctx);
 	if (r < 0)
@@ -962,6 +978,11 @@ int ivsd_new(const struct ivsd_config *cfg, ivshmem_ep *ep, struct ivsd **out)
 fail:
 	ivsd_free(d);
 	return r;
+}
+
+const char *ivsd_socket_path(const struct ivsd *d)
+{
+	return d->sock.path;
 }
 
 struct ivsd *ivsd_free(struct ivsd *d)

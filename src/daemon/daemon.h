@@ -132,6 +132,10 @@ void ivsd_region_close(struct ivsd_region *r);
 
 struct ivsd_config {
 	const char *socket_path;
+	/* > 0: serve this listening UNIX seqpacket socket, passed by the
+	 * service manager (service/sd.h), instead of making one at
+	 * socket_path (ignored then); the daemon owns it from ivsd_new on. */
+	int listen_fd;
 	struct ivsd_policy policy;
 	/* A connection that hasn't completed HELLO this long after accept()
 	 * is dropped, so silent connections can't hold the slots.  0 = 5000. */
@@ -148,7 +152,9 @@ struct ivsd;
 int ivsd_default_socket(const char *dev, char *buf, size_t size);
 
 /* Create the daemon around an open endpoint (ownership passes to the daemon,
- * also on failure) and listen on cfg->socket_path (its directory is created
+ * also on failure) and listen on cfg->socket_path, or serve cfg->listen_fd
+ * (ivs_rt_socket_adopt's errors; nothing on disk is the daemon's then).
+ * Listening on a path: its directory is created
  * 0755; the socket is 0666, access is the policy's).  The stale-socket check
  * and bind() happen under an instance lock, SOCKET.lock (flock, held until
  * ivsd_free).  cfg is copied except the policy arrays, which must outlive
@@ -159,6 +165,9 @@ int ivsd_default_socket(const char *dev, char *buf, size_t size);
  * Clients cannot pass fds to the daemon (see src/service/passed-fds.h).
  * Sets SIGPIPE to SIG_IGN (a relay to a pipe its client closed is EPIPE). */
 int ivsd_new(const struct ivsd_config *cfg, ivshmem_ep *ep, struct ivsd **out);
+/* The socket served: its absolute path, or a passed socket's address
+ * ("@NAME" abstract, "" unnamed). */
+const char *ivsd_socket_path(const struct ivsd *d);
 /* Serve until stop_fd (e.g. a signalfd) is readable or a fatal error.  0 or
  * -errno. */
 int ivsd_run(struct ivsd *d, int stop_fd);

@@ -643,10 +643,21 @@ struct ivs_server *ivs_server_alloc(void)
 	return s;
 }
 
+/* A passed socket is ours from ivs_server_init on, even when it fails. */
+static void drop_listen_fd(struct ivs_server_opts *o)
+{
+	if (o->listen_fd > 0)
+		close(o->listen_fd);
+	o->listen_fd = 0;
+}
+
 int ivs_server_init(struct ivs_server *s, const struct ivs_server_opts *opts)
 {
-	if (!s)
-		return -ENOMEM; /* ivs_server_alloc failed */
+	if (!s) { /* ivs_server_alloc failed */
+		if (opts && opts->listen_fd > 0)
+			close(opts->listen_fd);
+		return -ENOMEM;
+	}
 	memset(s, 0, sizeof(*s));
 	ivs_rt_socket_init(&s->sock);
 	s->shm_fd = s->epoll_fd = s->acc.reserve_fd = s->timer_fd = -1;
@@ -662,14 +673,27 @@ int ivs_server_init(struct ivs_server *s, const struct ivs_server_opts *opts)
 		o->size = IVS_SERVER_DEFAULT_SIZE;
 	if (o->nvectors > IVSHMEM_MAX_VECTORS || (unsigned)o->ids > IVS_SERVER_IDS_LOWEST ||
 	    o->max_peers > IVSHMEM_MAX_PEERS || o->size > (uint64_t)INT64_MAX || !*o->socket_path ||
-	    !*o->shm_name || o->socket_mode > 0777)
+	    !*o->shm_name || o->socket_mode > 0777 || o->listen_fd < 0) {
+		drop_listen_fd(o);
 		return -EINVAL;
+	}
 	s->peers = calloc(IVSHMEM_MAX_PEERS, sizeof(*s->peers));
-	if (!s->peers)
+	if (!s->peers) {
+		drop_listen_fd(o);
 		return -ENOMEM;
-	/* Before the shm: a second server must not create (and at its close
-	 * unlink) the shm the running one uses. */
-	int r = ivs_rt_socket_lock(&s->sock, o->socket_path);
+	}
+	int r;
+	if (o->listen_fd > 0) {
+		/* The manager's socket: the manager runs one of us on it. */
+		struct ivs_rt_socket_opts so = {
+			.type = SOCK_STREAM, .mode = -1, .uid = (uid_t)-1, .gid = (gid_t)-1, .refuse_fds = true};
+		r = ivs_rt_socket_adopt(&s->sock, o->listen_fd, &so);
+		o->listen_fd = 0; /* owned by s->sock now, whatever r */
+	} else {
+		/* Before the shm: a second server must not create (and at its
+		 * close unlink) the shm the running one uses. */
+		r = ivs_rt_socket_lock(&s->sock, o->socket_path);
+	}
 	if (r < 0)
 		return r;
 	o->socket_path = s->sock.path;
@@ -678,7 +702,12 @@ int ivs_server_init(struct ivs_server *s, const struct ivs_server_opts *opts)
 
 bool ivs_server_locked(const struct ivs_server *s)
 {
-	return s->sock.lock_fd >= 0;
+	return s->sock.lock_fd >= 0 || s->sock.adopted;
+}
+
+const char *ivs_server_socket_path(const struct ivs_server *s)
+{
+	return s->sock.path;
 }
 
 const char *ivs_server_lock_path(const struct ivs_server *s)
@@ -688,8 +717,8 @@ const char *ivs_server_lock_path(const struct ivs_server *s)
 
 int ivs_server_start(struct ivs_server *s)
 {
-	if (s->sock.lock_fd < 0)
-		return -EINVAL; /* ivs_server_init failed or wasn't called */
+	if (!ivs_server_locked(s) || s->epoll_fd >= 0)
+		return -EINVAL; /* ivs_server_init failed or wasn't called, or started */
 	s->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
 	if (s->epoll_fd < 0)
 		return -errno;
@@ -701,7 +730,7 @@ int ivs_server_start(struct ivs_server *s)
 		.refuse_fds = true,
 	};
 	bool replaced = false;
-	int r = ivs_rt_socket_listen(&s->sock, &so, &replaced);
+	int r = s->sock.adopted ? 0 : ivs_rt_socket_listen(&s->sock, &so, &replaced);
 	if (r < 0)
 		return r;
 	if (replaced)
@@ -711,8 +740,9 @@ int ivs_server_start(struct ivs_server *s)
 		return r;
 	if (!s->sock.fds_refused && (s->opts.socket_mode < 0 || (s->opts.socket_mode & 02)))
 		slog(s, IVS_LOG_WARN, "this kernel can't refuse fds passed by clients (SO_PASSRIGHTS, "
-		     "Linux 6.16): a local user could tie up the server; restrict the socket "
-		     "(--socket-mode 0660 --socket-group GROUP)");
+		     "Linux 6.16): a local user could tie up the server; restrict the socket (%s)",
+		     s->sock.adopted ? "SocketMode=0660 SocketGroup=GROUP in its .socket unit"
+				     : "--socket-mode 0660 --socket-group GROUP");
 	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = KEY_LISTEN};
 	if (epoll_ctl(s->epoll_fd, EPOLL_CTL_ADD, s->sock.fd, &ev) < 0)
 		return -errno;
@@ -722,8 +752,9 @@ int ivs_server_start(struct ivs_server *s)
 		return -errno;
 	struct stat shm;
 	uint64_t size = fstat(s->shm_fd, &shm) == 0 ? (uint64_t)shm.st_size : s->opts.size;
-	slog(s, IVS_LOG_INFO, "listening on %s: shm %s, %llu bytes, %u vector%s", s->sock.path,
-	     s->shm_name, (unsigned long long)size, s->opts.nvectors, s->opts.nvectors == 1 ? "" : "s");
+	slog(s, IVS_LOG_INFO, "listening on %s%s: shm %s, %llu bytes, %u vector%s", s->sock.path,
+	     s->sock.adopted ? " (passed by the service manager)" : "", s->shm_name, (unsigned long long)size,
+	     s->opts.nvectors, s->opts.nvectors == 1 ? "" : "s");
 	return 0;
 }
 

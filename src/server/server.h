@@ -37,6 +37,10 @@ enum ivs_server_ids { IVS_SERVER_IDS_NEXT = 0, IVS_SERVER_IDS_LOWEST };
 
 struct ivs_server_opts {
 	const char *socket_path; /* NULL = IVS_SERVER_DEFAULT_SOCKET */
+	/* > 0: serve this listening UNIX stream socket, passed by the service
+	 * manager (service/sd.h), instead of making one at socket_path (which
+	 * is then ignored), taken over by the server; 0: make it. */
+	int listen_fd;
 	const char *shm_name;	 /* POSIX shm name (NULL = "ivshmem"), created, or */
 	const char *shm_dir;	 /* create an unlinked file in this directory */
 	bool shm_reuse;		 /* use an existing shm_name: ours, 0600-like, same size */
@@ -63,7 +67,9 @@ struct ivs_server;
  * ivs_server_close. */
 struct ivs_server *ivs_server_alloc(void);
 
-/* Validate options, take the instance lock and create the shared memory.
+/* Validate options, take the instance lock (or, with opts.listen_fd, the
+ * socket passed: runtime-files.h, ivs_rt_socket_adopt, for its errors) and
+ * create the shared memory.
  * The lock is SOCKET.lock next to the socket (flock, held until
  * ivs_server_close): of two servers started on one path, the second gets
  * -EADDRINUSE here, before it touches the shm or the socket.  The socket
@@ -77,11 +83,16 @@ struct ivs_server *ivs_server_alloc(void);
  * -EBUSY if another server holds it.  -ENOMEM for s NULL (what a failed
  * ivs_server_alloc gave). */
 int ivs_server_init(struct ivs_server *s, const struct ivs_server_opts *opts);
-/* Did ivs_server_init get as far as the lock?  Its path (SOCKET.lock,
- * absolute) in any case, once the socket path was valid. */
+/* Did ivs_server_init get as far as the lock (or take the passed socket)?
+ * Its path (SOCKET.lock, absolute) in any case, once the socket path was
+ * valid; "" for a passed socket. */
 bool ivs_server_locked(const struct ivs_server *s);
 const char *ivs_server_lock_path(const struct ivs_server *s);
-/* Bind and listen (under the lock taken by ivs_server_init), the socket's
+/* The socket served: absolute path, or a passed socket's address ("@NAME"
+ * abstract, "" unnamed); "" before ivs_server_init got that far. */
+const char *ivs_server_socket_path(const struct ivs_server *s);
+/* Bind and listen (under the lock taken by ivs_server_init; a passed
+ * socket listens already: only served from now on), the socket's
  * mode and owner applied before it appears at its path (runtime-files.h).
  * -EADDRINUSE if a live server answers on the socket path (one that doesn't
  * take the lock: another implementation); a stale socket file is replaced;

@@ -6,6 +6,7 @@
 #include "util/util.h"
 
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
@@ -282,6 +283,64 @@ int ivs_rt_socket_listen(struct ivs_rt_socket *s, const struct ivs_rt_socket_opt
 	s->ino = st.st_ino;
 	if (replaced)
 		*replaced = stale;
+	return 0;
+}
+
+int ivs_rt_socket_adopt(struct ivs_rt_socket *s, int fd, const struct ivs_rt_socket_opts *o)
+{
+	int r = 0, v;
+	socklen_t len = sizeof(v);
+	struct stat st;
+	if (s->fd >= 0 || s->lock_fd >= 0)
+		r = -EALREADY;
+	else if (o->mode != -1 || o->uid != (uid_t)-1 || o->gid != (gid_t)-1 || o->backlog != 0)
+		r = -EINVAL;
+	else if (fstat(fd, &st) < 0)
+		r = -errno;
+	else if (!S_ISSOCK(st.st_mode))
+		r = -ENOTSOCK;
+	else if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &v, &len) < 0)
+		r = -errno;
+	else if (v != AF_UNIX)
+		r = -EAFNOSUPPORT;
+	else if ((len = sizeof(v)), getsockopt(fd, SOL_SOCKET, SO_TYPE, &v, &len) < 0)
+		r = -errno;
+	else if (v != o->type)
+		r = -EPROTOTYPE;
+	else if ((len = sizeof(v)), getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &v, &len) < 0)
+		r = -errno;
+	else if (!v)
+		r = -EDESTADDRREQ;
+	int fl;
+	if (r == 0 && ((fl = fcntl(fd, F_GETFL)) < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 ||
+		       (fl = fcntl(fd, F_GETFD)) < 0 || fcntl(fd, F_SETFD, fl | FD_CLOEXEC) < 0))
+		r = -errno;
+	if (r < 0) {
+		if (fd != s->fd)
+			ivs_close(fd);
+		return r;
+	}
+	struct sockaddr_un sa;
+	socklen_t salen = sizeof(sa);
+	memset(&sa, 0, sizeof(sa));
+	size_t n = 0;
+	if (getsockname(fd, (struct sockaddr *)&sa, &salen) == 0 && salen > offsetof(struct sockaddr_un, sun_path))
+		n = salen - offsetof(struct sockaddr_un, sun_path);
+	if (n > 0 && sa.sun_path[0] == 0) { /* abstract: "@name" */
+		n = n - 1 < sizeof(s->path) - 2 ? n - 1 : sizeof(s->path) - 2;
+		s->path[0] = '@';
+		memcpy(s->path + 1, sa.sun_path + 1, n);
+		s->path[n + 1] = 0;
+	} else {
+		snprintf(s->path, sizeof(s->path), "%.*s", (int)strnlen(sa.sun_path, n), sa.sun_path);
+	}
+	for (char *c = s->path; *c; c++) /* for logs: an abstract name is any bytes */
+		if ((unsigned char)*c < 0x20 || *c == 0x7f)
+			*c = '?';
+	s->base = s->path;
+	s->fds_refused = o->refuse_fds && ivs_pf_refuse(fd) == 1;
+	s->fd = fd;
+	s->adopted = true;
 	return 0;
 }
 
