@@ -77,7 +77,7 @@ int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* A service's socket path must end in a file name (not "", "." or ".."):
  * 0, or 1 after a usage error naming the option. */
 int cli_check_socket_path(const char *option, const char *path);
-/* Socket activation (passed-socket.c).  listen_key is the .socket unit's
+/* A service manager's protocols (service-manager.c).  listen_key is the .socket unit's
  * setting for the socket type the service serves ("ListenStream=").
  * The listening socket the service manager passed: *fd > 0 if one was, 0
  * if none; 0, or 1 after an error (bad LISTEN_ variables, more than one

@@ -185,7 +185,7 @@ int cmd_daemon(int argc, char **argv)
 		sock = defpath;
 	}
 	if (sock && cli_check_socket_path("--socket", sock))
-		goto out;
+		goto out_passed;
 	cfg.socket_path = sock;
 	cfg.debug = verbose;
 
@@ -200,7 +200,7 @@ int cmd_daemon(int argc, char **argv)
 	int sfd = ivs_svc_signalfd();
 	if (sfd < 0) {
 		cli_error("cannot take signals through a signalfd: %s", strerror(-sfd));
-		goto out;
+		goto out_passed;
 	}
 
 	/* A PCI device's memory is handed out through sysfs resource2; the
@@ -212,7 +212,7 @@ int cmd_daemon(int argc, char **argv)
 	ivshmem_ep *ep;
 	if (cli_open(dev, &o, &ep)) {
 		close(sfd);
-		goto out;
+		goto out_passed;
 	}
 	struct ivsd *d;
 	r = ivsd_new(&cfg, ep, &d); /* owns cfg.listen_fd now */
@@ -251,6 +251,10 @@ int cmd_daemon(int argc, char **argv)
 			rc = 0;
 	}
 	close(sfd);
+	goto out;
+out_passed: /* not handed to the daemon core */
+	if (cfg.listen_fd > 0)
+		close(cfg.listen_fd);
 out:
 	ivsd_policy_free(&cfg.policy);
 	free(extra.socket);

@@ -319,11 +319,16 @@ int cmd_server(int argc, char **argv)
 	/* Socket activation: the manager made the socket and owns its file. */
 	if (cli_passed_socket("ListenStream=", &o.listen_fd))
 		return 1;
-	if (o.listen_fd > 0 && (o.socket_mode >= 0 || o.socket_uid != (uid_t)-1 || o.socket_gid != (gid_t)-1))
+	const bool passed = o.listen_fd > 0;
+	if (passed && (o.socket_mode >= 0 || o.socket_uid != (uid_t)-1 || o.socket_gid != (gid_t)-1)) {
+		close(o.listen_fd);
 		return cli_usage_error("--socket-mode, --socket-owner and --socket-group don't apply to the socket "
 				       "the service manager passed: set SocketMode=, SocketUser=, SocketGroup= in "
 				       "its .socket unit");
-	const bool passed = o.listen_fd > 0;
+	}
+	/* A manager waiting for READY=1 from its main process: don't fork. */
+	if (getenv("NOTIFY_SOCKET"))
+		foreground = true;
 
 	/* No fd cap beyond the system's: peers cost 1 + vectors fds each. */
 	struct rlimit rl;
@@ -333,29 +338,42 @@ int cmd_server(int argc, char **argv)
 	}
 	/* Signals through a signalfd: handled in the loop, never mid-send. */
 	int sfd = ivs_svc_signalfd();
-	if (sfd < 0)
+	if (sfd < 0) {
+		if (passed)
+			close(o.listen_fd);
 		return cli_error("cannot take signals through a signalfd: %s", strerror(-sfd));
+	}
 
 	struct ivs_server *s = ivs_server_alloc();
+	int rc = 0;
+	if (s && pid_file && open_pid_file(&pf, pid_file)) {
+		close(sfd);
+		if (passed)
+			close(o.listen_fd);
+		ivs_server_close(s);
+		return 1;
+	}
+	int r = ivs_server_init(s, &o); /* owns o.listen_fd now, whatever r (s NULL too) */
 	if (!s) {
 		close(sfd);
 		return cli_error("out of memory");
 	}
-	int rc = 0;
-	if (pid_file && open_pid_file(&pf, pid_file)) {
-		close(sfd);
-		ivs_server_close(s);
-		return 1;
-	}
-	int r = ivs_server_init(s, &o);
 	if (passed && !ivs_server_locked(s)) {
 		rc = cli_passed_socket_error(r, "ListenStream=");
+		goto out;
+	}
+	if (passed && r == -EADDRNOTAVAIL) {
+		rc = cli_error("the socket the service manager passed (LISTEN_FDS) has no path (%s): any local user "
+			       "could connect and map the memory: give the .socket unit ListenStream=/run/ivshmem/"
+			       "server/NAME.sock", *ivs_server_socket_path(s) ? ivs_server_socket_path(s) : "unnamed");
 		goto out;
 	}
 	if (passed && cli_passed_socket_check("-S", o.socket_path, ivs_server_socket_path(s))) {
 		rc = 1;
 		goto out;
 	}
+	if (passed)
+		o.socket_path = ivs_server_socket_path(s); /* what the errors below name */
 	if (r < 0 && !ivs_server_locked(s) && r != -EINVAL && r != -ENAMETOOLONG && r != -ENOMEM) {
 		/* The instance lock (SOCKET.lock): a socket-path problem. */
 		if (r == -EEXIST)

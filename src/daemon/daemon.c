@@ -952,9 +952,9 @@ int ivsd_new(const struct ivsd_config *cfg, ivshmem_ep *ep, struct ivsd **out)
 		goto fail;
 	if (!d->sock.fds_refused)
 		logf_(d, IVS_LOG_WARN, "this kernel can't refuse fds passed by clients (SO_PASSRIGHTS, Linux "
-		      "6.16): any local user could tie up the daemon; keep %s in a directory only "
-		      "policy users can enter", d->sock.path);
-	d->cfg.socket_path = d->sock.path;
+		      "6.16): any local user could tie up the daemon; keep %s%s in a directory only policy "
+		      "users can enter", d->sock.path[0] == '/' ? "" : "the socket (now ",
+		      d->sock.path[0] == '/' ? d->sock.path : "abstract or unnamed)");
 	r = ivs_acceptor_init(&d->acc, d->sock.fd, d->cfg.log, d->cfg.log_ctx);
 	if (r < 0)
 		goto fail;

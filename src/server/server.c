@@ -689,6 +689,10 @@ int ivs_server_init(struct ivs_server *s, const struct ivs_server_opts *opts)
 			.type = SOCK_STREAM, .mode = -1, .uid = (uid_t)-1, .gid = (gid_t)-1, .refuse_fds = true};
 		r = ivs_rt_socket_adopt(&s->sock, o->listen_fd, &so);
 		o->listen_fd = 0; /* owned by s->sock now, whatever r */
+		/* Its file's mode is the only gate to the memory: an abstract
+		 * or unnamed socket has none (any local user could connect). */
+		if (r == 0 && s->sock.path[0] != '/')
+			return -EADDRNOTAVAIL;
 	} else {
 		/* Before the shm: a second server must not create (and at its
 		 * close unlink) the shm the running one uses. */
@@ -738,6 +742,11 @@ int ivs_server_start(struct ivs_server *s)
 	r = ivs_acceptor_init(&s->acc, s->sock.fd, s->opts.log, s->opts.log_ctx);
 	if (r < 0)
 		return r;
+	struct stat sst;
+	if (s->sock.adopted && lstat(s->sock.path, &sst) == 0 && S_ISSOCK(sst.st_mode) && (sst.st_mode & 02))
+		slog(s, IVS_LOG_WARN, "socket %s is mode %04o: every local user can connect and map the shared "
+		     "memory; set SocketMode=0660 and SocketGroup= in its .socket unit", s->sock.path,
+		     (unsigned)(sst.st_mode & 07777));
 	if (!s->sock.fds_refused && (s->opts.socket_mode < 0 || (s->opts.socket_mode & 02)))
 		slog(s, IVS_LOG_WARN, "this kernel can't refuse fds passed by clients (SO_PASSRIGHTS, "
 		     "Linux 6.16): a local user could tie up the server; restrict the socket (%s)",

@@ -68,8 +68,9 @@ struct ivs_server;
 struct ivs_server *ivs_server_alloc(void);
 
 /* Validate options, take the instance lock (or, with opts.listen_fd, the
- * socket passed: runtime-files.h, ivs_rt_socket_adopt, for its errors) and
- * create the shared memory.
+ * socket passed: runtime-files.h, ivs_rt_socket_adopt, for its errors;
+ * -EADDRNOTAVAIL if it has no path, abstract or unnamed: nothing would
+ * keep other users out) and create the shared memory.
  * The lock is SOCKET.lock next to the socket (flock, held until
  * ivs_server_close): of two servers started on one path, the second gets
  * -EADDRINUSE here, before it touches the shm or the socket.  The socket

@@ -362,6 +362,7 @@ void ivs_rt_socket_forget(struct ivs_rt_socket *s)
 	s->fd = ivs_close(s->fd);
 	s->lock_fd = ivs_close(s->lock_fd);
 	s->dir_fd = ivs_close(s->dir_fd);
+	s->adopted = false;
 }
 
 /* ---- the pid file -------------------------------------------------------- */

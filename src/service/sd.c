@@ -30,17 +30,23 @@ static int parse_decimal(const char *s, unsigned long *out)
 int ivs_sd_listen_fds(unsigned *n)
 {
 	*n = 0;
+	/* As sd_listen_fds(3): no LISTEN_PID, or another process's, means
+	 * nothing was passed to us, whatever LISTEN_FDS says. */
 	const char *pid_s = getenv("LISTEN_PID"), *fds_s = getenv("LISTEN_FDS");
 	int r = 0;
 	unsigned long pid = 0, fds = 0;
-	if (!pid_s && !fds_s)
+	if (!pid_s)
 		goto out;
-	if (parse_decimal(pid_s, &pid) < 0 || parse_decimal(fds_s, &fds) < 0) {
+	if (parse_decimal(pid_s, &pid) < 0) {
 		r = -EINVAL;
 		goto out;
 	}
-	if (pid != (unsigned long)getpid())
+	if (pid != (unsigned long)getpid() || !fds_s)
 		goto out; /* our parent's, left to us by mistake: not ours */
+	if (parse_decimal(fds_s, &fds) < 0) {
+		r = -EINVAL;
+		goto out;
+	}
 	if (fds > IVS_SD_LISTEN_FDS_MAX) {
 		r = -E2BIG;
 		goto out;

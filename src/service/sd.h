@@ -20,11 +20,11 @@
 
 /* The sockets passed to this process: *n of them, fds 3 .. 3 + *n - 1, set
  * close-on-exec.  The three LISTEN_ variables are removed from the
- * environment either way (a child must not take them for its own).  0 with
- * *n = 0 if none were passed to us (unset, or LISTEN_PID another
- * process's); -EINVAL if LISTEN_PID or LISTEN_FDS is not a decimal number,
- * -E2BIG if LISTEN_FDS is over IVS_SD_LISTEN_FDS_MAX, -EBADF if one of the
- * fds is not open. */
+ * environment either way (a child must not take them for its own).  As
+ * sd_listen_fds(3): 0 with *n = 0 if none were passed to us (no LISTEN_PID,
+ * LISTEN_PID another process's, or no LISTEN_FDS); -EINVAL if LISTEN_PID,
+ * or our LISTEN_FDS, is not a decimal number, -E2BIG if LISTEN_FDS is over
+ * IVS_SD_LISTEN_FDS_MAX, -EBADF if one of the fds is not open. */
 int ivs_sd_listen_fds(unsigned *n);
 
 /* Tell the service manager STATE ("READY=1", "STOPPING=1", ...), without

@@ -73,9 +73,15 @@ static void test_listen_fds(void)
 	}
 	set_listen("1x", "1");
 	is(ivs_sd_listen_fds(&n), -EINVAL, "LISTEN_PID not a number: -EINVAL");
+	set_listen("1", "x");
+	ok(ivs_sd_listen_fds(&n) == 0 && n == 0 && env_gone(),
+	   "LISTEN_FDS malformed but LISTEN_PID another's: not ours, 0 (as sd_listen_fds)");
 	unsetenv("LISTEN_PID");
 	setenv("LISTEN_FDS", "1", 1);
-	is(ivs_sd_listen_fds(&n), -EINVAL, "LISTEN_FDS without LISTEN_PID: -EINVAL");
+	ok(ivs_sd_listen_fds(&n) == 0 && n == 0 && env_gone(), "LISTEN_FDS without LISTEN_PID: 0 sockets");
+	set_listen(NULL, "1");
+	unsetenv("LISTEN_FDS");
+	ok(ivs_sd_listen_fds(&n) == 0 && n == 0 && env_gone(), "LISTEN_PID without LISTEN_FDS: 0 sockets");
 	set_listen(NULL, "65");
 	is(ivs_sd_listen_fds(&n), -E2BIG, "LISTEN_FDS=65: -E2BIG");
 	close(4);
@@ -118,9 +124,18 @@ static void test_notify(void)
 		is(ivs_sd_notify("READY=1"), 1, "%s NOTIFY_SOCKET: sent", abstract ? "abstract" : "path");
 		ssize_t n = recv(fd, buf, sizeof(buf) - 1, MSG_DONTWAIT);
 		ok(n == 7 && !memcmp(buf, "READY=1", 7), "... and the manager got READY=1");
+		if (!abstract) {
+			/* A manager that reads nothing: its queue fills, and
+			 * notify says so instead of waiting. */
+			int r;
+			unsigned sent = 0;
+			while ((r = ivs_sd_notify("STATUS=filling the queue")) == 1 && sent < 100000)
+				sent++;
+			ok(r == -EAGAIN, "a full notify queue: -EAGAIN after %u, no wait", sent);
+			unlink(sa.sun_path);
+		}
 		close(fd);
 	}
-	unlink(sa.sun_path);
 	const char *bad[] = {"relative", "@", "/"};
 	for (size_t i = 0; i < 3; i++) {
 		setenv("NOTIFY_SOCKET", bad[i], 1);
@@ -176,7 +191,11 @@ static void test_adopt(void)
 	ok(s.fd == fd && s.adopted && !strcmp(s.path, path), "... its path is known: %s", s.path);
 	ok((fcntl(fd, F_GETFL) & O_NONBLOCK) && (fcntl(fd, F_GETFD) & FD_CLOEXEC), "... made nonblocking and close-on-exec");
 	ok(s.lock_fd < 0, "... and no lock taken");
-	is(ivs_rt_socket_adopt(&s, fd, &stream), -EALREADY, "taking a second one: -EALREADY");
+	char name2[64];
+	snprintf(name2, sizeof(name2), "@ivs-adopt-second-%d", (int)getpid());
+	int second = listener(SOCK_STREAM, name2, true);
+	is(ivs_rt_socket_adopt(&s, second, &stream), -EALREADY, "taking a second one: -EALREADY");
+	ok(fd_closed(second) && s.fd == fd, "... which is closed (it was handed over), the first kept");
 	char lock[170];
 	snprintf(lock, sizeof(lock), "%s.lock", path);
 	ok(access(lock, F_OK) < 0, "no lock file made");
@@ -209,7 +228,8 @@ static void test_adopt(void)
 	}
 	struct ivs_rt_socket_opts moded = stream;
 	moded.mode = 0660;
-	fd = listener(SOCK_STREAM, "@ivs-adopt-x", true);
+	snprintf(name2, sizeof(name2), "@ivs-adopt-moded-%d", (int)getpid());
+	fd = listener(SOCK_STREAM, name2, true);
 	ivs_rt_socket_init(&s);
 	is(ivs_rt_socket_adopt(&s, fd, &moded), -EINVAL, "asking for a mode on the manager's socket: -EINVAL");
 	ok(fd_closed(fd), "... and closed");
@@ -236,6 +256,6 @@ int main(void)
 	test_listen_fds();
 	test_notify();
 	test_adopt();
-	rmdir(dir);
+	ok(rmdir(dir) == 0, "nothing left in the test's directory");
 	return tap_done();
 }
