@@ -20,6 +20,9 @@ if [ "$what" = check ]; then
 	have scdoc || need="$need scdoc"
 	have man || need="$need man-db"
 	have col || need="$need bsdextrautils"
+	have systemd-socket-activate || need="$need systemd"
+	have udevadm || need="$need udev"       # the guest's udev scenario runs the real udevd
+	[ -x /sbin/depmod ] || need="$need kmod" # ... which loads vfio-pci through libkmod's index
 fi
 [ -z "$need" ] && exit 0
 if [ "$(id -u)" != 0 ]; then

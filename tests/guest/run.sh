@@ -62,6 +62,10 @@
 #                  host subscribers; a latest-mode topic the host keeps
 #                  publishing to, B reading it read-only (passive)
 #                  (guest-topic.sh; logs in topic-a/, topic-b/)
+#   udev           the installed udev rule under the real systemd-udevd: the
+#                  device a local rule asks for is bound to vfio-pci (the
+#                  rule loads it) and wants its daemon's socket; another is
+#                  left alone (guest-udev.sh)
 # Host <-> guest coordination while a VM runs goes through the shared memory:
 # the guest writes a request into a field, the host (polling the /dev/shm
 # file) acknowledges it in another field and acts (see phase_ringer).
@@ -89,7 +93,7 @@ RIG_DIR=$(cd "$(dirname "$0")" && pwd)
 SRC_DIR=$(cd "$RIG_DIR/../.." && pwd)
 . "$RIG_DIR/lib.sh"
 
-SCENARIOS="sysfs vfio doorbell doorbell2 daemon chan chan-doorbell topic"
+SCENARIOS="sysfs vfio doorbell doorbell2 daemon chan chan-doorbell topic udev"
 
 # ------------------------------------------------------------- args ----
 BUILD_DIR=build
@@ -1224,6 +1228,76 @@ scenario_topic() {
 	if [ $TAP_FAILED -gt $before ]; then
 		tap_diag "$name: end of A's console log:"; guest_tail "$da/console.log" 30
 		tap_diag "$name: end of B's console log:"; guest_tail "$db/console.log" 30
+	fi
+}
+
+# ------------------------------------------------------------ udev ----
+# The installed udev rule (BUILD_DIR/data/70-ivshmem.rules, as meson made it)
+# run by the real systemd-udevd in a q35 + IOMMU guest with two
+# ivshmem-plain devices: the one a local rule asks for ends up bound to
+# vfio-pci (the rule loads the module itself: only its dependencies are
+# loaded at boot) and wants its daemon's socket unit; the other is left
+# alone (guest-udev.sh).
+scenario_udev() {
+	local name=udev dir=$WORK/udev size=$((1 << 20)) t0 rc c
+	local script=$RIG_DIR/guest-udev.sh rule=$BUILD_DIR/data/70-ivshmem.rules
+	local udevadm=/usr/bin/udevadm udevd=/lib/systemd/systemd-udevd why=
+	local asked=0000:00:06.0 other=0000:00:07.0
+	rm -rf "$dir"; mkdir -p "$dir"
+	[ -f "$rule" ] || why="no $rule (meson -Dudevrulesdir=no?)"
+	[ -x "$udevadm" ] && [ -e "$udevd" ] || why="no $udevadm / $udevd (package udev)"
+	[ -x /sbin/depmod ] || why="no /sbin/depmod (package kmod)"
+	if [ -n "$why" ]; then
+		for c in $(checks_of "$script"); do
+			if required; then tap_not_ok "$name: $c # $why"; else tap_ok "$name: $c # SKIP $why"; fi
+		done
+		return
+	fi
+	local a b; shm_file a udev-asked $size; shm_file b udev-other $size
+	cat >"$dir/env" <<-EOF
+	ASKED=$asked
+	OTHER=$other
+	UDEVD=$udevd
+	EOF
+	# The rule names the program it runs by its installed path: put the CLI
+	# there; the local rule that asks for one device.
+	local bindir; bindir=$(sed -n 's|.*RUN+="\([^"]*\)/ivshmem bind .*|\1|p' "$rule")
+	mkdir -p "$dir/rootfs/lib/udev/rules.d" "$dir/rootfs/etc/udev/rules.d" "$dir/rootfs$bindir" \
+		"$dir/rootfs/lib/systemd"
+	cp "$rule" "$dir/rootfs/lib/udev/rules.d/"
+	echo "SUBSYSTEM==\"pci\", KERNEL==\"$asked\", ENV{IVSHMEM_VFIO}=\"1\", ENV{IVSHMEM_DAEMON}=\"1\"" \
+		>"$dir/rootfs/etc/udev/rules.d/60-ivshmem-local.rules"
+	ln -s /bin/ivshmem "$dir/rootfs$bindir/ivshmem"
+	ln -s "$(readlink -f "$udevadm")" "$dir/rootfs$udevd"
+	if ! scenario_initrd "$dir" "$script" irqbypass vfio vfio_iommu_type1 ?vfio_virqfd vfio-pci-core; then
+		for c in $(checks_of "$script"); do tap_not_ok "$name: $c # initramfs not built"; done
+		return
+	fi
+	# udevadm and its libraries; vfio-pci where libkmod finds it, indexed.
+	local root=$dir/initrd ko
+	initrd_add_bin "$root" "$udevadm" udevadm
+	ko=$(find -L "$RIG_KDIR/lib/modules/$RIG_KVER/kernel" -name 'vfio-pci.ko*' | head -n 1)
+	mkdir -p "$root/lib/modules/$RIG_KVER/kernel/drivers/vfio/pci"
+	case $ko in
+	*.xz) xz -dc "$ko" ;; *.zst) zstd -qdc "$ko" ;; *) cat "$ko" ;;
+	esac >"$root/lib/modules/$RIG_KVER/kernel/drivers/vfio/pci/vfio-pci.ko"
+	/sbin/depmod -b "$root" "$RIG_KVER" 2>"$dir/depmod.log"
+	initrd_pack "$root" "$dir/initrd.cpio.gz"
+	t0=$(date +%s)
+	guest_boot "$dir/console.log" "$GUEST_TIMEOUT" "$dir/initrd.cpio.gz" "intel_iommu=on" \
+		-M q35,kernel-irqchip=split -device intel-iommu,intremap=on \
+		-object memory-backend-file,id=ha,size=$size,share=on,mem-path=$a \
+		-device ivshmem-plain,memdev=ha,addr=0x6 \
+		-object memory-backend-file,id=hb,size=$size,share=on,mem-path=$b \
+		-device ivshmem-plain,memdev=hb,addr=0x7
+	rc=$?
+	tap_diag "$name: guest ran $(($(date +%s) - t0)) s (qemu status $rc), log $dir/console.log"
+	local before=$TAP_FAILED
+	guest_collect "$dir/console.log" "$name: " modprobe:irqbypass modprobe:vfio modprobe:vfio_iommu_type1 \
+		modprobe:vfio-pci-core $(checks_of "$script")
+	if [ $TAP_FAILED -gt $before ]; then
+		tap_diag "$name: end of the console log:"
+		guest_tail "$dir/console.log" 30
 	fi
 }
 
