@@ -77,6 +77,7 @@ unit_listen() { # UNIT INSTANCE(escaped)
 
 # ---- the server unit: QEMU starts it -------------------------------------
 INST=t$$
+# shellcheck disable=SC2046 # two words: kind, path
 set -- $(unit_listen ivshmem-server@.socket "$INST")
 [ "$1" = stream ] && ok "ivshmem-server@.socket listens on a stream socket (QEMU's chardev)" ||
 	nok "ivshmem-server@.socket listens on a stream socket" "$*"
@@ -141,6 +142,7 @@ printf 'activated' | dd of="$T/mem" conv=notrunc 2>/dev/null
 chmod 600 "$T/mem"
 DEV=file:$T/mem
 EINST=$(systemd-escape "$DEV")
+# shellcheck disable=SC2046 # two words: kind, path
 set -- $(unit_listen ivshmem-daemon@.socket "$EINST")
 [ "$1" = seqpacket ] && ok "ivshmem-daemon@.socket listens on a seqpacket socket (the daemon protocol)" ||
 	nok "ivshmem-daemon@.socket listens on a seqpacket socket" "$*"
