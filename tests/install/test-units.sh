@@ -37,23 +37,28 @@ for f in ivshmem-server@.service ivshmem-daemon@.service 70-ivshmem.rules; do
 		nok "$f runs $BINDIR/ivshmem (nothing left unsubstituted)" "$(grep -n 'ivshmem \|@' "$p" 2>&1 | head -2)"
 	fi
 done
-p=$(found "udev/rules.d/70-ivshmem.rules")
-[ -n "$p" ] && ok "70-ivshmem.rules installed in udev's rules directory" || nok "70-ivshmem.rules installed in udev's rules directory"
+# udev reads PREFIX/lib/udev/rules.d for /usr/local; for /usr, udev.pc's.
+want=$PREFIX/lib/udev/rules.d
+[ "$PREFIX" = /usr ] && want=$(pkg-config --variable=udevdir udev 2>/dev/null || echo /usr/lib/udev)/rules.d
+if [ -f "$R$want/70-ivshmem.rules" ]; then ok "70-ivshmem.rules installed in $want, where udev reads it"
+else nok "70-ivshmem.rules installed in $want, where udev reads it" "$(find "$R" -name 70-ivshmem.rules)"; fi
 
 # systemd-analyze verify, offline, in the DESTDIR as root directory: the
 # manager's own units (sockets.target...) are copied from this system's
-# (verify resolves their links inside the root).  An
-# instance name without ':' (verify takes a ':' in a path for a separator).
+# (verify resolves their links inside the root).  Units are named, and
+# found where systemd looks under the root.
 if ! command -v systemd-analyze >/dev/null 2>&1; then
 	skip "systemd-analyze verify" "systemd-analyze not installed (package systemd)"
 elif [ -z "$UNITDIR" ]; then
 	nok "systemd-analyze verify" "no units installed"
 else
 	[ -e "$R/lib/systemd/system/sockets.target" ] || { mkdir -p "$R/lib/systemd/system" && cp -a /lib/systemd/system/. "$R/lib/systemd/system/"; }
-	U=${UNITDIR#"$R"}
 	verify() { MANPATH=$R$PREFIX/share/man SYSTEMD_LOG_COLOR=0 systemd-analyze verify --root="$R" "$@" 2>&1; }
-	for u in ivshmem-server@vm1.service ivshmem-server@vm1.socket ivshmem-daemon@vm1.service ivshmem-daemon@vm1.socket; do
-		if out=$(verify "$U/$u") && [ -z "$out" ]; then
+	# The daemon's instance as documented, a PCI address, escaped: verify
+	# itself takes a ':' in its arguments for a separator.
+	for u in ivshmem-server@vm1.service ivshmem-server@vm1.socket 'ivshmem-daemon@0000\x3a00\x3a04.0.service' \
+		'ivshmem-daemon@0000\x3a00\x3a04.0.socket' ivshmem-daemon@vm1.service; do
+		if out=$(verify "$u") && [ -z "$out" ]; then
 			ok "systemd-analyze verify $u: silent (commands, settings, man pages)"
 		else
 			nok "systemd-analyze verify $u: silent" "$(echo "$out" | head -3 | tr '\n' ' ')"
@@ -63,7 +68,7 @@ else
 	# and a missing page each make it speak.
 	for bad in 's|ivshmem server|ivshmem-missing server|' 's|^Type=notify|Type=notifyy|' 's|man:ivshmem-server(8)|man:ivshmem-missing(8)|'; do
 		sed "$bad" "$UNITDIR/ivshmem-server@.service" >"$UNITDIR/ivshmem-broken@.service"
-		out=$(verify "$U/ivshmem-broken@vm1.service")
+		out=$(verify ivshmem-broken@vm1.service)
 		if [ -n "$out" ]; then ok "verify catches a broken unit ($bad)"; else nok "verify catches a broken unit ($bad)" "it said nothing"; fi
 	done
 	rm -f "$UNITDIR/ivshmem-broken@.service"

@@ -14,7 +14,6 @@ T=$(mktemp -d /tmp/ivshmem-activation.XXXXXX)
 PIDS=
 cleanup() {
 	for p in $PIDS; do kill -9 "$p" 2>/dev/null; done
-	rm -f "/dev/shm/ivshmem-t$$"
 	rm -rf "$T"
 }
 trap cleanup EXIT
@@ -40,6 +39,7 @@ until_true() {
 	done
 }
 has() { grep -q -- "$2" "$1"; }
+hasf() { grep -qF -- "$2" "$1"; } # a fixed string
 gone() { ! kill -0 "$1" 2>/dev/null; }
 
 # The manager's notify socket: each datagram received becomes a line, "PID
@@ -64,15 +64,19 @@ until_true test -S "$T/notify.sock" || bail "the notify receiver did not start"
 # A unit's command line: ExecStart with the instance and options put in,
 # and the installed program replaced by the one just built.
 BINDIR=$(sed -n 's|^ExecStart=\(.*\)/ivshmem .*|\1|p' "$BUILD/data/ivshmem-server@.service")
+# (An escaped instance holds backslashes: quoted for sed's replacement.  The
+# units' ExecStart lines have no quotes, so the shell splits them as
+# systemd does.)
+q() { printf '%s' "$1" | sed 's/[\\&|]/\\&/g'; }
 unit_cmd() { # UNIT INSTANCE(escaped) INSTANCE(unescaped) OPTS
 	sed -n 's/^ExecStart=//p' "$BUILD/data/$1" |
-		sed "s|$BINDIR/ivshmem|$CLI|; s|%i|$2|g; s|%I|$3|g; s|\$IVSHMEM_[A-Z]*_OPTS|$4|"
+		sed "s|$BINDIR/ivshmem|$(q "$CLI")|; s|%i|$(q "$2")|g; s|%I|$(q "$3")|g; s|\$IVSHMEM_[A-Z]*_OPTS|$(q "$4")|"
 }
 # The socket unit's Listen line: "stream PATH" or "seqpacket PATH", the
 # path moved from /run into the test's directory.
 unit_listen() { # UNIT INSTANCE(escaped)
 	sed -n "s|^ListenStream=|stream |p; s|^ListenSequentialPacket=|seqpacket |p" "$BUILD/data/$1" |
-		sed "s|%i|$2|g; s|/run/|$T/run/|"
+		sed "s|%i|$(q "$2")|g; s|/run/|$(q "$T")/run/|"
 }
 
 # ---- the server unit: QEMU starts it -------------------------------------
@@ -95,12 +99,20 @@ until_true test -S "$SOCK" || bail "systemd-socket-activate made no socket: $(ca
 QPID=$!
 PIDS="$PIDS $QPID"
 check "QEMU's connection starts the server, which serves the passed socket" \
-	until_true has "$T/server.log" "listening on $SOCK (passed by the service manager): shm ivshmem-$INST, 1048576 bytes, 2 vectors"
+	until_true has "$T/server.log" "listening on $SOCK (passed by the service manager): shm /dev/shm (unlinked file), 1048576 bytes, 2 vectors"
 check "the server (its main process) tells the manager READY=1" until_true has "$T/notify.log" "^$SRV READY=1$"
 check "QEMU joins as a peer" until_true has "$T/server.log" "peer 0 connected (2 vectors"
 "$CLI" peers "server:$SOCK" >"$T/peers" 2>&1
 check "a host peer sees QEMU's peer with 2 vectors" grep -q "^peer 0: 2 vectors$" "$T/peers"
-check "shared memory /dev/shm/ivshmem-$INST is 1 MiB" test "$(stat -c %s "/dev/shm/ivshmem-$INST" 2>&1)" = 1048576
+# The memory has no name another user could take first: unlinked at once.
+deleted_shm_size() { # PID: size of the unlinked /dev/shm/ivshmem.* file it holds
+	for f in /proc/"$1"/fd/*; do
+		case $(readlink "$f") in "/dev/shm/ivshmem."*" (deleted)") stat -L -c %s "$f"; return 0 ;; esac
+	done
+	return 1
+}
+check "its memory is an unlinked file in /dev/shm (no name to squat), 1 MiB" \
+	test "$(deleted_shm_size "$SRV")" = 1048576
 check "no lock file beside the manager's socket" test ! -e "$SOCK.lock"
 kill -9 "$QPID"
 check "QEMU killed: the server sees it go" until_true has "$T/server.log" "peer 0 disconnected"
@@ -109,7 +121,6 @@ wait "$SRV"
 check "SIGTERM: the server exits 0" test $? -eq 0
 check "... after telling the manager STOPPING=1" has "$T/notify.log" "^$SRV STOPPING=1$"
 check "... and leaves the socket file (the manager's)" test -S "$SOCK"
-check "... and removes its shared memory" test ! -e "/dev/shm/ivshmem-$INST"
 
 # Without --foreground, under a manager that waits for READY=1: the server
 # stays in the foreground (a forked child's READY=1 would be ignored).
@@ -158,7 +169,7 @@ PIDS="$PIDS $D"
 until_true test -S "$DSOCK" || bail "systemd-socket-activate made no socket: $(cat "$T/daemon.log")"
 out=$("$CLI" read "daemon:$DSOCK" --length 9 2>&1)
 check "the first client starts the daemon and reads the file through it" test "$out" = activated
-check "the daemon serves the passed socket" has "$T/daemon.log" "serving $DEV on $DSOCK, passed by the service manager,"
+check "the daemon serves the passed socket" hasf "$T/daemon.log" "serving $DEV on $DSOCK, passed by the service manager,"
 check "the daemon tells the manager READY=1" until_true has "$T/notify.log" "^$D READY=1$"
 check "no lock file beside the manager's socket" test ! -e "$DSOCK.lock"
 kill -TERM "$D"
