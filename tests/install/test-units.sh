@@ -78,6 +78,8 @@ fi
 TF=$(found "tmpfiles.d/ivshmem.conf")
 if ! command -v systemd-tmpfiles >/dev/null 2>&1; then
 	skip "systemd-tmpfiles makes /run/ivshmem" "systemd-tmpfiles not installed (package systemd)"
+elif [ "$(id -u)" != 0 ]; then
+	skip "systemd-tmpfiles makes /run/ivshmem and /run/ivshmem/server (0755, root)" "needs root (it gives the directories to root)"
 elif [ -n "$TF" ] && mkdir -p "$T/tmpfiles" && systemd-tmpfiles --create --root="$T/tmpfiles" "$TF" >"$T/tf.log" 2>&1 &&
 	[ "$(stat -c '%a %u %F' "$T/tmpfiles/run/ivshmem" "$T/tmpfiles/run/ivshmem/server" | sort -u)" = "755 0 directory" ]; then
 	ok "systemd-tmpfiles makes /run/ivshmem and /run/ivshmem/server (0755, root)"
