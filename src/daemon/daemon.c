@@ -903,7 +903,8 @@ int ivsd_new(const struct ivsd_config *cfg, ivshmem_ep *ep, struct ivsd **out)
 	}
 	struct ivsd *d = calloc(1, sizeof(*d));
 	if (!d) {
-		close(cfg->listen_fd > 0 ? cfg->listen_fd : -1);
+		if (cfg->listen_fd > 0)
+			close(cfg->listen_fd);
 		ivshmem_close(ep);
 		return -ENOMEM;
 	}
@@ -927,9 +928,7 @@ int ivsd_new(const struct ivsd_config *cfg, ivshmem_ep *ep, struct ivsd **out)
 	if (cfg->listen_fd > 0) {
 		/* The manager made it, and its mode (SocketMode=0666: the
 		 * policy decides who is served). */
-		struct ivs_rt_socket_opts so = {
-			.type = SOCK_SEQPACKET, .mode = -1, .uid = (uid_t)-1, .gid = (gid_t)-1, .refuse_fds = true};
-		r = ivs_rt_socket_adopt(&d->sock, cfg->listen_fd, &so); /* takes it, whatever r */
+		r = ivs_rt_socket_adopt(&d->sock, cfg->listen_fd, SOCK_SEQPACKET, true); /* takes it, whatever r */
 		d->cfg.listen_fd = 0;
 		if (r < 0)
 			goto fail;

@@ -685,9 +685,7 @@ int ivs_server_init(struct ivs_server *s, const struct ivs_server_opts *opts)
 	int r;
 	if (o->listen_fd > 0) {
 		/* The manager's socket: the manager runs one of us on it. */
-		struct ivs_rt_socket_opts so = {
-			.type = SOCK_STREAM, .mode = -1, .uid = (uid_t)-1, .gid = (gid_t)-1, .refuse_fds = true};
-		r = ivs_rt_socket_adopt(&s->sock, o->listen_fd, &so);
+		r = ivs_rt_socket_adopt(&s->sock, o->listen_fd, SOCK_STREAM, true);
 		o->listen_fd = 0; /* owned by s->sock now, whatever r */
 		/* Its file's mode is the only gate to the memory: an abstract
 		 * or unnamed socket has none (any local user could connect). */

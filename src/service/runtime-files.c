@@ -286,15 +286,13 @@ int ivs_rt_socket_listen(struct ivs_rt_socket *s, const struct ivs_rt_socket_opt
 	return 0;
 }
 
-int ivs_rt_socket_adopt(struct ivs_rt_socket *s, int fd, const struct ivs_rt_socket_opts *o)
+int ivs_rt_socket_adopt(struct ivs_rt_socket *s, int fd, int type, bool refuse_fds)
 {
 	int r = 0, v;
 	socklen_t len = sizeof(v);
 	struct stat st;
 	if (s->fd >= 0 || s->lock_fd >= 0)
 		r = -EALREADY;
-	else if (o->mode != -1 || o->uid != (uid_t)-1 || o->gid != (gid_t)-1 || o->backlog != 0)
-		r = -EINVAL;
 	else if (fstat(fd, &st) < 0)
 		r = -errno;
 	else if (!S_ISSOCK(st.st_mode))
@@ -305,7 +303,7 @@ int ivs_rt_socket_adopt(struct ivs_rt_socket *s, int fd, const struct ivs_rt_soc
 		r = -EAFNOSUPPORT;
 	else if ((len = sizeof(v)), getsockopt(fd, SOL_SOCKET, SO_TYPE, &v, &len) < 0)
 		r = -errno;
-	else if (v != o->type)
+	else if (v != type)
 		r = -EPROTOTYPE;
 	else if ((len = sizeof(v)), getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &v, &len) < 0)
 		r = -errno;
@@ -338,7 +336,7 @@ int ivs_rt_socket_adopt(struct ivs_rt_socket *s, int fd, const struct ivs_rt_soc
 		if ((unsigned char)*c < 0x20 || *c == 0x7f)
 			*c = '?';
 	s->base = s->path;
-	s->fds_refused = o->refuse_fds && ivs_pf_refuse(fd) == 1;
+	s->fds_refused = refuse_fds && ivs_pf_refuse(fd) == 1;
 	s->fd = fd;
 	s->adopted = true;
 	return 0;

@@ -74,16 +74,15 @@ int ivs_rt_socket_listen(struct ivs_rt_socket *s, const struct ivs_rt_socket_opt
 /* Take over a listening socket the service manager made and passed to us
  * (LISTEN_FDS, service/sd.h) instead of locking and listening: nothing on
  * disk is ours then, so nothing is locked or removed; its owner and mode
- * are the manager's.  fd must be a listening AF_UNIX socket of type
- * o->type (o's mode, uid, gid and backlog must be left at -1, -1, -1, 0:
- * they are not ours to set); it is made nonblocking and close-on-exec, is
- * refused clients' fds as o->refuse_fds says, and is owned by s from then
- * on, whatever the result.  s->path is its address for logs: a path, "@"
- * and an abstract name, or "" (unnamed).  -ENOTSOCK (not a socket),
- * -EAFNOSUPPORT (not AF_UNIX), -EPROTOTYPE (another type), -EDESTADDRREQ
- * (not listening), -EINVAL (o asks for a mode or owner), -EALREADY (s holds
- * a socket or lock already), -errno. */
-int ivs_rt_socket_adopt(struct ivs_rt_socket *s, int fd, const struct ivs_rt_socket_opts *o);
+ * are the manager's.  fd must be a listening AF_UNIX socket of the given
+ * type (SOCK_STREAM or SOCK_SEQPACKET); it is made nonblocking and
+ * close-on-exec, is refused clients' fds if refuse_fds (as
+ * ivs_rt_socket_opts.refuse_fds), and is owned by s from then on, whatever
+ * the result.  s->path is its address for logs: a path, "@" and an abstract
+ * name, or "" (unnamed).  -ENOTSOCK (not a socket), -EAFNOSUPPORT (not
+ * AF_UNIX), -EPROTOTYPE (another type), -EDESTADDRREQ (not listening),
+ * -EALREADY (s holds a socket or lock already), -errno. */
+int ivs_rt_socket_adopt(struct ivs_rt_socket *s, int fd, int type, bool refuse_fds);
 
 /* Close the listener; remove the socket if it is still the one we made,
  * and the lock file (we hold it: nobody else can have replaced it); an
