@@ -3,7 +3,7 @@
 #   make check  build and run every test (installs what it lacks when root)
 BUILD ?= build
 
-.PHONY: all demo check deps clean install bench
+.PHONY: all demo check deps clean install bench deb
 
 all: $(BUILD)/build.ninja
 	ninja -C $(BUILD)
@@ -24,6 +24,10 @@ bench: all
 
 install: all
 	meson install -C $(BUILD)
+
+# The Debian packages, into $(BUILD)/deb (scripts/deb.sh)
+deb:
+	scripts/deb.sh $(BUILD)/deb
 
 clean:
 	rm -rf $(BUILD) build-asan build-tsan

@@ -23,6 +23,8 @@ if [ "$what" = check ]; then
 	have systemd-socket-activate || need="$need systemd"
 	have udevadm || need="$need udev"       # the guest's udev scenario runs the real udevd
 	[ -x /sbin/depmod ] || need="$need kmod" # ... which loads vfio-pci through libkmod's index
+	have dpkg-buildpackage || need="$need dpkg-dev" # make deb (its build dependencies: scripts/deb.sh)
+	have lintian || need="$need lintian"
 fi
 [ -z "$need" ] && exit 0
 if [ "$(id -u)" != 0 ]; then

@@ -150,9 +150,13 @@ static int explain_pci(const char *dev, const struct cli_opts *o, int err)
 					 "(-device ivshmem-plain or ivshmem-doorbell) or name a DEV");
 		if (n > 1) {
 			char list[512] = "";
+			size_t len = 0;
 			for (int i = 0; i < n && i < 16; i++) {
-				strncat(list, i ? ", " : "", sizeof(list) - strlen(list) - 1);
-				strncat(list, devs[i].addr, sizeof(list) - strlen(list) - 1);
+				int w = snprintf(list + len, sizeof(list) - len, "%s%s", i ? ", " : "",
+						 devs[i].addr);
+				if (w < 0 || (size_t)w >= sizeof(list) - len)
+					break;
+				len += (size_t)w;
 			}
 			return cli_error("'auto' is ambiguous: %d IVSHMEM devices (%s); name one", n, list);
 		}
