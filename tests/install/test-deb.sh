@@ -1,0 +1,238 @@
+#!/bin/sh
+# The Debian packages as an administrator meets them: `make deb`'s build
+# (scripts/deb.sh) from this tree, lintian on the source and binary
+# packages, then, as root, installed into this machine with apt, used (the
+# tool, its man pages, a server and a channel, an application built with
+# pkg-config against the installed library), and purged, leaving nothing.
+set -u
+BUILD=${1:?build dir}
+SRC=${2:?source dir}
+OUT=$(cd "$BUILD" && pwd)/deb-test
+T=$(mktemp -d /tmp/ivshmem-deb.XXXXXX)
+PKGS="ivshmem-tools libivshmem-dev libivshmem0.1"
+installed_by_us=0
+cleanup() {
+	[ -n "${SRV:-}" ] && kill "$SRV" 2>/dev/null
+	[ $installed_by_us = 1 ] && DEBIAN_FRONTEND=noninteractive apt-get purge -y -q $PKGS >/dev/null 2>&1
+	rm -rf "$T" "$OUT"
+}
+trap cleanup EXIT
+n=0; failed=0
+ok() { n=$((n + 1)); echo "ok $n - $1"; }
+nok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; [ -n "${2:-}" ] && printf '%s\n' "$2" | sed 's/^/#   /'; }
+skip() { n=$((n + 1)); echo "ok $n - $1 # SKIP $2"; }
+finish() { echo "1..$n"; [ $failed -eq 0 ]; exit $?; }
+
+# The build.  As root, deb.sh installs what debian/control's Build-Depends
+# lacks; as another user, the test runs only when they are all there.
+if [ "$(id -u)" != 0 ] && ! (cd "$SRC" && dpkg-checkbuilddeps >/dev/null 2>&1); then
+	skip "the packages build and pass lintian" "not root, and the build dependencies are missing (apt-get build-dep ./)"
+	finish
+fi
+if "$SRC/scripts/deb.sh" "$OUT" >"$T/deb.log" 2>&1; then
+	ok "make deb builds the packages ($(cd "$OUT" && ls ./*.deb | grep -vc dbgsym) .deb and the native source)"
+else
+	nok "make deb builds the packages" "$(tail -15 "$T/deb.log")"
+	finish
+fi
+ARCH=$(dpkg-architecture -qDEB_HOST_ARCH)
+MA=$(dpkg-architecture -qDEB_HOST_MULTIARCH)
+VERSION=$(dpkg-parsechangelog -l "$SRC/debian/changelog" -S Version)
+debs=""
+for p in $PKGS; do
+	f=$OUT/${p}_${VERSION}_$ARCH.deb
+	if [ -f "$f" ]; then ok "$p ${VERSION} built"; debs="$debs $f"; else nok "$p ${VERSION} built" "$(ls "$OUT")"; fi
+done
+[ -f "$OUT/ivshmem-kit_$VERSION.dsc" ] && ok "the source package built" || nok "the source package built"
+
+# lintian on everything the build made (.changes: source, binaries, dbgsym),
+# at pedantic level with the informational tags shown: no error and no
+# warning; an override needs a comment saying why.
+lintian --pedantic -I --fail-on error,warning "$OUT/ivshmem-kit_${VERSION}_$ARCH.changes" >"$T/lintian" 2>&1
+r=$?
+grep -v 'running with root privileges' "$T/lintian" >"$T/tags"
+if [ $r -eq 0 ]; then
+	ok "lintian: no error and no warning ($(grep -c . "$T/tags") informational or pedantic tags)"
+else
+	nok "lintian: no error and no warning" "$(head -20 "$T/tags")"
+fi
+[ -s "$T/tags" ] && sed 's/^/# lintian: /' "$T/tags"
+bare=""
+for o in "$SRC"/debian/*lintian-overrides "$SRC"/debian/source/lintian-overrides; do
+	[ -f "$o" ] || continue
+	bare=$bare$(awk -v f="${o#"$SRC"/}" '/^[^#[:space:]]/ && prev !~ /^#/ {print f ": " $0 "; "} {prev = $0}' "$o")
+done
+[ -z "$bare" ] && ok "every lintian override says why, in a comment above it" || nok "every lintian override says why" "$bare"
+
+# The symbols file against what the packaged library exports (the build
+# checks it too, at level 4: this says which symbol is out).
+mkdir -p "$T/lib"
+dpkg-deb -x "$OUT/libivshmem0.1_${VERSION}_$ARCH.deb" "$T/lib"
+nm -D --defined-only "$T/lib/usr/lib/$MA"/libivshmem.so.0.1 | awk '{print $3}' | sed 's/@@*/@/; /@/!s/.*/&@&/' | sort >"$T/exported"
+awk '/^ / {print $1}' "$SRC/debian/libivshmem0.1.symbols" | sort >"$T/listed"
+if [ -s "$T/exported" ] && cmp -s "$T/exported" "$T/listed"; then
+	ok "debian/libivshmem0.1.symbols lists exactly the $(wc -l <"$T/exported") exported symbols"
+else
+	nok "debian/libivshmem0.1.symbols lists exactly the exported symbols" "$(diff "$T/listed" "$T/exported" | grep '^[<>]' | head -5)"
+fi
+
+if [ "$(id -u)" != 0 ]; then
+	skip "install, use and purge the packages" "installing packages into this machine needs root"
+	finish
+fi
+for p in $PKGS; do
+	if dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null | grep -q '^.[^n]'; then
+		nok "setup: $p is not installed here already" "the test installs and purges it; remove it first (apt-get purge $PKGS)"
+		finish
+	fi
+done
+
+# What the filesystem holds, by name, outside what apt, dpkg, man-db and
+# this test change themselves.
+snapshot() {
+	find / -xdev \( -path /proc -o -path /sys -o -path /dev -o -path /tmp -o -path /var/tmp \
+		-o -path /var/log -o -path /var/cache -o -path /var/lib/apt -o -path /var/lib/dpkg \
+		-o -path /root -o -path /home -o -path /work -o -path "$SRC" -o -path "$(cd "$BUILD" && pwd)" \) \
+		-prune -o -print 2>/dev/null | sort
+}
+snapshot >"$T/before"
+getent group ivshmem >/dev/null && group_before=1 || group_before=0
+
+# shellcheck disable=SC2086
+if DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $debs >"$T/apt.log" 2>&1; then
+	installed_by_us=1
+	ok "apt-get install of the three packages"
+else
+	installed_by_us=1
+	nok "apt-get install of the packages" "$(tail -5 "$T/apt.log")"
+	finish
+fi
+
+IV=/usr/bin/ivshmem
+if v=$($IV --version 2>&1) && [ "$v" = "ivshmem $VERSION" ]; then ok "$IV --version: $v"; else nok "$IV --version says ivshmem $VERSION" "$v"; fi
+for page in 1:ivshmem 1:ivshmem-chan 3:libivshmem 5:ivshmem-daemon.conf 8:ivshmem-server 8:ivshmem-daemon; do
+	sec=${page%%:*} name=${page#*:}
+	if w=$(env -u MANPATH man -w "$sec" "$name" 2>&1) && [ "$w" = "/usr/share/man/man$sec/$name.$sec.gz" ]; then
+		ok "man -w $sec $name: $w"
+	else
+		nok "man -w $sec $name finds the packaged page" "$w"
+	fi
+done
+if env -u MANPATH MANWIDTH=80 man -P cat ivshmem 2>"$T/man.err" | grep -q '^SYNOPSIS' && [ ! -s "$T/man.err" ]; then
+	ok "man ivshmem renders, silently"
+else
+	nok "man ivshmem renders, silently" "$(head -3 "$T/man.err")"
+fi
+
+# The maintainer scripts' work: the group from sysusers.d, then the
+# runtime directories from tmpfiles.d.
+getent group ivshmem >/dev/null && ok "postinst: systemd-sysusers made the group ivshmem" ||
+	nok "postinst: systemd-sysusers made the group ivshmem"
+if [ "$(stat -c '%U:%G %a' /run/ivshmem/server 2>&1)" = "root:root 755" ]; then
+	ok "postinst: systemd-tmpfiles made /run/ivshmem/server"
+else
+	nok "postinst: systemd-tmpfiles made /run/ivshmem/server" "$(stat -c '%U:%G %a' /run/ivshmem/server 2>&1)"
+fi
+for f in /lib/systemd/system/ivshmem-server@.socket /lib/systemd/system/ivshmem-daemon@.service \
+	/lib/udev/rules.d/70-ivshmem.rules /usr/share/bash-completion/completions/ivshmem; do
+	[ -f "$f" ] && ok "installed: $f" || nok "installed: $f"
+done
+
+# A short host demo with the installed tool: a region through file:, a
+# server with a peer that waits for a ring, a channel.
+R=$T/region
+truncate -s 1M "$R"
+printf 'from the package' | $IV write "file:$R" --offset 4096 2>"$T/err" &&
+	got=$($IV read "file:$R" --offset 4096 --length 16 2>>"$T/err")
+[ "${got:-}" = "from the package" ] && ok "ivshmem write, then read, through file:" ||
+	nok "ivshmem write, then read, through file:" "${got:-} $(cat "$T/err")"
+
+S=$T/sock
+$IV server -F -S "$S" -M "ivshmem-deb-test-$$" -l 1M -n 2 2>"$T/server.log" &
+SRV=$!
+i=0; while [ ! -S "$S" ] && kill -0 $SRV 2>/dev/null && [ $i -lt 200 ]; do sleep 0.05; i=$((i + 1)); done
+$IV wait "server:$S" 1 --timeout 20 >"$T/wait.out" 2>&1 &
+W=$!
+WID=""; i=0
+while [ -z "$WID" ] && kill -0 $W 2>/dev/null && [ $i -lt 400 ]; do
+	WID=$($IV peers "server:$S" --json 2>/dev/null | sed -n 's/.*"peers":\[{"id":\([0-9]*\).*/\1/p')
+	[ -z "$WID" ] && sleep 0.05; i=$((i + 1))
+done
+if [ -n "$WID" ] && $IV ring "server:$S" "$WID" 1 2>"$T/ring.err" && wait $W; then
+	ok "ivshmem server: a peer rings another on vector 1 ($(head -1 "$T/wait.out"))"
+else
+	kill $W 2>/dev/null
+	nok "ivshmem server: a peer rings another on vector 1" "peer '$WID': $(cat "$T/ring.err" "$T/wait.out" "$T/server.log" | head -5)"
+fi
+kill $SRV; wait $SRV 2>/dev/null; SRV=
+
+C=$T/chan
+truncate -s 4M "$C"
+if $IV chan create "file:$C" deb --size 64K --max-message 1K 2>"$T/chan.err" &&
+	printf 'one\ntwo\nthree\n' | $IV chan send "file:$C" deb 2>>"$T/chan.err" &&
+	$IV chan recv "file:$C" deb --count 3 --timeout 10 >"$T/recv" 2>>"$T/chan.err" &&
+	[ "$(cat "$T/recv")" = "$(printf 'one\ntwo\nthree')" ]; then
+	ok "ivshmem chan: three messages sent and received in order"
+else
+	nok "ivshmem chan: three messages sent and received in order" "$(cat "$T/recv" "$T/chan.err" | head -5)"
+fi
+
+# An application built against the installed files: the header, the
+# pkg-config file and the libraries of libivshmem-dev, the example it ships.
+EX=/usr/share/doc/libivshmem-dev/examples/map.c
+pc=$(env -u PKG_CONFIG_PATH pkg-config --path libivshmem 2>&1)
+if [ "$pc" = "/usr/lib/$MA/pkgconfig/libivshmem.pc" ]; then
+	ok "pkg-config finds the packaged libivshmem.pc"
+else
+	nok "pkg-config finds the packaged libivshmem.pc" "it finds '$pc' (a meson install under /usr/local shadows the package: remove it)"
+fi
+printf 'installed!' | dd of="$R" conv=notrunc 2>/dev/null
+# shellcheck disable=SC2046
+if cc -Wall -Werror -o "$T/map" "$EX" $(env -u PKG_CONFIG_PATH pkg-config --cflags --libs libivshmem) 2>"$T/cc.err" &&
+	"$T/map" "file:$R" >"$T/map.out" 2>&1 && grep -q "installed!" "$T/map.out" &&
+	ldd "$T/map" | grep -q "libivshmem.so.0.1 => /[a-z/]*lib/$MA/libivshmem.so.0.1 "; then
+	ok "examples/map.c from libivshmem-dev builds with pkg-config, runs on libivshmem.so.0.1"
+else
+	nok "examples/map.c builds with pkg-config and runs on the packaged library" "$(cat "$T/cc.err" "$T/map.out" | head -5; ldd "$T/map" 2>&1 | grep ivshmem)"
+fi
+# shellcheck disable=SC2046
+if cc -Wall -Werror -o "$T/map-static" "$EX" $(env -u PKG_CONFIG_PATH pkg-config --cflags --static --libs libivshmem |
+	sed 's/-livshmem\b/-l:libivshmem.a/') 2>"$T/cc.err" &&
+	"$T/map-static" "file:$R" 2>&1 | grep -q "installed!" && ! ldd "$T/map-static" | grep -q libivshmem; then
+	ok "... and links statically with the packaged libivshmem.a"
+else
+	nok "examples/map.c links statically with the packaged libivshmem.a" "$(head -5 "$T/cc.err")"
+fi
+
+# Purge, then nothing of the packages is left: no file they shipped, and
+# the filesystem as it was before, but for the group ivshmem (Debian leaves
+# system groups: files anywhere may still carry its id).
+dpkg-query -L $PKGS 2>/dev/null | sort -u >"$T/shipped"
+# shellcheck disable=SC2086
+if DEBIAN_FRONTEND=noninteractive apt-get purge -y -q $PKGS >"$T/purge.log" 2>&1; then
+	installed_by_us=0
+	ok "apt-get purge $PKGS"
+else
+	nok "apt-get purge $PKGS" "$(tail -5 "$T/purge.log")"
+fi
+left=""
+for p in $PKGS; do
+	s=$(dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null)
+	case $s in "" | "un"* | "pn"*) ;; *) left="$left $p($s)" ;; esac
+done
+[ -z "$left" ] && ok "dpkg knows none of them any more" || nok "dpkg knows none of them any more" "$left"
+still=""
+while read -r f; do
+	[ -d "$f" ] && continue # directories (and /lib, a link to one): others' too
+	[ -e "$f" ] || [ -L "$f" ] && still="$still $f"
+done <"$T/shipped"
+[ -z "$still" ] && ok "none of the $(wc -l <"$T/shipped") paths they shipped is left but directories" ||
+	nok "none of the paths they shipped is left but directories" "$still"
+snapshot >"$T/after"
+if cmp -s "$T/before" "$T/after"; then
+	ok "the filesystem holds what it held before the install, path for path"
+else
+	nok "the filesystem holds what it held before the install, path for path" "$(diff "$T/before" "$T/after" | grep '^[<>]' | head -10)"
+fi
+[ $group_before = 0 ] && getent group ivshmem >/dev/null && echo "# kept on purge, as Debian does: the system group ivshmem"
+finish
