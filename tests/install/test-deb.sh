@@ -57,6 +57,22 @@ else
 	nok "lintian: no error and no warning" "$(head -20 "$T/tags")"
 fi
 [ -s "$T/tags" ] && sed 's/^/# lintian: /' "$T/tags"
+# ... and the same lintian call fails on a package with faults it must
+# see (no copyright file, a binary in /usr/bin without a man page), so the
+# pass above is lintian's judgement, not a call that checks nothing.
+mkdir -p "$T/bad/DEBIAN" "$T/bad/usr/bin"
+printf 'Package: ivshmem-lintian-probe\nVersion: 1\nArchitecture: all\nMaintainer: Nobody <nobody@example.org>\nDescription: probe\n' >"$T/bad/DEBIAN/control"
+printf '#!/bin/sh\n' >"$T/bad/usr/bin/ivshmem-lintian-probe"
+chmod 755 "$T/bad/usr/bin/ivshmem-lintian-probe"
+if dpkg-deb --root-owner-group -b "$T/bad" "$T/bad.deb" >/dev/null 2>&1; then
+	if lintian --pedantic -I --fail-on error,warning "$T/bad.deb" >"$T/bad.tags" 2>&1; then
+		nok "lintian, called so, fails a faulty package" "$(head -3 "$T/bad.tags")"
+	else
+		ok "lintian, called so, fails a faulty package ($(grep -c '^[EW]:' "$T/bad.tags") errors and warnings)"
+	fi
+else
+	nok "setup: dpkg-deb builds the faulty package for lintian"
+fi
 bare=""
 for o in "$SRC"/debian/*lintian-overrides "$SRC"/debian/source/lintian-overrides; do
 	[ -f "$o" ] || continue
@@ -107,6 +123,12 @@ else
 	nok "apt-get install of the packages" "$(tail -5 "$T/apt.log")"
 	finish
 fi
+
+# The snapshot sees what an install adds (so that its silence after the
+# purge means something).
+snapshot >"$T/installed"
+diff "$T/before" "$T/installed" | grep -qx '> /usr/bin/ivshmem' && ok "the filesystem snapshot sees the installed /usr/bin/ivshmem" ||
+	nok "the filesystem snapshot sees the installed /usr/bin/ivshmem"
 
 IV=/usr/bin/ivshmem
 if v=$($IV --version 2>&1) && [ "$v" = "ivshmem $VERSION" ]; then ok "$IV --version: $v"; else nok "$IV --version says ivshmem $VERSION" "$v"; fi
