@@ -26,6 +26,10 @@ ok() { n=$((n + 1)); echo "ok $n - $1"; }
 nok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; [ -n "${2:-}" ] && printf '%s\n' "$2" | sed 's/^/#   /'; }
 skip() { n=$((n + 1)); echo "ok $n - $1 # SKIP $2"; }
 finish() { echo "1..$n"; [ $failed -eq 0 ]; exit $?; }
+# One lintian call for the packages and for the probe that must fail it
+lint() { lintian --pedantic -I --fail-on error,warning "$@"; }
+# pkg-config as an application on this system calls it
+pc() { env -u PKG_CONFIG_PATH pkg-config "$@"; }
 
 # The build.  As root, deb.sh installs what debian/control's Build-Depends
 # lacks; as another user, the test runs only when they are all there.
@@ -52,7 +56,7 @@ done
 # lintian on everything the build made (.changes: source, binaries, dbgsym),
 # at pedantic level with the informational tags shown: no error and no
 # warning; an override needs a comment saying why.
-lintian --pedantic -I --fail-on error,warning "$OUT/ivshmem-kit_${VERSION}_$ARCH.changes" >"$T/lintian" 2>&1
+lint "$OUT/ivshmem-kit_${VERSION}_$ARCH.changes" >"$T/lintian" 2>&1
 r=$?
 grep -v 'running with root privileges' "$T/lintian" >"$T/tags"
 if [ $r -eq 0 ]; then
@@ -69,7 +73,7 @@ printf 'Package: ivshmem-lintian-probe\nVersion: 1\nArchitecture: all\nMaintaine
 printf '#!/bin/sh\n' >"$T/bad/usr/bin/ivshmem-lintian-probe"
 chmod 755 "$T/bad/usr/bin/ivshmem-lintian-probe"
 if dpkg-deb --root-owner-group -b "$T/bad" "$T/bad.deb" >/dev/null 2>&1; then
-	if lintian --pedantic -I --fail-on error,warning "$T/bad.deb" >"$T/bad.tags" 2>&1; then
+	if lint "$T/bad.deb" >"$T/bad.tags" 2>&1; then
 		nok "lintian, called so, fails a faulty package" "$(head -3 "$T/bad.tags")"
 	else
 		ok "lintian, called so, fails a faulty package ($(grep -c '^[EW]:' "$T/bad.tags") errors and warnings)"
@@ -121,11 +125,10 @@ getent group ivshmem >/dev/null && group_before=1 || group_before=0
 [ -e /run/ivshmem ] && run_before=1 || run_before=0
 
 # shellcheck disable=SC2086
+installed_by_us=1 # (a failed install may still leave some: cleanup purges)
 if DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $debs >"$T/apt.log" 2>&1; then
-	installed_by_us=1
 	ok "apt-get install of the three packages"
 else
-	installed_by_us=1
 	nok "apt-get install of the packages" "$(tail -5 "$T/apt.log")"
 	finish
 fi
@@ -220,15 +223,15 @@ fi
 # An application built against the installed files: the header, the
 # pkg-config file and the libraries of libivshmem-dev, the example it ships.
 EX=/usr/share/doc/libivshmem-dev/examples/map.c
-pc=$(env -u PKG_CONFIG_PATH pkg-config --path libivshmem 2>&1)
-if [ "$pc" = "/usr/lib/$MA/pkgconfig/libivshmem.pc" ]; then
+found=$(pc --path libivshmem 2>&1)
+if [ "$found" = "/usr/lib/$MA/pkgconfig/libivshmem.pc" ]; then
 	ok "pkg-config finds the packaged libivshmem.pc"
 else
-	nok "pkg-config finds the packaged libivshmem.pc" "it finds '$pc' (a meson install under /usr/local shadows the package: remove it)"
+	nok "pkg-config finds the packaged libivshmem.pc" "it finds '$found' (a meson install under /usr/local shadows the package: remove it)"
 fi
 printf 'installed!' | dd of="$R" conv=notrunc 2>/dev/null
 # shellcheck disable=SC2046
-if cc -Wall -Werror -o "$T/map" "$EX" $(env -u PKG_CONFIG_PATH pkg-config --cflags --libs libivshmem) 2>"$T/cc.err" &&
+if cc -Wall -Werror -o "$T/map" "$EX" $(pc --cflags --libs libivshmem) 2>"$T/cc.err" &&
 	"$T/map" "file:$R" >"$T/map.out" 2>&1 && grep -q "installed!" "$T/map.out" &&
 	ldd "$T/map" | grep -q "libivshmem.so.0.1 => /[a-z/]*lib/$MA/libivshmem.so.0.1 "; then
 	ok "examples/map.c from libivshmem-dev builds with pkg-config, runs on libivshmem.so.0.1"
@@ -236,7 +239,7 @@ else
 	nok "examples/map.c builds with pkg-config and runs on the packaged library" "$(cat "$T/cc.err" "$T/map.out" | head -5; ldd "$T/map" 2>&1 | grep ivshmem)"
 fi
 # shellcheck disable=SC2046
-if cc -Wall -Werror -o "$T/map-static" "$EX" $(env -u PKG_CONFIG_PATH pkg-config --cflags --static --libs libivshmem |
+if cc -Wall -Werror -o "$T/map-static" "$EX" $(pc --cflags --static --libs libivshmem |
 	sed 's/-livshmem\b/-l:libivshmem.a/') 2>"$T/cc.err" &&
 	"$T/map-static" "file:$R" 2>&1 | grep -q "installed!" && ! ldd "$T/map-static" | grep -q libivshmem; then
 	ok "... and links statically with the packaged libivshmem.a"
