@@ -25,6 +25,12 @@ if [ "$what" = check ]; then
 	[ -x /sbin/depmod ] || need="$need kmod" # ... which loads vfio-pci through libkmod's index
 	have dpkg-buildpackage || need="$need dpkg-dev" # make deb (its build dependencies: scripts/deb.sh)
 	have lintian || need="$need lintian"
+	# docs/libvirt.md's XML (virt-xml-validate) and the guest test's libvirt
+	# scenario (a session libvirtd with the QEMU driver)
+	have virt-xml-validate || need="$need libvirt-clients"
+	have xmllint || need="$need libxml2-utils"
+	[ -x /usr/sbin/libvirtd ] || need="$need libvirt-daemon"
+	pkg libvirt-daemon-driver-qemu || need="$need libvirt-daemon-driver-qemu"
 fi
 [ -z "$need" ] && exit 0
 if [ "$(id -u)" != 0 ]; then

@@ -1,0 +1,101 @@
+#!/bin/sh
+# Every XML block of docs/libvirt.md is valid libvirt domain XML, as libvirt's
+# own schema (virt-xml-validate) says: a whole <domain> as it is, a <shmem>
+# element inside a minimal domain.  The page must show the three setups it
+# promises (ivshmem-plain with a size, ivshmem-doorbell with a server path and
+# MSI vectors, a complete domain), and its doorbell socket must be the one
+# ivshmem-server@.socket makes.  A broken element must fail the validator, so
+# that its silence means something.
+#
+#   test-libvirt-xml.sh SOURCE_DIR
+#
+# Without virt-xml-validate (Debian: libvirt-clients) the test skips, except
+# in CI as root, where scripts/deps.sh installs it and its absence is a
+# failure.
+set -u
+SRC=${1:?source dir}
+DOC=$SRC/docs/libvirt.md
+BLOCKS=$SRC/tests/docs/doc-blocks.sh
+UNIT=$SRC/data/ivshmem-server@.socket.in
+n=0
+ok() { n=$((n + 1)); echo "ok $n - $1"; }
+nok() { n=$((n + 1)); echo "not ok $n - $1"; [ -n "${2:-}" ] && printf '%s\n' "$2" | sed 's/^/#   /'; }
+
+if ! command -v virt-xml-validate >/dev/null 2>&1; then
+	if [ -n "${CI:-}" ] && [ "$(id -u)" = 0 ]; then
+		echo "Bail out! virt-xml-validate not found: apt-get install libvirt-clients (scripts/deps.sh check does)"
+		exit 1
+	fi
+	echo "1..0 # SKIP virt-xml-validate not found (apt-get install libvirt-clients)"
+	exit 0
+fi
+T=$(mktemp -d /tmp/ivshmem-docs.XXXXXX) || { echo "Bail out! mktemp failed"; exit 1; }
+trap 'rm -rf "$T"' EXIT
+trap 'exit 143' TERM
+
+# in_domain FILE: a <shmem> snippet wrapped in the smallest valid domain
+in_domain() {
+	printf '%s\n' "<domain type='qemu'>" "  <name>doc-check</name>" \
+		"  <memory unit='MiB'>256</memory>" "  <os><type>hvm</type></os>" "  <devices>"
+	cat "$1"
+	printf '%s\n' "  </devices>" "</domain>"
+}
+# validate NAME FILE: ok if libvirt's schema takes FILE (a <domain> or a
+# <shmem> snippet)
+validate() {
+	if grep -q '<domain' "$2"; then cp "$2" "$T/check.xml"; else in_domain "$2" >"$T/check.xml"; fi
+	if virt-xml-validate "$T/check.xml" domain >"$T/out" 2>&1; then
+		ok "$1 is valid domain XML"
+	else
+		nok "$1 is valid domain XML" "$(cat "$T/out"; echo '--- as checked:'; cat "$T/check.xml")"
+	fi
+}
+
+count=$(sh "$BLOCKS" xml "$DOC") || { echo "Bail out! cannot read the XML blocks of $DOC"; exit 1; }
+plain= door= dom= i=1
+while [ "$i" -le "$count" ]; do
+	f=$T/block$i.xml
+	sh "$BLOCKS" xml "$DOC" "$i" >"$f" || { nok "docs/libvirt.md: XML block $i extracted"; i=$((i + 1)); continue; }
+	validate "docs/libvirt.md: XML block $i ($(sed -n '1s/^[[:space:]]*<\([a-z]*\).*/\1/p' "$f"))" "$f"
+	grep -q '<domain' "$f" && dom=$i
+	if grep -q "type='ivshmem-plain'" "$f" && grep -q '<size' "$f"; then plain=$i; fi
+	if grep -q "type='ivshmem-doorbell'" "$f" && grep -q '<server path=' "$f" &&
+		grep -q '<msi vectors=' "$f"; then
+		[ -z "$door" ] && door=$i
+	fi
+	i=$((i + 1))
+done
+[ -n "$plain" ] && ok "docs/libvirt.md shows ivshmem-plain with <size> (block $plain)" ||
+	nok "docs/libvirt.md shows ivshmem-plain with <size>"
+[ -n "$door" ] && ok "docs/libvirt.md shows ivshmem-doorbell with <server path> and <msi vectors> (block $door)" ||
+	nok "docs/libvirt.md shows ivshmem-doorbell with <server path> and <msi vectors>"
+[ -n "$dom" ] && ok "docs/libvirt.md shows a complete <domain> (block $dom)" ||
+	nok "docs/libvirt.md shows a complete <domain>"
+
+# the doorbell's socket is where ivshmem-server@NAME.socket listens
+if [ -n "$door" ]; then
+	name=$(sed -n "s/.*<shmem name='\([^']*\)'.*/\1/p" "$T/block$door.xml" | head -n 1)
+	path=$(sed -n "s/.*<server path='\([^']*\)'.*/\1/p" "$T/block$door.xml" | head -n 1)
+	listen=$(sed -n 's/^ListenStream=//p' "$UNIT" | sed "s/%i/$name/")
+	if [ -n "$listen" ] && [ "$path" = "$listen" ]; then
+		ok "the doorbell's <server path> is ivshmem-server@$name.socket's ListenStream ($listen)"
+	else
+		nok "the doorbell's <server path> is ivshmem-server@$name.socket's ListenStream" \
+			"XML: '$path', unit: '$listen'"
+	fi
+fi
+
+# the validator must refuse what libvirt would: an unknown model, a size that
+# is not a number
+printf '%s\n' "<shmem name='x'>" "  <model type='ivshmem-bogus'/>" "</shmem>" >"$T/bad1.xml"
+printf '%s\n' "<shmem name='x'>" "  <model type='ivshmem-plain'/>" "  <size unit='M'>lots</size>" "</shmem>" >"$T/bad2.xml"
+for b in 1 2; do
+	case $b in 1) what="an unknown model" ;; 2) what="a size that is not a number" ;; esac
+	in_domain "$T/bad$b.xml" >"$T/check.xml"
+	if virt-xml-validate "$T/check.xml" domain >"$T/out" 2>&1; then
+		nok "a <shmem> with $what fails validation" "$(cat "$T/out")"
+	else
+		ok "a <shmem> with $what fails validation"
+	fi
+done
+echo "1..$n"
