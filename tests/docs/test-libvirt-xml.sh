@@ -1,7 +1,7 @@
 #!/bin/sh
-# Every XML block of docs/libvirt.md is valid libvirt domain XML, as libvirt's
-# own schema (virt-xml-validate) says: a whole <domain> as it is, a <shmem>
-# element inside a minimal domain.  The page must show the three setups it
+# Every XML block of docs/libvirt.md (and of the README) is valid libvirt
+# domain XML, as libvirt's own schema (virt-xml-validate) says: a whole
+# <domain> as it is, a <shmem> element inside a minimal domain.  The page must show the three setups it
 # promises (ivshmem-plain with a size, ivshmem-doorbell with a server path and
 # MSI vectors, a complete domain), and its doorbell socket must be the one
 # ivshmem-server@.socket makes.  A broken element must fail the validator, so
@@ -51,19 +51,26 @@ validate() {
 	fi
 }
 
-count=$(sh "$BLOCKS" xml "$DOC") || { echo "Bail out! cannot read the XML blocks of $DOC"; exit 1; }
-plain= door= dom= i=1
-while [ "$i" -le "$count" ]; do
-	f=$T/block$i.xml
-	sh "$BLOCKS" xml "$DOC" "$i" >"$f" || { nok "docs/libvirt.md: XML block $i extracted"; i=$((i + 1)); continue; }
-	validate "docs/libvirt.md: XML block $i ($(sed -n '1s/^[[:space:]]*<\([a-z]*\).*/\1/p' "$f"))" "$f"
-	grep -q '<domain' "$f" && dom=$i
-	if grep -q "type='ivshmem-plain'" "$f" && grep -q '<size' "$f"; then plain=$i; fi
-	if grep -q "type='ivshmem-doorbell'" "$f" && grep -q '<server path=' "$f" &&
-		grep -q '<msi vectors=' "$f"; then
-		[ -z "$door" ] && door=$i
-	fi
-	i=$((i + 1))
+plain= door= dom=
+for doc in "$DOC" "$SRC/README.md"; do
+	rel=${doc#"$SRC/"}
+	count=$(sh "$BLOCKS" xml "$doc") || { echo "Bail out! cannot read the XML blocks of $doc"; exit 1; }
+	i=1
+	while [ "$i" -le "$count" ]; do
+		f=$T/block$i.xml
+		[ "$doc" = "$DOC" ] || f=$T/other$i.xml
+		sh "$BLOCKS" xml "$doc" "$i" >"$f" || { nok "$rel: XML block $i extracted"; i=$((i + 1)); continue; }
+		validate "$rel: XML block $i ($(sed -n '1s/^[[:space:]]*<\([a-z]*\).*/\1/p' "$f"))" "$f"
+		if [ "$doc" = "$DOC" ]; then
+			grep -q '<domain' "$f" && dom=$i
+			if grep -q "type='ivshmem-plain'" "$f" && grep -q '<size' "$f"; then plain=$i; fi
+			if [ -z "$door" ] && grep -q "type='ivshmem-doorbell'" "$f" &&
+				grep -q '<server path=' "$f" && grep -q '<msi vectors=' "$f"; then
+				door=$i
+			fi
+		fi
+		i=$((i + 1))
+	done
 done
 [ -n "$plain" ] && ok "docs/libvirt.md shows ivshmem-plain with <size> (block $plain)" ||
 	nok "docs/libvirt.md shows ivshmem-plain with <size>"

@@ -31,6 +31,8 @@
 #                 reports in "#@check NAME [TAGS]" lines, so that a guest that
 #                 dies early still yields "not ok" for everything it missed
 #   run.sh        this file: one shell function scenario_NAME per scenario
+#   libvirt.sh    the libvirt scenario's helpers: libvirtd started and
+#                 stopped, the domain XML, booting through virsh
 #   runas.c       /bin/runas UID GID GROUPS -- CMD in the guest (daemon
 #                 scenario: unprivileged users); built by meson, passed with
 #                 --bin (run.sh also looks for BUILD_DIR/tests/guest/runas)
@@ -62,6 +64,9 @@
 #                  host subscribers; a latest-mode topic the host keeps
 #                  publishing to, B reading it read-only (passive)
 #                  (guest-topic.sh; logs in topic-a/, topic-b/)
+#   libvirt        doorbell's guest and checks, the VM started by Debian's
+#                  libvirtd (a session daemon the test starts) from the
+#                  devices of docs/libvirt.md's complete domain (libvirt.sh)
 #   udev           the installed udev rule under the real systemd-udevd: the
 #                  device a local rule asks for is bound to vfio-pci (the
 #                  rule loads it) and wants its daemon's socket; another is
@@ -92,8 +97,9 @@ set -u
 RIG_DIR=$(cd "$(dirname "$0")" && pwd)
 SRC_DIR=$(cd "$RIG_DIR/../.." && pwd)
 . "$RIG_DIR/lib.sh"
+. "$RIG_DIR/libvirt.sh"
 
-SCENARIOS="sysfs vfio doorbell doorbell2 daemon chan chan-doorbell topic udev"
+SCENARIOS="sysfs vfio doorbell doorbell2 daemon chan chan-doorbell topic udev libvirt"
 
 # ------------------------------------------------------------- args ----
 BUILD_DIR=build
@@ -142,6 +148,7 @@ BG_PIDS=
 cleanup() {
 	# background processes this script started (servers, host peers, VMs)
 	local p
+	libvirt_teardown
 	for p in $BG_PIDS; do kill_tree "$p"; done
 	for p in $BG_PIDS; do wait "$p" 2>/dev/null; done
 	[ -n "$SHM_FILES" ] && rm -f $SHM_FILES
@@ -477,20 +484,27 @@ phase_ringer() {
 DOORBELL_QEMU_MACHINE="-M q35,kernel-irqchip=split -device intel-iommu,intremap=on"
 
 # ------------------------------------------------ doorbell scenarios ----
-# One VM with an ivshmem-doorbell device (2 vectors) on `ivshmem server -M`;
-# two host peers wait (vector 0 and 1) from before boot; the host rings the
-# guest as the guest's phase field in the shared memory asks (see
-# guest-doorbell.sh), reading and acking it directly in /dev/shm/NAME.
-scenario_doorbell() {
-	local name=doorbell dir=$WORK/doorbell size=$((4 << 20)) rc t0
+# doorbell_scenario NAME BOOT [SERVER-ARGS...]: one VM with an
+# ivshmem-doorbell device (2 vectors) on `ivshmem server -M` (with
+# SERVER-ARGS); three host peers wait (vector 0 and 1) from before boot; the
+# host rings the guest as the guest's phase field in the shared memory asks
+# (see guest-doorbell.sh), reading and acking it directly in /dev/shm/NAME.
+# BOOT starts the VM: "BOOT prepare DIR SOCK" first (in this shell: it may
+# report TAP lines; non-zero: no boot), then "BOOT run DIR SOCK" in the
+# background, which boots DIR/initrd.cpio.gz with the device on the server
+# at SOCK, leaves the console in DIR/console.log and returns once the VM is
+# gone (124: it timed out), with what went wrong in DIR/boot.err.
+doorbell_scenario() {
+	local name=$1 boot=$2; shift 2
+	local dir=$WORK/$name size=$((4 << 20)) rc t0
 	local script=$RIG_DIR/guest-doorbell.sh
-	local shmname=ivshmem-guest-$$-doorbell
+	local shmname=ivshmem-guest-$$-$name
 	local shm=/dev/shm/$shmname phase_off=4096 ack_off=4104
 	rm -rf "$dir"; mkdir -p "$dir"
 	rm -f "$shm"; SHM_FILES="$SHM_FILES $shm"
 	local checks="$(modchecks $VFIO_MODULES) $(checks_of "$script")"
 	local hchecks="host: server started"
-	if ! server_start "$dir" -M "$shmname" -l $size -n 2; then
+	if ! server_start "$dir" -M "$shmname" -l $size -n 2 "$@"; then
 		fail_all "$name: " "server did not start" $hchecks $checks
 		tail -n 5 "$dir/server.log" | sed 's/^/#   server: /'
 		kill_tree $SERVER_PID; return
@@ -529,13 +543,16 @@ scenario_doorbell() {
 		fail_all "$name: " "initramfs not built" $checks
 		server_stop $name "$shm"; return
 	fi
+	if ! "$boot" prepare "$dir" "$sock"; then
+		fail_all "$name: " "no VM to boot" $checks
+		server_stop $name "$shm"; return
+	fi
 	t0=$(date +%s)
-	guest_boot "$dir/console.log" "$GUEST_TIMEOUT" "$dir/initrd.cpio.gz" "intel_iommu=on" \
-		$DOORBELL_QEMU_MACHINE \
-		-chardev socket,path="$sock",id=ivs -device ivshmem-doorbell,chardev=ivs,vectors=2 &
+	rm -f "$dir/boot.err"
+	"$boot" run "$dir" "$sock" &
 	local vm=$!; bg $vm
 	# QEMU connects to the server before the guest runs
-	local gid; gid=$(new_peer "$sock" 30 $vm $hp1 $hp0 $hprw)
+	local gid; gid=$(new_peer "$sock" 60 $vm $hp1 $hp0 $hprw)
 	if [ -n "$gid" ]; then tap_ok "$name: host: QEMU connected to the server (peer $gid)"
 	else tap_not_ok "$name: host: QEMU connected to the server"; fi
 
@@ -601,6 +618,41 @@ scenario_doorbell() {
 	if [ $TAP_FAILED -gt $before ]; then
 		tap_diag "$name: end of the console log:"
 		guest_tail "$dir/console.log" 30
+		[ -s "$dir/boot.err" ] && sed 's/^/#   boot: /' "$dir/boot.err"
+	fi
+}
+
+# doorbell_qemu prepare|run DIR SOCK: QEMU started by the rig (guest_boot)
+doorbell_qemu() {
+	[ "$1" = prepare ] && return 0
+	guest_boot "$2/console.log" "$GUEST_TIMEOUT" "$2/initrd.cpio.gz" "intel_iommu=on" \
+		$DOORBELL_QEMU_MACHINE \
+		-chardev socket,path="$3",id=ivs -device ivshmem-doorbell,chardev=ivs,vectors=2
+}
+scenario_doorbell() { doorbell_scenario doorbell doorbell_qemu; }
+
+# The doorbell scenario with libvirt as the VM's manager: Debian's libvirtd
+# (a session daemon the test starts, see libvirt.sh) boots a domain made of
+# docs/libvirt.md's devices against the test's `ivshmem server`; the same
+# guest script and host checks as doorbell.
+scenario_libvirt() {
+	local name=libvirt log=$WORK/libvirtd.log
+	if ! libvirt_setup "$log"; then
+		if required; then
+			tap_not_ok "$name: host: libvirtd started # $LV_SKIP"
+			[ -f "$log" ] && tail -n 5 "$log" | sed 's/^/#   libvirtd: /'
+		else
+			tap_ok "$name: # SKIP $LV_SKIP"
+		fi
+		libvirt_teardown; return
+	fi
+	tap_ok "$name: host: libvirtd started ($LV_URI as $LV_USER), virsh answers"
+	doorbell_scenario $name libvirt_boot $LV_SERVER_ARGS
+	if libvirt_teardown; then
+		tap_ok "$name: host: libvirtd and all it started stop on SIGTERM"
+	else
+		tap_not_ok "$name: host: libvirtd and all it started stop on SIGTERM"
+		tap_diag "  killed after 10 s:$LV_LEFT"
 	fi
 }
 
@@ -695,7 +747,7 @@ scenario_daemon() {
 		fail_all "$name: " "no runas helper (build tests/guest/runas.c, pass --bin)" $checks
 		return
 	fi
-	if ! server_start "$dir" -M "$shmname" -l $size -n 2; then
+	if ! server_start "$dir" -M "$shmname" -l $size -n 2 "$@"; then
 		fail_all "$name: " "server did not start" "host: server started" $checks
 		kill_tree $SERVER_PID; return
 	fi
@@ -988,7 +1040,7 @@ scenario_topic() {
 	local checks_a="$(modchecks $VFIO_MODULES) $(checks_of "$script" vfio pub)"
 	local checks_b="$(checks_of "$script" plain)"
 	local pa="$name: guest A: " pb="$name: guest B: "
-	if ! server_start "$dir" -M "$shmname" -l $size -n 2; then
+	if ! server_start "$dir" -M "$shmname" -l $size -n 2 "$@"; then
 		tap_not_ok "$name: host: server started"
 		tail -n 5 "$dir/server.log" | sed 's/^/#   server: /'
 		fail_all "$pa" "server did not start" $checks_a
