@@ -40,12 +40,15 @@ lv_as() {
 libvirt_setup() {
 	local log=$1 t
 	LV_SKIP=
-	for t in /usr/sbin/libvirtd virsh virt-xml-validate runuser; do
+	for t in /usr/sbin/libvirtd virsh virt-xml-validate; do
 		if ! command -v "$t" >/dev/null 2>&1; then
 			LV_SKIP="$t not found (apt-get install libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients)"
 			return 1
 		fi
 	done
+	if [ "$(id -u)" = 0 ] && ! command -v runuser >/dev/null 2>&1; then
+		LV_SKIP="runuser not found (util-linux)"; return 1
+	fi
 	if [ -z "$(find /usr/lib/*/libvirt/connection-driver -name 'libvirt_driver_qemu.so' 2>/dev/null | head -n 1)" ]; then
 		LV_SKIP="libvirt's QEMU driver not found (apt-get install libvirt-daemon-driver-qemu)"
 		return 1
