@@ -12,12 +12,17 @@ lang=${1:?usage: doc-blocks.sh LANG DOC [N]}
 doc=${2:?usage: doc-blocks.sh LANG DOC [N]}
 want=${3:-0}
 [ -r "$doc" ] || { echo "doc-blocks.sh: cannot read $doc" >&2; exit 1; }
+# Fences as CommonMark has them: up to three spaces before ```, the info
+# string's first word compared without case ("``` XML" is an xml block), a
+# bare ``` closes.  Blocks of other languages are skipped whole.
 awk -v lang="$lang" -v want="$want" '
-	inb && /^```[[:space:]]*$/ { inb = 0; next }
-	inb { if (n == want) print; next }
-	$0 == "```" lang { inb = 1; n++; next }
+	function info(l) { sub(/^ ? ? ?```[ \t]*/, "", l); sub(/[ \t].*$/, "", l); return tolower(l) }
+	!/^ ? ? ?```/ { if (inb && n == want) print; next }
+	inb || inother { if (/^ ? ? ?```[ \t]*$/) { inb = inother = 0; next } if (inb && n == want) print; next }
+	info($0) == tolower(lang) { inb = 1; n++; next }
+	{ inother = 1 }
 	END {
 		if (inb) { print "doc-blocks.sh: block " n " is not closed" > "/dev/stderr"; exit 1 }
-		if (want == 0) { print n; exit 0 }
-		if (want > n) { print "doc-blocks.sh: no block " want " (" n " in all)" > "/dev/stderr"; exit 1 }
+		if (want == 0) { print n + 0; exit 0 }
+		if (want > n) { print "doc-blocks.sh: no block " want " (" n + 0 " in all)" > "/dev/stderr"; exit 1 }
 	}' "$doc"

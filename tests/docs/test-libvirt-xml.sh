@@ -31,6 +31,7 @@ if ! command -v virt-xml-validate >/dev/null 2>&1; then
 fi
 T=$(mktemp -d /tmp/ivshmem-docs.XXXXXX) || { echo "Bail out! mktemp failed"; exit 1; }
 trap 'rm -rf "$T"' EXIT
+trap 'exit 130' INT
 trap 'exit 143' TERM
 
 # in_domain FILE: a <shmem> snippet wrapped in the smallest valid domain
@@ -79,18 +80,22 @@ done
 [ -n "$dom" ] && ok "docs/libvirt.md shows a complete <domain> (block $dom)" ||
 	nok "docs/libvirt.md shows a complete <domain>"
 
-# the doorbell's socket is where ivshmem-server@NAME.socket listens
-if [ -n "$door" ]; then
-	name=$(sed -n "s/.*<shmem name='\([^']*\)'.*/\1/p" "$T/block$door.xml" | head -n 1)
-	path=$(sed -n "s/.*<server path='\([^']*\)'.*/\1/p" "$T/block$door.xml" | head -n 1)
-	listen=$(sed -n 's/^ListenStream=//p' "$UNIT" | sed "s/%i/$name/")
-	if [ -n "$listen" ] && [ "$path" = "$listen" ]; then
-		ok "the doorbell's <server path> is ivshmem-server@$name.socket's ListenStream ($listen)"
+# every doorbell's socket is where ivshmem-server@NAME.socket listens
+listen=$(sed -n 's/^ListenStream=//p' "$UNIT")
+for f in "$T"/block*.xml "$T"/other*.xml; do
+	[ -f "$f" ] && grep -q '<server path=' "$f" || continue
+	name=$(sed -n "s/.*<shmem name='\([^']*\)'.*/\1/p" "$f" | head -n 1)
+	path=$(sed -n "s/.*<server path='\([^']*\)'.*/\1/p" "$f" | head -n 1)
+	want=$(echo "$listen" | sed "s/%i/$name/")
+	b=$(basename "$f" .xml)
+	case $b in block*) b="docs/libvirt.md: XML block ${b#block}" ;; *) b="README.md: XML block ${b#other}" ;; esac
+	if [ -n "$listen" ] && [ "$path" = "$want" ]; then
+		ok "$b: the doorbell's <server path> is ivshmem-server@$name.socket's ListenStream ($want)"
 	else
-		nok "the doorbell's <server path> is ivshmem-server@$name.socket's ListenStream" \
-			"XML: '$path', unit: '$listen'"
+		nok "$b: the doorbell's <server path> is ivshmem-server@$name.socket's ListenStream" \
+			"XML: '$path', unit: '$want'"
 	fi
-fi
+done
 
 # the validator must refuse what libvirt would: an unknown model, a size that
 # is not a number

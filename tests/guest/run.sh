@@ -147,15 +147,16 @@ SHM_FILES=
 BG_PIDS=
 cleanup() {
 	# background processes this script started (servers, host peers, VMs)
+	# files first: after a signal meson waits 0.5 s, then kills us
 	local p
+	[ -n "$SHM_FILES" ] && rm -f $SHM_FILES
+	[ -n "${SOCK_FILES:-}" ] && rm -f $SOCK_FILES
 	libvirt_teardown
 	for p in $BG_PIDS; do kill_tree "$p"; done
 	for p in $BG_PIDS; do wait "$p" 2>/dev/null; done
-	[ -n "$SHM_FILES" ] && rm -f $SHM_FILES
-	[ -n "${SOCK_FILES:-}" ] && rm -f $SOCK_FILES
 }
 trap cleanup EXIT
-trap 'exit 130' INT TERM
+trap 'CLEANUP_FAST=1; exit 130' INT TERM
 
 # ------------------------------------------------------ scenario kit ----
 # scenario_initrd DIR GUEST_SCRIPT MODULE...: DIR/initrd tree and
@@ -747,7 +748,7 @@ scenario_daemon() {
 		fail_all "$name: " "no runas helper (build tests/guest/runas.c, pass --bin)" $checks
 		return
 	fi
-	if ! server_start "$dir" -M "$shmname" -l $size -n 2 "$@"; then
+	if ! server_start "$dir" -M "$shmname" -l $size -n 2; then
 		fail_all "$name: " "server did not start" "host: server started" $checks
 		kill_tree $SERVER_PID; return
 	fi
@@ -1040,7 +1041,7 @@ scenario_topic() {
 	local checks_a="$(modchecks $VFIO_MODULES) $(checks_of "$script" vfio pub)"
 	local checks_b="$(checks_of "$script" plain)"
 	local pa="$name: guest A: " pb="$name: guest B: "
-	if ! server_start "$dir" -M "$shmname" -l $size -n 2 "$@"; then
+	if ! server_start "$dir" -M "$shmname" -l $size -n 2; then
 		tap_not_ok "$name: host: server started"
 		tail -n 5 "$dir/server.log" | sed 's/^/#   server: /'
 		fail_all "$pa" "server did not start" $checks_a
