@@ -29,46 +29,62 @@ LV_USER=ivs-virt
 LV_GROUP=ivs-virt-sock
 LV_DIR=
 LV_PID=
-LV_DOM=ivshmem-guest-$$
+LV_DOM=ivs-guest-$$
 LV_URI=qemu:///session
 LV_SERVER_ARGS=
 LV_LEFT=
 
-lv_env() {
-	echo "HOME=$LV_DIR/home XDG_RUNTIME_DIR=$LV_DIR/run XDG_CONFIG_HOME=$LV_DIR/home/.config" \
-		"XDG_CACHE_HOME=$LV_DIR/home/.cache LIBVIRT_AUTOSTART=0 PATH=/usr/sbin:/usr/bin:/sbin:/bin"
-}
-# lv_as CMD...: CMD as LV_USER (its groups, none of root's) in the session
-# daemon's environment (every libvirt path under LV_DIR; virsh starts no
-# daemon of its own); lv_exec: the same, replacing this (sub)shell
-# shellcheck disable=SC2046
-lv_as() {
+# LV_AS (an array, set by libvirt_setup): the command prefix that runs a
+# program as LV_USER (its groups, none of root's) in a session of its own
+# (no terminal of ours to type into), in the session daemon's environment
+# (every libvirt path under LV_DIR; virsh starts no daemon of its own)
+LV_AS=()
+lv_set_as() {
+	local e=(env -i "HOME=$LV_DIR/home" "XDG_RUNTIME_DIR=$LV_DIR/run"
+		"XDG_CONFIG_HOME=$LV_DIR/home/.config" "XDG_CACHE_HOME=$LV_DIR/home/.cache"
+		LIBVIRT_AUTOSTART=0 PATH=/usr/sbin:/usr/bin:/sbin:/bin)
 	if [ "$(id -u)" = 0 ]; then
-		setpriv --reuid="$LV_USER" --regid="$(id -g "$LV_USER")" --init-groups -- env -i $(lv_env) "$@"
+		LV_AS=(setpriv --reuid="$LV_USER" --regid="$(id -g "$LV_USER")" --init-groups -- setsid "${e[@]}")
 	else
-		env -i $(lv_env) "$@"
+		LV_AS=(setsid "${e[@]}")
 	fi
 }
-# shellcheck disable=SC2046
-lv_exec() {
-	if [ "$(id -u)" = 0 ]; then
-		exec setpriv --reuid="$LV_USER" --regid="$(id -g "$LV_USER")" --init-groups -- env -i $(lv_env) "$@"
-	else
-		exec env -i $(lv_env) "$@"
-	fi
-}
+# lv_as CMD...: CMD as LV_USER; lv_exec: the same, replacing this (sub)shell
+# (a background job is no process group leader, so setsid need not fork and
+# $! is CMD)
+lv_as() { "${LV_AS[@]}" "$@" </dev/null; }
+lv_exec() { exec "${LV_AS[@]}" "$@" </dev/null; }
 # lv_virsh SECONDS ARGS...: virsh on the session daemon, killed after
-# SECONDS (--foreground: in our process group, so a signal to the test
-# reaches it)
+# SECONDS; the timeout is ours, in our process group (--foreground: it
+# stays there), so a signal to the test reaches it and it passes it on
 lv_virsh() {
 	local s=$1; shift
-	lv_as timeout --foreground -k 2 "$s" virsh -q -c "$LV_URI" "$@"
+	timeout --foreground -k 2 "$s" "${LV_AS[@]}" virsh -q -c "$LV_URI" "$@" </dev/null
 }
 # lv_read FILE: FILE as LV_USER reads it, at most 16 MiB in 5 s (a FIFO or
-# a link to /dev/zero there costs nothing)
-lv_read() { lv_as timeout --foreground -k 1 5 head -c 16777216 -- "$1"; }
-# lv_qemu_pids: this run's QEMU (its command line names LV_DIR)
-lv_qemu_pids() { pgrep -u "$(id -u "$LV_USER")" -f -- "$LV_DIR/" 2>/dev/null; }
+# a link to /dev/zero there costs nothing; a link to root's files fails)
+lv_read() { timeout --foreground -k 1 5 "${LV_AS[@]}" head -c 16777216 -- "$1" </dev/null; }
+# lv_qemu_pids: this run's QEMU (libvirt names the domain on its command
+# line: -name guest=NAME,...; LV_DOM holds our pid)
+lv_qemu_pids() { pgrep -u "$(id -u "$LV_USER")" -f -- "guest=$LV_DOM," 2>/dev/null; }
+# lv_reap_orphans: as root, kill LV_USER's processes left by an earlier run
+# that was killed outright (SIGKILL runs no cleanup), and remove its LV_DIR:
+# the run's pid, in the LV_DIR named on their command line (QEMU) or in
+# their environment (libvirtd), is gone
+lv_reap_orphans() {
+	local p d run
+	for p in $(pgrep -u "$(id -u "$LV_USER")" 2>/dev/null); do
+		d=$(cat "/proc/$p/cmdline" "/proc/$p/environ" 2>/dev/null | tr '\0' '\n' |
+			grep -o '/tmp/ivs-lv-[0-9]*\.[A-Za-z0-9]*' | head -n 1)
+		[ -n "$d" ] || continue
+		run=${d#/tmp/ivs-lv-}; run=${run%%.*}
+		kill -0 "$run" 2>/dev/null && continue
+		g_log "libvirt: killing $p ($(cat "/proc/$p/comm" 2>/dev/null)), left by run $run (gone)"
+		kill -9 "$p" 2>/dev/null
+		# its directory, if it is one this test made (root's)
+		[ -d "$d" ] && [ ! -L "$d" ] && [ "$(stat -c %u "$d")" = 0 ] && rm -rf "$d"
+	done
+}
 
 libvirt_setup() {
 	local log=$1 t
@@ -98,12 +114,16 @@ libvirt_setup() {
 			LV_SKIP="usermod -a -G $LV_GROUP $LV_USER failed: $(head -n 1 "$log")"; return 1
 		fi
 		LV_SERVER_ARGS="--socket-mode 0660 --socket-group $LV_GROUP"
+		lv_reap_orphans
 	else
 		LV_USER=$(id -un)
 	fi
-	# a short path: libvirtd's socket is LV_DIR/run/libvirt/libvirt-sock
-	LV_DIR=$(mktemp -d /tmp/ivshmem-lv.XXXXXX) || { LV_SKIP="mktemp failed"; return 1; }
+	# a short path (UNIX socket paths hold 107 bytes; the longest, QEMU's
+	# monitor, is LV_DIR/home/.config/libvirt/qemu/lib/domain-N-NAME/...),
+	# with our pid for lv_reap_orphans
+	LV_DIR=$(mktemp -d "/tmp/ivs-lv-$$.XXXXXX") || { LV_SKIP="mktemp failed"; return 1; }
 	chmod 0755 "$LV_DIR"
+	lv_set_as
 	mkdir -p "$LV_DIR/home/.config/libvirt" "$LV_DIR/home/.cache" "$LV_DIR/run" "$LV_DIR/out"
 	chmod 0700 "$LV_DIR/run"
 	# QEMU's output to a file, not through virtlogd (which would outlive us)
@@ -194,9 +214,17 @@ libvirt_boot() {
 			sed 's/^/virsh create: /' "$dir/virsh.log" >"$dir/boot.err"
 			rc=1
 		fi
-		# a transient domain: gone from virsh once it is shut off
+		# a transient domain: gone from virsh once it is shut off; any
+		# other failure of virsh (a timeout, a lost connection) is one
 		while [ $rc = 0 ]; do
-			st=$(lv_virsh 10 domstate "$LV_DOM" 2>/dev/null) || break
+			if ! st=$(lv_virsh 10 domstate "$LV_DOM" 2>&1); then
+				case $st in
+				*"failed to get domain"*|*"Domain not found"*) break ;;
+				esac
+				echo "virsh domstate: $st" >>"$dir/boot.err"
+				lv_virsh 10 destroy "$LV_DOM" >/dev/null 2>&1
+				rc=1; break
+			fi
 			case $st in "shut off"*|crashed*) break ;; esac
 			if [ "$(date +%s)" -ge $end ]; then
 				lv_virsh 10 destroy "$LV_DOM" >/dev/null 2>&1
@@ -215,34 +243,41 @@ libvirt_boot() {
 }
 
 # libvirt_teardown: destroy the domain, SIGTERM libvirtd and wait for it
-# (10 s, then SIGKILL), kill any QEMU of this run it left (libvirtd
-# daemonizes them), remove LV_DIR.  1 if something had to be killed (what:
-# LV_LEFT).  With CLEANUP_FAST set (the test was signalled: meson kills it
-# 0.5 s later), SIGKILL at once and no waiting.
+# (10 s, then SIGKILL), kill any QEMU of this run still there (libvirtd
+# daemonizes them, and leaves them running when it stops), remove LV_DIR.
+# 1 if something had to be killed (what: LV_LEFT).  With CLEANUP_FAST set
+# (the test was signalled: meson kills it 0.5 s later), SIGKILL at once,
+# and QEMU looked for three times over 0.2 s (one being forked by libvirtd
+# still has libvirtd's command line).
 libvirt_teardown() {
 	[ -n "$LV_DIR" ] || return 0
 	local p i=0
 	LV_LEFT=
 	if [ -n "${CLEANUP_FAST:-}" ]; then
 		[ -n "$LV_PID" ] && kill -9 "$LV_PID" 2>/dev/null
-		for p in $(lv_qemu_pids); do kill -9 "$p" 2>/dev/null; done
+		for i in 1 2 3; do
+			for p in $(lv_qemu_pids); do kill -9 "$p" 2>/dev/null; done
+			[ $i = 3 ] || sleep 0.1
+		done
 		rm -rf "$LV_DIR"
 		LV_DIR= LV_PID=
 		return 0
 	fi
 	if [ -n "$LV_PID" ] && kill -0 "$LV_PID" 2>/dev/null; then
 		lv_virsh 10 destroy "$LV_DOM" >/dev/null 2>&1
-		kill "$LV_PID"
-		while kill -0 "$LV_PID" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+		kill "$LV_PID" 2>/dev/null
+		while kill -0 "$LV_PID" 2>/dev/null && [ $i -lt 100 ] && [ -z "${CLEANUP_FAST:-}" ]; do
+			sleep 0.1; i=$((i + 1))
+		done
 		if kill -0 "$LV_PID" 2>/dev/null; then
-			LV_LEFT="$LV_LEFT libvirtd($LV_PID)"
+			LV_LEFT="$LV_LEFT libvirtd($LV_PID, still running 10 s after SIGTERM)"
 			kill -9 "$LV_PID" 2>/dev/null
 		fi
 		wait "$LV_PID" 2>/dev/null
 		BG_PIDS=$(echo " $BG_PIDS " | sed "s/ $LV_PID / /")
 	fi
 	for p in $(lv_qemu_pids); do
-		LV_LEFT="$LV_LEFT qemu($p)"
+		LV_LEFT="$LV_LEFT qemu($p, still running after virsh destroy)"
 		kill -9 "$p" 2>/dev/null
 	done
 	rm -rf "$LV_DIR"
