@@ -1,10 +1,10 @@
 #!/bin/sh
 # Every XML block of docs/libvirt.md (and of the README) is valid libvirt
 # domain XML, as libvirt's own schema (virt-xml-validate) says: a whole
-# <domain> as it is, a <shmem> element inside a minimal domain.  The page must show the three setups it
-# promises (ivshmem-plain with a size, ivshmem-doorbell with a server path and
-# MSI vectors, a complete domain), and its doorbell socket must be the one
-# ivshmem-server@.socket makes.  A broken element must fail the validator, so
+# <domain> as it is, a <shmem> element inside a minimal domain.  The page
+# must show the three setups it promises (ivshmem-plain with a size,
+# ivshmem-doorbell with a server path and MSI vectors, a complete domain),
+# and every doorbell socket must be the one ivshmem-server@.socket makes.  A broken element must fail the validator, so
 # that its silence means something.
 #
 #   test-libvirt-xml.sh SOURCE_DIR
@@ -41,14 +41,25 @@ in_domain() {
 	cat "$1"
 	printf '%s\n' "  </devices>" "</domain>"
 }
-# validate NAME FILE: ok if libvirt's schema takes FILE (a <domain> or a
-# <shmem> snippet)
-validate() {
-	if grep -q '<domain' "$2"; then cp "$2" "$T/check.xml"; else in_domain "$2" >"$T/check.xml"; fi
-	if virt-xml-validate "$T/check.xml" domain >"$T/out" 2>&1; then
-		ok "$1 is valid domain XML"
+# schema FILE: 0 if libvirt's schema takes FILE (a <domain>, or a <shmem>
+# snippet in_domain wraps), as $T/check.xml; the validator's words in $T/out
+schema() {
+	if grep -q '<domain' "$1"; then cp "$1" "$T/check.xml"; else in_domain "$1" >"$T/check.xml"; fi
+	virt-xml-validate "$T/check.xml" domain >"$T/out" 2>&1
+}
+# unit_socket FILE NAME: every <server path> in FILE is where
+# ivshmem-server@NAME.socket listens, NAME being the <shmem>'s name
+listen=$(sed -n 's/^ListenStream=//p' "$UNIT")
+unit_socket() {
+	local name path want
+	name=$(sed -n "s/.*<shmem name='\([^']*\)'.*/\1/p" "$1" | head -n 1)
+	path=$(sed -n "s/.*<server path='\([^']*\)'.*/\1/p" "$1" | head -n 1)
+	want=$(echo "$listen" | sed "s/%i/$name/")
+	if [ -n "$listen" ] && [ "$path" = "$want" ]; then
+		ok "$2: the doorbell's <server path> is ivshmem-server@$name.socket's ListenStream ($want)"
 	else
-		nok "$1 is valid domain XML" "$(cat "$T/out"; echo '--- as checked:'; cat "$T/check.xml")"
+		nok "$2: the doorbell's <server path> is ivshmem-server@$name.socket's ListenStream" \
+			"XML: '$path', unit: '$want'"
 	fi
 }
 
@@ -58,10 +69,14 @@ for doc in "$DOC" "$SRC/README.md"; do
 	count=$(sh "$BLOCKS" xml "$doc") || { echo "Bail out! cannot read the XML blocks of $doc"; exit 1; }
 	i=1
 	while [ "$i" -le "$count" ]; do
-		f=$T/block$i.xml
-		[ "$doc" = "$DOC" ] || f=$T/other$i.xml
-		sh "$BLOCKS" xml "$doc" "$i" >"$f" || { nok "$rel: XML block $i extracted"; i=$((i + 1)); continue; }
-		validate "$rel: XML block $i ($(sed -n '1s/^[[:space:]]*<\([a-z]*\).*/\1/p' "$f"))" "$f"
+		f=$T/block.xml what="$rel: XML block $i"
+		sh "$BLOCKS" xml "$doc" "$i" >"$f" || { nok "$what extracted"; i=$((i + 1)); continue; }
+		if schema "$f"; then
+			ok "$what ($(sed -n '1s/^[[:space:]]*<\([a-z]*\).*/\1/p' "$f")) is valid domain XML"
+		else
+			nok "$what is valid domain XML" "$(cat "$T/out"; echo '--- as checked:'; cat "$T/check.xml")"
+		fi
+		grep -q '<server path=' "$f" && unit_socket "$f" "$what"
 		if [ "$doc" = "$DOC" ]; then
 			grep -q '<domain' "$f" && dom=$i
 			if grep -q "type='ivshmem-plain'" "$f" && grep -q '<size' "$f"; then plain=$i; fi
@@ -80,31 +95,13 @@ done
 [ -n "$dom" ] && ok "docs/libvirt.md shows a complete <domain> (block $dom)" ||
 	nok "docs/libvirt.md shows a complete <domain>"
 
-# every doorbell's socket is where ivshmem-server@NAME.socket listens
-listen=$(sed -n 's/^ListenStream=//p' "$UNIT")
-for f in "$T"/block*.xml "$T"/other*.xml; do
-	[ -f "$f" ] && grep -q '<server path=' "$f" || continue
-	name=$(sed -n "s/.*<shmem name='\([^']*\)'.*/\1/p" "$f" | head -n 1)
-	path=$(sed -n "s/.*<server path='\([^']*\)'.*/\1/p" "$f" | head -n 1)
-	want=$(echo "$listen" | sed "s/%i/$name/")
-	b=$(basename "$f" .xml)
-	case $b in block*) b="docs/libvirt.md: XML block ${b#block}" ;; *) b="README.md: XML block ${b#other}" ;; esac
-	if [ -n "$listen" ] && [ "$path" = "$want" ]; then
-		ok "$b: the doorbell's <server path> is ivshmem-server@$name.socket's ListenStream ($want)"
-	else
-		nok "$b: the doorbell's <server path> is ivshmem-server@$name.socket's ListenStream" \
-			"XML: '$path', unit: '$want'"
-	fi
-done
-
 # the validator must refuse what libvirt would: an unknown model, a size that
 # is not a number
 printf '%s\n' "<shmem name='x'>" "  <model type='ivshmem-bogus'/>" "</shmem>" >"$T/bad1.xml"
 printf '%s\n' "<shmem name='x'>" "  <model type='ivshmem-plain'/>" "  <size unit='M'>lots</size>" "</shmem>" >"$T/bad2.xml"
 for b in 1 2; do
 	case $b in 1) what="an unknown model" ;; 2) what="a size that is not a number" ;; esac
-	in_domain "$T/bad$b.xml" >"$T/check.xml"
-	if virt-xml-validate "$T/check.xml" domain >"$T/out" 2>&1; then
+	if schema "$T/bad$b.xml"; then
 		nok "a <shmem> with $what fails validation" "$(cat "$T/out")"
 	else
 		ok "a <shmem> with $what fails validation"

@@ -66,14 +66,14 @@ lv_virsh() {
 lv_read() { timeout --foreground -k 1 5 "${LV_AS[@]}" head -c 16777216 -- "$1" </dev/null; }
 # lv_qemu_pids: this run's QEMU (libvirt names the domain on its command
 # line: -name guest=NAME,...; LV_DOM holds our pid)
-lv_qemu_pids() { pgrep -u "$(id -u "$LV_USER")" -f -- "guest=$LV_DOM," 2>/dev/null; }
+lv_qemu_pids() { pgrep -u "$LV_USER" -f -- "guest=$LV_DOM," 2>/dev/null; }
 # lv_reap_orphans: as root, kill LV_USER's processes left by an earlier run
 # that was killed outright (SIGKILL runs no cleanup), and remove its LV_DIR:
 # the run's pid, in the LV_DIR named on their command line (QEMU) or in
 # their environment (libvirtd), is gone
 lv_reap_orphans() {
 	local p d run
-	for p in $(pgrep -u "$(id -u "$LV_USER")" 2>/dev/null); do
+	for p in $(pgrep -u "$LV_USER" 2>/dev/null); do
 		d=$(cat "/proc/$p/cmdline" "/proc/$p/environ" 2>/dev/null | tr '\0' '\n' |
 			grep -o '/tmp/ivs-lv-[0-9]*\.[A-Za-z0-9]*' | head -n 1)
 		[ -n "$d" ] || continue
