@@ -31,6 +31,10 @@ if [ "$what" = check ]; then
 	have xmllint || need="$need libxml2-utils"
 	[ -x /usr/sbin/libvirtd ] || need="$need libvirt-daemon"
 	pkg libvirt-daemon-driver-qemu || need="$need libvirt-daemon-driver-qemu"
+	# the Python binding's tests (Debian's interpreter; numpy for the
+	# zero-copy test that an array made over the memory works)
+	/usr/bin/python3 -c 'import pytest' 2>/dev/null || need="$need python3-pytest"
+	/usr/bin/python3 -c 'import numpy' 2>/dev/null || need="$need python3-numpy"
 fi
 [ -z "$need" ] && exit 0
 if [ "$(id -u)" != 0 ]; then

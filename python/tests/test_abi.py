@@ -22,10 +22,10 @@ def _c_layout():
 def test_struct_layout(name):
     c = _c_layout()[name]
     py = _lib.STRUCTS[name]
-    assert ctypes.sizeof(py) == c["size"], f"sizeof(struct {name})"
+    assert ctypes.sizeof(py) == c["sizeof"], f"sizeof(struct {name})"
     for field, _t in py._fields_:
         assert getattr(py, field).offset == c[field], f"offsetof(struct {name}, {field})"
-    assert set(c) - {"size"} == {f for f, _t in py._fields_}, "the same fields"
+    assert set(c) - {"sizeof"} == {f for f, _t in py._fields_}, "the same fields"
 
 
 def _import_with(lib_path):

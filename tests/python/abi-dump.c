@@ -6,7 +6,7 @@
 
 #include "ivshmem.h"
 
-#define S(t) printf("%s\"%s\": {\"size\": %zu", first ? "" : ", ", #t, sizeof(struct t)), first = 0
+#define S(t) printf("%s\"%s\": {\"sizeof\": %zu", first ? "" : ", ", #t, sizeof(struct t)), first = 0
 #define F(t, f) printf(", \"%s\": %zu", #f, offsetof(struct t, f))
 #define E() printf("}")
 
