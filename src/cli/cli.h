@@ -38,6 +38,7 @@ int bench_doorbell(int argc, char **argv);
 int bench_chan(int argc, char **argv);
 int bench_daemon(int argc, char **argv);
 int bench_topic(int argc, char **argv);
+int bench_mode(int argc, char **argv);
 
 /* Options every device command accepts. */
 struct cli_opts {

@@ -53,7 +53,8 @@ static const struct cli_cmd commands[] = {
 	 "bench doorbell [--json] [--iterations N] [--repetitions N]\n"
 	 "       bench chan [--json] [--seconds N] [--runs N] [--no-pin] [--dev DEV]\n"
 	 "       bench topic [--json] [--seconds N] [--runs N]\n"
-	 "       bench daemon [--json] [--iterations N] [--repetitions N]",
+	 "       bench daemon [--json] [--iterations N] [--repetitions N]\n"
+	 "       bench mode [--json]",
 	 "measure against sockets, pipes, eventfd, memcpy"},
 };
 

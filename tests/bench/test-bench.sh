@@ -165,8 +165,17 @@ check "topic --json: latest mode present and plausible" json "(lambda L: L['runs
 	    for z in L['sizes'] for n, x in L['sizes'][z].items() for m in ('topic', 'floor')) and
 	all(x['ratio_publish'] > 0 and x['ratio_age_p50'] > 0 for z in L['sizes'] for x in L['sizes'][z].values()))(d['latest'])"
 
+run "$IVSHMEM" bench mode
+check "mode: exit 0, one line with the round trip and the mode" sh -c "[ $rc -eq 0 ] && [ ! -s '$T/err' ] &&
+	[ \$(wc -l <'$T/out') -eq 1 ] && grep -Eq '^cache-line ping-pong round trip: [0-9]+ ns: (near|far)\$' '$T/out'"
+run "$IVSHMEM" bench mode --json
+check "mode --json: exit 0, parses, round trip and mode agree" json "d['benchmark'] == 'mode' and
+	d['pingpong_ns'] > 0 and d['mode'] == ('near' if d['pingpong_ns'] < 250 else 'far')"
+run "$IVSHMEM" bench mode --seconds 1
+check "mode: an option it does not take is a usage error" sh -c "[ $rc -eq 1 ] && grep -q 'seconds' '$T/err'"
+
 run "$IVSHMEM" bench nope
-check "unknown benchmark: exit 1, names the choices" sh -c "[ $rc -eq 1 ] && grep -q 'doorbell, chan, topic or daemon' '$T/err'"
+check "unknown benchmark: exit 1, names the choices" sh -c "[ $rc -eq 1 ] && grep -q 'doorbell, chan, topic, daemon or mode' '$T/err'"
 
 # ---- fork failing -----------------------------------------------------------
 # The benchmark runs as a user of its own whose process limit (RLIMIT_NPROC,
@@ -178,10 +187,10 @@ check "unknown benchmark: exit 1, names the choices" sh -c "[ $rc -eq 1 ] && gre
 TU=ivs-bench
 AS_USER="setpriv --reuid $TU --regid $TU --clear-groups"
 skip_fork() { # reason
-	for b in doorbell daemon chan topic; do ok "$b: fork failing # SKIP $1"; done
+	for b in doorbell daemon chan topic mode; do ok "$b: fork failing # SKIP $1"; done
 }
 setup_failed() { # reason: the set-up of a round that should run failed
-	for b in doorbell daemon chan topic; do nok "$b: fork failing: set-up" "$1"; done
+	for b in doorbell daemon chan topic mode; do nok "$b: fork failing: set-up" "$1"; done
 }
 fork_setup() { # 0, or 1 after skip_fork or setup_failed
 	if [ "$(id -u)" -ne 0 ]; then skip_fork "needs root"; return 1; fi
@@ -309,8 +318,9 @@ if fork_setup; then
 	fork_fails topic @95 $TOPIC	 # the second of two latest-mode subscribers (one running)
 	fork_fails topic @97 $TOPIC	 # the second of two seqlock readers (one running)
 	fork_fails topic @152 $TOPIC	 # the ping-pong's child, after
+	fork_fails mode 1 mode		 # the ping-pong's child
 	# With room for every child: success, and nothing left behind either.
-	for b in "$DOORBELL" "$DAEMON" "$CHAN" "$TOPIC"; do
+	for b in "$DOORBELL" "$DAEMON" "$CHAN" "$TOPIC" mode; do
 		run $AS_USER "$BIN" bench $b
 		left=$(leftovers)
 		if [ "$rc" -eq 0 ] && [ ! -s "$T/err" ] && [ -z "$left" ]; then

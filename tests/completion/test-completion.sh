@@ -59,7 +59,7 @@ expect "ivshmem <TAB>: every command" "ivshmem " $cmds --help --version
 expect "ivshmem to<TAB>: topic" "ivshmem to" topic
 expect "ivshmem chan <TAB>: its subcommands" "ivshmem chan " init list create send recv stat delete
 expect "ivshmem topic <TAB>: its subcommands" "ivshmem topic " create pub sub stat
-expect "ivshmem bench <TAB>: its benchmarks" "ivshmem bench " doorbell chan topic daemon
+expect "ivshmem bench <TAB>: its benchmarks" "ivshmem bench " doorbell chan topic daemon mode
 
 # options, and their values
 includes "ivshmem server --<TAB>: its long options" "ivshmem server --" \
