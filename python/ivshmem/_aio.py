@@ -18,6 +18,31 @@ def _wake(loop: asyncio.AbstractEventLoop, fd: int) -> None:
             f.set_result(None)
 
 
+def forget(fds: list[int], why: str) -> None:
+    """The fds are about to be closed: every task waiting on one of them,
+    in any loop, gets ValueError(why), and its reader goes (the fd number
+    may soon be another file's)."""
+    for loop, per_loop in list(_waiters.items()):
+        for fd in fds:
+            futs = per_loop.pop(fd, None)
+            if futs is None:
+                continue
+
+            def drop(fd: int = fd, futs: set = futs, loop: asyncio.AbstractEventLoop = loop) -> None:
+                loop.remove_reader(fd)
+                for f in futs:
+                    if not f.done():
+                        f.set_exception(ValueError(why))
+            try:
+                running = asyncio.get_running_loop()
+            except RuntimeError:
+                running = None
+            if running is loop:
+                drop()
+            elif not loop.is_closed():
+                loop.call_soon_threadsafe(drop)
+
+
 async def readable(fd: int, timeout: Optional[float]) -> bool:
     """Wait until fd is readable (True) or timeout seconds passed (False)."""
     loop = asyncio.get_running_loop()

@@ -53,6 +53,8 @@ def timeout_ms(timeout: Optional[float]) -> int:
     return max(1, min(2**31 - 1, math.ceil(timeout * 1000)))
 
 
+_NOTHING_YET = (-errno.EAGAIN, -errno.ETIMEDOUT)  # what a call with timeout 0 gives for "not yet"
+
 # A blocking C call returns to Python at least this often, so that signals
 # (Ctrl-C) are handled while it waits: ctypes cannot interrupt a C call.
 SLICE_MS = 200
@@ -65,7 +67,13 @@ def blocking(fn: Callable[[int], int], timeout: Optional[float]) -> int:
     ms = timeout_ms(timeout)
     if 0 <= ms <= SLICE_MS:
         return fn(ms)
-    deadline = None if ms < 0 else time.monotonic() + ms / 1000
+    # A stream usually has its message (or room) at once: try without
+    # waiting first, and only then keep the time.
+    r = fn(0)
+    if r not in _NOTHING_YET:
+        return r
+    # from the seconds, not the milliseconds: those stop at 2^31 - 1 (24.8 days)
+    deadline = None if ms < 0 else time.monotonic() + timeout
     while True:
         step = SLICE_MS
         if deadline is not None:

@@ -8,12 +8,12 @@ import asyncio
 import ctypes
 import errno
 import time
-import weakref
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Optional, Union
 
 from . import _aio
-from ._errors import blocking, check, error
+from ._errors import blocking, error, timeout_ms
+from ._handle import Handle, finalize
 from ._lib import lib
 from ._view import GuardedView
 
@@ -37,8 +37,12 @@ class Ops:
 def c_buffer(data: Buffer) -> tuple[Any, int]:
     """A pointer argument for data's bytes and their length, without a copy
     for bytes and writable contiguous buffers."""
-    if isinstance(data, bytes):
+    t = type(data)
+    if t is bytes:
         return data, len(data)
+    if t is bytearray:
+        n = len(data)
+        return (ctypes.byref(ctypes.c_char.from_buffer(data)) if n else None), n
     mv = memoryview(data)
     n = mv.nbytes
     if mv.readonly or not mv.c_contiguous:
@@ -49,8 +53,10 @@ def c_buffer(data: Buffer) -> tuple[Any, int]:
     return (ctypes.c_char * n).from_buffer(mv.cast("B") if mv.format != "B" or mv.ndim != 1 else mv), n
 
 
-def _close(ops: Ops, h: int) -> None:
-    ops.close(h)
+# Every copying call tries once without waiting first: in a stream the
+# message (or the room) is usually there, and then no clock is read.
+_EAGAIN = -errno.EAGAIN
+_byref, _c_char, _string_at = ctypes.byref, ctypes.c_char, ctypes.string_at
 
 
 class Queue:
@@ -59,50 +65,62 @@ class Queue:
 
     def __init__(self, ep: Any, h: int, name: str, role: str, vector: int, max_msg: int) -> None:
         self._ep = ep  # the endpoint outlives its channels
-        self._h: Optional[int] = h
+        self._hd = Handle(h, self._ops.close, parent=ep._hd)
+        self._fin = finalize(self, self._hd)
         self.name = name
         self.role = role
         self._vector = vector
         self.max_message = max_msg
         self._rbuf: Optional[ctypes.Array] = None
-        self._peek: Optional[GuardedView] = None
-        self._resv: Optional[GuardedView] = None
         self._resv_len = 0
-        self._fin = weakref.finalize(self, _close, self._ops, h)
-        ep._adopt(self, self._fin)
 
     def _handle(self) -> int:
-        if self._h is None:
+        h = self._hd.h
+        if h is None:
             raise ValueError(f"{type(self).__name__.lower()} {self.name!r} is closed")
-        return self._h
+        return h
 
     def _call(self, what: str, r: int) -> int:
-        return check(r, f"{self._ops.prefix}_{what} {self.name}", corrupt=True)
+        if r < 0:
+            raise error(r, f"{self._ops.prefix}_{what} {self.name}", corrupt=True)
+        return r
+
+    def _view(self, which: str) -> Optional[GuardedView]:
+        """The peek or reserve view, if one is held."""
+        v = self._hd.views.get(which)
+        return None if v is None or v.released else v
+
+    def _drop(self, which: str, what: str) -> None:
+        """Take back a view (BufferError, nothing changed, if in use)."""
+        v = self._hd.views.get(which)
+        if v is not None:
+            v.release(what)
+            self._hd.views[which] = None
+
+    def _no_peek(self, what: str) -> None:
+        if self._view("peek") is not None:
+            raise OSError(errno.EBUSY, f"{self._ops.prefix}_{what} {self.name}: a peeked message is "
+                                       f"held: release() it first")
 
     # ---- lifetime ----
-    def _release_views(self) -> None:
-        """Take back the peek and reserve views (BufferError if one is in
-        use); the C handle is untouched."""
-        if self._peek is not None:
-            self._peek.release("close")
-        if self._resv is not None:
-            self._resv.release("close")
-
     def close(self) -> None:
         """Detach and free the handle (a peeked message not released is
         delivered again to the next consumer; a reservation not committed is
-        dropped).  BufferError, and nothing closed, while a view of a peeked
-        or reserved message is still alive."""
-        if self._h is None:
+        dropped).  BufferError, and nothing closed, while a view made from a
+        peeked or reserved message's view is still alive."""
+        hd = self._hd
+        if hd.h is None:
             return
-        self._release_views()
-        self._peek = self._resv = None
-        self._h = None
-        self._fin()
+        why = hd.busy()
+        if why or not hd.free_now():
+            raise BufferError(f"{self._ops.prefix}_close {self.name}: a view of the {why or 'memory'} "
+                              f"is still alive (a slice, a memoryview or an array made from it); "
+                              f"delete it first")
+        self._fin.detach()
 
     @property
     def closed(self) -> bool:
-        return self._h is None
+        return self._hd.h is None
 
     def __enter__(self):
         return self
@@ -111,15 +129,32 @@ class Queue:
         self.close()
 
     def __repr__(self) -> str:
-        state = " closed" if self._h is None else ""
+        state = " closed" if self._hd.h is None else ""
         return f"<ivshmem.{type(self).__name__} {self.name!r} {self.role}{state}>"
 
     # ---- copying ----
     def _send(self, data: Buffer, timeout: Optional[float]) -> None:
-        h = self._handle()
-        ptr, n = c_buffer(data)
-        r = blocking(lambda ms: self._ops.send(h, ptr, n, ms), timeout)
-        self._call("send" if self._ops.prefix == "ivshmem_chan" else "publish", r)
+        # The hot path of a stream, kept short: the type tests, one call.
+        h = self._hd.h
+        if h is None:
+            self._handle()
+        if self._hd.views.get("resv") is not None:
+            self._drop("resv", "send")  # the C send drops a reservation: so does its view
+        t = type(data)
+        if t is bytes:
+            ptr, n = data, len(data)
+        elif t is bytearray and data:
+            ptr, n = _byref(_c_char.from_buffer(data)), len(data)
+        else:
+            ptr, n = c_buffer(data)
+        if timeout is not None:
+            timeout_ms(timeout)  # TypeError, ValueError
+        fn = self._ops.send
+        r = fn(h, ptr, n, 0)
+        if r == _EAGAIN and timeout != 0:
+            r = blocking(lambda ms: fn(h, ptr, n, ms), timeout)
+        if r < 0:
+            self._call("send" if self._ops.prefix == "ivshmem_chan" else "publish", r)
 
     def recv(self, timeout: Optional[float] = None) -> bytes:
         """The next message, copied out.  timeout in seconds (None: wait
@@ -127,23 +162,51 @@ class Queue:
         TimeoutError when it passes, BrokenPipeError when the other side has
         detached and everything is read, ConnectionResetError once after it
         restarted, CorruptRegion if the memory is corrupt."""
-        h = self._handle()
-        if self._rbuf is None:
-            self._rbuf = ctypes.create_string_buffer(max(1, self.max_message))
-        buf, cap = self._rbuf, self.max_message
-        n = self._call("recv", blocking(lambda ms: self._ops.recv(h, buf, cap, ms), timeout))
-        return ctypes.string_at(buf, n)
+        h = self._hd.h
+        if h is None:
+            self._handle()
+        if self._hd.views.get("peek") is not None:
+            self._no_peek("recv")
+        buf = self._rbuf
+        if buf is None:
+            buf = self._rbuf = ctypes.create_string_buffer(max(1, self.max_message))
+        if timeout is not None:
+            timeout_ms(timeout)  # TypeError, ValueError
+        r = self._ops.recv(h, buf, self.max_message, 0)
+        if r < 0:
+            r = self._recv_slow(h, buf, self.max_message, timeout, r)
+        return _string_at(buf, r)
 
     def recv_into(self, buffer: Buffer, timeout: Optional[float] = None) -> int:
         """Copy the next message into a writable buffer: its length.
         OSError EMSGSIZE (the message stays) if it does not fit."""
-        h = self._handle()
-        mv = memoryview(buffer)
-        if mv.readonly or not mv.c_contiguous:
-            raise TypeError("recv_into needs a writable contiguous buffer")
-        cap = mv.nbytes
-        ptr = (ctypes.c_char * cap).from_buffer(mv.cast("B")) if cap else None
-        return self._call("recv", blocking(lambda ms: self._ops.recv(h, ptr, cap, ms), timeout))
+        h = self._hd.h
+        if h is None:
+            self._handle()
+        if self._hd.views.get("peek") is not None:
+            self._no_peek("recv")
+        if type(buffer) is bytearray and buffer:
+            cap = len(buffer)
+            ptr = _byref(_c_char.from_buffer(buffer))
+        else:
+            mv = memoryview(buffer)
+            if mv.readonly or not mv.c_contiguous:
+                raise TypeError("recv_into needs a writable contiguous buffer")
+            cap = mv.nbytes
+            ptr = (ctypes.c_char * cap).from_buffer(mv.cast("B")) if cap else None
+        if timeout is not None:
+            timeout_ms(timeout)  # TypeError, ValueError
+        r = self._ops.recv(h, ptr, cap, 0)
+        if r < 0:
+            r = self._recv_slow(h, ptr, cap, timeout, r)
+        return r
+
+    def _recv_slow(self, h: int, ptr: Any, cap: int, timeout: Optional[float], r: int) -> int:
+        """After a first try gave r < 0: wait if it was EAGAIN and we may."""
+        if r == _EAGAIN and timeout != 0:
+            fn = self._ops.recv
+            r = blocking(lambda ms: fn(h, ptr, cap, ms), timeout)
+        return self._call("recv", r)
 
     def __iter__(self) -> Iterator[bytes]:
         """The messages as they come, until the other side detaches and all
@@ -158,32 +221,29 @@ class Queue:
     # ---- zero copy ----
     def reserve(self, n: int, timeout: Optional[float] = None) -> memoryview:
         """Room for a message of up to n bytes, as a writable memoryview in
-        the shared memory; write into it, then commit().  A new reserve
-        drops a reservation not committed.  The view is released at
-        commit."""
+        the shared memory; write into it, then commit().  A new reserve (or
+        a send) drops a reservation not committed, and its view.  The view
+        is released at commit."""
         h = self._handle()
-        if self._resv is not None:
-            self._resv.release("reserve")
-            self._resv = None
+        self._drop("resv", "reserve")
         ptr = ctypes.c_void_p()
         self._call("reserve", blocking(lambda ms: self._ops.reserve(h, n, ctypes.byref(ptr), ms),
                                        timeout))
-        self._resv = GuardedView(ptr.value or 0, n, False, self)
+        self._hd.views["resv"] = GuardedView(ptr.value or 0, n, False)
         self._resv_len = n
-        return self._resv.view
+        return self._hd.views["resv"].view
 
     def commit(self, n: Optional[int] = None) -> None:
         """Publish the reserved message with its first n bytes (None: all
         that was reserved).  The reserve view is released first: BufferError
         (nothing committed) while a view made from it is alive."""
         h = self._handle()
-        if self._resv is None:
+        if self._view("resv") is None:
             raise error(-errno.EINVAL, f"{self._ops.prefix}_commit {self.name}: nothing reserved")
         n = self._resv_len if n is None else n
         if not 0 <= n <= self._resv_len:
             raise ValueError(f"commit of {n} bytes, {self._resv_len} reserved")
-        self._resv.release("commit")
-        self._resv = None
+        self._drop("resv", "commit")
         self._call("commit", self._ops.commit(h, n))
 
     def peek(self, timeout: Optional[float] = None) -> memoryview:
@@ -191,14 +251,16 @@ class Queue:
         shared memory, valid until release() (after it, using the view
         raises ValueError).  The producer is untrusted and may change the
         bytes while you read: copy what you validate.  Peeking again before
-        release() returns the same message."""
+        release() returns the same message; recv() meanwhile is refused
+        (OSError EBUSY)."""
         h = self._handle()
-        if self._peek is not None and not self._peek.released:
-            return self._peek.view
+        v = self._view("peek")
+        if v is not None:
+            return v.view
         ptr = ctypes.c_void_p()
         n = self._call("peek", blocking(lambda ms: self._ops.peek(h, ctypes.byref(ptr), ms), timeout))
-        self._peek = GuardedView(ptr.value or 0, n, True, self)
-        return self._peek.view
+        self._hd.views["peek"] = GuardedView(ptr.value or 0, n, True)
+        return self._hd.views["peek"].view
 
     def release(self) -> None:
         """Release the peeked message: the view is invalidated first
@@ -206,10 +268,9 @@ class Queue:
         alive).  For a topic, an error says the message had been
         overwritten while held: discard what was read."""
         h = self._handle()
-        if self._peek is None:
+        if self._view("peek") is None:
             raise error(-errno.EINVAL, f"{self._ops.prefix}_release {self.name}: nothing peeked")
-        self._peek.release("release")
-        self._peek = None
+        self._drop("peek", "release")
         self._call("release", self._ops.release(h))
 
     # ---- event loops ----
@@ -228,6 +289,8 @@ class Queue:
         """recv() for asyncio.  Sleeps on fileno() in the running loop when
         the other side rings it; otherwise (a futex on one host) it polls,
         sleeping 50 us growing to 2 ms between looks."""
+        if timeout_ms(timeout) == 0:
+            return self.recv(0)  # BlockingIOError, as recv(0)
         deadline = None if timeout is None else time.monotonic() + timeout
         pause = 0.00005
         while True:

@@ -1,13 +1,15 @@
 """memoryviews of shared memory that can be taken back safely.
 
 A memoryview over C memory does not know when the memory goes away (an
-endpoint closed, a peeked message released).  Each view here is made over a
-ctypes array of its own; every memoryview made from it (slices, casts,
-numpy.frombuffer's) shares one managed buffer, which holds the array.  To
-take the memory back, the owner releases its view (any later use of it
-raises ValueError) and then checks the array's reference count: if another
-view of it is still alive, it refuses with BufferError and changes nothing
-(as mmap.close() does while views exist), so no view can touch memory that
+endpoint closed, a peeked message released).  Each view here is made by
+PyMemoryView_FromMemory: it has no exporter object (its .obj is None), so
+nothing can get a writable buffer out of a read-only view, and every
+memoryview made from it (slices, casts, numpy.frombuffer's) is registered
+with its managed buffer, whose reference count therefore says whether any
+of them is still alive.  To take the memory back, the owner releases its
+views (any later use raises ValueError) and then checks that count: if
+another view is still alive it refuses with BufferError and changes nothing
+(as mmap.close() does while views exist), so no view can reach memory that
 is gone.
 """
 from __future__ import annotations
@@ -16,48 +18,61 @@ import ctypes
 import gc
 import sys
 
+_from_memory = ctypes.pythonapi.PyMemoryView_FromMemory
+_from_memory.restype = ctypes.py_object
+_from_memory.argtypes = (ctypes.c_void_p, ctypes.c_ssize_t, ctypes.c_int)
+_PyBUF_READ, _PyBUF_WRITE = 0x100, 0x200
+_EMPTY = ctypes.create_string_buffer(1)  # an address for empty views (NULL is not allowed)
+
+
+def _refs(gen: list) -> int:
+    return sys.getrefcount(gen[1])  # (the list's slot and the argument are in every count)
+
 
 class GuardedView:
-    __slots__ = ("_view", "_arr", "_base", "_readonly")
+    """A view of [addr, addr + size), read-only or writable, and the
+    managed buffers of every view made of it so far."""
+    __slots__ = ("_addr", "_size", "_flags", "_gens", "released")
 
-    def __init__(self, addr: int, size: int, readonly: bool, keepalive: object) -> None:
-        self._arr = (ctypes.c_char * size).from_address(addr)
-        # A view that outlives the checks (one whose owner was collected
-        # without close) keeps what owns the memory alive, so it still
-        # points at mapped memory.
-        self._arr.keepalive = keepalive
-        self._base = sys.getrefcount(self._arr)
-        self._readonly = readonly
-        self._view: memoryview | None = None
+    def __init__(self, addr: int, size: int, readonly: bool) -> None:
+        self._addr = addr if addr and size else ctypes.addressof(_EMPTY)
+        self._size = size
+        self._flags = _PyBUF_READ if readonly else _PyBUF_WRITE
+        self._gens: list[list] = []  # [view, managed buffer, its count with only the view]
+        self.released = False
 
     @property
     def view(self) -> memoryview:
         """The memoryview (a new one after a release that was refused)."""
-        if self._arr is None:
+        if self.released:
             raise ValueError("the memory was released")
-        if self._view is None:
-            mv = memoryview(self._arr).cast("B")
-            self._view = mv.toreadonly() if self._readonly else mv
-        return self._view
+        if not self._gens or self._gens[-1][2] < 0:
+            mv = _from_memory(self._addr, self._size, self._flags)
+            gen = [mv, gc.get_referents(mv)[0], 0]
+            del mv
+            gen[2] = _refs(gen)
+            self._gens.append(gen)
+        return self._gens[-1][0]
+
+    def in_use(self) -> bool:
+        """Is a view made from one of ours (not ours themselves) alive?"""
+        if any(_refs(g) > abs(g[2]) for g in self._gens):
+            gc.collect()  # views that are only garbage in a cycle
+            return any(_refs(g) > abs(g[2]) for g in self._gens)
+        return False
 
     def release(self, what: str) -> None:
-        """Invalidate the view, or raise BufferError if another view of the
-        memory is still alive (then the memory stays as it was, and the
-        view property gives a new view of it: delete the other and call
-        again)."""
-        if self._arr is None:
+        """Invalidate the views, or raise BufferError if another view of the
+        memory is still alive: then the memory stays as it was, and the view
+        property gives a new view of it (delete the other and call again)."""
+        if self.released:
             return
-        if self._view is not None:
-            self._view.release()  # BufferError if something holds a buffer of it
-            self._view = None
-        if sys.getrefcount(self._arr) > self._base:
-            gc.collect()  # views that are only garbage in a cycle
-            if sys.getrefcount(self._arr) > self._base:
-                raise BufferError(f"{what}: a view of the memory is still alive (a slice, a "
-                                  f"memoryview or an array made from it); delete it first")
-        self._arr.keepalive = None
-        self._arr = None
-
-    @property
-    def released(self) -> bool:
-        return self._arr is None
+        if self.in_use():
+            raise BufferError(f"{what}: a view of the memory is still alive (a slice, a "
+                              f"memoryview or an array made from it); delete it first")
+        for g in self._gens:
+            if g[2] > 0:
+                g[0].release()  # BufferError if something holds a buffer of it
+                g[2] = -g[2]  # released: the next view property makes a new one
+        self._gens.clear()
+        self.released = True

@@ -111,7 +111,9 @@ class Channel(Queue):
         if r < 0:
             lib.ivshmem_chan_close(h.value)
             check(r, f"ivshmem_chan_stat {name}", corrupt=True)
-        return cls(ep, h.value, name, role, vector, st.max_msg)
+        ch = cls(ep, h.value, name, role, vector, st.max_msg)
+        ch._batch = None
+        return ch
 
     def send(self, data: Buffer, timeout: Optional[float] = None) -> None:
         """Copy one message (any bytes-like object) in.  timeout as recv();
@@ -127,6 +129,7 @@ class Channel(Queue):
         n = len(messages)
         if n == 0:
             return 0
+        self._drop("resv", "send_batch")  # as send
         arr = (ChanMsgS * n)()
         keep = []
         for i, m in enumerate(messages):
@@ -140,12 +143,15 @@ class Channel(Queue):
     def recv_many(self, count: int, timeout: Optional[float] = None) -> list[bytes]:
         """Up to `count` messages at once (waits as recv() for the first)."""
         h = self._handle()
-        if count < 1:
-            raise ValueError("count must be >= 1")
+        self._no_peek("recv_batch")
+        if not 1 <= count <= 4096:
+            raise ValueError("count must be 1..4096")
         cap = max(1, self.max_message)
-        bufs = ctypes.create_string_buffer(cap * count)
+        if self._batch is None or len(self._batch[1]) < count:
+            # one buffer per message slot, kept for the next call
+            self._batch = (ctypes.create_string_buffer(cap * count), (ChanMsgS * count)())
+        bufs, arr = self._batch
         base = ctypes.addressof(bufs)
-        arr = (ChanMsgS * count)()
         for i in range(count):
             arr[i].data, arr[i].cap = base + i * cap, cap
         got = self._call("recv_batch", blocking(

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import threading
 import time
-import weakref
 from dataclasses import dataclass
 from typing import Iterator, Optional
 
 from . import _aio
 from ._errors import blocking, check, error
+from ._handle import Handle, finalize
 from ._lib import (BACKENDS, CACHE_NAMES, CACHES, EVENT_TYPES, OPEN_EXCLUSIVE_IRQ, OPEN_NO_IRQ,
                    OPEN_READONLY, ChanInfoS, EventS, OpenOpts, PeerS, lib)
 from ._view import GuardedView
@@ -34,14 +35,6 @@ class Event:
     vectors: int
 
 
-def _close_ep(h: int, child_fins: list) -> None:
-    # The channels first, whatever order the garbage collector found them in:
-    # the C endpoint must outlive its channels.
-    for fin in child_fins:
-        fin()
-    lib.ivshmem_close(h)
-
-
 class Endpoint:
     """An open endpoint (ivshmem.open() makes one).  A context manager:
     leaving the block closes it.
@@ -51,44 +44,51 @@ class Endpoint:
     time each."""
 
     def __init__(self, handle: int, spec: str) -> None:
-        self._h: Optional[int] = handle
+        self._hd = Handle(handle, lib.ivshmem_close)
+        self._fin = finalize(self, self._hd)
         self._spec = spec
-        self._mem: Optional[GuardedView] = None
-        self._children: "weakref.WeakSet" = weakref.WeakSet()
-        self._child_fins: list[weakref.finalize] = []
-        self._fin = weakref.finalize(self, _close_ep, handle, self._child_fins)
+        self._lock = threading.Lock()  # making the view of mem
 
     # ---- lifetime ----
-    def _adopt(self, child: object, fin: weakref.finalize) -> None:
-        """A channel or topic opened on this endpoint: closed before it."""
-        self._child_fins[:] = [f for f in self._child_fins if f.alive]
-        self._child_fins.append(fin)
-        self._children.add(child)
-
     def _handle(self) -> int:
-        if self._h is None:
+        h = self._hd.h
+        if h is None:
             raise ValueError(f"endpoint {self._spec!r} is closed")
-        return self._h
+        return h
 
     def close(self) -> None:
         """Close the channels and topics opened on it, then the endpoint.
-        BufferError (and nothing closed) while a view of its memory, or of
-        a channel's peeked or reserved message, is still alive."""
-        if self._h is None:
+        BufferError (and nothing closed) while a view made from its memory's
+        view, or from a channel's peeked or reserved message's, is still
+        alive.  asyncio waits on its fds end with ValueError."""
+        hd = self._hd
+        if hd.h is None:
             return
-        for child in list(self._children):
-            child._release_views()
-        if self._mem is not None:
-            self._mem.release("close")
-            self._mem = None
-        for child in list(self._children):
-            child.close()
-        self._h = None
-        self._fin()
+        why = hd.busy()
+        if why:
+            raise BufferError(f"close {self._spec}: a view of the {why} is still alive (a slice, "
+                              f"a memoryview or an array made from it); delete it first")
+        _aio.forget(self._fds(), f"endpoint {self._spec!r} is closed")
+        if not hd.free_now():
+            raise BufferError(f"close {self._spec}: a buffer of a view of its memory is held")
+        self._fin.detach()
+
+    def _fds(self) -> list[int]:
+        """Its pollable fds (vectors, events), for asyncio to forget."""
+        h, fds = self._hd.h, []
+        n = lib.ivshmem_vectors(h)
+        for v in range(max(0, n)):
+            fd = lib.ivshmem_vector_fd(h, v)
+            if fd >= 0:
+                fds.append(fd)
+        fd = lib.ivshmem_event_fd(h)
+        if fd >= 0:
+            fds.append(fd)
+        return fds
 
     @property
     def closed(self) -> bool:
-        return self._h is None
+        return self._hd.h is None
 
     def __enter__(self) -> "Endpoint":
         return self
@@ -97,7 +97,7 @@ class Endpoint:
         self.close()
 
     def __repr__(self) -> str:
-        if self._h is None:
+        if self._hd.h is None:
             return f"<ivshmem.Endpoint {self._spec!r} closed>"
         return f"<ivshmem.Endpoint {self._spec!r} kind={self.kind} size={self.size} id={self.id}>"
 
@@ -109,13 +109,15 @@ class Endpoint:
         to the region; numpy.frombuffer(ep.mem, ...) makes an array over it.
         Every peer can change these bytes at any time.  After close() it
         raises ValueError."""
-        h = self._handle()
-        if self._mem is None or self._mem.released:
-            addr = lib.ivshmem_mem(h)
-            if not addr:
-                raise OSError(errno.ENOTSUP, "ivshmem_mem: this endpoint does not map its memory")
-            self._mem = GuardedView(addr, lib.ivshmem_mem_size(h), self.readonly, self)
-        return self._mem.view
+        with self._lock:
+            h = self._handle()
+            gv = self._hd.views.get("mem")
+            if gv is None or gv.released:
+                addr = lib.ivshmem_mem(h)
+                if not addr:
+                    raise OSError(errno.ENOTSUP, "ivshmem_mem: this endpoint does not map its memory")
+                gv = self._hd.views["mem"] = GuardedView(addr, lib.ivshmem_mem_size(h), self.readonly)
+            return gv.view
 
     @property
     def size(self) -> int:
