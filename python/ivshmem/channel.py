@@ -9,8 +9,11 @@ from typing import Any, Optional, Sequence
 from ._errors import blocking, check
 from ._lib import (CHAN_EXCLUSIVE, CHAN_NO_FUTEX, CHAN_ROLES, KIND_TOPIC, WAKE_NAMES, ChanInfoS,
                    ChanMsgS, ChanOptsS, ChanStatS, lib)
-from ._queue import Buffer, Ops, Queue, c_buffer
+from ._queue import Buffer, Ops, Queue
 from ._stats import to_dict
+
+
+_c_char, _addressof, _cast, _void_p = ctypes.c_char, ctypes.addressof, ctypes.cast, ctypes.c_void_p
 
 
 def _name(name: str) -> bytes:
@@ -113,6 +116,7 @@ class Channel(Queue):
             check(r, f"ivshmem_chan_stat {name}", corrupt=True)
         ch = cls(ep, h.value, name, role, vector, st.max_msg)
         ch._batch = None
+        ch._send_arr = None
         return ch
 
     def send(self, data: Buffer, timeout: Optional[float] = None) -> None:
@@ -130,13 +134,23 @@ class Channel(Queue):
         if n == 0:
             return 0
         self._drop("resv", "send_batch")  # as send
-        arr = (ChanMsgS * n)()
-        keep = []
+        if n > 4096:
+            raise ValueError("at most 4096 messages at once")
+        arr = self._send_arr
+        if arr is None or len(arr) < n:
+            arr = self._send_arr = (ChanMsgS * max(n, 32))()
+        keep = []  # what the pointers point into, alive through the call
         for i, m in enumerate(messages):
-            ptr, ln = c_buffer(m)
-            keep.append(ptr)
-            arr[i].data = ctypes.cast(ptr, ctypes.c_void_p) if ptr is not None else None
-            arr[i].len = ln
+            t = type(m)
+            if t is bytearray and m:
+                c = _c_char.from_buffer(m)
+                keep.append(c)
+                arr[i].data, arr[i].len = _addressof(c), len(m)
+            else:
+                if t is not bytes:
+                    m = memoryview(m).tobytes()  # (a copy: send_many is for bytes and bytearrays)
+                keep.append(m)
+                arr[i].data, arr[i].len = _cast(m, _void_p).value, len(m)
         return self._call("send_batch", blocking(lambda ms: lib.ivshmem_chan_send_batch(h, arr, n, ms),
                                                  timeout))
 
