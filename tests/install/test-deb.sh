@@ -10,7 +10,7 @@ SRC=${2:?source dir}
 BUILD=$(cd "$BUILD" && pwd) || { echo "Bail out! setup: no build directory $1"; exit 1; }
 OUT=$BUILD/deb-test
 T=$(mktemp -d /tmp/ivshmem-deb.XXXXXX)
-PKGS="ivshmem-tools libivshmem-dev libivshmem0.1"
+PKGS="ivshmem-tools libivshmem-dev libivshmem0.1 python3-ivshmem"
 installed_by_us=0
 cleanup() {
 	[ -n "${W:-}" ] && kill "$W" 2>/dev/null
@@ -49,6 +49,7 @@ VERSION=$(dpkg-parsechangelog -l "$SRC/debian/changelog" -S Version)
 debs=""
 for p in $PKGS; do
 	f=$OUT/${p}_${VERSION}_$ARCH.deb
+	[ "$p" = python3-ivshmem ] && f=$OUT/${p}_${VERSION}_all.deb
 	if [ -f "$f" ]; then ok "$p ${VERSION} built"; debs="$debs $f"; else nok "$p ${VERSION} built" "$(ls "$OUT")"; fi
 done
 [ -f "$OUT/ivshmem-kit_$VERSION.dsc" ] && ok "the source package built" || nok "the source package built"
@@ -127,7 +128,7 @@ getent group ivshmem >/dev/null && group_before=1 || group_before=0
 # shellcheck disable=SC2086
 installed_by_us=1 # (a failed install may still leave some: cleanup purges)
 if DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $debs >"$T/apt.log" 2>&1; then
-	ok "apt-get install of the three packages"
+	ok "apt-get install of the four packages"
 else
 	nok "apt-get install of the packages" "$(tail -5 "$T/apt.log")"
 	finish
@@ -218,6 +219,27 @@ if $IV chan create "file:$C" deb --size 64K --max-message 1K 2>"$T/chan.err" &&
 	ok "ivshmem chan: three messages sent and received in order"
 else
 	nok "ivshmem chan: three messages sent and received in order" "$(cat "$T/recv" "$T/chan.err" | head -5)"
+fi
+
+# The Python binding of python3-ivshmem, as Debian's interpreter finds it,
+# on the packaged library: a message from Python to the packaged tool, and
+# python3 -m ivshmem info.
+out=$(cd / && env -u PYTHONPATH -u IVSHMEM_LIBRARY /usr/bin/python3 -c '
+import sys, ivshmem
+print(ivshmem.__file__, ivshmem.library_version)
+with ivshmem.open("file:" + sys.argv[1]) as ep, ep.chan_open("deb", "producer") as ch:
+    ch.send(b"from python", timeout=10)' "$C" 2>&1)
+if [ "$out" = "/usr/lib/python3/dist-packages/ivshmem/__init__.py ${VERSION%%-*}" ] &&
+	[ "$($IV chan recv "file:$C" deb --count 1 --timeout 10 2>&1)" = "from python" ]; then
+	ok "python3-ivshmem: /usr/bin/python3 imports it from dist-packages and sends to the packaged tool"
+else
+	nok "python3-ivshmem: /usr/bin/python3 imports it from dist-packages and sends to the packaged tool" "$out"
+fi
+if out=$(cd / && env -u PYTHONPATH /usr/bin/python3 -m ivshmem info "file:$C" 2>&1) &&
+	printf '%s\n' "$out" | grep -q '^channel deb: ring 65536, max message 1024$'; then
+	ok "python3 -m ivshmem info shows the region's channel"
+else
+	nok "python3 -m ivshmem info shows the region's channel" "$out"
 fi
 
 # An application built against the installed files: the header, the

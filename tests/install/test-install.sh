@@ -44,6 +44,34 @@ else
 	nok "bash completion installed in bash-completion's completions dir"
 fi
 
+# The Python binding: every module of python/ivshmem installed, in the
+# dist-packages of the interpreter the build names (-Dpython), and it
+# imports from there on the installed library.
+PYEXE=$(meson introspect "$BUILD" --buildoptions | python3 -c "import json,sys; print([o['value'] for o in json.load(sys.stdin) if o['name']=='python'][0])")
+if [ "$PYEXE" = no ]; then
+	ok "the Python binding # SKIP -Dpython=no"
+else
+	PYINIT=$(find "$T/root" -path '*/ivshmem/__init__.py' | head -1)
+	PYPKG=${PYINIT%/__init__.py}
+	missing=""
+	for f in "$SRC"/python/ivshmem/*.py "$SRC"/python/ivshmem/py.typed; do
+		[ -f "$PYPKG/$(basename "$f")" ] || missing="$missing $(basename "$f")"
+	done
+	if [ -n "$PYINIT" ] && [ -z "$missing" ]; then
+		ok "the Python package installed, every module (${PYPKG#"$T/root"})"
+	else
+		nok "the Python package installed, every module" "not installed:${missing:- the package}"
+	fi
+	PY=$(command -v "$PYEXE" || echo "$PYEXE")
+	if [ -n "$PYINIT" ] && v=$(cd "$T" && env PYTHONPATH="$(dirname "$PYPKG")" IVSHMEM_LIBRARY="$SO" \
+		"$PY" -c 'import ivshmem; print(ivshmem.__file__, ivshmem.library_version)' 2>&1) &&
+		[ "${v%% *}" = "$PYINIT" ]; then
+		ok "it imports from there, on the installed library ($v)"
+	else
+		nok "it imports from there, on the installed library" "$v"
+	fi
+fi
+
 # Build examples/map.c with the installed files only.
 export PKG_CONFIG_SYSROOT_DIR="$T/root"
 export PKG_CONFIG_PATH=$(dirname "$PC")
