@@ -35,6 +35,10 @@ if [ "$what" = check ]; then
 	# zero-copy test that an array made over the memory works)
 	/usr/bin/python3 -c 'import pytest' 2>/dev/null || need="$need python3-pytest"
 	/usr/bin/python3 -c 'import numpy' 2>/dev/null || need="$need python3-numpy"
+	# ... and its pip install into a venv, offline: Debian's wheels of pip,
+	# setuptools and wheel
+	pkg python3-venv || need="$need python3-venv"
+	pkg python3-wheel-whl || need="$need python3-wheel-whl"
 fi
 [ -z "$need" ] && exit 0
 if [ "$(id -u)" != 0 ]; then
