@@ -1,10 +1,15 @@
 """Waiting for an fd in asyncio: one reader per fd and loop, shared by
-every task that waits on it (channels on one vector share its fd)."""
+every task that waits on it (channels on one vector share its fd).
+
+asyncio is imported when first used: a program that never awaits does not
+pay for it (nor for the ssl it imports)."""
 from __future__ import annotations
 
-import asyncio
 import weakref
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
+
+if TYPE_CHECKING:
+    import asyncio
 
 _waiters: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[int, set[asyncio.Future]]]" = \
     weakref.WeakKeyDictionary()
@@ -22,6 +27,9 @@ def forget(fds: list[int], why: str) -> None:
     """The fds are about to be closed: every task waiting on one of them,
     in any loop, gets ValueError(why), and its reader goes (the fd number
     may soon be another file's)."""
+    if not _waiters:
+        return  # (nothing ever waited: asyncio need not be imported)
+    import asyncio
     for loop, per_loop in list(_waiters.items()):
         for fd in fds:
             futs = per_loop.pop(fd, None)
@@ -45,6 +53,7 @@ def forget(fds: list[int], why: str) -> None:
 
 async def readable(fd: int, timeout: Optional[float]) -> bool:
     """Wait until fd is readable (True) or timeout seconds passed (False)."""
+    import asyncio
     loop = asyncio.get_running_loop()
     per_loop = _waiters.setdefault(loop, {})
     fut = loop.create_future()

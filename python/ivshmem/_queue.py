@@ -4,7 +4,6 @@ are taken back at commit and release, timeouts, iteration and asyncio.
 Each subclass names its C calls in an ops table (Ops)."""
 from __future__ import annotations
 
-import asyncio
 import ctypes
 import errno
 import time
@@ -309,5 +308,6 @@ class Queue:
                 await _aio.readable(r, 0.05 if left is None else min(left, 0.05))
                 lib.ivshmem_vector_ack(self._ep._handle(), self._vector)
             else:
+                import asyncio
                 await asyncio.sleep(pause if left is None else min(pause, left))
                 pause = min(pause * 2, 0.002)

@@ -7,6 +7,7 @@ import subprocess
 
 import pytest
 
+import ivshmem
 from conftest import PY, ROOT, child_env
 
 WHEELS = "/usr/share/python-wheels"  # python3-venv's, and python3-wheel-whl
@@ -23,6 +24,7 @@ def test_pip_install_into_a_venv(tmp_path):
     subprocess.run([PY, "-m", "venv", str(venv)], check=True, capture_output=True, timeout=120)
     env = child_env()
     env.pop("PYTHONPATH")
+    env["IVSHMEM_LIBRARY"] = os.path.abspath(ivshmem._lib.lib._name)  # the library this test runs on
     p = subprocess.run([str(venv / "bin" / "pip"), "install", "--no-index", "--find-links", WHEELS, str(src)],
                        env=env, capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
