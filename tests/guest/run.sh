@@ -67,6 +67,10 @@
 #   libvirt        doorbell's guest and checks, the VM started by Debian's
 #                  libvirtd (a session daemon the test starts) from the
 #                  devices of docs/libvirt.md's complete domain (libvirt.sh)
+#   python         a Python consumer and producer in the guest (Debian's
+#                  python3 and the binding, on ivshmem-plain, sysfs) against
+#                  the host's C CLI over channels and the memory
+#                  (guest-python.sh, guest-python.py)
 #   udev           the installed udev rule under the real systemd-udevd: the
 #                  device a local rule asks for is bound to vfio-pci (the
 #                  rule loads it) and wants its daemon's socket; another is
@@ -99,7 +103,7 @@ SRC_DIR=$(cd "$RIG_DIR/../.." && pwd)
 . "$RIG_DIR/lib.sh"
 . "$RIG_DIR/libvirt.sh"
 
-SCENARIOS="sysfs vfio doorbell doorbell2 daemon chan chan-doorbell topic udev libvirt"
+SCENARIOS="sysfs vfio doorbell doorbell2 daemon chan chan-doorbell topic python udev libvirt"
 
 # ------------------------------------------------------------- args ----
 BUILD_DIR=build
@@ -987,6 +991,105 @@ chan_scenario() {
 
 scenario_chan() { chan_scenario chan plain; }
 scenario_chan-doorbell() { chan_scenario chan-doorbell doorbell; }
+
+# -------------------------------------------------- python scenario ----
+# python_rootfs ROOT: Debian's python3 under ROOT with the stdlib modules
+# guest-python.py loads (as the host's interpreter lists them, -S) and
+# their shared libraries, the binding as /test/py/ivshmem, this build's
+# libivshmem.so.0.1 as /usr/lib/libivshmem.so.0.1, the script as
+# /test/consumer.py.  1 if the host's interpreter cannot list them.
+python_rootfs() {
+	local root=$1 py=/usr/bin/python3 f lib=$BUILD_DIR/src/lib/libivshmem.so.0.1
+	[ -x $py ] && [ -f "$lib" ] || return 1
+	env -i PATH=/usr/bin:/bin PYTHONUTF8=1 PYTHONPATH="$SRC_DIR/python" IVSHMEM_LIBRARY="$lib" \
+		$py -S "$RIG_DIR/guest-python.py" --modules >"$root.modules" 2>"$root.modules.err" || return 1
+	mkdir -p "$root/bin"
+	initrd_add_bin "$root" $py python3
+	while read -r f; do
+		mkdir -p "$root$(dirname "$f")"
+		cp "$f" "$root$f"
+		case $f in *.so) initrd_add_lib_deps "$root" "$f" ;; esac
+	done <"$root.modules"
+	mkdir -p "$root/test/py" "$root/usr/lib"
+	cp -R "$SRC_DIR/python/ivshmem" "$root/test/py/"
+	rm -rf "$root/test/py/ivshmem/__pycache__"
+	cp -L "$lib" "$root/usr/lib/libivshmem.so.0.1"
+	initrd_add_lib_deps "$root" "$lib"
+	cp "$RIG_DIR/guest-python.py" "$root/test/consumer.py"
+}
+
+# A Python consumer in a guest: an ivshmem-plain device on a /dev/shm file
+# (sysfs in the guest), guest-python.sh running guest-python.py under the
+# guest's copy of Debian's python3.  Before boot the host (the C CLI)
+# creates h2g and g2h, queues h2g_n lines on h2g and detaches, and writes a
+# marker near the end of the region; the guest reads the marker through
+# ep.mem, peeks and releases the first line, receives the rest and nothing
+# more, sends g2h_n lines and writes its own marker; after the
+# guest, the host's C CLI receives those lines and reads the marker.
+scenario_python() {
+	local name=python dir=$WORK/python size=$((4 << 20)) t0 rc shm
+	local script=$RIG_DIR/guest-python.sh h2g_n=300 g2h_n=200
+	rm -rf "$dir"; mkdir -p "$dir/rootfs/test"
+	local checks="$(checks_of "$script")"
+	shm=/dev/shm/ivshmem-guest-$$-$name
+	SHM_FILES="$SHM_FILES $shm"
+	head -c $size /dev/zero >"$shm"
+	if ! python_rootfs "$dir/rootfs"; then
+		fail_all "$name: " "python3 for the guest not assembled: $(head -c 300 "$dir/rootfs.modules.err")" $checks
+		return
+	fi
+	tap_diag "$name: the guest's Python: $(wc -l <"$dir/rootfs.modules") stdlib files," \
+		"$(du -sk "$dir/rootfs" | cut -f1) KiB with the interpreter and libraries"
+	chan_lines h2g 1 $h2g_n >"$dir/rootfs/test/h2g.txt"
+	if "$CLI" chan create file:$shm h2g --size 256K 2>"$dir/create.err" &&
+		"$CLI" chan create file:$shm g2h --size 64K 2>>"$dir/create.err" &&
+		"$CLI" chan send file:$shm h2g --timeout 10 <"$dir/rootfs/test/h2g.txt" 2>>"$dir/create.err" &&
+		printf 'host marker' | "$CLI" write file:$shm --offset $((size - 64)) 2>>"$dir/create.err"; then
+		tap_ok "$name: host: channels h2g and g2h made, $h2g_n lines queued on h2g by the C CLI, a marker written"
+	else
+		tap_not_ok "$name: host: channels made, lines queued, a marker written"
+		tap_diag "  $(cat "$dir/create.err")"
+		fail_all "$name: " "no channels" $checks
+		return
+	fi
+	cat >"$dir/env" <<-EOF
+	H2G_COUNT=$h2g_n
+	G2H_COUNT=$g2h_n
+	SIZE=$size
+	EOF
+	if ! scenario_initrd "$dir" "$script"; then
+		fail_all "$name: " "initramfs not built" $checks
+		return
+	fi
+	t0=$(date +%s)
+	guest_boot "$dir/console.log" "$GUEST_TIMEOUT" "$dir/initrd.cpio.gz" "" -M pc \
+		-object memory-backend-file,id=hm,size=$size,share=on,mem-path=$shm \
+		-device ivshmem-plain,memdev=hm &
+	local vm=$!; bg $vm
+	reap $vm $((GUEST_TIMEOUT + 10)); rc=$REAPED
+	tap_diag "$name: guest ran $(($(date +%s) - t0)) s (qemu status $rc), log $dir/console.log"
+	local before=$TAP_FAILED
+	guest_collect "$dir/console.log" "$name: " $checks
+
+	# ---- host side: what the guest's Python sent and wrote, read by C
+	local i=0
+	while [ $i -lt $g2h_n ]; do i=$((i + 1)); printf 'py g2h %04d\n' $i; done >"$dir/g2h.want"
+	if "$CLI" chan recv file:$shm g2h --count $g2h_n --timeout 10 >"$dir/g2h.out" 2>"$dir/recv.err" &&
+		cmp -s "$dir/g2h.want" "$dir/g2h.out"; then
+		tap_ok "$name: host: the C CLI received the guest's $g2h_n lines on g2h, identical"
+	else
+		tap_not_ok "$name: host: the C CLI received the guest's $g2h_n lines on g2h, identical"
+		tap_diag "  $(wc -l <"$dir/g2h.out") lines; $(cat "$dir/recv.err")"
+	fi
+	local m
+	m=$("$CLI" read file:$shm --offset $((size - 32)) --length 15 2>&1)
+	if [ "$m" = "python was here" ]; then tap_ok "$name: host: the guest's marker, written through ep.mem"
+	else tap_not_ok "$name: host: the guest's marker, written through ep.mem"; tap_diag "  read '$m'"; fi
+	if [ $TAP_FAILED -gt $before ]; then
+		tap_diag "$name: end of the console log:"
+		guest_tail "$dir/console.log" 30
+	fi
+}
 
 # --------------------------------------------------- topic scenario ----
 # topic_live FILE: live subscriber slots in a `topic stat --json` document
