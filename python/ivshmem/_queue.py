@@ -119,6 +119,7 @@ class Queue:
 
     @property
     def closed(self) -> bool:
+        """True once close() freed the handle."""
         return self._hd.h is None
 
     def __enter__(self):

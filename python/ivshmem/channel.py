@@ -173,6 +173,8 @@ class Channel(Queue):
         return [ctypes.string_at(base + i * cap, arr[i].len) for i in range(got)]
 
     def stat(self) -> ChannelStat:
+        """A snapshot: the shared counters (from the untrusted region;
+        CorruptRegion if they are inconsistent) and this handle's own."""
         st = ChanStatS()
         self._call("stat", lib.ivshmem_chan_stat(self._handle(), ctypes.byref(st)))
         return ChannelStat._from(st)

@@ -88,6 +88,7 @@ class Endpoint:
 
     @property
     def closed(self) -> bool:
+        """True once close() freed the endpoint."""
         return self._hd.h is None
 
     def __enter__(self) -> "Endpoint":
@@ -126,6 +127,8 @@ class Endpoint:
 
     @property
     def readonly(self) -> bool:
+        """Is the memory mapped read-only (opened readonly, or a read-only
+        file or daemon policy)?"""
         return lib.ivshmem_mem_readonly(self._handle()) == 1
 
     @property

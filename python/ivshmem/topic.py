@@ -140,6 +140,8 @@ class Topic(Queue):
         return seq.value, skipped.value
 
     def stat(self) -> TopicStat:
+        """A snapshot: the topic, each subscriber slot (from the untrusted
+        region: a garbage slot shows as state "bad") and this handle."""
         st = TopicStatS()
         self._call("stat", lib.ivshmem_topic_stat(self._handle(), ctypes.byref(st)))
         return TopicStat._from(st)
