@@ -76,14 +76,19 @@ def _reap(p: multiprocessing.Process) -> None:
         raise RuntimeError(f"the producer exited {p.exitcode}")
 
 
+def _fresh_channel(ep: ivshmem.Endpoint, name: str, size: int) -> None:
+    """A new, empty channel for one measure: a 4 MiB ring."""
+    try:
+        ep.chan_delete(name)
+    except FileNotFoundError:
+        pass
+    ep.chan_create(name, size=4 << 20, max_message=max(size, 64))
+
+
 def bench_chan(spec: str, size: int, n: int) -> float:
     with ivshmem.open(spec) as ep:
         name = f"bench{size}"
-        try:
-            ep.chan_delete(name)
-        except FileNotFoundError:
-            pass
-        ep.chan_create(name, size=4 << 20, max_message=max(size, 64))
+        _fresh_channel(ep, name, size)
 
         def producer() -> None:
             _pin(PRODUCER)
@@ -115,11 +120,7 @@ def bench_chan_batch(spec: str, size: int, n: int) -> float:
     """The channel with send_many / recv_many, BATCH messages a call."""
     with ivshmem.open(spec) as ep:
         name = f"batch{size}"
-        try:
-            ep.chan_delete(name)
-        except FileNotFoundError:
-            pass
-        ep.chan_create(name, size=4 << 20, max_message=max(size, 64))
+        _fresh_channel(ep, name, size)
 
         def producer() -> None:
             _pin(PRODUCER)

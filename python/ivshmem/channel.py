@@ -10,7 +10,7 @@ from ._errors import blocking, check
 from ._lib import (CHAN_EXCLUSIVE, CHAN_NO_FUTEX, CHAN_ROLES, KIND_TOPIC, WAKE_NAMES, ChanInfoS,
                    ChanMsgS, ChanOptsS, ChanStatS, lib)
 from ._queue import Buffer, Ops, Queue
-from ._stats import to_dict
+from ._stats import named
 
 
 _c_char, _addressof, _cast, _void_p = ctypes.c_char, ctypes.addressof, ctypes.cast, ctypes.c_void_p
@@ -80,10 +80,7 @@ class ChannelStat:
 
     @classmethod
     def _from(cls, s: ChanStatS) -> "ChannelStat":
-        d: dict[str, Any] = to_dict(s)
-        d["role"] = {v: k for k, v in CHAN_ROLES.items()}.get(d["role"], str(d["role"]))
-        d["max_message"] = d.pop("max_msg")
-        d["wake"] = WAKE_NAMES.get(d["wake"], str(d["wake"]))
+        d: dict[str, Any] = named(s, CHAN_ROLES, WAKE_NAMES)
         for k in ("producer_attached", "consumer_attached", "fence_skipped"):
             d[k] = bool(d[k])
         return cls(**d)

@@ -10,7 +10,7 @@ from ._errors import check
 from ._lib import (SUB_STATES, TOPIC_EXCLUSIVE, TOPIC_FROM_OLDEST, TOPIC_MODES, TOPIC_NO_FUTEX,
                    TOPIC_PASSIVE, TOPIC_ROLES, WAKE_NAMES, TopicConfigS, TopicOptsS, TopicStatS, lib)
 from ._queue import Buffer, Ops, Queue
-from ._stats import to_dict
+from ._stats import named, to_dict
 from .channel import _name, _role
 
 
@@ -72,11 +72,8 @@ class TopicStat:
 
     @classmethod
     def _from(cls, s: TopicStatS) -> "TopicStat":
-        d: dict[str, Any] = to_dict(s)
-        d["role"] = {v: k for k, v in TOPIC_ROLES.items()}.get(d["role"], str(d["role"]))
+        d: dict[str, Any] = named(s, TOPIC_ROLES, WAKE_NAMES)
         d["mode"] = {v: k for k, v in TOPIC_MODES.items()}.get(d["mode"], str(d["mode"]))
-        d["max_message"] = d.pop("max_msg")
-        d["wake"] = WAKE_NAMES.get(d["wake"], str(d["wake"]))
         d["publisher_attached"] = bool(d["publisher_attached"])
         d["slot"] = None if d["slot"] < 0 else d["slot"]
         subs = []
