@@ -35,7 +35,33 @@ def test_errors_are_one_line():
     assert p.returncode == 2 and "invalid choice" in p.stderr
 
 
-def test_list():
-    p = _run("list", "--json")
+def _fake_sysfs(root, devices):
+    """A sysfs tree (IVSHMEM_SYSFS_ROOT, ivshmem.h): bus/pci/devices/ADDR/ with
+    the identity files the scan reads.  A fake for the parsing only: the guest
+    scenario opens a real device."""
+    for addr, (vendor, device, rev) in devices.items():
+        d = root / "bus" / "pci" / "devices" / addr
+        d.mkdir(parents=True)
+        for name, value in (("vendor", vendor), ("device", device), ("subsystem_vendor", 0x1af4),
+                            ("subsystem_device", 0x1100), ("class", 0x050000), ("revision", rev)):
+            (d / name).write_text(f"0x{value:04x}\n")
+
+
+def test_list(tmp_path):
+    _fake_sysfs(tmp_path, {"0000:00:04.0": (0x1AF4, 0x1110, 1), "0000:00:05.0": (0x8086, 0x100E, 3),
+                           "0000:00:03.0": (0x1AF4, 0x1110, 2)})
+    env = {"IVSHMEM_SYSFS_ROOT": str(tmp_path)}
+    p = _run_env(env, "list", "--json")
     assert p.returncode == 0, p.stderr
-    assert isinstance(json.loads(p.stdout), list)  # this host has no IVSHMEM device: the guest test has
+    devs = json.loads(p.stdout)
+    assert [(d["addr"], d["revision"], d["driver"], d["iommu_group"]) for d in devs] == \
+        [("0000:00:03.0", 2, "", -1), ("0000:00:04.0", 1, "", -1)]  # sorted, IVSHMEM only
+    p = _run_env(env, "list")
+    assert p.stdout.splitlines() == ["0000:00:03.0  1af4:1110  rev 02  driver -  iommu group -",
+                                     "0000:00:04.0  1af4:1110  rev 01  driver -  iommu group -"]
+
+
+def _run_env(extra, *args):
+    env = child_env()
+    env.update(extra)
+    return subprocess.run([PY, "-m", "ivshmem", *args], env=env, capture_output=True, text=True, timeout=60)
