@@ -11,8 +11,9 @@ when nothing can reach freed memory through it:
   raising: a handle whose views are still in use is left open (its memory
   stays mapped) rather than freed under them, and so is an endpoint whose
   channels could not be closed;
-- at interpreter exit, while other threads still run (daemon threads, which
-  may be inside a C call), nothing is freed: the process is ending, and the
+- at interpreter exit, while other threads still run (daemon threads, or
+  threads threading does not know, which may be inside a C call), nothing
+  is freed: the process is ending, and the
   kernel unmaps and closes, and peers see its processes gone.
 
 The C pointer is read through the Handle (h is None once freed), so a
@@ -22,7 +23,7 @@ pointer to C.
 from __future__ import annotations
 
 import atexit
-import threading
+import sys
 import weakref
 from typing import Callable, Optional
 
@@ -54,21 +55,32 @@ class Handle:
                 return name
         return None
 
-    def free_now(self) -> bool:
-        """Free the children and then this handle, unless a view is in use
-        (then nothing is freed).  True if it is freed."""
+    def release_views(self) -> bool:
+        """Phase 1 of a free: release every view of the tree (children
+        first).  False, and no C handle touched, if one is in use or a
+        buffer of it is held."""
         if self.h is None:
             return True
         if self.busy():
             return False
-        for c in list(self.children):
-            c.free_now()
+        for c in self.children:
+            if not c.release_views():
+                return False
         for v in self.views.values():
             if v is not None:
                 try:
                     v.release("close")
                 except BufferError:  # something holds a buffer of our view itself
                     return False
+        return True
+
+    def free_c(self) -> None:
+        """Phase 2, after release_views() said yes: free the C handles,
+        children first."""
+        if self.h is None:
+            return
+        for c in list(self.children):
+            c.free_c()
         self.views.clear()
         h, self.h = self.h, None
         self.free(h)
@@ -76,6 +88,13 @@ class Handle:
             self.parent.children.remove(self)
         else:
             _endpoints.discard(self)
+
+    def free_now(self) -> bool:
+        """Free the tree if nothing is in use (the finalizer and the exit
+        hook): True if it is freed."""
+        if not self.release_views():
+            return False
+        self.free_c()
         return True
 
 
@@ -90,8 +109,10 @@ _endpoints: "weakref.WeakSet[Handle]" = weakref.WeakSet()
 
 
 def _at_exit() -> None:
-    if threading.active_count() > 1:
-        return  # a daemon thread may be inside a C call on one of them
+    # Every thread with a Python state, threading's or not (_thread, a C
+    # extension's): one may be inside a C call on one of them.
+    if len(sys._current_frames()) > 1:
+        return
     for ep in list(_endpoints):
         ep.free_now()
 

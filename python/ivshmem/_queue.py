@@ -111,10 +111,11 @@ class Queue:
         if hd.h is None:
             return
         why = hd.busy()
-        if why or not hd.free_now():
-            raise BufferError(f"{self._ops.prefix}_close {self.name}: a view of the {why or 'memory'} "
-                              f"is still alive (a slice, a memoryview or an array made from it); "
-                              f"delete it first")
+        if why or not hd.release_views():
+            raise BufferError(f"{self._ops.prefix}_close {self.name}: a view of the {why or 'message'} "
+                              f"is still alive (a slice, a memoryview or an array made from it, or a "
+                              f"buffer held of it); delete it first")
+        hd.free_c()
         self._fin.detach()
 
     @property

@@ -29,24 +29,33 @@ def _refs(gen: list) -> int:
     return sys.getrefcount(gen[1])  # (the list's slot and the argument are in every count)
 
 
+def _released(mv: memoryview) -> bool:
+    try:
+        mv.nbytes
+        return False
+    except ValueError:
+        return True
+
+
 class GuardedView:
     """A view of [addr, addr + size), read-only or writable, and the
-    managed buffers of every view made of it so far."""
+    managed buffers of every view of ours made of it so far (a new one when
+    the user released ours, e.g. with `with ep.mem as m:`)."""
     __slots__ = ("_addr", "_size", "_flags", "_gens", "released")
 
     def __init__(self, addr: int, size: int, readonly: bool) -> None:
         self._addr = addr if addr and size else ctypes.addressof(_EMPTY)
         self._size = size
         self._flags = _PyBUF_READ if readonly else _PyBUF_WRITE
-        self._gens: list[list] = []  # [view, managed buffer, its count with only the view]
+        self._gens: list[list] = []  # [our view, its managed buffer, its count with only our view]
         self.released = False
 
     @property
     def view(self) -> memoryview:
-        """The memoryview (a new one after a release that was refused)."""
+        """Our memoryview (a new one if the last was released by its user)."""
         if self.released:
             raise ValueError("the memory was released")
-        if not self._gens or self._gens[-1][2] < 0:
+        if not self._gens or _released(self._gens[-1][0]):
             mv = _from_memory(self._addr, self._size, self._flags)
             gen = [mv, gc.get_referents(mv)[0], 0]
             del mv
@@ -55,24 +64,24 @@ class GuardedView:
         return self._gens[-1][0]
 
     def in_use(self) -> bool:
-        """Is a view made from one of ours (not ours themselves) alive?"""
-        if any(_refs(g) > abs(g[2]) for g in self._gens):
+        """Is a view made from one of ours (not ours themselves) alive?
+        (A buffer held of our view itself shows at release: BufferError.)"""
+        if any(_refs(g) > g[2] for g in self._gens):
             gc.collect()  # views that are only garbage in a cycle
-            return any(_refs(g) > abs(g[2]) for g in self._gens)
+            return any(_refs(g) > g[2] for g in self._gens)
         return False
 
     def release(self, what: str) -> None:
-        """Invalidate the views, or raise BufferError if another view of the
-        memory is still alive: then the memory stays as it was, and the view
-        property gives a new view of it (delete the other and call again)."""
+        """Invalidate our views, or raise BufferError if another view of
+        the memory is still alive, or a buffer of ours is held (then nothing
+        is released that its user could not get again from the view
+        property: delete the other and call again)."""
         if self.released:
             return
         if self.in_use():
             raise BufferError(f"{what}: a view of the memory is still alive (a slice, a "
                               f"memoryview or an array made from it); delete it first")
         for g in self._gens:
-            if g[2] > 0:
-                g[0].release()  # BufferError if something holds a buffer of it
-                g[2] = -g[2]  # released: the next view property makes a new one
+            g[0].release()  # BufferError if something holds a buffer of it (a no-op if released)
         self._gens.clear()
         self.released = True

@@ -68,9 +68,11 @@ class Endpoint:
         if why:
             raise BufferError(f"close {self._spec}: a view of the {why} is still alive (a slice, "
                               f"a memoryview or an array made from it); delete it first")
+        if not hd.release_views():
+            raise BufferError(f"close {self._spec}: a buffer of a view of its memory is held "
+                              f"(a PickleBuffer, a call in another thread); let it go first")
         _aio.forget(self._fds(), f"endpoint {self._spec!r} is closed")
-        if not hd.free_now():
-            raise BufferError(f"close {self._spec}: a buffer of a view of its memory is held")
+        hd.free_c()
         self._fin.detach()
 
     def _fds(self) -> list[int]:

@@ -201,3 +201,65 @@ def test_fds_are_cloexec(server):
     with ivshmem.open(server) as ep:
         for fd in (ep.vector_fd(0), ep.vector_fd(1), ep.event_fd()):
             assert fcntl.fcntl(fd, fcntl.F_GETFD) & fcntl.FD_CLOEXEC
+
+
+def test_a_held_buffer_of_a_view_refuses_close_and_frees_nothing(shm):
+    import pickle
+    ep = ivshmem.open(shm)
+    ep.chan_create("c")
+    p, c = ep.chan_open("c", "producer"), ep.chan_open("c", "consumer")
+    p.send(b"x" * 100)
+    pb = pickle.PickleBuffer(c.peek(1))  # a Py_buffer of the view itself, no new memoryview
+    with pytest.raises(BufferError):
+        ep.close()
+    assert not ep.closed and not c.closed and not p.closed  # nothing freed, the channels included
+    assert bytes(pb.raw()[:4]) == b"xxxx"  # still mapped
+    m = ep.mem
+    with pytest.raises(BufferError):
+        c.close()
+    pb.release()
+    ep.close()
+    assert c.closed and p.closed
+    with pytest.raises(ValueError):
+        m[0]
+
+
+def test_with_blocks_on_views_leave_them_usable(shm):
+    with ivshmem.open(shm) as ep:
+        ep.chan_create("c")
+        with ep.mem as m:  # the memoryview idiom releases the view at the end
+            m[100] = 7
+        assert ep.mem[100] == 7  # a new view
+        with ep.chan_open("c", "producer") as p, ep.chan_open("c", "consumer") as c:
+            p.send(b"hello")
+            with c.peek(1) as v:
+                assert bytes(v) == b"hello"
+            assert bytes(c.peek()) == b"hello"  # the same message, a new view
+            c.release()
+
+
+def test_exit_with_a_thread_threading_does_not_know_inside_recv(shm):
+    code = r"""
+import sys, _thread, ivshmem
+ep = ivshmem.open(sys.argv[1])
+try:
+    ep.chan_create("c")
+except FileExistsError:
+    pass
+c = ep.chan_open("c", "consumer")
+started = _thread.allocate_lock()
+started.acquire()
+def loop():
+    started.release()
+    while True:
+        try:
+            c.recv(0.001)
+        except TimeoutError:
+            pass
+_thread.start_new_thread(loop, ())
+started.acquire()
+print("exiting")
+"""
+    for _ in range(3):
+        rc, out, err = _py(code, shm)
+        assert rc == 0 and out.strip() == "exiting", (rc, err)
