@@ -37,6 +37,17 @@ def check(r: int, call: str, corrupt: bool = False) -> int:
     return r
 
 
+def fill(ctype: type, n: int, call: Callable, what: str, corrupt: bool = False) -> list:
+    """The entries of a C call that fills up to max of an array and returns
+    how many there are (more than max: call again with room for all)."""
+    while True:
+        buf = (ctype * n)()
+        r = check(call(buf, n), what, corrupt)
+        if r <= n:
+            return buf[:r]
+        n = r
+
+
 def timeout_ms(timeout: Optional[float]) -> int:
     """Seconds (None: forever, 0: no wait) as the C calls' milliseconds.  A
     positive timeout never rounds down to 0 (which would mean "don't wait")."""
@@ -53,8 +64,6 @@ def timeout_ms(timeout: Optional[float]) -> int:
     return max(1, min(2**31 - 1, math.ceil(timeout * 1000)))
 
 
-_NOTHING_YET = (-errno.EAGAIN, -errno.ETIMEDOUT)  # what a call with timeout 0 gives for "not yet"
-
 # A blocking C call returns to Python at least this often, so that signals
 # (Ctrl-C) are handled while it waits: ctypes cannot interrupt a C call.
 SLICE_MS = 200
@@ -67,11 +76,6 @@ def blocking(fn: Callable[[int], int], timeout: Optional[float]) -> int:
     ms = timeout_ms(timeout)
     if 0 <= ms <= SLICE_MS:
         return fn(ms)
-    # A stream usually has its message (or room) at once: try without
-    # waiting first, and only then keep the time.
-    r = fn(0)
-    if r not in _NOTHING_YET:
-        return r
     # from the seconds, not the milliseconds: those stop at 2^31 - 1 (24.8 days)
     deadline = None if ms < 0 else time.monotonic() + timeout
     while True:

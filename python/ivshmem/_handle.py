@@ -55,24 +55,27 @@ class Handle:
                 return name
         return None
 
-    def release_views(self) -> bool:
+    def release_views(self) -> Optional[str]:
         """Phase 1 of a free: release every view of the tree (children
-        first).  False, and no C handle touched, if one is in use or a
-        buffer of it is held."""
+        first).  None when done; else what is in use (a view's name, or
+        "buffer": a buffer of one of our views is held), and no C handle
+        touched."""
         if self.h is None:
-            return True
-        if self.busy():
-            return False
+            return None
+        return self.busy() or self._release_tree()
+
+    def _release_tree(self) -> Optional[str]:
         for c in self.children:
-            if not c.release_views():
-                return False
+            why = c._release_tree()
+            if why:
+                return why
         for v in self.views.values():
             if v is not None:
                 try:
                     v.release("close")
                 except BufferError:  # something holds a buffer of our view itself
-                    return False
-        return True
+                    return "buffer"
+        return None
 
     def free_c(self) -> None:
         """Phase 2, after release_views() said yes: free the C handles,
@@ -92,7 +95,7 @@ class Handle:
     def free_now(self) -> bool:
         """Free the tree if nothing is in use (the finalizer and the exit
         hook): True if it is freed."""
-        if not self.release_views():
+        if self.release_views():
             return False
         self.free_c()
         return True

@@ -31,17 +31,14 @@ class Ops:
     release: Callable
     arm: Callable
     fd: Callable
+    stat: Callable
+    stat_s: type  # the ctypes struct stat fills
 
 
 def c_buffer(data: Buffer) -> tuple[Any, int]:
-    """A pointer argument for data's bytes and their length, without a copy
-    for bytes and writable contiguous buffers."""
-    t = type(data)
-    if t is bytes:
-        return data, len(data)
-    if t is bytearray:
-        n = len(data)
-        return (ctypes.byref(ctypes.c_char.from_buffer(data)) if n else None), n
+    """A pointer argument for the bytes of a bytes-like object other than
+    bytes and bytearray (send takes those itself), and their length:
+    without a copy for a writable contiguous buffer."""
     mv = memoryview(data)
     n = mv.nbytes
     if mv.readonly or not mv.c_contiguous:
@@ -72,6 +69,22 @@ class Queue:
         self.max_message = max_msg
         self._rbuf: Optional[ctypes.Array] = None
         self._resv_len = 0
+
+    @classmethod
+    def _attach(cls, ep: Any, h: int, name: str, role: str, vector: int):
+        """The object for a handle ivshmem_*_open just gave: its stat says
+        max_message (on an error the handle is closed, and it is raised)."""
+        st = cls._ops.stat_s()
+        r = cls._ops.stat(h, ctypes.byref(st))
+        if r < 0:
+            cls._ops.close(h)
+            raise error(r, f"{cls._ops.prefix}_stat {name}", corrupt=True)
+        return cls(ep, h, name, role, vector, st.max_msg)
+
+    def _stat(self) -> ctypes.Structure:
+        st = self._ops.stat_s()
+        self._call("stat", self._ops.stat(self._handle(), ctypes.byref(st)))
+        return st
 
     def _handle(self) -> int:
         h = self._hd.h
@@ -110,11 +123,12 @@ class Queue:
         hd = self._hd
         if hd.h is None:
             return
-        why = hd.busy()
-        if why or not hd.release_views():
-            raise BufferError(f"{self._ops.prefix}_close {self.name}: a view of the {why or 'message'} "
-                              f"is still alive (a slice, a memoryview or an array made from it, or a "
-                              f"buffer held of it); delete it first")
+        why = hd.release_views()
+        if why:
+            raise BufferError(f"{self._ops.prefix}_close {self.name}: a view of the "
+                              f"{'message' if why == 'buffer' else why} is still alive (a slice, a "
+                              f"memoryview or an array made from it, or a buffer held of it); "
+                              f"delete it first")
         hd.free_c()
         self._fin.detach()
 
@@ -144,8 +158,9 @@ class Queue:
         t = type(data)
         if t is bytes:
             ptr, n = data, len(data)
-        elif t is bytearray and data:
-            ptr, n = _byref(_c_char.from_buffer(data)), len(data)
+        elif t is bytearray:
+            n = len(data)
+            ptr = _byref(_c_char.from_buffer(data)) if n else None
         else:
             ptr, n = c_buffer(data)
         if timeout is not None:

@@ -85,7 +85,7 @@ def _fresh_channel(ep: ivshmem.Endpoint, name: str, size: int) -> None:
     ep.chan_create(name, size=4 << 20, max_message=max(size, 64))
 
 
-def bench_chan(spec: str, size: int, n: int) -> float:
+def bench_chan(spec: str, size: int, n: int) -> tuple[int, float]:
     with ivshmem.open(spec) as ep:
         name = f"bench{size}"
         _fresh_channel(ep, name, size)
@@ -116,7 +116,7 @@ def bench_chan(spec: str, size: int, n: int) -> float:
 BATCH = 32
 
 
-def bench_chan_batch(spec: str, size: int, n: int) -> float:
+def bench_chan_batch(spec: str, size: int, n: int) -> tuple[int, float]:
     """The channel with send_many / recv_many, BATCH messages a call."""
     with ivshmem.open(spec) as ep:
         name = f"batch{size}"
@@ -154,7 +154,7 @@ def bench_chan_batch(spec: str, size: int, n: int) -> float:
     return n - i0, dt
 
 
-def bench_socketpair(size: int, n: int) -> float:
+def bench_socketpair(size: int, n: int) -> tuple[int, float]:
     a, b = socket.socketpair()
 
     def producer() -> None:
@@ -191,7 +191,7 @@ def bench_socketpair(size: int, n: int) -> float:
     return n - 1, dt
 
 
-def bench_pipe(size: int, n: int) -> float:
+def bench_pipe(size: int, n: int) -> tuple[int, float]:
     r, w = multiprocessing.Pipe(duplex=False)
 
     def producer() -> None:
@@ -227,7 +227,7 @@ _TAIL, _HEAD, _DATA = 0, 64, 128
 _Q = struct.Struct("<Q")
 
 
-def bench_raw_ring(size: int, n: int) -> float:
+def bench_raw_ring(size: int, n: int) -> tuple[int, float]:
     shm = mmap.mmap(-1, _DATA + _SLOTS * size)  # MAP_SHARED | MAP_ANONYMOUS: shared across fork
     try:
         mem = memoryview(shm)

@@ -88,7 +88,8 @@ class ChannelStat:
 
 _OPS = Ops("ivshmem_chan", lib.ivshmem_chan_close, lib.ivshmem_chan_send, lib.ivshmem_chan_recv,
            lib.ivshmem_chan_reserve, lib.ivshmem_chan_commit, lib.ivshmem_chan_peek,
-           lib.ivshmem_chan_release, lib.ivshmem_chan_arm, lib.ivshmem_chan_fd)
+           lib.ivshmem_chan_release, lib.ivshmem_chan_arm, lib.ivshmem_chan_fd, lib.ivshmem_chan_stat,
+           ChanStatS)
 
 
 class Channel(Queue):
@@ -106,15 +107,12 @@ class Channel(Queue):
         h = ctypes.c_void_p()
         check(lib.ivshmem_chan_open(ep._handle(), _name(name), _role(CHAN_ROLES, role), ctypes.byref(o),
                                     ctypes.byref(h)), f"ivshmem_chan_open {name}", corrupt=True)
-        st = ChanStatS()
-        r = lib.ivshmem_chan_stat(h.value, ctypes.byref(st))
-        if r < 0:
-            lib.ivshmem_chan_close(h.value)
-            check(r, f"ivshmem_chan_stat {name}", corrupt=True)
-        ch = cls(ep, h.value, name, role, vector, st.max_msg)
-        ch._batch = None
-        ch._send_arr = None
-        return ch
+        return cls._attach(ep, h.value, name, role, vector)
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self._batch: Optional[tuple] = None  # recv_many's buffers and records, kept
+        self._send_arr: Optional[ctypes.Array] = None  # send_many's records, kept
 
     def send(self, data: Buffer, timeout: Optional[float] = None) -> None:
         """Copy one message (any bytes-like object) in.  timeout as recv();
@@ -172,9 +170,7 @@ class Channel(Queue):
     def stat(self) -> ChannelStat:
         """A snapshot: the shared counters (from the untrusted region;
         CorruptRegion if they are inconsistent) and this handle's own."""
-        st = ChanStatS()
-        self._call("stat", lib.ivshmem_chan_stat(self._handle(), ctypes.byref(st)))
-        return ChannelStat._from(st)
+        return ChannelStat._from(self._stat())
 
 
 __all__ = ["Channel", "ChannelInfo", "ChannelStat"]

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Iterator, Optional
 
 from . import _aio
-from ._errors import blocking, check, error
+from ._errors import blocking, check, error, fill
 from ._handle import Handle, finalize
 from ._lib import (BACKENDS, CACHE_NAMES, CACHES, EVENT_TYPES, OPEN_EXCLUSIVE_IRQ, OPEN_NO_IRQ,
                    OPEN_READONLY, ChanInfoS, EventS, OpenOpts, PeerS, lib)
@@ -64,13 +64,13 @@ class Endpoint:
         hd = self._hd
         if hd.h is None:
             return
-        why = hd.busy()
+        why = hd.release_views()
+        if why == "buffer":
+            raise BufferError(f"close {self._spec}: a buffer of a view of its memory is held "
+                              f"(a PickleBuffer, a call in another thread); let it go first")
         if why:
             raise BufferError(f"close {self._spec}: a view of the {why} is still alive (a slice, "
                               f"a memoryview or an array made from it); delete it first")
-        if not hd.release_views():
-            raise BufferError(f"close {self._spec}: a buffer of a view of its memory is held "
-                              f"(a PickleBuffer, a call in another thread); let it go first")
         _aio.forget(self._fds(), f"endpoint {self._spec!r} is closed")
         hd.free_c()
         self._fin.detach()
@@ -198,13 +198,8 @@ class Endpoint:
     def peers(self) -> list[Peer]:
         """The other peers (server and daemon endpoints)."""
         h = self._handle()
-        n = 64
-        while True:
-            buf = (PeerS * n)()
-            r = check(lib.ivshmem_peers(h, buf, n), "ivshmem_peers")
-            if r <= n:
-                return [Peer(p.id, p.vectors) for p in buf[:r]]
-            n = r
+        return [Peer(p.id, p.vectors) for p in fill(PeerS, 64, lambda b, n: lib.ivshmem_peers(h, b, n),
+                                                    "ivshmem_peers")]
 
     def event_fd(self) -> int:
         """The pollable fd for peer events (server and daemon endpoints)."""
@@ -240,13 +235,8 @@ class Endpoint:
         """The channels and topics of the region, in table order (a
         snapshot of memory others may change)."""
         h = self._handle()
-        n = 16
-        while True:
-            buf = (ChanInfoS * n)()
-            r = check(lib.ivshmem_chan_list(h, buf, n), "ivshmem_chan_list", corrupt=True)
-            if r <= n:
-                return [ChannelInfo._from(i) for i in buf[:r]]
-            n = r
+        return [ChannelInfo._from(i) for i in fill(ChanInfoS, 16, lambda b, n: lib.ivshmem_chan_list(h, b, n),
+                                                   "ivshmem_chan_list", corrupt=True)]
 
     def chan_open(self, name: str, role: str, *, exclusive: bool = False, vector: int = 0,
                   spin_us: int = 0, futex: bool = True) -> Channel:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ._errors import check
+from ._errors import fill
 from ._lib import PciInfoS, lib
 
 IVSHMEM_VENDOR, IVSHMEM_DEVICE = 0x1AF4, 0x1110
@@ -26,15 +26,10 @@ class PciDevice:
 def scan(vendor: int = IVSHMEM_VENDOR, device: int = IVSHMEM_DEVICE) -> list[PciDevice]:
     """PCI devices matching vendor:device (0xffff matches any), by address.
     The default finds IVSHMEM devices."""
-    n = 32
-    while True:
-        buf = (PciInfoS * n)()
-        r = check(lib.ivshmem_pci_scan(vendor, device, buf, n), "ivshmem_pci_scan")
-        if r <= n:
-            return [PciDevice(i.addr.decode(), i.vendor, i.device, i.subsystem_vendor,
-                              i.subsystem_device, i.class_code, i.revision,
-                              i.driver.decode("utf-8", "replace"), i.iommu_group) for i in buf[:r]]
-        n = r
+    infos = fill(PciInfoS, 32, lambda b, n: lib.ivshmem_pci_scan(vendor, device, b, n), "ivshmem_pci_scan")
+    return [PciDevice(i.addr.decode(), i.vendor, i.device, i.subsystem_vendor, i.subsystem_device,
+                      i.class_code, i.revision, i.driver.decode("utf-8", "replace"), i.iommu_group)
+            for i in infos]
 
 
 __all__ = ["PciDevice", "scan"]

@@ -88,7 +88,7 @@ class TopicStat:
 _OPS = Ops("ivshmem_topic", lib.ivshmem_topic_close, lib.ivshmem_topic_publish,
            lib.ivshmem_topic_receive, lib.ivshmem_topic_reserve, lib.ivshmem_topic_commit,
            lib.ivshmem_topic_peek, lib.ivshmem_topic_release, lib.ivshmem_topic_arm,
-           lib.ivshmem_topic_fd)
+           lib.ivshmem_topic_fd, lib.ivshmem_topic_stat, TopicStatS)
 
 
 class Topic(Queue):
@@ -112,12 +112,7 @@ class Topic(Queue):
         check(lib.ivshmem_topic_open(ep._handle(), _name(name), _role(TOPIC_ROLES, role),
                                      ctypes.byref(o), ctypes.byref(h)),
               f"ivshmem_topic_open {name}", corrupt=True)
-        st = TopicStatS()
-        r = lib.ivshmem_topic_stat(h.value, ctypes.byref(st))
-        if r < 0:
-            lib.ivshmem_topic_close(h.value)
-            check(r, f"ivshmem_topic_stat {name}", corrupt=True)
-        return cls(ep, h.value, name, role, vector, st.max_msg)
+        return cls._attach(ep, h.value, name, role, vector)
 
     def publish(self, data: Buffer, timeout: Optional[float] = None) -> None:
         """Copy one message in for every subscriber.  Lossless: waits (up to
@@ -139,9 +134,7 @@ class Topic(Queue):
     def stat(self) -> TopicStat:
         """A snapshot: the topic, each subscriber slot (from the untrusted
         region: a garbage slot shows as state "bad") and this handle."""
-        st = TopicStatS()
-        self._call("stat", lib.ivshmem_topic_stat(self._handle(), ctypes.byref(st)))
-        return TopicStat._from(st)
+        return TopicStat._from(self._stat())
 
 
 __all__ = ["SubscriberStat", "Topic", "TopicStat", "create_topic"]
